@@ -1,0 +1,101 @@
+# peerheap: `make` builds the library and tool; `make test` installs missing
+# Debian packages, builds and runs every test; `make demo` runs the main job.
+VERSION := 0.1.0
+
+CC ?= cc
+BUILD ?= build
+PREFIX ?= /usr/local
+PKGS := libsecp256k1 libsodium jemalloc libpcap
+# Debian packages everything here needs, tests and captures included.
+DEB_PKGS := libsecp256k1-dev libsodium-dev libjemalloc-dev libpcap-dev libcmocka-dev \
+            pkg-config tcpdump tshark python3-electrum
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS ?= -O2 -g
+SAN_FLAGS :=
+ifeq ($(SAN),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SAN_FLAGS) -D_GNU_SOURCE \
+             -DPH_VERSION='"$(VERSION)"' -Ilib $(PKG_CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lm -lpthread
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+TOOL_SRC := $(sort $(wildcard tool/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_SUPPORT := $(sort $(wildcard tests/support/*.c))
+HDRS := $(wildcard lib/*.h tool/*.h tests/support/*.h)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_PIC := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: tests-build all deps test test-run asan demo bench captures install clean check-clang
+
+all: $(BUILD)/libpeerheap.a $(BUILD)/libpeerheap.so $(BUILD)/peerheap
+
+$(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/pic/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/libpeerheap.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libpeerheap.so: $(LIB_PIC)
+	$(CC) $(SAN_FLAGS) -shared -Wl,-soname,libpeerheap.so.0 -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/peerheap: $(TOOL_OBJ) $(BUILD)/libpeerheap.a
+	$(CC) $(SAN_FLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libpeerheap.a $(LDLIBS_ALL)
+
+$(BUILD)/obj/tests/%.o: tests/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Itests/support -c $< -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_OBJ) $(BUILD)/libpeerheap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) -o $@ $< $(SUPPORT_OBJ) $(BUILD)/libpeerheap.a $(CMOCKA_LIBS) $(LDLIBS_ALL)
+
+tests-build: all $(TEST_BIN)
+
+# Installs only what is missing; uses sudo when not root.
+deps:
+	@sh tool/deps.sh $(DEB_PKGS)
+
+test: deps
+	@$(MAKE) --no-print-directory test-run
+
+test-run: tests-build
+	@sh tests/run.sh $(BUILD)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-run
+
+check-clang: deps
+	@command -v clang >/dev/null 2>&1 || sh tool/deps.sh clang
+	@$(MAKE) --no-print-directory BUILD=build-clang CC=clang tests-build
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/peerheap \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/peerheap $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libpeerheap.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libpeerheap.so $(DESTDIR)$(PREFIX)/lib/libpeerheap.so.0
+	ln -sf libpeerheap.so.0 $(DESTDIR)$(PREFIX)/lib/libpeerheap.so
+	install -m 644 lib/*.h $(DESTDIR)$(PREFIX)/include/peerheap/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tool/peerheap.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/peerheap.pc
+
+clean:
+	rm -rf build build-asan build-clang

@@ -1,0 +1,11 @@
+/* The subcommand table. To add a command: define
+ * `const struct ph_command ph_cmd_<name>` in tool/cmd_<name>.c, declare it
+ * here and add it to PH_COMMAND_LIST (NULL entries are skipped). */
+#ifndef PH_TOOL_COMMANDS_H
+#define PH_TOOL_COMMANDS_H
+
+#include "cli.h"
+
+#define PH_COMMAND_LIST NULL
+
+#endif
