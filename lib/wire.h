@@ -156,7 +156,10 @@ size_t ph_wire_msg_desc_count(void);
 const ph_wire_msg_desc *ph_wire_msg_desc_at(size_t i);
 const ph_wire_msg_desc *ph_wire_msg_desc_find(uint16_t type);
 const ph_wire_msg_desc *ph_wire_msg_desc_by_name(const char *name);
-/* TLV streams by name, including the BOLT 1 test namespaces "n1" and "n2". */
+/* TLV streams, by index or name, including the BOLT 1 test namespaces "n1"
+ * and "n2". */
+size_t ph_wire_tlv_stream_count(void);
+const ph_wire_tlv_stream_desc *ph_wire_tlv_stream_at(size_t i);
 const ph_wire_tlv_stream_desc *ph_wire_tlv_stream_find(const char *name);
 const ph_wire_record_desc *ph_wire_record_find(const ph_wire_tlv_stream_desc *sd,
                                                uint64_t type);
