@@ -363,7 +363,7 @@ static ph_err record_validate(const ph_wire_record_desc *rd, const uint8_t *v, s
         return e;
     if (pos != len) {
         *eo = pos;
-        return PH_ERR_WIRE_TLV_LENGTH;
+        return PH_ERR_WIRE_TRAILING;
     }
     return PH_OK;
 }

@@ -229,6 +229,25 @@ static void test_tlv_vectors(void **state)
     const uint8_t z[2] = {0, 0};
     assert_int_equal(tlv_try("n1", z, 2), PH_ERR_WIRE_TLV_UNKNOWN_EVEN);
     assert_int_equal(tlv_try("n2", z, 2), PH_OK);
+    /* the error codes of a few kinds of failure */
+    static const struct {
+        size_t id;
+        ph_err e;
+    } codes[] = {
+        {0, PH_ERR_WIRE_SHORT},          {2, PH_ERR_WIRE_NONCANONICAL},
+        {7, PH_ERR_WIRE_NONCANONICAL},   {8, PH_ERR_WIRE_SHORT},
+        {9, PH_ERR_WIRE_TLV_UNKNOWN_EVEN}, {13, PH_ERR_WIRE_TLV_LENGTH},
+        {14, PH_ERR_WIRE_NONCANONICAL},  {22, PH_ERR_WIRE_TLV_LENGTH},
+        {23, PH_ERR_WIRE_TRAILING},      {27, PH_ERR_WIRE_FIELD},
+        {28, PH_ERR_WIRE_TRAILING},      {52, PH_ERR_WIRE_TLV_ORDER},
+        {55, PH_ERR_WIRE_TLV_ORDER},
+    };
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        size_t n;
+        uint8_t *b = hex(ph_json_get(ph_json_at(cases, codes[i].id), "stream_hex"), &n);
+        assert_int_equal(tlv_try("n1", b, n), codes[i].e);
+        free(b);
+    }
     ph_json_free(j);
 }
 
@@ -521,6 +540,10 @@ static void test_mainnet_capture(void **state)
             assert_int_equal(ph_wire_msg_extension(m, &p, &pl), PH_OK);
             if (pl)
                 with_ext++;
+            if (len == 138 && sizeof(void *) == 8) { /* the figures wire.h documents */
+                assert_int_equal(ph_wire_msg_heap_size(m), 402);
+                assert_int_equal(ph_wire_msg_heap_size(mb), 264);
+            }
             break;
         }
         default:
@@ -879,6 +902,25 @@ static void test_fuzz(void **state)
         free(mut);
         free(enc);
     }
+    /* and in real gossip: every 50th message of the capture, 20 edits each */
+    size_t flen, pos = 0, k = 0;
+    uint8_t *f = read_file(CAPTURE, &flen);
+    while (pos + 2 <= flen) {
+        size_t len = (size_t)ph_wire_be_get(f + pos, 2);
+        if (k++ % 50 == 0) {
+            memcpy(buf, f + pos + 2, len);
+            for (size_t iter = 0; iter < 20; iter++) {
+                size_t at = 2 + rng_next(&seed) % (len - 2);
+                uint8_t old = buf[at];
+                buf[at] = (uint8_t)rng_next(&seed);
+                check_any(buf, len);
+                check_any(buf, at); /* cut right there too */
+                buf[at] = old;
+            }
+        }
+        pos += 2 + len;
+    }
+    free(f);
 }
 
 /* ---------------------------------------------------------------- API */
