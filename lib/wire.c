@@ -1730,6 +1730,21 @@ bool ph_feature_unknown_even(const uint8_t *fv, size_t len, const uint8_t *known
     return false;
 }
 
+ph_err ph_feature_or(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                     uint8_t *out, size_t cap, size_t *out_len)
+{
+    size_t n = alen > blen ? alen : blen;
+    if ((!a && alen) || (!b && blen) || (!out && n) || cap < n || !out_len)
+        return PH_ERR_ARG;
+    for (size_t i = 0; i < n; i++) { /* i counts from the last byte */
+        uint8_t x = i < alen ? a[alen - 1 - i] : 0;
+        uint8_t y = i < blen ? b[blen - 1 - i] : 0;
+        out[n - 1 - i] = x | y;
+    }
+    *out_len = n;
+    return PH_OK;
+}
+
 size_t ph_feature_describe(const uint8_t *fv, size_t len, char *buf, size_t cap)
 {
     struct sb b = {buf, buf ? cap : 0, 0};

@@ -436,6 +436,10 @@ bool ph_feature_offered(const uint8_t *fv, size_t len, unsigned bit);
  * table: a bit counts as known if set in known (NULL = use the table). */
 bool ph_feature_unknown_even(const uint8_t *fv, size_t len, const uint8_t *known,
                              size_t known_len, unsigned *bit);
+/* out = a | b, right-aligned (BOLT 1 init: globalfeatures | features).
+ * *out_len = max(alen, blen); PH_ERR_ARG if cap is smaller. */
+ph_err ph_feature_or(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                     uint8_t *out, size_t cap, size_t *out_len);
 /* Comma-separated names of the set bits ("gossip_queries?,var_onion_optin!"
  * with ! = even/required, ? = odd/optional, unknown bits as "bitN");
  * snprintf-style like ph_wire_summary. */

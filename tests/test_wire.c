@@ -1165,6 +1165,14 @@ static void test_features(void **state)
     char s[256];
     ph_feature_describe(fv, 8, s, sizeof(s));
     assert_string_equal(s, "option_data_loss_protect!,bit21,option_splice?");
+    const uint8_t ga[1] = {0x22}, fb[3] = {0x80, 0x00, 0x01};
+    uint8_t orv[3];
+    size_t orn;
+    assert_int_equal(ph_feature_or(ga, 1, fb, 3, orv, 2, &orn), PH_ERR_ARG);
+    assert_int_equal(ph_feature_or(ga, 1, fb, 3, orv, 3, &orn), PH_OK);
+    assert_int_equal(orn, 3);
+    assert_int_equal(orv[0], 0x80);
+    assert_int_equal(orv[2], 0x23);
     ph_feature_describe(NULL, 0, s, sizeof(s));
     assert_string_equal(s, "none");
     ph_json_free(j);
