@@ -39,6 +39,7 @@ static const char *const texts[PH_ERR__COUNT] = {
     [PH_ERR_CAPTURE_FILTER] = "capture: invalid filter expression",
     [PH_ERR_CAPTURE_LINKTYPE] = "capture: unsupported link type",
     [PH_ERR_CAPTURE_TRUNCATED] = "capture: file truncated",
+    [PH_ERR_CAPTURE_CORRUPT] = "capture: corrupt record",
 
     [PH_ERR_PEER_PROTOCOL] = "peer: protocol violation",
     [PH_ERR_PEER_CLOSED] = "peer: connection closed",

@@ -55,6 +55,7 @@ typedef enum ph_err {
     PH_ERR_CAPTURE_FILTER,     /* the BPF filter did not compile */
     PH_ERR_CAPTURE_LINKTYPE,   /* unsupported link-layer type */
     PH_ERR_CAPTURE_TRUNCATED,  /* the capture file ends inside a record */
+    PH_ERR_CAPTURE_CORRUPT,    /* a record header is impossible (bad length) */
 
     /* peer / event loop */
     PH_ERR_PEER_PROTOCOL,      /* the remote broke BOLT 1/7/9 rules */
