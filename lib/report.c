@@ -353,7 +353,7 @@ static const struct u64_field u64_fields[] = {
     U64F(writes), U64F(write_bytes), U64F(allocations), U64F(bytes_allocated), U64F(bytes_freed),
     U64F(peak_live_bytes), U64F(end_live_bytes), U64F(held_bytes_per_peer),
     U64F(peak_active_bytes), U64F(peak_resident_bytes), U64F(peak_queued_bytes), U64F(dropped),
-    U64F(disconnected), U64F(setup_allocations), U64F(setup_bytes_allocated),
+    U64F(disconnected), U64F(decode_errors), U64F(setup_allocations), U64F(setup_bytes_allocated),
     U64F(setup_live_bytes), U64F(wbuf_buffers_allocated), U64F(wbuf_bytes_requested),
     U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches),
 };

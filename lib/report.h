@@ -55,6 +55,7 @@ typedef struct ph_strategy_result {
     uint64_t peak_queued_bytes;
     uint64_t dropped;          /* relayed messages dropped at a peer's soft cap */
     uint64_t disconnected;     /* peers cut at the hard cap */
+    uint64_t decode_errors;    /* captured messages the codec refused (sent as opaque bytes) */
     double cpu_seconds;
     double wall_seconds;
     double writes_per_second;
