@@ -321,7 +321,8 @@ static ph_err push_message(struct engine *e, const ph_replay_msg *m)
     }
     if (err)
         return err;
-    unsigned flags = is_gossip(m->type) ? PH_OUTQ_RELAY : 0;
+    /* Gossip is what a relay may drop for a slow peer, once a soft cap says so. */
+    unsigned flags = e->cfg->queue_soft && is_gossip(m->type) ? PH_OUTQ_RELAY : 0;
     for (size_t k = 0; k < ns; k++) {
         struct rpeer *p = &e->peers[e->subs[m->session][k]];
         if (p->dead)
@@ -746,7 +747,11 @@ static ph_err setup_peers(struct engine *e)
         if ((err = ph_wbuf_peer_attach(e->wbuf, &p->wb)))
             break;
         ph_outq_config oc = {
-            .soft_cap = e->cfg->queue_soft ? e->cfg->queue_soft : SIZE_MAX,
+            /* Without a soft cap nothing is droppable (see push_message), so
+             * the soft cap only has to sit at or below the hard one. */
+            .soft_cap = e->cfg->queue_soft   ? e->cfg->queue_soft
+                        : e->cfg->queue_hard ? e->cfg->queue_hard
+                                             : SIZE_MAX,
             .hard_cap = e->cfg->queue_hard ? e->cfg->queue_hard : SIZE_MAX,
             /* A ring holds many frames by design; the others write one
              * message at a time, as the implementations they model do. */
