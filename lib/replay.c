@@ -48,6 +48,7 @@ struct rpeer {
     bool starved;    /* the strategy had no frame to give */
     bool polled;     /* socket sink: EPOLLOUT registered */
     /* model sink */
+    void *model_ctx;
     double inflight; /* bytes written and not yet read */
     double last_t;   /* virtual time of the last drain */
 };
@@ -80,6 +81,8 @@ struct engine {
     uint64_t mark_wbuf_buffers;
 
     int64_t live_base;   /* live bytes when the replay phase began */
+    ph_memstat_probe still_probe;
+    uint64_t still_counter;
     ph_sample *samples;  /* allocated before the phase: sampling must not allocate */
     size_t nsamples, samples_cap;
     uint64_t frames;     /* frames encoded */
@@ -127,6 +130,13 @@ static bool model(const struct engine *e)
 
 /* ---- measurement hooks ---- */
 
+static void alloc_calls(struct engine *e, uint64_t *out)
+{
+    *out = 0;
+    if (e->ms)
+        ph_memstat_alloc_calls(e->ms, out);
+}
+
 static void take_sample(struct engine *e)
 {
     ph_sample s = {0};
@@ -134,7 +144,7 @@ static void take_sample(struct engine *e)
     int64_t live = ph_memstat_live(e->probe) - e->live_base;
     s.live_bytes = live > 0 ? (uint64_t)live : 0;
     ph_memstat_global g;
-    if (ph_memstat_global_read(e->ms, &g) == PH_OK) {
+    if (e->ms && ph_memstat_global_read(e->ms, &g) == PH_OK) {
         s.active_bytes = g.active;
         s.resident_bytes = g.resident;
         if (g.active > e->res->peak_active_bytes)
@@ -766,12 +776,11 @@ static ph_err setup_peers(struct engine *e)
                 break;
             }
             *mc = (struct model_ctx){e, p};
+            p->model_ctx = mc;
             sink = (ph_outq_sink){.fd = -1, .write = model_write, .ctx = mc};
         }
-        if ((err = ph_outq_create(&p->q, p->tr, p->wb, &sink, &oc))) {
-            free(mc);
+        if ((err = ph_outq_create(&p->q, p->tr, p->wb, &sink, &oc)))
             break;
-        }
         ph_outq_set_frame_observer(p->q, on_frame, e);
     }
     free(pairs);
@@ -785,6 +794,7 @@ static void teardown(struct engine *e)
         ph_outq_destroy(p->q);
         ph_wbuf_peer_detach(p->wb);
         ph_noise_destroy(p->tr);
+        free(p->model_ctx);
         if (p->fd >= 0)
             close(p->fd);
     }
@@ -855,9 +865,12 @@ static ph_err engine_init(struct engine *e, const char *strategy)
     if (cfg->stalled > e->npeers)
         return fail(e, PH_ERR_ARG, "more stalled readers than peers");
     ph_err err = ph_memstat_create(&e->ms);
-    if (err)
+    if (err && !cfg->allow_unmeasured)
         return fail(e, err, "jemalloc statistics (is peerheap linked with jemalloc?)");
-    e->probe = ph_memstat_probe_of(e->ms);
+    /* Unmeasured runs (sanitizers) read counters that never move. */
+    e->probe = e->ms ? ph_memstat_probe_of(e->ms) : &e->still_probe;
+    e->still_probe.allocated = &e->still_counter;
+    e->still_probe.deallocated = &e->still_counter;
     if ((err = ph_noise_global_init()))
         return fail(e, err, "libsodium");
     e->acc = calloc(1, sizeof *e->acc);
@@ -901,7 +914,7 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
 
     /* Set-up: the strategy, the peers, their handshakes. */
     uint64_t calls0 = 0, calls1 = 0, calls2 = 0;
-    ph_memstat_alloc_calls(e.ms, &calls0);
+    alloc_calls(&e, &calls0);
     int64_t live0 = ph_memstat_live(e.probe);
     uint64_t alloc0 = *e.probe->allocated;
     if ((err = ph_wbuf_create(&e.wbuf, strategy, &cfg->wbuf))) {
@@ -910,7 +923,7 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     }
     if ((err = setup_peers(&e)))
         goto done;
-    ph_memstat_alloc_calls(e.ms, &calls1);
+    alloc_calls(&e, &calls1);
     out->setup_allocations = calls1 - calls0;
     out->setup_bytes_allocated = *e.probe->allocated - alloc0;
     out->setup_live_bytes = (uint64_t)(ph_memstat_live(e.probe) - live0);
@@ -922,7 +935,7 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     e.next_sample = e.sample_every;
     ph_wbuf_stats wb0;
     ph_wbuf_get_stats(e.wbuf, &wb0);
-    ph_memstat_alloc_calls(e.ms, &calls1);
+    alloc_calls(&e, &calls1);
     e.live_base = ph_memstat_live(e.probe);
     uint64_t allocated0 = *e.probe->allocated, deallocated0 = *e.probe->deallocated;
     ph_memstat_reset_peak(e.probe);
@@ -936,7 +949,7 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     ph_memstat_sample(e.probe);
     int64_t live_end = ph_memstat_live(e.probe);
     take_sample(&e);
-    ph_memstat_alloc_calls(e.ms, &calls2);
+    alloc_calls(&e, &calls2);
     report_progress(&e, strategy, true);
     if (err)
         goto done;
