@@ -31,6 +31,7 @@ static const char *const texts[PH_ERR__COUNT] = {
     [PH_ERR_WIRE_TOO_LONG] = "wire: message longer than 65535 bytes",
     [PH_ERR_WIRE_UNKNOWN_TYPE] = "wire: unknown message type",
     [PH_ERR_WIRE_FIELD] = "wire: invalid field value",
+    [PH_ERR_WIRE_ABSENT] = "wire: TLV record not present",
 
     [PH_ERR_KEYLOG_FORMAT] = "key log: line is not '<32 hex mac> <64 hex key>'",
 
