@@ -37,6 +37,7 @@ TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
+.SECONDARY:
 .PHONY: tests-build all deps test test-run asan demo bench captures install clean check-clang
 
 all: $(BUILD)/libpeerheap.a $(BUILD)/libpeerheap.so $(BUILD)/peerheap

@@ -31,6 +31,7 @@ static const char *const texts[PH_ERR__COUNT] = {
     [PH_ERR_WIRE_TOO_LONG] = "wire: message longer than 65535 bytes",
     [PH_ERR_WIRE_UNKNOWN_TYPE] = "wire: unknown message type",
     [PH_ERR_WIRE_FIELD] = "wire: invalid field value",
+    [PH_ERR_WIRE_ABSENT] = "wire: TLV record not present",
 
     [PH_ERR_KEYLOG_FORMAT] = "key log: line is not '<32 hex mac> <64 hex key>'",
 
@@ -38,6 +39,7 @@ static const char *const texts[PH_ERR__COUNT] = {
     [PH_ERR_CAPTURE_FILTER] = "capture: invalid filter expression",
     [PH_ERR_CAPTURE_LINKTYPE] = "capture: unsupported link type",
     [PH_ERR_CAPTURE_TRUNCATED] = "capture: file truncated",
+    [PH_ERR_CAPTURE_CORRUPT] = "capture: corrupt record",
 
     [PH_ERR_PEER_PROTOCOL] = "peer: protocol violation",
     [PH_ERR_PEER_CLOSED] = "peer: connection closed",

@@ -45,6 +45,7 @@ typedef enum ph_err {
     PH_ERR_WIRE_TOO_LONG,      /* encoded message would exceed 65,535 bytes */
     PH_ERR_WIRE_UNKNOWN_TYPE,  /* message type not in the table (where that matters) */
     PH_ERR_WIRE_FIELD,         /* a field's value is invalid for its type */
+    PH_ERR_WIRE_ABSENT,        /* optional TLV record not present */
 
     /* key log */
     PH_ERR_KEYLOG_FORMAT,      /* a line is not "<32 hex> <64 hex>" */
@@ -54,6 +55,7 @@ typedef enum ph_err {
     PH_ERR_CAPTURE_FILTER,     /* the BPF filter did not compile */
     PH_ERR_CAPTURE_LINKTYPE,   /* unsupported link-layer type */
     PH_ERR_CAPTURE_TRUNCATED,  /* the capture file ends inside a record */
+    PH_ERR_CAPTURE_CORRUPT,    /* a record header is impossible (bad length) */
 
     /* peer / event loop */
     PH_ERR_PEER_PROTOCOL,      /* the remote broke BOLT 1/7/9 rules */

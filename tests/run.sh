@@ -19,8 +19,8 @@ for t in "$BUILD"/tests/test_*; do
     timeout 900 "$t" >"$log" 2>&1
     rc=$?
     cat "$log"
-    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+    p=$(grep -o "\[  PASSED  \] [0-9]*" "$log" | sed "s/.* //" | awk '{s+=$1} END {print s+0}')
+    f=$(grep -o "\[  FAILED  \] [0-9]*" "$log" | sed "s/.* //" | awk '{s+=$1} END {print s+0}')
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1 # crashed or timed out before cmocka could summarise
         echo "!! $name exited with status $rc"
