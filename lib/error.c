@@ -31,6 +31,7 @@ static const char *const texts[PH_ERR__COUNT] = {
     [PH_ERR_WIRE_TOO_LONG] = "wire: message longer than 65535 bytes",
     [PH_ERR_WIRE_UNKNOWN_TYPE] = "wire: unknown message type",
     [PH_ERR_WIRE_FIELD] = "wire: invalid field value",
+    [PH_ERR_WIRE_ABSENT] = "wire: TLV record not present",
 
     [PH_ERR_KEYLOG_FORMAT] = "key log: line is not '<32 hex mac> <64 hex key>'",
 
@@ -38,6 +39,7 @@ static const char *const texts[PH_ERR__COUNT] = {
     [PH_ERR_CAPTURE_FILTER] = "capture: invalid filter expression",
     [PH_ERR_CAPTURE_LINKTYPE] = "capture: unsupported link type",
     [PH_ERR_CAPTURE_TRUNCATED] = "capture: file truncated",
+    [PH_ERR_CAPTURE_CORRUPT] = "capture: corrupt record",
 
     [PH_ERR_PEER_PROTOCOL] = "peer: protocol violation",
     [PH_ERR_PEER_CLOSED] = "peer: connection closed",
@@ -45,6 +47,11 @@ static const char *const texts[PH_ERR__COUNT] = {
 
     [PH_ERR_STRATEGY_UNKNOWN] = "unknown write-buffer strategy",
     [PH_ERR_MEMSTAT] = "jemalloc statistics unavailable",
+
+    [PH_ERR_GOSSIP_FORMAT] = "gossip: malformed gossip file record",
+    [PH_ERR_GOSSIP_ENCODING] = "gossip: unsupported short_channel_id encoding",
+    [PH_ERR_GOSSIP_CHAIN] = "gossip: unknown chain_hash",
+    [PH_ERR_GOSSIP_SIGNATURE] = "gossip: invalid signature",
 };
 
 const char *ph_strerror(ph_err err)

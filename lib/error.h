@@ -45,6 +45,7 @@ typedef enum ph_err {
     PH_ERR_WIRE_TOO_LONG,      /* encoded message would exceed 65,535 bytes */
     PH_ERR_WIRE_UNKNOWN_TYPE,  /* message type not in the table (where that matters) */
     PH_ERR_WIRE_FIELD,         /* a field's value is invalid for its type */
+    PH_ERR_WIRE_ABSENT,        /* optional TLV record not present */
 
     /* key log */
     PH_ERR_KEYLOG_FORMAT,      /* a line is not "<32 hex> <64 hex>" */
@@ -54,6 +55,7 @@ typedef enum ph_err {
     PH_ERR_CAPTURE_FILTER,     /* the BPF filter did not compile */
     PH_ERR_CAPTURE_LINKTYPE,   /* unsupported link-layer type */
     PH_ERR_CAPTURE_TRUNCATED,  /* the capture file ends inside a record */
+    PH_ERR_CAPTURE_CORRUPT,    /* a record header is impossible (bad length) */
 
     /* peer / event loop */
     PH_ERR_PEER_PROTOCOL,      /* the remote broke BOLT 1/7/9 rules */
@@ -63,6 +65,12 @@ typedef enum ph_err {
     /* write-buffer strategies and measurement */
     PH_ERR_STRATEGY_UNKNOWN,   /* no strategy of that name */
     PH_ERR_MEMSTAT,            /* a jemalloc mallctl failed */
+
+    /* gossip store (BOLT 7) */
+    PH_ERR_GOSSIP_FORMAT,      /* a gossip file record is truncated or not gossip */
+    PH_ERR_GOSSIP_ENCODING,    /* a query uses an encoding we do not accept (zlib) */
+    PH_ERR_GOSSIP_CHAIN,       /* the message is for another chain */
+    PH_ERR_GOSSIP_SIGNATURE,   /* a gossip signature does not verify */
 
     PH_ERR__COUNT
 } ph_err;
