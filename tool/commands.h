@@ -7,7 +7,8 @@
 #include "cli.h"
 
 extern const struct ph_command ph_cmd_decode;
+extern const struct ph_command ph_cmd_dump;
 
-#define PH_COMMAND_LIST &ph_cmd_decode
+#define PH_COMMAND_LIST &ph_cmd_decode, &ph_cmd_dump
 
 #endif
