@@ -189,7 +189,7 @@ static void print_session_header(struct dump *d, const struct ph_ln_session_stat
     fprintf(d->out, "  problems: %u\n", st->problems);
 }
 
-static ph_keylog *load_keylog(struct dump *d, const char *path, bool *bad)
+static ph_keylog *load_keylog(const char *path, bool *bad)
 {
     ph_keylog *kl = NULL;
     unsigned long line = 0;
@@ -202,7 +202,6 @@ static ph_keylog *load_keylog(struct dump *d, const char *path, bool *bad)
                      e == PH_ERR_IO ? ": " : "", e == PH_ERR_IO ? strerror(errno) : "");
         *bad = true;
     }
-    (void)d;
     return e ? NULL : kl;
 }
 
@@ -279,7 +278,7 @@ static void dump_capture(struct dump *d, const char *path, const ph_keylog *give
     if (!d->o->keylog) {
         if (default_keylog(path, kpath, sizeof kpath)) {
             bool bad = false;
-            own = load_keylog(d, kpath, &bad);
+            own = load_keylog(kpath, &bad);
             if (bad) {
                 unusable(d, path);
                 return;
@@ -444,7 +443,7 @@ static int run(int argc, char **argv)
     ph_keylog *kl = NULL;
     if (o.keylog) {
         bool bad = false;
-        kl = load_keylog(&d, o.keylog, &bad);
+        kl = load_keylog(o.keylog, &bad);
         if (bad)
             return finish(&d, PH_EXIT_USAGE);
     }
