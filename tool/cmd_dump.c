@@ -138,7 +138,7 @@ static void on_record(void *ctx, const struct ph_ln_record *r)
         ph_jw_key(d->jw, "session");
         ph_jw_u64(d->jw, r->session);
         ph_jw_key(d->jw, "dir");
-        ph_jw_string(d->jw, r->dir == PH_LN_I2R ? "out" : "in");
+        ph_jw_string(d->jw, r->dir == PH_LN_I2R ? "i2r" : "r2i");
         ph_jw_key(d->jw, "src");
         ph_jw_string(d->jw, src);
         ph_jw_key(d->jw, "dst");
@@ -491,9 +491,9 @@ const struct ph_command ph_cmd_dump = {
     "  --keylog FILE   key log for every capture (default: CAPTURE.keys, or the\n"
     "                  capture's name with its extension replaced by .keys)\n"
     "  --filter EXPR   BPF filter applied to the capture's packets\n"
-    "  --json          JSON Lines: one object per message (ts, ts_ns, session, dir,\n"
-    "                  src, dst, type, name, len), then {\"summary\": {sessions,\n"
-    "                  messages, by_type, problems}}\n"
+    "  --json          JSON Lines: one object per message (ts, ts_ns, session, dir\n"
+    "                  \"i2r\" initiator to responder or \"r2i\", src, dst, type, name,\n"
+    "                  len), then {\"summary\": {sessions, messages, by_type, problems}}\n"
     "  --export FILE   write the plaintext messages as [u16 BE length][message]\n"
     "\n"
     "Default output: a header per session, one line per message (time UTC,\n"
