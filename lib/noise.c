@@ -282,15 +282,25 @@ void ph_noise_hs_destroy(ph_noise_hs *hs)
 
 static ph_err hs_expect(const ph_noise_hs *hs, bool initiator, enum hs_step step)
 {
-    if (!hs || hs->initiator != initiator || hs->step != step)
+    if (!hs)
+        return PH_ERR_ARG;
+    if (hs->initiator != initiator || hs->step != step)
         return PH_ERR_STATE;
     return PH_OK;
+}
+
+/* Once the handshake is over, the ephemeral key and the temporary key have
+ * no further use; forgetting them early keeps forward secrecy. */
+static void hs_forget(ph_noise_hs *hs)
+{
+    sodium_memzero(hs->temp_k, sizeof hs->temp_k);
+    sodium_memzero(hs->e_priv, sizeof hs->e_priv);
 }
 
 static ph_err hs_fail(ph_noise_hs *hs, ph_err err)
 {
     hs->step = STEP_FAILED;
-    sodium_memzero(hs->temp_k, sizeof hs->temp_k);
+    hs_forget(hs);
     return err;
 }
 
@@ -345,7 +355,7 @@ static ph_err read_ephemeral_act(ph_noise_hs *hs, const uint8_t *in, size_t in_l
 
 ph_err ph_noise_act1_write(ph_noise_hs *hs, uint8_t out[PH_NOISE_ACT1_LEN])
 {
-    ph_err err = hs_expect(hs, true, STEP_ACT1);
+    ph_err err = out ? hs_expect(hs, true, STEP_ACT1) : PH_ERR_ARG;
     return err ? err : write_ephemeral_act(hs, out, hs->rs_pub);
 }
 
@@ -357,7 +367,7 @@ ph_err ph_noise_act1_read(ph_noise_hs *hs, const uint8_t *in, size_t in_len)
 
 ph_err ph_noise_act2_write(ph_noise_hs *hs, uint8_t out[PH_NOISE_ACT2_LEN])
 {
-    ph_err err = hs_expect(hs, false, STEP_ACT2);
+    ph_err err = out ? hs_expect(hs, false, STEP_ACT2) : PH_ERR_ARG;
     return err ? err : write_ephemeral_act(hs, out, hs->re_pub);
 }
 
@@ -369,7 +379,7 @@ ph_err ph_noise_act2_read(ph_noise_hs *hs, const uint8_t *in, size_t in_len)
 
 ph_err ph_noise_act3_write(ph_noise_hs *hs, uint8_t out[PH_NOISE_ACT3_LEN])
 {
-    ph_err err = hs_expect(hs, true, STEP_ACT3);
+    ph_err err = out ? hs_expect(hs, true, STEP_ACT3) : PH_ERR_ARG;
     if (err)
         return err;
     uint8_t *c = out + 1, *t = out + 1 + ACT3_CT_LEN;
@@ -379,7 +389,7 @@ ph_err ph_noise_act3_write(ph_noise_hs *hs, uint8_t out[PH_NOISE_ACT3_LEN])
     if ((err = mix_dh(hs, hs->ls_priv, hs->re_pub)))
         return hs_fail(hs, err);
     encrypt_ad(t, hs->temp_k, 0, hs->h, KEY_LEN, NULL, 0);
-    sodium_memzero(hs->temp_k, sizeof hs->temp_k);
+    hs_forget(hs);
     hs->step = STEP_DONE;
     return PH_OK;
 }
@@ -404,7 +414,7 @@ ph_err ph_noise_act3_read(ph_noise_hs *hs, const uint8_t *in, size_t in_len)
         return hs_fail(hs, err);
     if (!decrypt_ad(NULL, hs->temp_k, 0, hs->h, KEY_LEN, t, 0))
         return hs_fail(hs, PH_ERR_NOISE_BAD_TAG);
-    sodium_memzero(hs->temp_k, sizeof hs->temp_k);
+    hs_forget(hs);
     memcpy(hs->rs_pub, rs, PUB_LEN);
     hs->have_rs = true;
     hs->step = STEP_DONE;

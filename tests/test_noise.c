@@ -603,7 +603,7 @@ static const uint8_t ck_a[32] = {0xc0, 0xff, 0xee};
 static void fill(uint8_t *p, size_t n, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)mix64(seed * 0x10001 + i / 8) >> (i % 8);
+        p[i] = (uint8_t)(mix64(seed * 0x10001 + i / 8) >> (8 * (i % 8)));
 }
 
 static void test_detached_equals_contiguous(void **state)
@@ -829,9 +829,16 @@ static void test_handshake_misuse(void **state)
     assert_memory_equal(pub, rpub, 33);
     assert_int_equal(ph_noise_act1_read(hs, act, PH_NOISE_ACT1_LEN), PH_ERR_STATE);
     assert_int_equal(ph_noise_act3_write(hs, act), PH_ERR_STATE);
+    assert_int_equal(ph_noise_act1_write(hs, NULL), PH_ERR_ARG);
     assert_int_equal(ph_noise_act1_write(hs, act), PH_OK);
     assert_int_equal(ph_noise_act1_write(hs, act), PH_ERR_STATE);
     ph_noise_hs_destroy(hs);
+
+    /* bytes after the act (the next act or frame) are left alone */
+    ph_noise_hs *hr;
+    assert_int_equal(ph_noise_hs_create(&hr, key_a, NULL, NULL), PH_OK);
+    assert_int_equal(ph_noise_act1_read(hr, act, sizeof act), PH_OK);
+    ph_noise_hs_destroy(hr);
 }
 
 /* ---- a long session over a socketpair -------------------------------------- */
