@@ -20,6 +20,7 @@ struct lndir {
     bool need_key;          /* the next frame starts a key period */
     bool dead;              /* stopped at a problem: nothing more is decrypted */
     bool gap;
+    bool fresh_key;         /* no message decrypted yet under the current key */
     uint8_t peek[PH_NOISE_HDR_LEN];
     size_t peek_len;
     uint64_t pos;           /* stream offset of the next byte to decrypt */
@@ -223,6 +224,7 @@ static bool install_key(ph_lnsessions *s, struct session *se, int dir)
     }
     se->st.keys[dir]++;
     d->need_key = false;
+    d->fresh_key = true;
     return true;
 }
 
@@ -236,7 +238,7 @@ static void bad_frame(ph_lnsessions *s, struct session *se, int dir, ph_err e)
                     "bad MAC in %s at stream offset %llu (message %llu, key %llu)%s", name,
                     (unsigned long long)d->frame_start, (unsigned long long)se->st.messages[dir],
                     (unsigned long long)se->st.keys[dir],
-                    d->frame_start == d->pos - d->peek_len ? "" : "");
+                    d->fresh_key ? ": the key log's key for this frame is wrong" : "");
     else
         add_problem(s, e == PH_ERR_NOMEM ? PH_LN_PROB_NOMEM : PH_LN_PROB_BAD_MAC, se->st.id,
                     se->st.conn, dir, d->frame_start, "cannot decrypt %s at stream offset %llu: %s",
@@ -295,6 +297,7 @@ static void decrypt(ph_lnsessions *s, struct session *se, int dir, const uint8_t
         len -= used;
         d->pos += used;
         if (msg) {
+            d->fresh_key = false;
             emit(s, se, dir, msg, mlen, ts);
             d->frame_start = d->pos;
         } else if (!used) {
@@ -620,9 +623,7 @@ ph_err ph_lnsession_run(ph_lnsessions *s, ph_capture *c)
         return PH_ERR_ARG;
     struct ph_tcp_packet p;
     ph_err e, ret = PH_OK;
-    uint64_t last = 0;
     while ((e = ph_capture_next(c, &p)) == PH_OK) {
-        last = p.number;
         ph_err pe = ph_lnsession_packet(s, &p);
         if (pe && !ret)
             ret = pe;
@@ -638,7 +639,6 @@ ph_err ph_lnsession_run(ph_lnsessions *s, ph_capture *c)
         if (!ret)
             ret = e;
     }
-    (void)last;
     ph_lnsession_finish(s);
     if (cs->truncated)
         add_problem(s, PH_LN_PROB_CAPTURE, 0, 0, -1, 0,

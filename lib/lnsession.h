@@ -125,7 +125,7 @@ size_t ph_lnsession_problems_dropped(const ph_lnsessions *s);
 uint64_t ph_lnsession_messages(const ph_lnsessions *s);
 /* Next unused session id (for numbering the next capture). */
 uint64_t ph_lnsession_next_id(const ph_lnsessions *s);
-/* TCP connections seen, and those that carried no data (ignored). */
+/* TCP connections seen (sessions or not). */
 uint64_t ph_lnsession_connections(const ph_lnsessions *s);
 
 #endif

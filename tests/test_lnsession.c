@@ -550,7 +550,8 @@ static void test_wrong_key(void **state)
     assert_int_equal(chk.got[0], 0);
     assert_int_equal(chk.got[1], 30);
     assert_true(has_problem(s, PH_LN_PROB_BAD_MAC,
-                            "bad MAC in 127.0.0.1:40312 -> 127.0.0.1:9735 at stream offset 116"));
+                            "bad MAC in 127.0.0.1:40312 -> 127.0.0.1:9735 at stream offset 116 "
+                            "(message 0, key 1): the key log's key for this frame is wrong"));
     ph_lnsession_destroy(s);
     ph_keylog_destroy(kl);
     free(text);

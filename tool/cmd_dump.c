@@ -138,7 +138,7 @@ static void on_record(void *ctx, const struct ph_ln_record *r)
         ph_jw_key(d->jw, "session");
         ph_jw_u64(d->jw, r->session);
         ph_jw_key(d->jw, "dir");
-        ph_jw_string(d->jw, r->dir == PH_LN_I2R ? "out" : "in");
+        ph_jw_string(d->jw, r->dir == PH_LN_I2R ? "i2r" : "r2i");
         ph_jw_key(d->jw, "src");
         ph_jw_string(d->jw, src);
         ph_jw_key(d->jw, "dst");
@@ -189,7 +189,7 @@ static void print_session_header(struct dump *d, const struct ph_ln_session_stat
     fprintf(d->out, "  problems: %u\n", st->problems);
 }
 
-static ph_keylog *load_keylog(struct dump *d, const char *path, bool *bad)
+static ph_keylog *load_keylog(const char *path, bool *bad)
 {
     ph_keylog *kl = NULL;
     unsigned long line = 0;
@@ -202,7 +202,6 @@ static ph_keylog *load_keylog(struct dump *d, const char *path, bool *bad)
                      e == PH_ERR_IO ? ": " : "", e == PH_ERR_IO ? strerror(errno) : "");
         *bad = true;
     }
-    (void)d;
     return e ? NULL : kl;
 }
 
@@ -279,7 +278,7 @@ static void dump_capture(struct dump *d, const char *path, const ph_keylog *give
     if (!d->o->keylog) {
         if (default_keylog(path, kpath, sizeof kpath)) {
             bool bad = false;
-            own = load_keylog(d, kpath, &bad);
+            own = load_keylog(kpath, &bad);
             if (bad) {
                 unusable(d, path);
                 return;
@@ -444,7 +443,7 @@ static int run(int argc, char **argv)
     ph_keylog *kl = NULL;
     if (o.keylog) {
         bool bad = false;
-        kl = load_keylog(&d, o.keylog, &bad);
+        kl = load_keylog(o.keylog, &bad);
         if (bad)
             return finish(&d, PH_EXIT_USAGE);
     }
@@ -492,9 +491,9 @@ const struct ph_command ph_cmd_dump = {
     "  --keylog FILE   key log for every capture (default: CAPTURE.keys, or the\n"
     "                  capture's name with its extension replaced by .keys)\n"
     "  --filter EXPR   BPF filter applied to the capture's packets\n"
-    "  --json          JSON Lines: one object per message (ts, ts_ns, session, dir,\n"
-    "                  src, dst, type, name, len), then {\"summary\": {sessions,\n"
-    "                  messages, by_type, problems}}\n"
+    "  --json          JSON Lines: one object per message (ts, ts_ns, session, dir\n"
+    "                  \"i2r\" initiator to responder or \"r2i\", src, dst, type, name,\n"
+    "                  len), then {\"summary\": {sessions, messages, by_type, problems}}\n"
     "  --export FILE   write the plaintext messages as [u16 BE length][message]\n"
     "\n"
     "Default output: a header per session, one line per message (time UTC,\n"
