@@ -11,6 +11,7 @@
 
 #include "capture.h"
 #include "cli.h"
+#include "input.h"
 #include "commands.h"
 #include "json.h"
 #include "keylog.h"
@@ -205,21 +206,6 @@ static ph_keylog *load_keylog(const char *path, bool *bad)
     return e ? NULL : kl;
 }
 
-/* CAPTURE.keys, else CAPTURE with its extension replaced by .keys. */
-static bool default_keylog(const char *capture, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s.keys", capture);
-    if (access(out, F_OK) == 0)
-        return true;
-    const char *slash = strrchr(capture, '/'), *dot = strrchr(capture, '.');
-    if (dot && (!slash || dot > slash)) {
-        snprintf(out, cap, "%.*s.keys", (int)(dot - capture), capture);
-        if (access(out, F_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* One pass over a capture. Returns false when the file is unusable. */
 static bool pass(struct dump *d, const char *path, const ph_keylog *kl, uint64_t first_id,
                  bool with_records, ph_lnsessions **out)
@@ -276,7 +262,7 @@ static void dump_capture(struct dump *d, const char *path, const ph_keylog *give
     const ph_keylog *kl = given;
     bool no_keylog = false;
     if (!d->o->keylog) {
-        if (default_keylog(path, kpath, sizeof kpath)) {
+        if (ph_tool_default_keylog(path, kpath, sizeof kpath)) {
             bool bad = false;
             own = load_keylog(kpath, &bad);
             if (bad) {

@@ -71,6 +71,20 @@ static void on_record(void *ctx, const struct ph_ln_record *rec)
                                   (uint8_t)rec->dir, rec->msg, rec->len);
 }
 
+bool ph_tool_default_keylog(const char *capture, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s.keys", capture);
+    if (access(out, F_OK) == 0)
+        return true;
+    const char *slash = strrchr(capture, '/'), *dot = strrchr(capture, '.');
+    if (dot && (!slash || dot > slash)) {
+        snprintf(out, cap, "%.*s.keys", (int)(dot - capture), capture);
+        if (access(out, F_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
 static int open_keylog(const char *capture, const char *given, ph_keylog **kl)
 {
     *kl = NULL;
@@ -80,8 +94,7 @@ static int open_keylog(const char *capture, const char *given, ph_keylog **kl)
         path = malloc(n);
         if (!path)
             return PH_EXIT_USAGE;
-        snprintf(path, n, "%s.keys", capture);
-        if (access(path, F_OK) != 0) {
+        if (!ph_tool_default_keylog(capture, path, n)) {
             free(path);
             return PH_EXIT_OK; /* no key log: every session will say so */
         }

@@ -4,6 +4,7 @@
 #ifndef PH_TOOL_INPUT_H
 #define PH_TOOL_INPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "replayin.h"
@@ -13,6 +14,10 @@ struct ph_input_opts {
     const char *filter; /* BPF expression or NULL */
     const char *from;   /* keep only what HOST:PORT sent, or NULL */
 };
+
+/* The key log that goes with a capture when none is named: CAPTURE.keys,
+ * else CAPTURE with its extension replaced by .keys. False if neither exists. */
+bool ph_tool_default_keylog(const char *capture, char *out, size_t cap);
 
 /* Returns PH_EXIT_OK, PH_EXIT_PARTIAL (loaded, but some sessions or frames
  * could not be decrypted) or PH_EXIT_USAGE (unusable input; *out NULL). */
