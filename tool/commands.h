@@ -6,6 +6,8 @@
 
 #include "cli.h"
 
-#define PH_COMMAND_LIST NULL
+extern const struct ph_command ph_cmd_peer;
+
+#define PH_COMMAND_LIST &ph_cmd_peer
 
 #endif
