@@ -6,8 +6,9 @@
 
 #include "cli.h"
 
+extern const struct ph_command ph_cmd_decode;
 extern const struct ph_command ph_cmd_peer;
 
-#define PH_COMMAND_LIST &ph_cmd_peer
+#define PH_COMMAND_LIST &ph_cmd_decode, &ph_cmd_peer
 
 #endif
