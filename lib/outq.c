@@ -235,6 +235,11 @@ size_t ph_outq_soft_cap(const ph_outq *q)
     return q->soft_cap;
 }
 
+uint64_t ph_outq_relay_dropped(const ph_outq *q)
+{
+    return q->st.relay_dropped;
+}
+
 bool ph_outq_pending(const ph_outq *q)
 {
     return q->count > 0 || q->fl_first < q->fl_n;

@@ -31,6 +31,15 @@ enum hs_step {
     HS_I_WRITE_ACT1, HS_I_READ_ACT2, HS_I_WRITE_ACT3,
 };
 
+/* What ph_peer_stats holds apart from the queue's own counters (kept out
+ * of the struct: a handshaking peer should stay small). */
+struct counters {
+    ph_msgcount in[PH_MSGTYPE__COUNT];
+    uint64_t msgs_in, bytes_in, wire_bytes_in;
+    uint64_t pings_answered, pings_ignored_large, pings_ignored_flood;
+    uint64_t pongs_unsolicited, unknown_odd, gossip_streamed, read_pauses;
+};
+
 struct ph_peer {
     const ph_peer_env *env;
     int fd;
@@ -80,7 +89,7 @@ struct ph_peer {
 
     ph_err close_reason;
     char close_why[160];
-    ph_peer_stats st;
+    struct counters st;
 };
 
 static void peer_fail(ph_peer *p, ph_err reason, const char *why);
@@ -239,8 +248,10 @@ static void peer_fail(ph_peer *p, ph_err reason, const char *why)
     if (p->state == PH_PEER_CLOSED)
         return;
     p->close_reason = reason;
-    snprintf(p->close_why, sizeof p->close_why, "%s", why);
-    PLOG(p, reason == PH_OK ? PH_LOG_INFO : PH_LOG_WARN, "disconnect: %s%s%s", why,
+    if (why != p->close_why)
+        snprintf(p->close_why, sizeof p->close_why, "%s", why);
+    bool normal = reason == PH_OK || reason == PH_ERR_PEER_CLOSED;
+    PLOG(p, normal ? PH_LOG_INFO : PH_LOG_WARN, "disconnect: %s%s%s", p->close_why,
          reason == PH_OK ? "" : " - ", reason == PH_OK ? "" : ph_strerror(reason));
     cancel_timer(p, &p->t_handshake);
     cancel_timer(p, &p->t_ping);
@@ -1322,7 +1333,18 @@ bool ph_peer_gossip_live(const ph_peer *p)
 
 void ph_peer_get_stats(const ph_peer *p, ph_peer_stats *out)
 {
-    *out = p->st;
+    const struct counters *c = &p->st;
+    memcpy(out->in, c->in, sizeof out->in);
+    out->msgs_in = c->msgs_in;
+    out->bytes_in = c->bytes_in;
+    out->wire_bytes_in = c->wire_bytes_in;
+    out->pings_answered = c->pings_answered;
+    out->pings_ignored_large = c->pings_ignored_large;
+    out->pings_ignored_flood = c->pings_ignored_flood;
+    out->pongs_unsolicited = c->pongs_unsolicited;
+    out->unknown_odd = c->unknown_odd;
+    out->gossip_streamed = c->gossip_streamed;
+    out->read_pauses = c->read_pauses;
     if (p->q)
         ph_outq_get_stats(p->q, &out->out);
     else
