@@ -169,8 +169,7 @@ typedef struct ph_gossip_preload_stats {
     uint64_t bytes;             /* file bytes consumed */
     uint64_t by_type[3];        /* channel_announcement, node_announcement, channel_update */
     /* What a strict store would say, each message counted once, first
-     * reason in this order: */
-    uint64_t wrong_chain;
+     * reason in this order (a file for another chain is refused whole): */
     uint64_t bad_signature;     /* a checkable signature fails (announcements;
                                    updates of channels announced in the file) */
     uint64_t unknown_channel;   /* channel_update of a scid with no channel_announcement

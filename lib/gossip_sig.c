@@ -102,6 +102,12 @@ static void sha256d(const uint8_t *p, size_t n, uint8_t out[HASH_LEN])
     crypto_hash_sha256(out, h, sizeof(h));
 }
 
+bool ph_gossip_point_valid(const uint8_t *point)
+{
+    secp256k1_pubkey pk;
+    return point && secp256k1_ec_pubkey_parse(secp256k1_context_static, &pk, point, POINT_LEN);
+}
+
 /* One signature against one key: the unit every check is made of. */
 static ph_err verify_one(const uint8_t *sig64, const uint8_t *point, const uint8_t hash[HASH_LEN])
 {
@@ -129,6 +135,10 @@ ph_err ph_gossip_verify(const uint8_t *msg, size_t len, const uint8_t *update_no
     case PH_GOSSIP_CHANNEL_ANNOUNCEMENT: {
         /* signature order in the message: node 1, node 2, bitcoin 1, bitcoin 2 */
         const uint8_t *keys[4] = { f.node_id[0], f.node_id[1], f.bitcoin_key[0], f.bitcoin_key[1] };
+        /* a bad key is a malformed message, whatever the signatures say */
+        for (int i = 0; i < 4; i++)
+            if (!ph_gossip_point_valid(keys[i]))
+                return PH_ERR_WIRE_FIELD;
         for (int i = 0; i < 4; i++) {
             err = verify_one(sigs + (size_t)i * SIG_LEN, keys[i], h);
             if (err)

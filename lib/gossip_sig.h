@@ -69,6 +69,9 @@ ph_err ph_gossip_parse(const uint8_t *msg, size_t len, ph_gossip_fields *out);
  * channel_update, ignored otherwise). */
 ph_err ph_gossip_verify(const uint8_t *msg, size_t len, const uint8_t *update_node_id);
 
+/* Whether `point` (33 bytes) is a valid compressed secp256k1 public key. */
+bool ph_gossip_point_valid(const uint8_t *point);
+
 /* Public-key recovery for a message with one signature (channel_update or
  * node_announcement): the keys (33-byte compressed) for which its signature
  * verifies, trying recovery ids 0 and 1. ok[i] tells whether keys[i] is set.

@@ -156,6 +156,8 @@ struct ph_outq {
     ph_outq_refill_fn refill;
     void *refill_ctx;
     bool in_refill;
+    ph_outq_frame_fn on_frame;
+    void *on_frame_ctx;
 
     ph_outq_stats st;
     struct inflight fl[];
@@ -211,6 +213,12 @@ void ph_outq_destroy(ph_outq *q)
 void ph_outq_set_sink(ph_outq *q, const ph_outq_sink *sink)
 {
     q->sink = *sink;
+}
+
+void ph_outq_set_frame_observer(ph_outq *q, ph_outq_frame_fn fn, void *ctx)
+{
+    q->on_frame = fn;
+    q->on_frame_ctx = ctx;
 }
 
 void ph_outq_set_refill(ph_outq *q, size_t low_water, ph_outq_refill_fn fn, void *ctx)
@@ -440,6 +448,8 @@ static ph_err fill(ph_outq *q, uint64_t now_ns)
         fl->len = e->len;
         fl->done = 0;
         fl->type = e->type;
+        if (q->on_frame)
+            q->on_frame(q->on_frame_ctx, e->type, e->len);
         q->inflight_left += e->len + PH_NOISE_OVERHEAD;
         q->fl_n++;
         pop_entry(q);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <glob.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -597,8 +598,10 @@ static int hexval(int c)
     return -1;
 }
 
-/* Parse `tshark -q -z follow,tcp,raw,N`: node-1 lines start with a tab. */
-static void tshark_follow(const char *path, int stream, struct stream out[2])
+/* Parse `tshark -q -z follow,tcp,raw,N`: node-1 lines start with a tab.
+ * nodes (may be NULL) receives "Node 0" and "Node 1" as host:port. */
+static void tshark_follow(const char *path, int stream, struct stream out[2],
+                          char nodes[2][PH_ENDPOINT_STRLEN])
 {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "tshark -r '%s' -q -z follow,tcp,raw,%d 2>/dev/null", path, stream);
@@ -611,6 +614,14 @@ static void tshark_follow(const char *path, int stream, struct stream out[2])
     while ((n = getline(&line, &cap, f)) > 0) {
         if (line[0] == '=') {
             seps++;
+            continue;
+        }
+        if (seps == 1 && nodes && (strncmp(line, "Node 0: ", 8) == 0 ||
+                                   strncmp(line, "Node 1: ", 8) == 0)) {
+            char *nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            snprintf(nodes[line[5] - '0'], PH_ENDPOINT_STRLEN, "%s", line + 8);
             continue;
         }
         if (seps != 1 || strncmp(line, "Follow:", 7) == 0 || strncmp(line, "Filter:", 7) == 0 ||
@@ -677,7 +688,7 @@ static void test_agrees_with_tshark(void **state)
 
     struct stream ts_out[2];
     memset(ts_out, 0, sizeof ts_out);
-    tshark_follow(path, 0, ts_out);
+    tshark_follow(path, 0, ts_out, NULL);
 
     struct rec r;
     ph_tcpreasm *t = mk(&r, NULL);
@@ -703,6 +714,119 @@ static void test_agrees_with_tshark(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Every capture bundled under captures/ (when there are any): each TCP
+ * stream as tshark follows it equals ours; where ours stopped at a gap, ours
+ * is a prefix of tshark's. */
+#define MAX_STREAMS 64
+struct bundled {
+    struct stream s[MAX_STREAMS + 1][2];
+    struct ph_tcp_conn_info info[MAX_STREAMS + 1];
+};
+
+static void b_data(void *ctx, struct ph_tcp_conn_info *c, int dir, uint64_t off,
+                   const uint8_t *p, size_t len, uint64_t ts)
+{
+    (void)off;
+    (void)ts;
+    struct bundled *b = ctx;
+    if (c->id > MAX_STREAMS)
+        return;
+    struct stream *s = &b->s[c->id][dir];
+    if (s->len + len > s->cap) {
+        s->cap = (s->len + len) * 2;
+        s->buf = realloc(s->buf, s->cap);
+        assert_non_null(s->buf);
+    }
+    memcpy(s->buf + s->len, p, len);
+    s->len += len;
+}
+
+static void b_close(void *ctx, struct ph_tcp_conn_info *c)
+{
+    struct bundled *b = ctx;
+    if (c->id <= MAX_STREAMS)
+        b->info[c->id] = *c;
+}
+
+static void compare_with_tshark(const char *path)
+{
+    static struct bundled b;
+    memset(&b, 0, sizeof b);
+    struct ph_tcpreasm_cb cb = {NULL, b_data, NULL, b_close};
+    ph_tcpreasm *t = NULL;
+    assert_int_equal(ph_tcpreasm_create(&t, &cb, &b, NULL), PH_OK);
+    ph_capture *cap = NULL;
+    assert_int_equal(ph_capture_open(&cap, path, NULL, NULL), PH_OK);
+    struct ph_tcp_packet p;
+    while (ph_capture_next(cap, &p) == PH_OK)
+        assert_int_equal(ph_tcpreasm_packet(t, &p), PH_OK);
+    ph_capture_close(cap);
+    ph_tcpreasm_finish(t, 0);
+    uint64_t conns = ph_tcpreasm_stats(t)->conns;
+    ph_tcpreasm_destroy(t);
+    bool used[MAX_STREAMS + 1] = {false};
+    int compared = 0;
+    for (int k = 0; k < MAX_STREAMS; k++) {
+        struct stream ts_out[2];
+        char nodes[2][PH_ENDPOINT_STRLEN] = {"", ""};
+        memset(ts_out, 0, sizeof ts_out);
+        tshark_follow(path, k, ts_out, nodes);
+        if (strcmp(nodes[0], ":0") == 0 || !nodes[0][0])
+            break;
+        /* our connection with these endpoints, first not yet matched */
+        uint64_t id = 0;
+        int flip = 0;
+        for (uint64_t i = 1; i <= conns && i <= MAX_STREAMS && !id; i++) {
+            char a[PH_ENDPOINT_STRLEN], z[PH_ENDPOINT_STRLEN];
+            ph_endpoint_format(&b.info[i].ep[0], a);
+            ph_endpoint_format(&b.info[i].ep[1], z);
+            if (used[i])
+                continue;
+            if (!strcmp(a, nodes[0]) && !strcmp(z, nodes[1]))
+                id = i;
+            else if (!strcmp(a, nodes[1]) && !strcmp(z, nodes[0]))
+                id = i, flip = 1;
+        }
+        if (id) {
+            used[id] = true;
+            for (int d = 0; d < 2; d++) {
+                const struct stream *ours = &b.s[id][d ^ flip];
+                const struct ph_tcp_dir_stats *st = &b.info[id].st[d ^ flip];
+                bool cut = st->end == PH_TCP_END_GAP || st->end == PH_TCP_END_LIMIT;
+                if (!cut)
+                    assert_int_equal(ours->len, ts_out[d].len);
+                assert_true(ours->len <= ts_out[d].len);
+                if (ours->len)
+                    assert_memory_equal(ours->buf, ts_out[d].buf, ours->len);
+            }
+            compared++;
+        } else {
+            /* tshark counts streams we ignore (no data, no SYN) */
+            assert_int_equal(ts_out[0].len + ts_out[1].len, 0);
+        }
+        free(ts_out[0].buf);
+        free(ts_out[1].buf);
+    }
+    for (int i = 0; i <= MAX_STREAMS; i++) {
+        free(b.s[i][0].buf);
+        free(b.s[i][1].buf);
+    }
+    fprintf(stderr, "  %s: %d TCP streams equal to tshark's\n", path, compared);
+}
+
+static void test_bundled_captures_agree_with_tshark(void **state)
+{
+    (void)state;
+    glob_t g;
+    if (!have_tshark() || glob("captures/*.pcap", 0, NULL, &g) != 0) {
+        skip();
+        return;
+    }
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        compare_with_tshark(g.gl_pathv[i]);
+    globfree(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -722,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_conn_limit),
         cmocka_unit_test(test_random_segments),
         cmocka_unit_test(test_agrees_with_tshark),
+        cmocka_unit_test(test_bundled_captures_agree_with_tshark),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
