@@ -53,6 +53,7 @@ struct ph_node {
     uint64_t last_activity;
     uint64_t t_tick, t_accept;
     ph_node_stats st;
+    char why[320];   /* what failed in ph_node_create */
 };
 
 static void maybe_finish(ph_node *n);
@@ -475,23 +476,26 @@ static char *dup_or_null(const char *s, bool *oom)
     return d;
 }
 
+static ph_err file_failed(ph_node *n, const char *path, ph_err err)
+{
+    if (err == PH_ERR_IO)
+        snprintf(n->why, sizeof n->why, "%s: %s", path, strerror(errno));
+    else
+        snprintf(n->why, sizeof n->why, "%s: %s", path, ph_strerror(err));
+    return err;
+}
+
 static ph_err open_outputs(ph_node *n)
 {
     ph_err err;
-    if (n->keylog_path && (err = ph_keylog_writer_open(&n->keylog, n->keylog_path)) != PH_OK) {
-        ph_logf(&n->cfg.log, PH_LOG_ERROR, "%s: %s", n->keylog_path, strerror(errno));
-        return err;
-    }
-    if (n->record_path && (err = ph_pcapw_open(&n->record, n->record_path, NULL)) != PH_OK) {
-        ph_logf(&n->cfg.log, PH_LOG_ERROR, "%s: %s", n->record_path, strerror(errno));
-        return err;
-    }
+    if (n->keylog_path && (err = ph_keylog_writer_open(&n->keylog, n->keylog_path)) != PH_OK)
+        return file_failed(n, n->keylog_path, err);
+    if (n->record_path && (err = ph_pcapw_open(&n->record, n->record_path, NULL)) != PH_OK)
+        return file_failed(n, n->record_path, err);
     if (n->dump_path) {
         n->dump = fopen(n->dump_path, "wb");
-        if (!n->dump) {
-            ph_logf(&n->cfg.log, PH_LOG_ERROR, "%s: %s", n->dump_path, strerror(errno));
-            return PH_ERR_IO;
-        }
+        if (!n->dump)
+            return file_failed(n, n->dump_path, PH_ERR_IO);
     }
     return PH_OK;
 }
@@ -506,21 +510,22 @@ static ph_err setup_gossip(ph_node *n)
         return err;
     if (n->gossip_file) {
         err = ph_gossip_preload_file(n->gossip, n->gossip_file, &n->st.preload);
-        if (err) {
-            ph_logf(&n->cfg.log, PH_LOG_ERROR, "%s: %s (record at offset %zu)", n->gossip_file,
-                    ph_strerror(err), n->st.preload.bad_offset);
+        if (err == PH_ERR_GOSSIP_FORMAT) {
+            snprintf(n->why, sizeof n->why, "%s: %s (record at offset %zu)", n->gossip_file,
+                     ph_strerror(err), n->st.preload.bad_offset);
             return err;
         }
+        if (err)
+            return file_failed(n, n->gossip_file, err);
         const ph_gossip_preload_stats *ps = &n->st.preload;
         ph_logf(&n->cfg.log, PH_LOG_INFO,
                 "preloaded %llu gossip messages from %s (trusted; a strict store would "
                 "refuse %llu: %llu unknown channel, %llu unknown node, %llu bad signature, "
-                "%llu stale, %llu wrong chain)",
+                "%llu stale)",
                 (unsigned long long)ps->messages, n->gossip_file,
                 (unsigned long long)(ps->messages - ps->strict_ok),
                 (unsigned long long)ps->unknown_channel, (unsigned long long)ps->unknown_node,
-                (unsigned long long)ps->bad_signature, (unsigned long long)ps->stale,
-                (unsigned long long)ps->wrong_chain);
+                (unsigned long long)ps->bad_signature, (unsigned long long)ps->stale);
     }
     err = ph_gossip_cursor_create(n->gossip, 0, UINT32_MAX, PH_GOSSIP_ORIGIN_LOCAL, &n->relay);
     if (err)
@@ -531,7 +536,8 @@ static ph_err setup_gossip(ph_node *n)
     return PH_OK;
 }
 
-ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg)
+ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg, char *why,
+                      size_t why_len)
 {
     if (!ev || !cfg)
         return PH_ERR_ARG;
@@ -566,6 +572,8 @@ ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg)
     if (!err)
         err = ph_ev_timer_add(ev, TICK_NS, tick_cb, n, &n->t_tick);
     if (err) {
+        if (why && why_len)
+            snprintf(why, why_len, "%s", n->why[0] ? n->why : ph_strerror(err));
         ph_node_destroy(n);
         return err;
     }

@@ -69,8 +69,11 @@ typedef struct ph_node_stats {
 } ph_node_stats;
 
 /* Creates the strategy and the gossip store, preloads cfg.gossip_file,
- * opens the key log, pcap and dump files. */
-ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg);
+ * opens the key log, pcap and dump files. On failure `why` (may be NULL)
+ * receives one line naming the file and the problem (and the offset of a
+ * bad gossip record). */
+ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg, char *why,
+                      size_t why_len);
 /* Closes everything at once (no goodbye); use ph_node_shutdown first for a
  * clean close. */
 void ph_node_destroy(ph_node *n);

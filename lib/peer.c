@@ -37,7 +37,7 @@ struct counters {
     ph_msgcount in[PH_MSGTYPE__COUNT];
     uint64_t msgs_in, bytes_in, wire_bytes_in;
     uint64_t pings_answered, pings_ignored_large, pings_ignored_flood;
-    uint64_t pongs_unsolicited, unknown_odd, gossip_streamed, read_pauses;
+    uint64_t pongs_unsolicited, unknown_odd, gossip_streamed, read_pauses, rate_pauses;
 };
 
 struct ph_peer {
@@ -1212,6 +1212,7 @@ static void transport_read(ph_peer *p)
                           in_burst(p));
             if (p->in_tokens < 1.0) {
                 p->rate_paused = true;
+                p->st.rate_pauses++;
                 double wait_s = (MIN_IN_BURST / 4) / (double)c->in_rate;
                 arm_timer(p, &p->t_rate, (uint64_t)(wait_s * 1e9) + 1, rate_cb);
                 break;
@@ -1345,6 +1346,7 @@ void ph_peer_get_stats(const ph_peer *p, ph_peer_stats *out)
     out->unknown_odd = c->unknown_odd;
     out->gossip_streamed = c->gossip_streamed;
     out->read_pauses = c->read_pauses;
+    out->rate_pauses = c->rate_pauses;
     if (p->q)
         ph_outq_get_stats(p->q, &out->out);
     else

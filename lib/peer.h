@@ -157,6 +157,7 @@ typedef struct ph_peer_stats {
     uint64_t unknown_odd;
     uint64_t gossip_streamed;        /* backlog messages queued from the store */
     uint64_t read_pauses;            /* times reading stopped for backpressure */
+    uint64_t rate_pauses;            /* times reading waited for the inbound rate */
 } ph_peer_stats;
 
 ph_peer_state ph_peer_get_state(const ph_peer *p);

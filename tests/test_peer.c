@@ -575,6 +575,78 @@ static void test_ping_flood(void **state)
     ping_burst(1200, 100, 0, 100); /* an empty bucket answers nothing more */
 }
 
+/* A peer that sends requests but never reads our answers: once the queue
+ * passes its soft cap we stop reading (the rest of the last read waits in a
+ * stash), the queue stays bounded, nothing is dropped or disconnected, and
+ * every request is answered once the peer reads again. */
+static void test_backpressure_never_reading(void **state)
+{
+    (void)state;
+    ph_ev *ev = mkev();
+    struct side a;
+    side_init(&a, ev, 1, "fresh");
+    a.cfg.outq.soft_cap = 256 * 1024;
+    a.cfg.outq.hard_cap = 1024 * 1024;
+    struct raw r;
+    raw_connect(&r, &a, ev, 9);
+    enum { PINGS = 100 };
+    size_t one = 6 + PH_NOISE_OVERHEAD;
+    uint8_t *frames = malloc(PINGS * one);
+    uint8_t ping[6] = { 0, 18, 0xff, 0xfb, 0, 0 }; /* 65,531-byte pongs: 6.5 MB in all */
+    for (int i = 0; i < PINGS; i++)
+        assert_int_equal(ph_noise_encrypt(r.n, ping, 6, frames + (size_t)i * one), PH_OK);
+    raw_write_all(&r, frames, PINGS * one);
+    free(frames);
+    ph_peer_stats st;
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(ph_ev_run_once(ev, 1), PH_OK);
+    ph_peer_get_stats(a.p, &st);
+    assert_true(st.read_pauses >= 1);
+    assert_true(st.out.peak_queued_bytes <= 256 * 1024 + 2 * 65535 + 8 * 65569);
+    assert_true(st.pings_answered < PINGS);
+    assert_int_equal(a.closed, 0);
+    for (int i = 0; i < PINGS; i++) {
+        assert_true(raw_recv(&r));
+        assert_int_equal(raw_type(&r), PH_WIRE_PONG);
+        assert_int_equal(r.msg_len, 65535);
+    }
+    ph_peer_get_stats(a.p, &st);
+    assert_int_equal(st.pings_answered, PINGS);
+    assert_int_equal(st.pings_ignored_flood, 0);
+    assert_true(st.out.peak_queued_bytes <= 256 * 1024 + 2 * 65535 + 8 * 65569);
+    raw_close(&r);
+    side_free(&a);
+    ph_ev_destroy(ev);
+}
+
+/* --in-rate: reading waits for the token bucket; everything still arrives. */
+static void test_inbound_rate(void **state)
+{
+    (void)state;
+    ph_ev *ev = mkev();
+    struct side a;
+    side_init(&a, ev, 1, "exact");
+    a.cfg.in_rate = 400 * 1024;
+    struct raw r;
+    raw_connect(&r, &a, ev, 9);
+    uint8_t *big = calloc(1, 65535);
+    big[0] = 0x80;
+    big[1] = 0x03; /* unknown odd: ignored */
+    for (int i = 0; i < 10; i++)
+        raw_send(&r, big, 65535);
+    free(big);
+    ph_peer_stats st;
+    do {
+        assert_int_equal(ph_ev_run_once(ev, 5), PH_OK);
+        ph_peer_get_stats(a.p, &st);
+    } while (st.unknown_odd < 10);
+    assert_true(st.rate_pauses >= 1);
+    assert_int_equal(a.closed, 0);
+    raw_close(&r);
+    side_free(&a);
+    ph_ev_destroy(ev);
+}
+
 static void test_handshake_timeout(void **state)
 {
     (void)state;
@@ -804,7 +876,7 @@ static void node_open(struct nodeside *ns, ph_ev *ev, uint8_t seed, const char *
     cfg.peer.filter = PH_PEER_FILTER_NONE;
     cfg.max_peers = max_peers;
     cfg.log = (ph_logger){ .fn = log_cb, .ctx = &ns->lb, .level = PH_LOG_WARN };
-    assert_int_equal(ph_node_create(&ns->n, ev, &cfg), PH_OK);
+    assert_int_equal(ph_node_create(&ns->n, ev, &cfg, NULL, 0), PH_OK);
     if (listen)
         assert_int_equal(ph_node_listen(ns->n, "127.0.0.1:0", ns->bound, sizeof ns->bound),
                          PH_OK);
@@ -1053,6 +1125,8 @@ int main(void)
         cmocka_unit_test(test_warning_and_error_received),
         cmocka_unit_test(test_init_incompatible),
         cmocka_unit_test(test_ping_flood),
+        cmocka_unit_test(test_backpressure_never_reading),
+        cmocka_unit_test(test_inbound_rate),
         cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_handshake_memory),
         cmocka_unit_test(test_handshake_bad_act),

@@ -389,10 +389,11 @@ static int run_peer(int argc, char **argv)
         ph_cli_error("peer: event loop: %s", ph_strerror(err));
         return PH_EXIT_USAGE;
     }
-    err = ph_node_create(&r.node, r.ev, &o.node);
+    char why[400];
+    err = ph_node_create(&r.node, r.ev, &o.node, why, sizeof why);
     sodium_memzero(o.node.priv, sizeof o.node.priv);
     if (err) {
-        ph_cli_error("peer: %s", ph_strerror(err));
+        ph_cli_error("peer: %s", why);
         ph_ev_destroy(r.ev);
         return PH_EXIT_USAGE;
     }

@@ -31,6 +31,12 @@ expect2 "readable by group or others" $P peer --key "$T/open.key" --listen 0
 printf 'zz\n' >"$T/bad.key"
 chmod 600 "$T/bad.key"
 expect2 "64 hex digits" $P peer --key "$T/bad.key" --listen 0
+printf '%064d\n' 5 >"$T/k"
+chmod 600 "$T/k"
+printf '\000\005\001\000' >"$T/bad.lnmsgs"
+expect2 "bad.lnmsgs: .*offset 0" $P peer --key "$T/k" --listen 0 --gossip "$T/bad.lnmsgs"
+expect2 "nonexistent.lnmsgs: No such file" $P peer --key "$T/k" --listen 0 --gossip "$T/nonexistent.lnmsgs"
+expect2 "listen nowhere:1" $P peer --key "$T/k" --listen nowhere:1
 $P peer --help | grep -q 'TRUSTED' || fail "help does not say preloaded gossip is trusted"
 
 # A running node: counters on SIGUSR1, clean exit on SIGTERM.
