@@ -135,7 +135,7 @@ struct inflight {
     uint16_t type;
 };
 
-#define RING_INITIAL 16u
+#define RING_INITIAL 8u
 #define RING_SHRINK_ABOVE 256u
 
 struct ph_outq {

@@ -252,7 +252,7 @@ static void peer_fail(ph_peer *p, ph_err reason, const char *why)
         snprintf(p->close_why, sizeof p->close_why, "%s", why);
     bool normal = reason == PH_OK || reason == PH_ERR_PEER_CLOSED;
     PLOG(p, normal ? PH_LOG_INFO : PH_LOG_WARN, "disconnect: %s%s%s", p->close_why,
-         reason == PH_OK ? "" : " - ", reason == PH_OK ? "" : ph_strerror(reason));
+         normal ? "" : " - ", normal ? "" : ph_strerror(reason));
     cancel_timer(p, &p->t_handshake);
     cancel_timer(p, &p->t_ping);
     cancel_timer(p, &p->t_pong);
