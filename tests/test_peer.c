@@ -1082,7 +1082,7 @@ static void test_idle_memory_per_peer(void **state)
      * strategy's shared state, e.g. pool buffers, already there);
      * whole: everything the two nodes allocated since they were created,
      * shared state included, divided by the peers. */
-    double marginal[8][3], whole[8][3];
+    double marginal[8][3], whole[8][3], gmarginal[8][3], gwhole[8][3];
     size_t nstrat = 0;
     for (const char *const *name = ph_wbuf_names(); *name && nstrat < 8; name++, nstrat++) {
         for (int k = 0; k < 3; k++) {
@@ -1090,10 +1090,13 @@ static void test_idle_memory_per_peer(void **state)
             struct nodeside a, b;
             node_open(&a, ev, 1, *name, true, 1024);
             node_open(&b, ev, 2, *name, false, 1024);
+            ph_memstat_global g0, g1, g2;
+            assert_int_equal(ph_memstat_global_read(ms, &g0), PH_OK);
             int64_t base0 = ph_memstat_live(pr);
             connect_many(&a, &b, ev, 1);
             for (int i = 0; i < 20; i++)
                 ph_ev_run_once(ev, 1);
+            assert_int_equal(ph_memstat_global_read(ms, &g1), PH_OK);
             int64_t base1 = ph_memstat_live(pr);
             char target[200];
             node_target(&a, target, sizeof target);
@@ -1102,7 +1105,12 @@ static void test_idle_memory_per_peer(void **state)
             PUMP_UNTIL(ev, count_open(a.n) == counts[k] + 1 && count_open(b.n) == counts[k] + 1);
             for (int i = 0; i < 20; i++)
                 ph_ev_run_once(ev, 1);
+            assert_int_equal(ph_memstat_global_read(ms, &g2), PH_OK);
             int64_t after = ph_memstat_live(pr);
+            gmarginal[nstrat][k] = ((double)g2.allocated - (double)g1.allocated) /
+                                   (double)(2 * counts[k]);
+            gwhole[nstrat][k] = ((double)g2.allocated - (double)g0.allocated) /
+                                (double)(2 * (counts[k] + 1));
             marginal[nstrat][k] = (double)(after - base1) / (double)(2 * counts[k]);
             whole[nstrat][k] = (double)(after - base0) / (double)(2 * (counts[k] + 1));
             if (!strcmp(*name, "reuse"))
@@ -1111,15 +1119,18 @@ static void test_idle_memory_per_peer(void **state)
             ph_ev_destroy(ev);
         }
     }
-    printf("heap per idle connected peer, bytes (jemalloc thread.allocated - deallocated):\n");
+    for (int t = 0; t < 2; t++) {
+    double (*mm)[3] = t ? marginal : gmarginal, (*ww)[3] = t ? whole : gwhole;
+    printf("heap per idle connected peer, bytes (jemalloc %s):\n",
+           t ? "thread.allocated - thread.deallocated" : "stats.allocated");
     printf("%-8s %32s   %32s\n", "", "marginal: N connections added",
            "whole: N + 1 connections");
     printf("%-8s %10s %10s %10s   %10s %10s %10s\n", "strategy", "N=1", "N=100", "N=500", "N=1",
            "N=100", "N=500");
     for (size_t i = 0; i < nstrat; i++)
         printf("%-8s %10.0f %10.0f %10.0f   %10.0f %10.0f %10.0f\n", ph_wbuf_names()[i],
-               marginal[i][0], marginal[i][1], marginal[i][2], whole[i][0], whole[i][1],
-               whole[i][2]);
+               mm[i][0], mm[i][1], mm[i][2], ww[i][0], ww[i][1], ww[i][2]);
+    }
     ph_memstat_destroy(ms);
 }
 
