@@ -1,4 +1,5 @@
 #include "gossip.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -995,7 +996,7 @@ ph_err ph_gossip_parse_timestamp_filter(const ph_gossip_store *s, const uint8_t 
         return PH_ERR_ARG;
     if (len < 2 + HASH_LEN + 8)
         return PH_ERR_WIRE_SHORT;
-    if (rd16(msg) != 265)
+    if (rd16(msg) != PH_WIRE_GOSSIP_TIMESTAMP_FILTER)
         return PH_ERR_ARG;
     if (!our_chain(s, msg + 2))
         return PH_ERR_GOSSIP_CHAIN;
@@ -1352,7 +1353,7 @@ static ph_err emit_reply_range(ph_gossip_emit_fn emit, void *ctx, const uint8_t 
     if (!m)
         return PH_ERR_NOMEM;
     uint8_t *p = m->data;
-    wr16(p, 264);
+    wr16(p, PH_WIRE_REPLY_CHANNEL_RANGE);
     memcpy(p + 2, chain, HASH_LEN);
     wr32(p + 34, first);
     wr32(p + 38, num);
@@ -1361,7 +1362,7 @@ static ph_err emit_reply_range(ph_gossip_emit_fn emit, void *ctx, const uint8_t 
     p[45] = 0; /* encoding: uncompressed */
     for (size_t i = 0; i < n; i++)
         wr64(p + REPLY_RANGE_FIXED + 8 * i, scids[i]);
-    m->type = 264;
+    m->type = PH_WIRE_REPLY_CHANNEL_RANGE;
     return emit(ctx, m);
 }
 
@@ -1416,10 +1417,13 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
 {
     if (!s || !query || !emit)
         return PH_ERR_ARG;
-    if (len < 2 + HASH_LEN + 8)
-        return PH_ERR_WIRE_SHORT;
-    if (rd16(query) != 263)
+    if (len >= 2 && rd16(query) != PH_WIRE_QUERY_CHANNEL_RANGE)
         return PH_ERR_ARG;
+    /* the codec checks the layout and the query_option TLV; options are
+     * then ignored (MAY in BOLT 7) */
+    ph_err err = ph_wire_decode(query, len, 0, NULL, NULL);
+    if (err)
+        return err;
     s->st.channel_range_queries++;
     const uint8_t *chain = query + 2;
     uint32_t first = rd32(query + 34), num = rd32(query + 38);
@@ -1432,7 +1436,7 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
     }
     uint64_t *v = NULL;
     size_t n = 0;
-    ph_err err = scids_in_range(s, first, end_all, &v, &n);
+    err = scids_in_range(s, first, end_all, &v, &n);
     uint64_t start = first;
     for (size_t i = 0; !err;) {
         uint64_t reply_end = end_all, next_start = end_all;
@@ -1452,35 +1456,6 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
     return err;
 }
 
-static ph_err read_bigsize(const uint8_t *p, size_t n, uint64_t *v, size_t *used)
-{
-    if (n < 1)
-        return PH_ERR_WIRE_SHORT;
-    static const struct { uint8_t prefix; size_t len; uint64_t min; } forms[] = {
-        { 0xfd, 3, 0xfd }, { 0xfe, 5, 0x10000 }, { 0xff, 9, 0x100000000ull },
-    };
-    if (p[0] < 0xfd) {
-        *v = p[0];
-        *used = 1;
-        return PH_OK;
-    }
-    for (size_t i = 0; i < 3; i++) {
-        if (p[0] != forms[i].prefix)
-            continue;
-        if (n < forms[i].len)
-            return PH_ERR_WIRE_SHORT;
-        uint64_t x = 0;
-        for (size_t k = 1; k < forms[i].len; k++)
-            x = (x << 8) | p[k];
-        if (x < forms[i].min)
-            return PH_ERR_WIRE_NONCANONICAL;
-        *v = x;
-        *used = forms[i].len;
-        return PH_OK;
-    }
-    return PH_ERR_WIRE_FIELD; /* unreachable: every prefix >= 0xfd is listed */
-}
-
 /* query_flags TLV value: encoding byte + one bigsize per scid. */
 static ph_err parse_query_flags(const uint8_t *p, size_t n, size_t want, uint64_t **out)
 {
@@ -1496,7 +1471,7 @@ static ph_err parse_query_flags(const uint8_t *p, size_t n, size_t want, uint64_
     while (o < n && !err) {
         size_t used;
         uint64_t v;
-        err = read_bigsize(p + o, n - o, &v, &used);
+        err = ph_wire_bigsize_decode(p + o, n - o, &v, &used);
         if (!err && k == want)
             err = PH_ERR_WIRE_FIELD;
         if (!err) {
@@ -1514,38 +1489,36 @@ static ph_err parse_query_flags(const uint8_t *p, size_t n, size_t want, uint64_
     return PH_OK;
 }
 
-/* The TLV stream after encoded_short_ids: type 1 = query_flags. */
-static ph_err parse_scid_query_tlvs(const uint8_t *p, size_t n, size_t n_scids, uint64_t **flags)
+/* The parts of a query_short_channel_ids we use, checked by the wire codec
+ * (layout, TLV stream rules) and here (encodings, counts). Borrows from
+ * `wm`. */
+struct scid_query {
+    const uint8_t *chain;
+    const uint8_t *scids;  /* n x 8 bytes */
+    size_t n;
+    uint64_t *flags;       /* NULL when absent; caller frees */
+};
+
+static ph_err parse_scid_query(const ph_wire_msg *wm, struct scid_query *q)
 {
-    size_t o = 0;
-    uint64_t last = 0;
-    bool any = false;
-    while (o < n) {
-        uint64_t type, vlen;
-        size_t used;
-        ph_err err = read_bigsize(p + o, n - o, &type, &used);
-        if (err)
-            return err;
-        o += used;
-        err = read_bigsize(p + o, n - o, &vlen, &used);
-        if (err)
-            return err;
-        o += used;
-        if (any && type <= last)
-            return PH_ERR_WIRE_TLV_ORDER;
-        if (vlen > n - o)
-            return PH_ERR_WIRE_SHORT;
-        if (type == 1)
-            err = parse_query_flags(p + o, (size_t)vlen, n_scids, flags);
-        else if (type % 2 == 0)
-            err = PH_ERR_WIRE_TLV_UNKNOWN_EVEN;
-        if (err)
-            return err;
-        any = true;
-        last = type;
-        o += (size_t)vlen;
-    }
-    return PH_OK;
+    size_t clen, elen;
+    const uint8_t *enc;
+    ph_err err = ph_wire_get_bytes(wm, "chain_hash", &q->chain, &clen);
+    if (!err)
+        err = ph_wire_get_bytes(wm, "encoded_short_ids", &enc, &elen);
+    if (err)
+        return err;
+    if (elen < 1)
+        return PH_ERR_WIRE_FIELD;
+    if (enc[0] != 0) /* 1 was zlib: BOLT 7 now forbids it */
+        return PH_ERR_GOSSIP_ENCODING;
+    if ((elen - 1) % 8 != 0)
+        return PH_ERR_WIRE_FIELD;
+    q->scids = enc + 1;
+    q->n = (elen - 1) / 8;
+    q->flags = NULL;
+    const ph_wire_tlv *t = ph_wire_tlv_find(wm, 1);
+    return t ? parse_query_flags(t->value, t->len, q->n, &q->flags) : PH_OK;
 }
 
 static ph_err emit_scid_end(ph_gossip_emit_fn emit, void *ctx, const uint8_t *chain, bool full)
@@ -1553,10 +1526,10 @@ static ph_err emit_scid_end(ph_gossip_emit_fn emit, void *ctx, const uint8_t *ch
     ph_gossip_msg *m = msg_new(NULL, 2 + HASH_LEN + 1);
     if (!m)
         return PH_ERR_NOMEM;
-    wr16(m->data, 262);
+    wr16(m->data, PH_WIRE_REPLY_SHORT_CHANNEL_IDS_END);
     memcpy(m->data + 2, chain, HASH_LEN);
     m->data[34] = full;
-    m->type = 262;
+    m->type = PH_WIRE_REPLY_SHORT_CHANNEL_IDS_END;
     return emit(ctx, m);
 }
 
@@ -1596,38 +1569,30 @@ ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *que
 {
     if (!s || !query || !emit)
         return PH_ERR_ARG;
-    if (len < 2 + HASH_LEN + 2)
-        return PH_ERR_WIRE_SHORT;
-    if (rd16(query) != 261)
+    if (len >= 2 && rd16(query) != PH_WIRE_QUERY_SHORT_CHANNEL_IDS)
         return PH_ERR_ARG;
-    const uint8_t *chain = query + 2;
-    size_t elen = rd16(query + 34);
-    if (len - 36 < elen)
-        return PH_ERR_WIRE_SHORT;
-    if (elen < 1)
-        return PH_ERR_WIRE_FIELD;
-    const uint8_t *enc = query + 36;
-    if (enc[0] != 0)
-        return PH_ERR_GOSSIP_ENCODING;
-    if ((elen - 1) % 8 != 0)
-        return PH_ERR_WIRE_FIELD;
-    size_t n = (elen - 1) / 8;
-    uint64_t *flags = NULL;
-    ph_err err = parse_scid_query_tlvs(enc + elen, len - 36 - elen, n, &flags);
-    if (err)
+    ph_wire_msg *wm = NULL;
+    ph_err err = ph_wire_decode(query, len, PH_WIRE_BORROW, &wm, NULL);
+    struct scid_query q = { 0 };
+    if (!err)
+        err = parse_scid_query(wm, &q);
+    if (err) {
+        ph_wire_msg_free(wm);
         return err;
-    s->st.scid_queries++;
-    bool ours = our_chain(s, chain);
-    s->query_serial++;
-    for (size_t i = 0; i < n && ours && !err; i++) {
-        const struct chan *c = find_chan(s, rd64(enc + 1 + 8 * i));
-        if (c)
-            err = answer_one_scid(s, c, flags ? flags[i] : QF_ALL, emit, ctx);
     }
-    free(flags);
-    if (err)
-        return err;
-    return emit_scid_end(emit, ctx, chain, ours);
+    s->st.scid_queries++;
+    bool ours = our_chain(s, q.chain);
+    s->query_serial++;
+    for (size_t i = 0; i < q.n && ours && !err; i++) {
+        const struct chan *c = find_chan(s, rd64(q.scids + 8 * i));
+        if (c)
+            err = answer_one_scid(s, c, q.flags ? q.flags[i] : QF_ALL, emit, ctx);
+    }
+    if (!err)
+        err = emit_scid_end(emit, ctx, q.chain, ours);
+    free(q.flags);
+    ph_wire_msg_free(wm);
+    return err;
 }
 
 /* ---------- query builders ---------- */
@@ -1651,14 +1616,14 @@ ph_err ph_gossip_build_timestamp_filter(const uint8_t chain_hash[32], uint32_t f
                                         uint32_t timestamp_range, uint8_t *out, size_t cap,
                                         size_t *out_len)
 {
-    return build_window_msg(265, chain_hash, first_timestamp, timestamp_range, out, cap, out_len);
+    return build_window_msg(PH_WIRE_GOSSIP_TIMESTAMP_FILTER, chain_hash, first_timestamp, timestamp_range, out, cap, out_len);
 }
 
 ph_err ph_gossip_build_query_channel_range(const uint8_t chain_hash[32], uint32_t first_blocknum,
                                            uint32_t number_of_blocks, uint8_t *out, size_t cap,
                                            size_t *out_len)
 {
-    return build_window_msg(263, chain_hash, first_blocknum, number_of_blocks, out, cap, out_len);
+    return build_window_msg(PH_WIRE_QUERY_CHANNEL_RANGE, chain_hash, first_blocknum, number_of_blocks, out, cap, out_len);
 }
 
 ph_err ph_gossip_build_query_short_channel_ids(const uint8_t chain_hash[32], const uint64_t *scids,
@@ -1671,7 +1636,7 @@ ph_err ph_gossip_build_query_short_channel_ids(const uint8_t chain_hash[32], con
         return PH_ERR_WIRE_TOO_LONG;
     if (cap < len)
         return PH_ERR_LIMIT;
-    wr16(out, 261);
+    wr16(out, PH_WIRE_QUERY_SHORT_CHANNEL_IDS);
     memcpy(out + 2, chain_hash, HASH_LEN);
     wr16(out + 34, (uint16_t)(1 + 8 * n));
     out[36] = 0;

@@ -81,10 +81,13 @@
  * ERRORS. ph_gossip_add returns PH_OK for every protocol outcome (the outcome
  * says what happened); errors are PH_ERR_NOMEM, PH_ERR_ARG. Preload:
  * PH_ERR_IO (errno kept), PH_ERR_GOSSIP_FORMAT (bad record; its offset in
- * the stats), PH_ERR_GOSSIP_CHAIN, PH_ERR_NOMEM. Queries: PH_ERR_WIRE_SHORT /
- * PH_ERR_WIRE_TRAILING / PH_ERR_WIRE_FIELD (malformed query),
- * PH_ERR_GOSSIP_ENCODING (zlib or unknown encoding), or whatever the emit
- * callback returned. */
+ * the stats), PH_ERR_GOSSIP_CHAIN, PH_ERR_NOMEM. Queries are decoded with
+ * the wire codec (wire.h), so a malformed query or TLV stream gives its
+ * PH_ERR_WIRE_* code; PH_ERR_WIRE_FIELD also for encoded_short_ids that are
+ * not whole scids or query_flags not one per scid; PH_ERR_GOSSIP_ENCODING
+ * for zlib or an unknown encoding; PH_ERR_ARG for a message of another type;
+ * or whatever the emit callback returned. Nothing is emitted on a decode
+ * error. */
 #ifndef PH_GOSSIP_H
 #define PH_GOSSIP_H
 
