@@ -370,6 +370,7 @@ static void dispatch(ph_ev *ev, const struct epoll_event *e)
 ph_err ph_ev_run_once(ph_ev *ev, int max_wait_ms)
 {
     struct epoll_event events[EV_BATCH];
+    ev->stop = false;
     ev->now = mono_ns();
     int n = epoll_wait(ev->epfd, events, EV_BATCH, wait_ms(ev, max_wait_ms));
     if (n < 0 && errno != EINTR)
@@ -383,12 +384,11 @@ ph_err ph_ev_run_once(ph_ev *ev, int max_wait_ms)
 
 ph_err ph_ev_run(ph_ev *ev)
 {
-    ev->stop = false;
-    while (!ev->stop) {
+    do {
         ph_err err = ph_ev_run_once(ev, -1);
         if (err)
             return err;
-    }
+    } while (!ev->stop);
     return PH_OK;
 }
 

@@ -65,10 +65,13 @@ bool ph_ev_timer_cancel(ph_ev *ev, uint64_t id);
 size_t ph_ev_timer_count(const ph_ev *ev);
 
 /* One iteration: wait at most `max_wait_ms` (-1 = until the next timer or
- * fd event; 0 = poll), dispatch ready fds, then due timers. */
+ * fd event; 0 = poll), dispatch ready fds, then due timers. A ph_ev_stop
+ * from a callback ends the iteration early; each iteration starts afresh
+ * (a stop before the call is forgotten). */
 ph_err ph_ev_run_once(ph_ev *ev, int max_wait_ms);
-/* Iterate until ph_ev_stop. Returns PH_OK after a stop, or the error of a
- * failed epoll_wait (EINTR is retried). */
+/* Iterate until a callback calls ph_ev_stop (at least one iteration).
+ * Returns PH_OK after a stop, or the error of a failed epoll_wait (EINTR is
+ * retried). */
 ph_err ph_ev_run(ph_ev *ev);
 void ph_ev_stop(ph_ev *ev);
 bool ph_ev_stopped(const ph_ev *ev);

@@ -135,7 +135,7 @@ struct inflight {
     uint16_t type;
 };
 
-#define RING_INITIAL 16u
+#define RING_INITIAL 8u
 #define RING_SHRINK_ABOVE 256u
 
 struct ph_outq {
@@ -241,6 +241,11 @@ size_t ph_outq_waiting_bytes(const ph_outq *q)
 size_t ph_outq_soft_cap(const ph_outq *q)
 {
     return q->soft_cap;
+}
+
+uint64_t ph_outq_relay_dropped(const ph_outq *q)
+{
+    return q->st.relay_dropped;
 }
 
 bool ph_outq_pending(const ph_outq *q)

@@ -190,6 +190,7 @@ bool ph_outq_wbuf_starved(const ph_outq *q);
 size_t ph_outq_queued_bytes(const ph_outq *q);
 size_t ph_outq_waiting_bytes(const ph_outq *q); /* waiting, not yet encoded */
 size_t ph_outq_soft_cap(const ph_outq *q);
+uint64_t ph_outq_relay_dropped(const ph_outq *q);
 void ph_outq_get_stats(const ph_outq *q, ph_outq_stats *out);
 /* Heap bytes the queue itself owns (struct + entry ring), for accounting. */
 size_t ph_outq_self_bytes(const ph_outq *q);
