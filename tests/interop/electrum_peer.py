@@ -395,11 +395,25 @@ async def step_gossip(s):
     return {'ok': True, 'count': len(msgs), 'scid': scid}
 
 
-async def step_expect_gossip(s, n):
-    got = await s.until(lambda: s.gossip_total >= n and s.gossip.counts['unverified'] == 0, s.opts.wait)
+async def step_expect_gossip(s, n, lax):
+    """At least n gossip messages, no bad signature, none malformed; unless
+    lax, every channel_update checked against its channel_announcement."""
+    got = await s.until(lambda: s.gossip_total >= n and (lax or s.gossip.counts['unverified'] == 0),
+                        s.opts.wait)
     c = s.gossip.counts
-    return {'ok': got and c['bad'] == 0 and c['malformed'] == 0 and s.gossip_total >= n,
-            'received': s.gossip_total, **c}
+    return {'ok': got and c['bad'] == 0 and c['malformed'] == 0, 'received': s.gossip_total, **c}
+
+
+async def step_gossip_bad(s):
+    """A channel_announcement whose first node signature is broken, and an
+    update for it: a validating peer must neither store nor relay them."""
+    scid, msgs = build_gossip(derive_key(s.ls, 'peerheap-interop-bad'), int(time.time()))
+    ann = bytearray(msgs[0])
+    ann[10] ^= 0x01
+    await s.send(bytes(ann))
+    await s.send(msgs[1])
+    emit(ev='gossip_bad_sent', scid=scid)
+    return {'ok': True, 'scid': scid}
 
 
 async def step_expect_text(s, t):
@@ -420,12 +434,43 @@ async def run_step(s, step):
         return await step_big_odd(s)
     if name == 'gossip':
         return await step_gossip(s)
-    if name == 'expect-gossip':
-        return await step_expect_gossip(s, num or 1)
+    if name == 'expect-gossip':  # expect-gossip:N[:lax]
+        n, _, mode = arg.partition(':')
+        return await step_expect_gossip(s, int(n or 1), mode == 'lax')
+    if name == 'gossip-bad':
+        return await step_gossip_bad(s)
+    if name == 'wait-file':  # a barrier the test driver opens by creating the file
+        deadline = time.monotonic() + s.opts.wait
+        while not os.path.exists(arg):
+            if time.monotonic() > deadline or s.closed:
+                return {'ok': False, 'path': arg}
+            await asyncio.sleep(0.05)
+        return {'ok': not s.closed, 'path': arg}
     if name in ('warning', 'error'):
         text = arg or f'electrum_peer {name}'
         await s.send(text_msg(T_WARNING if name == 'warning' else T_ERROR, text))
         return {'ok': True, 'text': text}
+    if name == 'send-file':  # every record of a .lnmsgs file, in order
+        with open(arg, 'rb') as f:
+            data = f.read()
+        off = n = 0
+        while off + 2 <= len(data):
+            ln = int.from_bytes(data[off:off + 2], 'big')
+            if ln < 2 or off + 2 + ln > len(data):
+                raise ValueError(f'bad record at offset {off}')
+            await s.send(data[off + 2:off + 2 + ln])
+            off += 2 + ln
+            n += 1
+        return {'ok': off == len(data), 'sent': n}
+    if name == 'odd-burst':
+        for i in range(num or 100):
+            await s.send(opaque_msg(UNKNOWN_ODD, 2 + (i * 61) % 2000))
+        return {'ok': True, 'sent': num or 100, 'type': UNKNOWN_ODD}
+    if name == 'expect-recv':  # expect-recv:TYPE:N, at least N of TYPE received in all
+        t, _, n = arg.partition(':')
+        t, n = int(t), int(n)
+        got = await s.until(lambda: s.recv.get(t, 0) >= n, s.opts.wait)
+        return {'ok': got, 'type': t, 'received': s.recv.get(t, 0)}
     if name == 'unknown-even':
         await s.send(opaque_msg(UNKNOWN_EVEN, 64))
         return {'ok': True, 'type': UNKNOWN_EVEN}

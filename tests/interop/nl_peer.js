@@ -258,6 +258,12 @@ class Session extends EventEmitter {
         return peer;
     }
 
+    /* Peer emits "close" only when it closed the connection itself: watch
+     * the socket for the other side closing. */
+    watchSocket() {
+        this.peer.socket.on('close', () => this._onClose());
+    }
+
     _onReady(peer) {
         this.ready = true;
         emit({
@@ -367,10 +373,64 @@ function stepGossip(s) {
     return { ok: true, count: g.msgs.length, scid: g.scid };
 }
 
-async function stepExpectGossip(s, n) {
-    const got = await s.until(() => s.gossipTotal >= n && s.gossip.counts.unverified === 0, s.opts.wait);
+/* expect-gossip:N[:lax]: at least N gossip messages, no bad signature, none
+ * malformed; without :lax every channel_update must also have been checked
+ * against its channel_announcement. */
+async function stepExpectGossip(s, n, lax) {
+    const done = () => s.gossipTotal >= n && (lax || s.gossip.counts.unverified === 0);
+    const got = await s.until(done, s.opts.wait);
     const c = s.gossip.counts;
-    return { ok: got && c.bad === 0 && c.malformed === 0 && s.gossipTotal >= n, received: s.gossipTotal, ...c };
+    return { ok: got && c.bad === 0 && c.malformed === 0, received: s.gossipTotal, ...c };
+}
+
+/* A channel_announcement whose first node signature is broken, and an update
+ * for it: a validating peer must neither store nor relay them. */
+function stepGossipBad(s) {
+    const g = buildGossip(deriveKey(s.ls, 'peerheap-interop-bad'), Math.floor(Date.now() / 1000));
+    const ann = Buffer.from(g.msgs[0]);
+    ann[10] ^= 0x01;
+    s.send(ann);
+    s.send(g.msgs[1]);
+    emit({ ev: 'gossip_bad_sent', scid: g.scid });
+    return { ok: true, scid: g.scid };
+}
+
+/* Bounded wait for a file the test driver creates: a barrier between runs. */
+async function stepWaitFile(s, path) {
+    const fs = require('fs');
+    const end = Date.now() + s.opts.wait * 1000;
+    while (!fs.existsSync(path)) {
+        if (Date.now() > end || s.closed) return { ok: false, path };
+        await new Promise(r => setTimeout(r, 50));
+    }
+    return { ok: !s.closed, path };
+}
+
+/* Every record of a .lnmsgs file (2-byte length + message), in order. */
+function stepSendFile(s, path) {
+    const data = require('fs').readFileSync(path);
+    let off = 0;
+    let n = 0;
+    while (off + 2 <= data.length) {
+        const len = data.readUInt16BE(off);
+        if (len < 2 || off + 2 + len > data.length) throw new Error(`bad record at offset ${off}`);
+        s.send(data.subarray(off + 2, off + 2 + len));
+        off += 2 + len;
+        n += 1;
+    }
+    return { ok: off === data.length, sent: n };
+}
+
+function stepOddBurst(s, n) {
+    for (let i = 0; i < n; i++) s.send(opaqueMsg(UNKNOWN_ODD, 2 + ((i * 61) % 2000)));
+    return { ok: true, sent: n, type: UNKNOWN_ODD };
+}
+
+/* expect-recv:TYPE:N: at least N messages of TYPE received in all. */
+async function stepExpectRecv(s, arg) {
+    const [type, n] = arg.split(':').map(Number);
+    const got = await s.until(() => (s.recv[type] || 0) >= n, s.opts.wait);
+    return { ok: got, type, received: s.recv[type] || 0 };
 }
 
 async function stepExpectClose(s) {
@@ -392,9 +452,14 @@ async function runStep(s, step) {
     case 'big': return stepBig(s);
     case 'big-odd': return stepBigOdd(s);
     case 'gossip': return stepGossip(s);
-    case 'expect-gossip': return stepExpectGossip(s, num || 1);
+    case 'expect-gossip': return stepExpectGossip(s, parseInt(arg, 10) || 1, arg.endsWith(':lax'));
+    case 'gossip-bad': return stepGossipBad(s);
+    case 'wait-file': return stepWaitFile(s, arg);
     case 'warning': s.send(textMsg(T.WARNING, arg || 'nl_peer warning')); return { ok: true, text: arg };
     case 'error': s.send(textMsg(T.ERROR, arg || 'nl_peer error')); return { ok: true, text: arg };
+    case 'send-file': return stepSendFile(s, arg);
+    case 'odd-burst': return stepOddBurst(s, num || 100);
+    case 'expect-recv': return stepExpectRecv(s, arg);
     case 'unknown-even': s.send(opaqueMsg(UNKNOWN_EVEN, 64)); return { ok: true, type: UNKNOWN_EVEN };
     case 'expect-warning': return stepExpectText(s, T.WARNING);
     case 'expect-error': return stepExpectText(s, T.ERROR);
@@ -446,6 +511,7 @@ function main() {
         const server = new noise.NoiseServer({ ls: s.ls }, socket => {
             if (s.peer) { socket.destroy(); return; } /* one session per run */
             s.makePeer().attach(socket);
+            s.watchSocket();
             server.close();
             run();
         });
@@ -460,6 +526,7 @@ function main() {
         const host = m[2].replace(/^\[|\]$/g, '');
         if (!['127.0.0.1', '::1', 'localhost'].includes(host)) usage('only 127.0.0.1 / ::1 are allowed');
         s.makePeer().connect(Buffer.from(m[1], 'hex'), host, Number(m[3]));
+        s.watchSocket();
         run();
     }
 }
