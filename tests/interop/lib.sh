@@ -22,7 +22,7 @@ ih_cleanup() {
         while kill -0 "$p" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
         kill -KILL "$p" 2>/dev/null
     done
-    [ -n "${IH_KEEP:-}" ] && echo "interop: kept $IH_TMP" || rm -rf "$IH_TMP"
+    if [ -n "${IH_KEEP:-}" ]; then echo "interop: kept $IH_TMP"; else rm -rf "$IH_TMP"; fi
 }
 trap ih_cleanup EXIT
 trap 'exit 129' HUP
@@ -78,7 +78,7 @@ ih_need_electrum() {
 }
 
 ih_need_peer() {
-    [ -n "${PEERHEAP:-}" ] && [ -x "$PEERHEAP" ] || ih_fail "PEERHEAP is not set to the built binary"
+    if [ -z "${PEERHEAP:-}" ] || [ ! -x "$PEERHEAP" ]; then ih_fail "PEERHEAP is not set to the built binary"; fi
 }
 
 # ---- our peer ----

@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2086 # step lists are split into words on purpose
 # Self-test of the two counterparties against each other, without peerheap:
 # Electrum <-> node-lightning, both directions (each one listening once).
 # Shows that the scripts themselves interoperate (handshake, init, pings,
