@@ -23,7 +23,9 @@ T=$IH_TMP
 NSUB=$(sed -n 's/.*"out": \([0-9]*\).*/\1/p' "$T/subset.json")
 # Each main session gets the preloaded subset plus the other main session's 5.
 NG=$((NSUB + 5))
-MAIN="ping:3 big big-odd gossip burst:1200 expect-gossip:$NG"
+# Our peer pings every 0.5 s: each Electrum waits for 3 of our pings (its
+# Peer answers them; a missing pong would make us disconnect).
+MAIN="ping:3 big big-odd gossip burst:1200 expect-gossip:$NG expect-recv:18:3"
 
 ih_log "Electrum listeners for our outbound connections"
 ih_cp_listen out electrum $MAIN wait-file:"$T/bad-done" ping:1 warning:ph-interop-warning-out sleep:300
@@ -31,7 +33,7 @@ ih_cp_listen out_even electrum unknown-even expect-warning expect-close
 ih_cp_listen out_err electrum error:ph-interop-error-out expect-close
 
 ih_log "our peer: listening, connecting to 3 Electrum nodes, $NSUB messages preloaded"
-ih_peer_start peer --listen 127.0.0.1:0 --gossip "$T/subset.lnmsgs" --log-level debug \
+ih_peer_start peer --listen 127.0.0.1:0 --gossip "$T/subset.lnmsgs" --log-level debug --ping-interval 0.5 \
     --connect "$(ih_cp_target out)" --connect "$(ih_cp_target out_even)" --connect "$(ih_cp_target out_err)"
 US="$(ih_peer_id peer)@127.0.0.1:$(ih_peer_port peer)"
 
@@ -49,7 +51,7 @@ ih_peer_stop peer
 
 ih_log "checking"
 for n in in out; do
-    for s in init ping:3 big big-odd gossip burst:1200 expect-gossip:$NG; do ih_ok $n "$s"; done
+    for s in init ping:3 big big-odd gossip burst:1200 expect-gossip:$NG expect-recv:18:3; do ih_ok $n "$s"; done
     ih_has $n '"pong_len":65535' "65,535-byte pong"
     ih_has $n '"sent":1200,"pongs":1200,"wrong_length":0' "1,200 pongs"
 done
@@ -61,6 +63,12 @@ ih_has in "\"type\":256,\"len\":432,\"sig\":\"ok\",\"scid\":\"$OUT_SCID\"" "rela
 BAD_SCID=$(sed -n 's/.*"ev":"gossip_bad_sent","scid":"\([^"]*\)".*/\1/p' "$T/in_bad.out")
 [ -n "$BAD_SCID" ] || ih_fail "in_bad sent no bad gossip"
 ih_hasnt out "\"scid\":\"$BAD_SCID\"" "relay of a badly signed channel_announcement"
+ih_has in_bad '"ev":"warning"' "warning about the bad signature"
+# What our store made of their gossip (debug log lines).
+[ "$(grep -Ec 'channel_announcement.*accepted' "$T/peer.err")" -ge 2 ] || ih_fail "peer: 2 channel_announcements not accepted"
+[ "$(grep -Ec 'channel_update.*accepted' "$T/peer.err")" -ge 4 ] || ih_fail "peer: 4 channel_updates not accepted"
+[ "$(grep -Ec 'node_announcement.*accepted' "$T/peer.err")" -ge 4 ] || ih_fail "peer: 4 node_announcements not accepted"
+ih_peer_log_has peer 'channel_announcement.*bad.signature' "the bad signature"
 ih_ok out wait-file:"$T/bad-done"
 # Unknown even message: a warning, then we close.
 for n in in_even out_even; do

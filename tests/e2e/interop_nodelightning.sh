@@ -26,7 +26,9 @@ SAMPLE=captures/mainnet-gossip.lnmsgs
 NSAMPLE=28809
 # Each main session gets the sample plus the other main session's 5 messages.
 NG=$((NSAMPLE + 5))
-MAIN="ping:3 big big-odd gossip odd-burst:300 expect-gossip:$NG:lax ping:3"
+# Our peer pings every 2 s (node-lightning disconnects a peer sending more
+# than 10 pings a minute): each node-lightning waits for one of them.
+MAIN="ping:3 big big-odd gossip odd-burst:300 expect-gossip:$NG:lax ping:3 expect-recv:18:1"
 
 ih_log "node-lightning listeners for our outbound connections"
 ih_cp_listen out nl $MAIN wait-file:"$T/bad-done" ping:1 warning:ph-interop-warning-out sleep:300
@@ -34,7 +36,7 @@ ih_cp_listen out_even nl unknown-even expect-warning expect-close
 ih_cp_listen out_err nl error:ph-interop-error-out expect-close
 
 ih_log "our peer: listening, connecting to 3 node-lightning nodes, the mainnet sample preloaded"
-ih_peer_start peer --listen 127.0.0.1:0 --gossip "$SAMPLE" --log-level debug \
+ih_peer_start peer --listen 127.0.0.1:0 --gossip "$SAMPLE" --log-level debug --ping-interval 2 \
     --connect "$(ih_cp_target out)" --connect "$(ih_cp_target out_even)" --connect "$(ih_cp_target out_err)"
 US="$(ih_peer_id peer)@127.0.0.1:$(ih_peer_port peer)"
 
@@ -52,7 +54,7 @@ ih_peer_stop peer
 
 ih_log "checking"
 for n in in out; do
-    for s in init ping:3 big big-odd gossip expect-gossip:$NG:lax; do ih_ok $n "$s"; done
+    for s in init ping:3 big big-odd gossip expect-gossip:$NG:lax expect-recv:18:1; do ih_ok $n "$s"; done
     ih_has $n '"pong_len":65535' "65,535-byte pong"
     # Verified by node-lightning: the sample's 27 channel_announcements, 2,251
     # node_announcements, 73 channel_updates of announced channels, and the
@@ -68,6 +70,12 @@ ih_has in "\"type\":256,\"len\":432,\"sig\":\"ok\",\"scid\":\"$OUT_SCID\"" "rela
 BAD_SCID=$(sed -n 's/.*"ev":"gossip_bad_sent","scid":"\([^"]*\)".*/\1/p' "$T/in_bad.out")
 [ -n "$BAD_SCID" ] || ih_fail "in_bad sent no bad gossip"
 ih_hasnt out "\"scid\":\"$BAD_SCID\"" "relay of a badly signed channel_announcement"
+ih_has in_bad '"ev":"warning"' "warning about the bad signature"
+# What our store made of their gossip (debug log lines).
+[ "$(grep -Ec 'channel_announcement.*accepted' "$T/peer.err")" -ge 2 ] || ih_fail "peer: 2 channel_announcements not accepted"
+[ "$(grep -Ec 'channel_update.*accepted' "$T/peer.err")" -ge 4 ] || ih_fail "peer: 4 channel_updates not accepted"
+[ "$(grep -Ec 'node_announcement.*accepted' "$T/peer.err")" -ge 4 ] || ih_fail "peer: 4 node_announcements not accepted"
+ih_peer_log_has peer 'channel_announcement.*bad.signature' "the bad signature"
 ih_ok out wait-file:"$T/bad-done"
 for n in in_even out_even; do
     ih_ok $n expect-warning
