@@ -5,7 +5,8 @@
 # directions with one peerheap process:
 #   in_*  Electrum connects to our peer (we are the BOLT 8 responder);
 #   out_* Electrum listens and our peer connects to it (we initiate).
-# Checked: handshake and init (Electrum's feature and chain checks), 3 pings,
+# Checked: handshake and init (Electrum's feature and chain checks, with its
+# gossip node's features and, for the *_even sessions, its wallet's), 3 pings,
 # the largest message each way (a 65,535-byte ping and its 65,535-byte pong),
 # a 65,535-byte unknown odd message ignored, 1,200 pings and 1,200 pongs in a
 # burst (both directions' keys rotate twice), signed gossip both ways (the
@@ -29,7 +30,7 @@ MAIN="ping:3 big big-odd gossip burst:1200 expect-gossip:$NG expect-recv:18:3"
 
 ih_log "Electrum listeners for our outbound connections"
 ih_cp_listen out electrum $MAIN wait-file:"$T/bad-done" ping:1 warning:ph-interop-warning-out sleep:300
-ih_cp_listen out_even electrum unknown-even expect-warning expect-close
+ih_cp_listen out_even electrum --features wallet unknown-even expect-warning expect-close
 ih_cp_listen out_err electrum error:ph-interop-error-out expect-close
 
 ih_log "our peer: listening, connecting to 3 Electrum nodes, $NSUB messages preloaded"
@@ -43,7 +44,7 @@ ih_log "Electrum connects to us: a channel_announcement with a bad signature"
 ih_cp_run in_bad electrum "$US" gossip-bad ping:1
 touch "$T/bad-done"
 ih_log "Electrum connects to us: unknown even message, then error"
-ih_cp_run in_even electrum "$US" unknown-even expect-warning expect-close || ih_fail "in_even: exit status $?"
+ih_cp_run in_even electrum "$US" --features wallet unknown-even expect-warning expect-close || ih_fail "in_even: exit status $?"
 ih_cp_run in_err electrum "$US" error:ph-interop-error-in expect-close || ih_fail "in_err: exit status $?"
 
 for n in out out_even out_err; do ih_cp_wait $n || ih_fail "$n: exit status $?"; done
