@@ -47,6 +47,11 @@ static const char *const texts[PH_ERR__COUNT] = {
 
     [PH_ERR_STRATEGY_UNKNOWN] = "unknown write-buffer strategy",
     [PH_ERR_MEMSTAT] = "jemalloc statistics unavailable",
+
+    [PH_ERR_GOSSIP_FORMAT] = "gossip: malformed gossip file record",
+    [PH_ERR_GOSSIP_ENCODING] = "gossip: unsupported short_channel_id encoding",
+    [PH_ERR_GOSSIP_CHAIN] = "gossip: unknown chain_hash",
+    [PH_ERR_GOSSIP_SIGNATURE] = "gossip: invalid signature",
 };
 
 const char *ph_strerror(ph_err err)

@@ -66,6 +66,12 @@ typedef enum ph_err {
     PH_ERR_STRATEGY_UNKNOWN,   /* no strategy of that name */
     PH_ERR_MEMSTAT,            /* a jemalloc mallctl failed */
 
+    /* gossip store (BOLT 7) */
+    PH_ERR_GOSSIP_FORMAT,      /* a gossip file record is truncated or not gossip */
+    PH_ERR_GOSSIP_ENCODING,    /* a query uses an encoding we do not accept (zlib) */
+    PH_ERR_GOSSIP_CHAIN,       /* the message is for another chain */
+    PH_ERR_GOSSIP_SIGNATURE,   /* a gossip signature does not verify */
+
     PH_ERR__COUNT
 } ph_err;
 

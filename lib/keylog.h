@@ -36,7 +36,9 @@ unsigned long ph_keylog_writer_errors(const ph_keylog_writer *w);
 /* Parsed key log: a set of (mac -> key). Blank lines and lines starting with
  * '#' are skipped; any other line not in the format fails the whole load with
  * PH_ERR_KEYLOG_FORMAT and *bad_line set to its 1-based number. PH_ERR_IO when
- * the file cannot be read. */
+ * the file cannot be read. Readers are lenient where it costs nothing:
+ * upper-case hex, trailing blanks and CRLF line ends are accepted. A MAC
+ * seen twice counts once; the first line's key wins. */
 typedef struct ph_keylog ph_keylog;
 ph_err ph_keylog_load(ph_keylog **out, const char *path, unsigned long *bad_line);
 ph_err ph_keylog_parse(ph_keylog **out, const char *text, size_t len, unsigned long *bad_line);

@@ -21,7 +21,7 @@
  *   PH_ERR_NOISE_BAD_TAG      act MAC mismatch (checked in constant time)
  *
  * ph_noise_global_init() must be called once before anything else (it calls
- * sodium_init and is idempotent); everything else is reentrant, with no hidden
+ * sodium_init and is idempotent; PH_ERR_IO if libsodium cannot start); everything else is reentrant, with no hidden
  * global state (each object owns its secp256k1 context pointer or borrows the
  * one passed in). */
 #ifndef PH_NOISE_H
@@ -58,14 +58,18 @@ ph_err ph_noise_pubkey(const uint8_t priv[32], uint8_t pub33[33]);
 /* Start a handshake. `local_priv` is our static key. `remote_pub33` is the
  * responder's static key for an initiator, NULL for a responder.
  * `ephemeral_priv` injects the ephemeral key (tests, vectors); NULL draws a
- * random one. */
+ * random one. Errors: PH_ERR_NOISE_BAD_KEY (a private key is invalid),
+ * PH_ERR_NOISE_BAD_PUBKEY (remote_pub33 is not a point), PH_ERR_NOMEM. */
 ph_err ph_noise_hs_create(ph_noise_hs **out, const uint8_t local_priv[32],
                           const uint8_t *remote_pub33, const uint8_t *ephemeral_priv);
 void ph_noise_hs_destroy(ph_noise_hs *hs);
 
 /* Acts, in order: initiator act1_write, responder act1_read, responder
  * act2_write, initiator act2_read, initiator act3_write, responder act3_read.
- * `in_len` lets the reader report a short act as PH_ERR_NOISE_SHORT_READ. */
+ * `in_len` lets the reader report a short act as PH_ERR_NOISE_SHORT_READ;
+ * only the act's first 50/50/66 bytes are read when more are passed (so a
+ * buffer holding act 3 and the first frame can be handed over as is).
+ * Calling an act out of order or for the wrong role gives PH_ERR_STATE. */
 ph_err ph_noise_act1_write(ph_noise_hs *hs, uint8_t out[PH_NOISE_ACT1_LEN]);
 ph_err ph_noise_act1_read(ph_noise_hs *hs, const uint8_t *in, size_t in_len);
 ph_err ph_noise_act2_write(ph_noise_hs *hs, uint8_t out[PH_NOISE_ACT2_LEN]);
@@ -97,12 +101,17 @@ void ph_noise_destroy(ph_noise *n);
 /* Install a key-log callback (NULL to remove). */
 void ph_noise_set_key_cb(ph_noise *n, ph_noise_key_cb cb, void *ctx);
 
-/* Replace a direction's key after PH_ERR_NOISE_NEED_KEY; resets its nonce. */
+/* Replace a direction's key after PH_ERR_NOISE_NEED_KEY; resets its nonce.
+ * The direction keeps no chaining key afterwards (it will stop again at its
+ * next rotation). A direction created with a NULL key starts in the
+ * NEED_KEY state, so a decoder can start with no keys at all and supply
+ * each key, first one included, as it is asked for. */
 ph_err ph_noise_set_recv_key(ph_noise *n, const uint8_t key[32]);
 ph_err ph_noise_set_send_key(ph_noise *n, const uint8_t key[32]);
 
-/* Send-side nonce and whether the *next* receive operation needs a rotated
- * key (nonce at 1000 with no chaining key). */
+/* Current nonce of each direction (0..999; a direction without chaining
+ * key stays at 1000 after its last message under a key, until its next key
+ * is set). */
 uint64_t ph_noise_send_nonce(const ph_noise *n);
 uint64_t ph_noise_recv_nonce(const ph_noise *n);
 
@@ -124,11 +133,17 @@ ph_err ph_noise_encrypt(ph_noise *n, const uint8_t *msg, size_t len, uint8_t *ou
  * `n`) and *msg_len is set; otherwise *msg is NULL and *need says how many
  * more bytes complete the current header or body. Errors: PH_ERR_NOISE_BAD_MAC
  * (fatal for the session), PH_ERR_NOISE_NEED_KEY (recoverable: set the key,
- * call again with the same bytes; nothing was consumed). */
+ * call again with the same bytes; nothing was consumed; it is only returned
+ * between frames, so the next frame's header, whose bytes 2..17 are the MAC
+ * a key log is searched by, starts at `in`), PH_ERR_NOMEM (recoverable: the
+ * bytes reported in *used are kept; call again). The key callback fires
+ * only after the header's MAC has verified. */
 ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size_t *used,
                              const uint8_t **msg, size_t *msg_len, size_t *need);
 
-/* Bytes held by the transport's receive buffer (for memory accounting). */
+/* Bytes held by the transport's receive buffer (for memory accounting): the
+ * partial header plus the heap buffer of the current frame (body + MAC; the
+ * last delivered message stays held until the next call, then is freed). */
 size_t ph_noise_rx_buffered(const ph_noise *n);
 
 #endif

@@ -22,7 +22,13 @@
  * Ownership: ph_wbuf_create returns a strategy owned by the caller; every
  * ph_wbuf_peer must be detached before ph_wbuf_destroy. A frame's memory is
  * owned by the strategy; the caller must not move a ph_wbuf_frame between
- * acquire and release (hdr/mac may point into it).
+ * acquire and release (hdr/mac may point into it, and the strategy links
+ * outstanding frames through `priv`). A later acquire on the same peer may
+ * move the bytes of outstanding frames (ring growth) and updates their
+ * hdr/body/mac: read those from the frame after every acquire, never cache
+ * them. Releasing a frame the peer does not have out is ignored; acquiring
+ * into a frame still out is a caller bug (PH_ERR_STATE when it is the
+ * peer's newest or oldest frame, undetected otherwise).
  *
  * Errors: PH_ERR_STRATEGY_UNKNOWN (name), PH_ERR_NOMEM, PH_ERR_ARG (len >
  * 65,535), PH_ERR_AGAIN from acquire when the strategy cannot hand out a

@@ -6,6 +6,10 @@
 
 #include "cli.h"
 
-#define PH_COMMAND_LIST NULL
+extern const struct ph_command ph_cmd_decode;
+extern const struct ph_command ph_cmd_dump;
+extern const struct ph_command ph_cmd_replay;
+
+#define PH_COMMAND_LIST &ph_cmd_dump, &ph_cmd_replay, &ph_cmd_decode
 
 #endif

@@ -1,0 +1,76 @@
+/* A small epoll event loop: file-descriptor readiness and monotonic timers.
+ *
+ * One ph_ev per thread; nothing global. Callbacks run on the loop's thread
+ * from ph_ev_run / ph_ev_run_once and may freely add, change or delete fds
+ * and timers, including their own, and call ph_ev_stop.
+ *
+ * Fds: level-triggered. Interest is PH_EV_READ | PH_EV_WRITE; a registered
+ * fd may have mask 0 (kept registered, no callbacks). Once an fd is deleted
+ * no further callback for it is delivered, even for events already fetched
+ * in the same iteration, and even when the same fd number is registered
+ * again meanwhile (each registration carries a generation).
+ *
+ * Timers: one-shot, relative to the loop's cached monotonic time
+ * (CLOCK_MONOTONIC, refreshed once per iteration and by ph_ev_update_time).
+ * A timer id is never 0 and stays unique for the life of the loop, so
+ * cancelling an id that already fired is harmless. Timers due at the same
+ * time fire in the order they were added.
+ *
+ * Ownership: the loop never owns or closes fds; ctx pointers are borrowed.
+ * ph_ev_destroy frees the loop's own memory only (pending timers are
+ * dropped without being called).
+ *
+ * Errors: PH_ERR_NOMEM, PH_ERR_IO (epoll_ctl/epoll_wait failed; errno
+ * kept), PH_ERR_ARG (negative fd, unknown fd for set/del). */
+#ifndef PH_EV_H
+#define PH_EV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+enum { PH_EV_READ = 1u, PH_EV_WRITE = 2u };
+
+typedef struct ph_ev ph_ev;
+
+/* `events` is the subset of the interest mask that is ready. Errors and
+ * hang-ups are reported as PH_EV_READ (and PH_EV_WRITE when write interest
+ * is set) - as PH_EV_READ even when the mask is 0 - so the owner finds out
+ * by reading or writing. */
+typedef void (*ph_ev_fd_cb)(ph_ev *ev, int fd, unsigned events, void *ctx);
+typedef void (*ph_ev_timer_cb)(ph_ev *ev, uint64_t timer_id, void *ctx);
+
+ph_err ph_ev_create(ph_ev **out);
+void ph_ev_destroy(ph_ev *ev);
+
+/* Register `fd` with an interest mask; PH_ERR_ARG if already registered. */
+ph_err ph_ev_add_fd(ph_ev *ev, int fd, unsigned mask, ph_ev_fd_cb cb, void *ctx);
+/* Change the interest mask (no syscall when unchanged). */
+ph_err ph_ev_set_fd(ph_ev *ev, int fd, unsigned mask);
+unsigned ph_ev_get_fd(const ph_ev *ev, int fd);
+/* Unregister (before closing the fd). Unknown fds are ignored. */
+void ph_ev_del_fd(ph_ev *ev, int fd);
+
+/* Loop time in monotonic nanoseconds (cached; see above). */
+uint64_t ph_ev_now(const ph_ev *ev);
+void ph_ev_update_time(ph_ev *ev);
+
+/* Fire `cb` once, `delay_ns` after ph_ev_now(). *id (may be NULL) receives
+ * the timer's id. */
+ph_err ph_ev_timer_add(ph_ev *ev, uint64_t delay_ns, ph_ev_timer_cb cb, void *ctx,
+                       uint64_t *id);
+/* True if the timer was pending and is now cancelled. */
+bool ph_ev_timer_cancel(ph_ev *ev, uint64_t id);
+size_t ph_ev_timer_count(const ph_ev *ev);
+
+/* One iteration: wait at most `max_wait_ms` (-1 = until the next timer or
+ * fd event; 0 = poll), dispatch ready fds, then due timers. */
+ph_err ph_ev_run_once(ph_ev *ev, int max_wait_ms);
+/* Iterate until ph_ev_stop. Returns PH_OK after a stop, or the error of a
+ * failed epoll_wait (EINTR is retried). */
+ph_err ph_ev_run(ph_ev *ev);
+void ph_ev_stop(ph_ev *ev);
+bool ph_ev_stopped(const ph_ev *ev);
+
+#endif

@@ -1,0 +1,141 @@
+/* Replay reports: the figures measured for each write-buffer strategy, and
+ * their renderings (side-by-side table, JSON, CSV time series, SVG plot).
+ *
+ * A report is plain data filled by the replay (lib/replay.h) and read back
+ * from JSON by later tools (diff, gate), so the JSON form is the contract:
+ * its schema is documented in README.md and every field written here is read
+ * back by ph_report_read_json.
+ *
+ * Ownership: ph_report_create returns a report owned by the caller
+ * (ph_report_destroy frees it with everything added to it). Strings passed
+ * in are copied. Errors: PH_ERR_NOMEM, PH_ERR_IO (write failed), PH_ERR_JSON
+ * (input is not a peerheap report). */
+#ifndef PH_REPORT_H
+#define PH_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+
+#define PH_REPORT_NAME_MAX 32
+
+/* Figures attributed to one message type. */
+typedef struct ph_type_figures {
+    char name[PH_REPORT_NAME_MAX];
+    uint64_t writes;
+    uint64_t allocations;
+    uint64_t bytes_allocated;
+} ph_type_figures;
+
+/* One point of the time series (CSV, SVG). */
+typedef struct ph_sample {
+    double t;                /* seconds since the replay phase began (virtual in the model sink) */
+    uint64_t live_bytes;     /* thread allocated - deallocated since the start */
+    uint64_t active_bytes;   /* stats.active (0 when not sampled) */
+    uint64_t resident_bytes; /* stats.resident (0 when not sampled) */
+    uint64_t queued_bytes;   /* bytes waiting in peer queues */
+} ph_sample;
+
+typedef struct ph_strategy_result {
+    char name[PH_REPORT_NAME_MAX];
+    /* replay phase */
+    uint64_t writes;
+    uint64_t write_bytes;      /* ciphertext bytes handed to the sink */
+    uint64_t allocations;
+    uint64_t bytes_allocated;
+    uint64_t bytes_freed;
+    uint64_t peak_live_bytes;
+    uint64_t end_live_bytes;
+    uint64_t held_bytes_per_peer;
+    uint64_t peak_active_bytes;
+    uint64_t peak_resident_bytes;
+    uint64_t peak_queued_bytes;
+    uint64_t dropped;          /* relayed messages dropped at a peer's soft cap */
+    uint64_t disconnected;     /* peers cut at the hard cap */
+    uint64_t decode_errors;    /* captured messages the codec refused (sent as opaque bytes) */
+    double cpu_seconds;
+    double wall_seconds;
+    double writes_per_second;
+    double mib_per_second;
+    /* handshakes and set-up, measured separately */
+    uint64_t setup_allocations;
+    uint64_t setup_bytes_allocated;
+    uint64_t setup_live_bytes;
+    /* the strategy's own counters (lib/wbuf.h), to cross-check jemalloc */
+    uint64_t wbuf_buffers_allocated;
+    uint64_t wbuf_bytes_requested;
+    uint64_t wbuf_peak_held_bytes;
+    /* --verify */
+    bool verify;
+    uint64_t verified;
+    uint64_t mismatches;
+
+    size_t n_types;
+    ph_type_figures *types;
+    size_t n_samples;
+    ph_sample *samples;
+} ph_strategy_result;
+
+typedef struct ph_report_input {
+    size_t n_captures;
+    char **captures;
+    uint64_t sessions;
+    uint64_t messages;
+    uint64_t message_bytes;
+} ph_report_input;
+
+typedef struct ph_report_options {
+    uint64_t peers;
+    char sink[16];           /* "socket" or "model" */
+    char pace[32];           /* "asap", "capture", "x10" ... */
+    uint64_t reader_rate;    /* bytes/s per reader, 0 = unlimited */
+    uint64_t stalled;
+    char from[64];           /* "" = every sender */
+    uint64_t queue_soft;     /* 0 = no cap */
+    uint64_t queue_hard;
+} ph_report_options;
+
+typedef struct ph_report {
+    char version[32];
+    ph_report_input input;
+    ph_report_options options;
+    size_t n_strategies;
+    ph_strategy_result *strategies;
+} ph_report;
+
+ph_err ph_report_create(ph_report **out);
+void ph_report_destroy(ph_report *r);
+ph_err ph_report_add_capture(ph_report *r, const char *path);
+/* Appends a copy of `s` (types and samples are copied too). */
+ph_err ph_report_add_strategy(ph_report *r, const ph_strategy_result *s);
+/* Frees what a result owns (types, samples) and zeroes it. */
+void ph_strategy_result_clear(ph_strategy_result *s);
+/* Adds `n` to the figures of message type `name`, creating the entry. */
+ph_err ph_strategy_result_add_type(ph_strategy_result *s, const char *name, uint64_t writes,
+                                   uint64_t allocations, uint64_t bytes_allocated);
+ph_err ph_strategy_result_add_sample(ph_strategy_result *s, const ph_sample *sample);
+
+/* The side-by-side table: one column per strategy, ratio to the first
+ * strategy named "fresh" (or the first column), then a verdict line. */
+ph_err ph_report_print_table(const ph_report *r, FILE *f);
+/* One-line verdict, e.g. "reuse holds 64 KiB x 500 peers = 32 MiB idle; ...". */
+void ph_report_verdict(const ph_report *r, char *buf, size_t len);
+
+ph_err ph_report_write_json(const ph_report *r, FILE *f);
+/* Serialises one strategy result alone (child -> parent transport). */
+ph_err ph_strategy_result_write_json(const ph_strategy_result *s, FILE *f);
+ph_err ph_strategy_result_read_json(ph_strategy_result *out, const char *text, size_t len);
+ph_err ph_report_read_json(ph_report **out, const char *text, size_t len);
+
+/* time,strategy,live_bytes,active_bytes,resident_bytes,queued_bytes */
+ph_err ph_report_write_csv(const ph_report *r, FILE *f);
+/* Live heap over time, one line per strategy, axes with units, legend. */
+ph_err ph_report_write_svg(const ph_report *r, FILE *f);
+
+/* "64.0 KiB", "31.3 MiB": binary units with one decimal. */
+void ph_format_bytes(uint64_t bytes, char *buf, size_t len);
+
+#endif

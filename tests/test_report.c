@@ -1,0 +1,151 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "report.h"
+
+static ph_report *sample_report(void)
+{
+    ph_report *r;
+    assert_int_equal(ph_report_create(&r), PH_OK);
+    assert_int_equal(ph_report_add_capture(r, "captures/x.pcap"), PH_OK);
+    r->input.sessions = 1;
+    r->input.messages = 100;
+    r->input.message_bytes = 20000;
+    r->options.peers = 500;
+    const char *names[] = {"fresh", "exact", "reuse"};
+    for (int i = 0; i < 3; i++) {
+        ph_strategy_result s = {0};
+        snprintf(s.name, sizeof s.name, "%s", names[i]);
+        s.writes = 50000;
+        s.allocations = i == 2 ? 500 : 50000;
+        s.bytes_allocated = i == 0 ? 50000ull * 65536 : i == 1 ? 50000ull * 256 : 500ull * 65536;
+        s.held_bytes_per_peer = i == 2 ? 65536 : 0;
+        s.peak_live_bytes = 1000000 + (uint64_t)i;
+        s.cpu_seconds = 0.25;
+        s.writes_per_second = 200000;
+        assert_int_equal(ph_strategy_result_add_type(&s, "channel_update", 40000, 40000, 1234), PH_OK);
+        assert_int_equal(ph_strategy_result_add_type(&s, "ping", 10, 10, 10), PH_OK);
+        assert_int_equal(ph_strategy_result_add_type(&s, "ping", 1, 1, 1), PH_OK);
+        for (int k = 0; k < 200; k++) {
+            ph_sample p = {.t = k * 0.01, .live_bytes = (uint64_t)k * 1000 * (unsigned)(i + 1),
+                           .queued_bytes = 7};
+            assert_int_equal(ph_strategy_result_add_sample(&s, &p), PH_OK);
+        }
+        assert_int_equal(ph_report_add_strategy(r, &s), PH_OK);
+        ph_strategy_result_clear(&s);
+    }
+    return r;
+}
+
+static char *render(ph_err (*fn)(const ph_report *, FILE *), const ph_report *r)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(fn(r, f), PH_OK);
+    fclose(f);
+    return buf;
+}
+
+static void test_table_and_verdict(void **state)
+{
+    (void)state;
+    ph_report *r = sample_report();
+    char *t = render(ph_report_print_table, r);
+    assert_non_null(strstr(t, "peers: 500"));
+    assert_non_null(strstr(t, "fresh"));
+    assert_non_null(strstr(t, "3.1 GiB")); /* fresh: 50,000 x 64 KiB */
+    assert_non_null(strstr(t, "(x0.00391)")); /* exact: 256 B / 64 KiB of fresh */
+    assert_non_null(strstr(t, "reuse holds 64.0 KiB x 500 peers = 31.2 MiB idle"));
+    assert_non_null(strstr(t, "exact allocates 0.391% of fresh's bytes"));
+    free(t);
+    ph_report_destroy(r);
+}
+
+static void test_json_round_trip(void **state)
+{
+    (void)state;
+    ph_report *r = sample_report();
+    char *j = render(ph_report_write_json, r);
+    ph_report *back;
+    assert_int_equal(ph_report_read_json(&back, j, strlen(j)), PH_OK);
+    assert_int_equal(back->n_strategies, 3);
+    assert_int_equal(back->options.peers, 500);
+    assert_string_equal(back->input.captures[0], "captures/x.pcap");
+    assert_int_equal(back->strategies[0].bytes_allocated, 50000ull * 65536);
+    assert_true(back->strategies[1].cpu_seconds == 0.25);
+    assert_int_equal(back->strategies[2].n_types, 2);
+    assert_int_equal(back->strategies[2].types[1].writes, 11);
+    free(j);
+    ph_report_destroy(back);
+
+    /* the child -> parent form carries the samples too */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(ph_strategy_result_write_json(&r->strategies[1], f), PH_OK);
+    fclose(f);
+    ph_strategy_result s;
+    assert_int_equal(ph_strategy_result_read_json(&s, buf, len), PH_OK);
+    assert_int_equal(s.n_samples, 200);
+    assert_int_equal(s.samples[199].live_bytes, 199u * 2000);
+    assert_true(s.samples[100].t == 1.0);
+    ph_strategy_result_clear(&s);
+    free(buf);
+    assert_int_equal(ph_report_read_json(&back, "{\"a\":1}", 7), PH_ERR_JSON);
+    ph_report_destroy(r);
+}
+
+static void test_csv_and_svg(void **state)
+{
+    (void)state;
+    ph_report *r = sample_report();
+    char *csv = render(ph_report_write_csv, r);
+    size_t lines = 0;
+    for (char *c = csv; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 1 + 3 * 200);
+    assert_non_null(strstr(csv, "time_s,strategy,live_bytes"));
+    assert_non_null(strstr(csv, "\n1.990000,reuse,597000,0,0,7\n"));
+    free(csv);
+    char *svg = render(ph_report_write_svg, r);
+    assert_non_null(strstr(svg, "<svg"));
+    assert_non_null(strstr(svg, "live heap (KiB)"));
+    assert_non_null(strstr(svg, "time since replay start"));
+    size_t polylines = 0;
+    for (char *c = svg; (c = strstr(c, "<polyline")); c++)
+        polylines++;
+    assert_int_equal(polylines, 3);
+    assert_non_null(strstr(svg, "</svg>"));
+    free(svg);
+    ph_report_destroy(r);
+}
+
+static void test_format_bytes(void **state)
+{
+    (void)state;
+    char b[32];
+    ph_format_bytes(1023, b, sizeof b);
+    assert_string_equal(b, "1023 B");
+    ph_format_bytes(65536, b, sizeof b);
+    assert_string_equal(b, "64.0 KiB");
+    ph_format_bytes(3ull << 30, b, sizeof b);
+    assert_string_equal(b, "3.0 GiB");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_and_verdict),
+        cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_csv_and_svg),
+        cmocka_unit_test(test_format_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
