@@ -79,6 +79,7 @@ ih_need_electrum() {
 
 ih_need_peer() {
     if [ -z "${PEERHEAP:-}" ] || [ ! -x "$PEERHEAP" ]; then ih_fail "PEERHEAP is not set to the built binary"; fi
+    "$PEERHEAP" peer --help >/dev/null 2>&1 || ih_fail "$PEERHEAP has no 'peer' command"
 }
 
 # ---- our peer ----
