@@ -198,3 +198,15 @@ ih_hasnt() {
 ih_field() {
     grep -F "\"ev\":\"$2\"" "$IH_TMP/$1.out" | head -n 1 | sed -n "s/.*\"$3\":\([0-9]*\).*/\1/p"
 }
+
+# ih_peer_wait NAME SECONDS: wait for a peer that stops by itself; fails if
+# it is still running after SECONDS or exits with a non-zero status.
+ih_peer_wait() {
+    _pid=$(cat "$IH_TMP/$1.pid")
+    _n=$(($2 * 10))
+    while kill -0 "$_pid" 2>/dev/null && [ "$_n" -gt 0 ]; do sleep 0.1; _n=$((_n - 1)); done
+    kill -0 "$_pid" 2>/dev/null && ih_fail "$1: still running after $2 s"
+    wait "$_pid"
+    _rc=$?
+    [ "$_rc" -eq 0 ] || ih_fail "$1: exit status $_rc"
+}
