@@ -12,6 +12,7 @@ IH_DIR=tests/interop
 IH_PY=/usr/bin/python3           # Debian's interpreter: python3-electrum lives there
 IH_CP_TIMEOUT=${IH_CP_TIMEOUT:-60} # whole-run limit of one counterparty, seconds
 IH_WAIT=${IH_WAIT:-20}             # limit of one waiting step, seconds
+IH_DEADLINE=${IH_DEADLINE:-110}    # limit of the whole test script, seconds
 IH_PIDS=""
 IH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ph-interop.XXXXXX") || exit 1
 
@@ -27,7 +28,18 @@ ih_cleanup() {
 trap ih_cleanup EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'ih_fail "stopped by SIGTERM (deadline or runner)"' TERM
+
+# Watchdog: SIGTERM to this shell at the deadline. Every wait here is a
+# `wait` or a short sleep, so the trap runs at once and the cleanup ends
+# everything started. Killing the watchdog ends its sleep too.
+(
+    trap 'kill "$_sp" 2>/dev/null; exit 0' TERM
+    sleep "$IH_DEADLINE" &
+    _sp=$!
+    wait "$_sp" && echo "FAIL: deadline of $IH_DEADLINE s reached" && kill -TERM $$
+) &
+IH_PIDS="$!"
 
 ih_log() { echo "interop: $*"; }
 
@@ -165,13 +177,18 @@ ih_cp_id() { sed -n 's/.*"ev":"node_id","id":"\([0-9a-f]*\)".*/\1/p' "$IH_TMP/$1
 ih_cp_target() { echo "$(ih_cp_id "$1")@127.0.0.1:$(ih_cp_port "$1")"; }
 
 # ih_cp_run NAME IMPL TARGET STEP...: connect to TARGET (PUBKEY@HOST:PORT)
-# and run the steps in the foreground; returns its exit status.
+# and run the steps; returns its exit status. (Started in the background and
+# waited for, so that the deadline can interrupt it.)
 ih_cp_run() {
     _name=$1 _impl=$2 _target=$3
     shift 3
     # shellcheck disable=SC2046
     timeout "$IH_CP_TIMEOUT" $(ih_cp_cmd "$_impl") --connect "$_target" --timeout "$IH_CP_TIMEOUT" \
-        --wait "$IH_WAIT" "$@" >"$IH_TMP/$_name.out" 2>"$IH_TMP/$_name.err"
+        --wait "$IH_WAIT" "$@" >"$IH_TMP/$_name.out" 2>"$IH_TMP/$_name.err" &
+    _pid=$!
+    echo "$_pid" >"$IH_TMP/$_name.pid"
+    IH_PIDS="$IH_PIDS $_pid"
+    wait "$_pid"
 }
 
 # ih_cp_wait NAME: wait for a background counterparty; returns its status.
