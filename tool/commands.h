@@ -11,6 +11,6 @@ extern const struct ph_command ph_cmd_dump;
 extern const struct ph_command ph_cmd_peer;
 extern const struct ph_command ph_cmd_replay;
 
-#define PH_COMMAND_LIST &ph_cmd_dump, &ph_cmd_replay, &ph_cmd_decode, &ph_cmd_peer
+#define PH_COMMAND_LIST &ph_cmd_peer, &ph_cmd_dump, &ph_cmd_replay, &ph_cmd_decode
 
 #endif
