@@ -653,7 +653,7 @@ static void svg_escape(FILE *f, const char *s)
 
 ph_err ph_report_write_svg(const ph_report *r, FILE *f)
 {
-    const double W = 900, H = 520, L = 90, R = 170, T = 50, B = 60;
+    const double W = 980, H = 520, L = 90, R = 250, T = 50, B = 60;
     const double pw = W - L - R, ph = H - T - B;
     double tmax = 0, ymax = 0;
     for (size_t i = 0; i < r->n_strategies; i++)
@@ -703,9 +703,8 @@ ph_err ph_report_write_svg(const ph_report *r, FILE *f)
     }
     fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
                "stroke=\"black\"/>\n", L, T, pw, ph);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">time since replay start "
-               "(s%s)</text>\n", L + pw / 2, H - 15,
-            strcmp(r->options.sink, "model") == 0 ? ", virtual" : "");
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">wall time since the "
+               "replay phase began (s)</text>\n", L + pw / 2, H - 15);
     fprintf(f, "<text transform=\"translate(22,%.1f) rotate(-90)\" text-anchor=\"middle\">"
                "live heap (%s)</text>\n", T + ph / 2, unit);
 

@@ -117,7 +117,7 @@ static void test_csv_and_svg(void **state)
     char *svg = render(ph_report_write_svg, r);
     assert_non_null(strstr(svg, "<svg"));
     assert_non_null(strstr(svg, "live heap (KiB)"));
-    assert_non_null(strstr(svg, "time since replay start"));
+    assert_non_null(strstr(svg, "wall time since the replay phase began"));
     size_t polylines = 0;
     for (char *c = svg; (c = strstr(c, "<polyline")); c++)
         polylines++;
