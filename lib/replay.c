@@ -535,16 +535,25 @@ static void ephemeral_for(size_t peer, uint8_t out[32])
     out[31] = (uint8_t)peer;
 }
 
+/* The writer's side of every handshake: fixed static key, an ephemeral key
+ * derived from the peer index, so that set-up is the same in every run. */
+static ph_err initiator_create(size_t peer, ph_noise_hs **ini)
+{
+    uint8_t rpub[33], eph[32];
+    ephemeral_for(peer, eph);
+    ph_err err = ph_noise_pubkey(reader_key, rpub);
+    if (!err)
+        err = ph_noise_hs_create(ini, writer_key, rpub, eph);
+    return err;
+}
+
 /* In-process handshake for the model sink: both ends real, the responder
  * discarded afterwards. */
 static ph_err handshake_local(size_t peer, ph_noise **out)
 {
-    uint8_t rpub[33], eph[32], a1[PH_NOISE_ACT1_LEN], a2[PH_NOISE_ACT2_LEN], a3[PH_NOISE_ACT3_LEN];
+    uint8_t a1[PH_NOISE_ACT1_LEN], a2[PH_NOISE_ACT2_LEN], a3[PH_NOISE_ACT3_LEN];
     ph_noise_hs *ini = NULL, *rsp = NULL;
-    ephemeral_for(peer, eph);
-    ph_err err = ph_noise_pubkey(reader_key, rpub);
-    if (!err)
-        err = ph_noise_hs_create(&ini, writer_key, rpub, eph);
+    ph_err err = initiator_create(peer, &ini);
     if (!err)
         err = ph_noise_hs_create(&rsp, reader_key, NULL, NULL);
     if (!err)
@@ -597,12 +606,9 @@ static ph_err write_full(int fd, const uint8_t *buf, size_t len)
 /* Blocking initiator handshake with the reader process. */
 static ph_err handshake_socket(size_t peer, int fd, ph_noise **out)
 {
-    uint8_t rpub[33], eph[32], a1[PH_NOISE_ACT1_LEN], a2[PH_NOISE_ACT2_LEN], a3[PH_NOISE_ACT3_LEN];
+    uint8_t a1[PH_NOISE_ACT1_LEN], a2[PH_NOISE_ACT2_LEN], a3[PH_NOISE_ACT3_LEN];
     ph_noise_hs *ini = NULL;
-    ephemeral_for(peer, eph);
-    ph_err err = ph_noise_pubkey(reader_key, rpub);
-    if (!err)
-        err = ph_noise_hs_create(&ini, writer_key, rpub, eph);
+    ph_err err = initiator_create(peer, &ini);
     if (!err)
         err = ph_noise_act1_write(ini, a1);
     if (!err)

@@ -14,7 +14,7 @@ SAMPLE=captures/mainnet-gossip.lnmsgs
 NSAMPLE=28809
 NPEERS=8
 
-STRATEGIES="fresh exact reuse pool"
+STRATEGIES="fresh exact reuse pool ring tiered"
 
 for strat in $STRATEGIES; do
     ih_log "serving node with --strategy $strat"
