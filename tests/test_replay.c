@@ -140,10 +140,15 @@ static void test_analytic_relations(void **state)
     ph_replay_config cfg = model_cfg(peers);
     cfg.wbuf.pool_workers = 3;
     const char *const *names = ph_wbuf_names();
+    uint64_t fresh_setup_calls = 0, fresh_setup_bytes = 0;
     for (size_t i = 0; names[i]; i++) {
         ph_strategy_result r;
         run(in, &cfg, names[i], &r);
         const char *n = names[i];
+        if (strcmp(n, "fresh") == 0) {
+            fresh_setup_calls = r.setup_allocations;
+            fresh_setup_bytes = r.setup_bytes_allocated;
+        }
         assert_int_equal(r.writes, peers * msgs);
         assert_int_equal(r.mismatches, 0);
         /* every allocation jemalloc counted is one the path accounts for */
@@ -166,6 +171,10 @@ static void test_analytic_relations(void **state)
         } else if (strcmp(n, "reuse") == 0) {
             /* the P buffers were made at set-up; the replay makes none */
             assert_int_equal(r.wbuf_buffers_allocated, 0);
+            assert_non_null(strstr(names[0], "fresh")); /* fresh ran first */
+            assert_int_equal(r.setup_allocations - fresh_setup_calls, peers);
+            uint64_t extra = r.setup_bytes_allocated - fresh_setup_bytes;
+            assert_true(extra >= 65536ull * peers && extra <= 65536ull * peers + 64 * peers);
             assert_true(r.setup_bytes_allocated >= 65536ull * peers);
             assert_true(r.held_bytes_per_peer >= 65536);
         } else if (strcmp(n, "pool") == 0) {
