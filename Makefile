@@ -108,6 +108,20 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/peerheap replay $(DEMO_CAPTURE) $(DEMO_ARGS)
 
+# Write-path cost per message for every strategy against the BOLT 8 crypto
+# floor (medians of interleaved rounds). Timing lives here, never in tests.
+BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libpeerheap.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(call msg,CC-LD,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpeerheap.a $(LDLIBS_ALL)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do $$b || exit 1; done
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/peerheap \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
