@@ -122,6 +122,12 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 
+# Re-records the bundled captures with real peers and tcpdump (needs root
+# or capture rights on lo); see captures/README.md.
+captures: deps
+	@$(MAKE) --no-print-directory all
+	sh captures/make-captures.sh $(BUILD)/peerheap
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/peerheap \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -97,7 +97,9 @@ static void on_ready(void *ctx, ph_peer *p)
 static void dump_msg(ph_node *n, const uint8_t *msg, size_t len)
 {
     uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
-    if (fwrite(hdr, 1, 2, n->dump) != 2 || fwrite(msg, 1, len, n->dump) != len) {
+    /* Flushed per message: scripts watch the file grow while the node runs. */
+    if (fwrite(hdr, 1, 2, n->dump) != 2 || fwrite(msg, 1, len, n->dump) != len ||
+        fflush(n->dump) != 0) {
         ph_logf(&n->cfg.log, PH_LOG_ERROR, "dump: write failed: %s", strerror(errno));
         fclose(n->dump);
         n->dump = NULL;
@@ -164,6 +166,34 @@ static void on_gossip(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
         relay_new(n, p);
 }
 
+/* "name=count ..." of the non-zero slots, for the closing log line. */
+static void format_counts(char *buf, size_t cap, const ph_msgcount *c)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (unsigned i = 0; i < PH_MSGTYPE__COUNT && used < cap; i++) {
+        if (!c[i].msgs)
+            continue;
+        int w = snprintf(buf + used, cap - used, "%s%s=%llu", used ? " " : "",
+                         ph_msgtype_slot_name(i), (unsigned long long)c[i].msgs);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    if (!buf[0])
+        snprintf(buf, cap, "none");
+}
+
+/* Per-type totals when a session ends: what recording scripts compare a
+ * capture's decode with. */
+static void log_type_counts(ph_node *n, ph_peer *p, const ph_peer_stats *st)
+{
+    char in[512], out[512];
+    format_counts(in, sizeof in, st->in);
+    format_counts(out, sizeof out, st->out.out);
+    ph_logf(&n->cfg.log, PH_LOG_INFO, "peer %u types in: %s; out: %s", ph_peer_id(p), in, out);
+}
+
 static void on_closed(void *ctx, ph_peer *p, ph_err reason, const char *why)
 {
     ph_node *n = ctx;
@@ -177,6 +207,7 @@ static void on_closed(void *ctx, ph_peer *p, ph_err reason, const char *why)
             ph_peer_id(p), (unsigned long long)st.msgs_in, (unsigned long long)st.bytes_in,
             (unsigned long long)st.out.msgs_out, (unsigned long long)st.out.bytes_out,
             (unsigned long long)st.out.relay_dropped);
+    log_type_counts(n, p, &st);
     if (ph_peer_outbound(p) && !ph_peer_features(p, &(size_t){ 0 }))
         n->st.connect_failures++; /* never got as far as their init */
     n->st.closed++;
@@ -493,7 +524,7 @@ static ph_err open_outputs(ph_node *n)
     if (n->record_path && (err = ph_pcapw_open(&n->record, n->record_path, NULL)) != PH_OK)
         return file_failed(n, n->record_path, err);
     if (n->dump_path) {
-        n->dump = fopen(n->dump_path, "wb");
+        n->dump = fopen(n->dump_path, "ab");
         if (!n->dump)
             return file_failed(n, n->dump_path, PH_ERR_IO);
     }

@@ -822,8 +822,13 @@ static void test_bundled_captures_agree_with_tshark(void **state)
         skip();
         return;
     }
-    for (size_t i = 0; i < g.gl_pathc; i++)
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        /* tshark stops with an error at a file cut inside a record: it
+         * has no stream to compare with there. */
+        if (strstr(g.gl_pathv[i], "truncated"))
+            continue;
         compare_with_tshark(g.gl_pathv[i]);
+    }
     globfree(&g);
 }
 

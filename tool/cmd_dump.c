@@ -24,6 +24,7 @@ struct opts {
     const char *keylog;
     const char *filter;
     const char *export_path;
+    const char *types;       /* --types LIST, or NULL for every type */
     bool json;
 };
 
@@ -38,6 +39,7 @@ struct dump {
     char **problems;         /* "CAPTURE: text" for the summary */
     size_t nproblems, cap_problems;
     bool partial;            /* some frame or session not decrypted */
+    uint8_t *wanted;         /* --types: 65,536 flags, NULL = every type */
     bool unusable;           /* some input could not be used at all */
 };
 
@@ -119,6 +121,8 @@ static void on_record(void *ctx, const struct ph_ln_record *r)
     uint16_t type = r->len >= 2 ? (uint16_t)(r->msg[0] << 8 | r->msg[1]) : 0;
     char nbuf[24];
     const char *name = r->len >= 2 ? type_name(type, nbuf, sizeof nbuf) : "(empty)";
+    if (d->wanted && (r->len < 2 || !d->wanted[type]))
+        return;
     d->messages++;
     if (r->len >= 2)
         d->by_type[type]++;
@@ -375,6 +379,8 @@ static int parse(int argc, char **argv, struct opts *o)
             slot = &o->filter;
         else if (strcmp(a, "--export") == 0)
             slot = &o->export_path;
+        else if (strcmp(a, "--types") == 0)
+            slot = &o->types;
         if (slot) {
             if (i + 1 >= argc) {
                 ph_cli_error("dump: %s needs a value", a);
@@ -396,6 +402,30 @@ static int parse(int argc, char **argv, struct opts *o)
     return PH_EXIT_OK;
 }
 
+/* "256,channel_update,node_announcement": numbers or the codec's names. */
+static bool parse_types(const char *list, uint8_t *wanted)
+{
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char item[64];
+        if (len == 0 || len >= sizeof item)
+            return false;
+        memcpy(item, p, len);
+        item[len] = 0;
+        uint64_t v;
+        const ph_wire_msg_desc *desc = ph_wire_msg_desc_by_name(item);
+        if (desc)
+            wanted[desc->type] = 1;
+        else if (ph_cli_parse_u64(item, &v) && v <= 65535)
+            wanted[v] = 1;
+        else
+            return false;
+        p += len + (p[len] == ',');
+    }
+    return true;
+}
+
 static int finish(struct dump *d, int rc)
 {
     if (d->jw)
@@ -406,6 +436,7 @@ static int finish(struct dump *d, int rc)
         free(d->problems[i]);
     free(d->problems);
     free(d->by_type);
+    free(d->wanted);
     free((void *)d->o->captures);
     return rc;
 }
@@ -422,8 +453,13 @@ static int run(int argc, char **argv)
     if (rc)
         return finish(&d, rc);
     d.by_type = calloc(65536, sizeof *d.by_type);
-    if (!d.by_type) {
+    if (!d.by_type || (o.types && !(d.wanted = calloc(65536, 1)))) {
         ph_cli_error("dump: out of memory");
+        return finish(&d, PH_EXIT_USAGE);
+    }
+    if (o.types && !parse_types(o.types, d.wanted)) {
+        ph_cli_error("dump: --types '%s': not a list of message types (numbers 0-65535 or "
+                     "names such as channel_update)", o.types);
         return finish(&d, PH_EXIT_USAGE);
     }
     ph_keylog *kl = NULL;
@@ -469,7 +505,7 @@ const struct ph_command ph_cmd_dump = {
     "list the Lightning messages in captures (decrypted with a key log)",
     run,
     "usage: peerheap dump CAPTURE... [--keylog FILE] [--filter EXPR] [--json]\n"
-    "                    [--export FILE.lnmsgs]\n"
+    "                    [--export FILE.lnmsgs] [--types LIST]\n"
     "\n"
     "Reads pcap/pcapng captures, reassembles TCP, finds BOLT 8 sessions by their\n"
     "handshake (any port) and decrypts them with a key log ('<mac> <key>' lines).\n"
@@ -481,6 +517,9 @@ const struct ph_command ph_cmd_dump = {
     "                  \"i2r\" initiator to responder or \"r2i\", src, dst, type, name,\n"
     "                  len), then {\"summary\": {sessions, messages, by_type, problems}}\n"
     "  --export FILE   write the plaintext messages as [u16 BE length][message]\n"
+    "  --types LIST    only messages of these types (numbers or names, comma-\n"
+    "                  separated, e.g. 256,257,258 or channel_update) in every\n"
+    "                  output: lines, JSON, export and totals\n"
     "\n"
     "Default output: a header per session, one line per message (time UTC,\n"
     "session, -> initiator to responder or <- back, type, length, summary), then\n"
