@@ -80,7 +80,7 @@ struct engine {
     uint64_t mark_allocated;
     uint64_t mark_wbuf_buffers;
 
-    int64_t live_base;   /* live bytes when the replay phase began */
+    int64_t live_base;   /* live bytes before the strategy and the peers existed */
     ph_memstat_probe still_probe;
     uint64_t still_counter;
     ph_sample *samples;  /* allocated before the phase: sampling must not allocate */
@@ -964,7 +964,9 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     ph_wbuf_stats wb0;
     ph_wbuf_get_stats(e.wbuf, &wb0);
     alloc_calls(&e, &calls1);
-    e.live_base = ph_memstat_live(e.probe);
+    /* Live figures count from before set-up: what the peers hold (reuse's
+     * buffers, rings) is part of the heap the replay runs in. */
+    e.live_base = live0;
     uint64_t allocated0 = *e.probe->allocated, deallocated0 = *e.probe->deallocated;
     ph_memstat_reset_peak(e.probe);
     double cpu0 = cpu_seconds();

@@ -212,7 +212,7 @@ static void format_ratio(double v, double ref, char *buf, size_t len)
     else if (x < 0.001)
         snprintf(buf, len, "x%.1e", x);
     else if (x < 10)
-        snprintf(buf, len, "x%.3g", x);
+        snprintf(buf, len, "x%.2g", x);
     else
         snprintf(buf, len, "x%.0f", x);
 }
@@ -225,7 +225,7 @@ static size_t reference_column(const ph_report *r)
     return 0;
 }
 
-#define COL_W 22
+#define COL_W 20
 
 ph_err ph_report_print_table(const ph_report *r, FILE *f)
 {
@@ -251,7 +251,7 @@ ph_err ph_report_print_table(const ph_report *r, FILE *f)
     size_t ref = reference_column(r);
     fprintf(f, "%-20s", "");
     for (size_t i = 0; i < r->n_strategies; i++)
-        fprintf(f, "%*s", COL_W, r->strategies[i].name);
+        fprintf(f, " %*s", COL_W - 1, r->strategies[i].name);
     fprintf(f, "\n");
     bool any_verify = false;
     for (size_t i = 0; i < r->n_strategies; i++)
@@ -268,7 +268,7 @@ ph_err ph_report_print_table(const ph_report *r, FILE *f)
             } else {
                 snprintf(both, sizeof both, "%s", cell);
             }
-            fprintf(f, "%*s", COL_W, both);
+            fprintf(f, " %*s", COL_W - 1, both);
         }
         fprintf(f, "\n");
     }
@@ -278,7 +278,7 @@ ph_err ph_report_print_table(const ph_report *r, FILE *f)
             char cell[48];
             snprintf(cell, sizeof cell, "%" PRIu64 "/%" PRIu64, r->strategies[i].verified,
                      r->strategies[i].mismatches);
-            fprintf(f, "%*s", COL_W, cell);
+            fprintf(f, " %*s", COL_W - 1, cell);
         }
         fprintf(f, "\n");
     }

@@ -61,7 +61,7 @@ static void test_table_and_verdict(void **state)
     assert_non_null(strstr(t, "peers: 500"));
     assert_non_null(strstr(t, "fresh"));
     assert_non_null(strstr(t, "3.1 GiB")); /* fresh: 50,000 x 64 KiB */
-    assert_non_null(strstr(t, "(x0.00391)")); /* exact: 256 B / 64 KiB of fresh */
+    assert_non_null(strstr(t, "(x0.0039)")); /* exact: 256 B / 64 KiB of fresh */
     assert_non_null(strstr(t, "reuse holds 64.0 KiB x 500 peers = 31.2 MiB idle"));
     assert_non_null(strstr(t, "exact allocates 0.391% of fresh's bytes"));
     free(t);
