@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "capture.h"
+#include "gossip_sig.h"
 #include "json.h"
 #include "keylog.h"
 #include "noise.h"
@@ -531,6 +533,90 @@ static ph_err open_outputs(ph_node *n)
     return PH_OK;
 }
 
+/* ---- our own gossip ---- */
+
+/* A key derived from the node key: SHA-256(node key || label). */
+static void derive_key(const uint8_t priv[32], const char *label, uint8_t out[32])
+{
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, priv, 32);
+    crypto_hash_sha256_update(&st, (const uint8_t *)label, strlen(label));
+    crypto_hash_sha256_final(&st, out);
+}
+
+static ph_err add_own(ph_node *n, const uint8_t *msg, size_t len)
+{
+    ph_gossip_result res;
+    ph_err err = ph_gossip_add(n->gossip, msg, len, PH_GOSSIP_ORIGIN_LOCAL, &res);
+    if (err)
+        return err;
+    if (res.outcome != PH_GOSSIP_ACCEPTED) {
+        ph_logf(&n->cfg.log, PH_LOG_ERROR, "own gossip refused by the store: %s",
+                ph_gossip_outcome_name(res.outcome));
+        return PH_ERR_STATE;
+    }
+    return PH_OK;
+}
+
+ph_err ph_node_announce(ph_node *n, const char *alias, uint32_t now_s)
+{
+    size_t alias_len = strlen(alias);
+    if (alias_len > 32)
+        return PH_ERR_ARG;
+    uint8_t node_secret[2][32], btc_secret[2][32], pub[2][33];
+    memcpy(node_secret[0], n->cfg.priv, 32);
+    derive_key(n->cfg.priv, "peerheap announce: second node", node_secret[1]);
+    derive_key(n->cfg.priv, "peerheap announce: bitcoin key 1", btc_secret[0]);
+    derive_key(n->cfg.priv, "peerheap announce: bitcoin key 2", btc_secret[1]);
+    uint8_t msg[512];
+    size_t len;
+    uint64_t scid = ph_gossip_scid(1, 0, 0);
+    ph_err err = ph_gossip_pubkey(node_secret[0], pub[0]);
+    if (!err)
+        err = ph_gossip_pubkey(node_secret[1], pub[1]);
+    if (!err)
+        err = ph_gossip_build_channel_announcement(n->cfg.peer.chain_hash, scid, node_secret,
+                                                   btc_secret, msg, sizeof msg, &len);
+    if (!err)
+        err = add_own(n, msg, len);
+    /* Direction 0 belongs to the lesser node id (BOLT 7). */
+    int first = memcmp(pub[0], pub[1], 33) < 0 ? 0 : 1;
+    for (int dir = 0; dir < 2 && !err; dir++) {
+        ph_gossip_update_fields f = {
+            .scid = scid,
+            .timestamp = now_s,
+            .channel_flags = (uint8_t)dir,
+            .cltv_expiry_delta = 144,
+            .htlc_minimum_msat = 1000,
+            .fee_base_msat = 1000,
+            .fee_proportional_millionths = 1,
+            .htlc_maximum_msat = 100000000,
+        };
+        memcpy(f.chain_hash, n->cfg.peer.chain_hash, 32);
+        err = ph_gossip_build_channel_update(&f, node_secret[dir == 0 ? first : 1 - first], msg,
+                                             sizeof msg, &len);
+        if (!err)
+            err = add_own(n, msg, len);
+    }
+    ph_gossip_node_fields nf = {.timestamp = now_s, .rgb_color = {0x30, 0x80, 0xf0}};
+    memcpy(nf.alias, alias, alias_len);
+    if (!err)
+        err = ph_gossip_build_node_announcement(&nf, node_secret[0], msg, sizeof msg, &len);
+    if (!err)
+        err = add_own(n, msg, len);
+    sodium_memzero(node_secret, sizeof node_secret);
+    sodium_memzero(btc_secret, sizeof btc_secret);
+    if (!err) {
+        char id[67];
+        ph_hex_encode(pub[0], 33, id);
+        ph_logf(&n->cfg.log, PH_LOG_INFO,
+                "announcing %s as '%s' with channel 1x0x0 (synthetic: no funding output exists)",
+                id, alias);
+    }
+    return err;
+}
+
 static ph_err setup_gossip(ph_node *n)
 {
     ph_gossip_config gc;
@@ -583,6 +669,7 @@ ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg, char 
     n->keylog_path = dup_or_null(cfg->keylog_path, &oom);
     n->record_path = dup_or_null(cfg->record_path, &oom);
     n->dump_path = dup_or_null(cfg->dump_path, &oom);
+    n->cfg.announce_alias = NULL; /* used during create only */
     n->cfg.strategy = n->strategy;
     n->cfg.gossip_file = n->gossip_file;
     n->cfg.keylog_path = n->keylog_path;
@@ -600,6 +687,11 @@ ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg, char 
         err = setup_gossip(n);
     if (!err)
         err = open_outputs(n);
+    if (!err && cfg->announce_alias) {
+        err = ph_node_announce(n, cfg->announce_alias, (uint32_t)time(NULL));
+        if (err)
+            snprintf(n->why, sizeof n->why, "--announce: %s", ph_strerror(err));
+    }
     if (!err)
         err = ph_ev_timer_add(ev, TICK_NS, tick_cb, n, &n->t_tick);
     if (err) {

@@ -50,6 +50,7 @@ typedef struct ph_node_config {
     const char *keylog_path;       /* or NULL */
     const char *record_path;       /* pcap, or NULL */
     const char *dump_path;         /* gossip received, as .lnmsgs, or NULL */
+    const char *announce_alias;    /* announce ourselves (see ph_node_announce), or NULL */
     uint64_t max_messages;         /* shut down after this many received; 0 = no limit */
     uint64_t exit_after_idle_ns;   /* shut down after this long without traffic; 0 = never */
     ph_logger log;
@@ -79,6 +80,20 @@ ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg, char 
 void ph_node_destroy(ph_node *n);
 
 void ph_node_id(const ph_node *n, uint8_t pub33[33]);
+
+/* Our own signed gossip, so that peers can check our signatures: a
+ * node_announcement (alias, timestamp `now_s`, no features, no addresses)
+ * and, because BOLT 7 relays a node_announcement only for a node with a
+ * channel, a synthetic channel 1x0x0 between our node and a second key
+ * derived from ours (SHA-256 of our key and a label; the two bitcoin keys
+ * likewise): its channel_announcement, with all four signatures real, and
+ * one channel_update per direction, each signed by its node. No such
+ * channel exists on any chain: peers that check funding outputs will drop
+ * it. All four messages enter the store as our own gossip, which is served
+ * to every peer whatever its filter. Called by ph_node_create when
+ * cfg.announce_alias is set. Errors: PH_ERR_ARG (alias over 32 bytes),
+ * PH_ERR_NOMEM, or the store's refusal. */
+ph_err ph_node_announce(ph_node *n, const char *alias, uint32_t now_s);
 
 /* Listen on "HOST:PORT", "[V6]:PORT" or "PORT" (host 127.0.0.1). `bound`
  * (may be NULL) receives the address actually bound, e.g. with port 0. */

@@ -17,6 +17,7 @@
 
 #include "ev.h"
 #include "gossip.h"
+#include "gossip_sig.h"
 #include "json.h"
 #include "memstat.h"
 #include "node.h"
@@ -1134,6 +1135,58 @@ static void test_idle_memory_per_peer(void **state)
     ph_memstat_destroy(ms);
 }
 
+
+/* --announce: our own gossip, every signature real and ours (the synthetic
+ * channel's updates are checked against its announcement's node ids). */
+static void test_node_announces_itself(void **state)
+{
+    (void)state;
+    ph_ev *ev;
+    assert_int_equal(ph_ev_create(&ev), PH_OK);
+    struct nodeside a;
+    node_open(&a, ev, 7, "exact", false, 4);
+    uint8_t me[33];
+    ph_node_id(a.n, me);
+    assert_int_equal(ph_node_announce(a.n, "peerheap-test", 1790000000), PH_OK);
+    assert_int_equal(ph_node_announce(a.n, "an alias that is much longer than 32 bytes", 1), PH_ERR_ARG);
+    ph_gossip_cursor *c;
+    assert_int_equal(ph_gossip_cursor_create(ph_node_gossip(a.n), 0, 0xffffffffu,
+                                             PH_GOSSIP_ORIGIN_LOCAL, &c), PH_OK);
+    uint8_t nodes[2][33];
+    int seen[3] = {0};
+    ph_gossip_msg *m;
+    while ((m = ph_gossip_cursor_next(c))) {
+        const uint8_t *d = ph_gossip_msg_data(m);
+        size_t len = ph_gossip_msg_len(m);
+        ph_gossip_fields f;
+        assert_int_equal(ph_gossip_parse(d, len, &f), PH_OK);
+        if (f.type == 256) {
+            assert_int_equal(f.scid, ph_gossip_scid(1, 0, 0));
+            assert_true(memcmp(f.node_id[0], me, 33) == 0 || memcmp(f.node_id[1], me, 33) == 0);
+            memcpy(nodes[0], f.node_id[0], 33);
+            memcpy(nodes[1], f.node_id[1], 33);
+            assert_int_equal(ph_gossip_verify(d, len, NULL), PH_OK);
+        } else if (f.type == 258) {
+            assert_int_equal(seen[0], 1); /* the announcement comes first */
+            assert_int_equal(ph_gossip_verify(d, len, nodes[f.channel_flags & 1]), PH_OK);
+            assert_int_not_equal(ph_gossip_verify(d, len, nodes[!(f.channel_flags & 1)]), PH_OK);
+        } else {
+            assert_int_equal(f.type, 257);
+            assert_memory_equal(f.node_id[0], me, 33);
+            assert_int_equal(f.timestamp, 1790000000);
+            assert_int_equal(ph_gossip_verify(d, len, NULL), PH_OK);
+        }
+        seen[f.type - 256]++;
+        ph_gossip_msg_unref(m);
+    }
+    assert_int_equal(seen[0], 1);
+    assert_int_equal(seen[1], 1);
+    assert_int_equal(seen[2], 2);
+    ph_gossip_cursor_destroy(c);
+    ph_node_destroy(a.n);
+    ph_ev_destroy(ev);
+}
+
 int main(void)
 {
     if (ph_noise_global_init() != PH_OK)
@@ -1155,6 +1208,7 @@ int main(void)
         cmocka_unit_test(test_node_relays_new_gossip),
         cmocka_unit_test(test_500_inbound),
         cmocka_unit_test(test_idle_memory_per_peer),
+        cmocka_unit_test(test_node_announces_itself),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -188,6 +188,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->node.record_path = v;
         } else if (!strcmp(a, "--dump-received")) {
             o->node.dump_path = v;
+        } else if (!strcmp(a, "--announce")) {
+            if (strlen(v) > 32) {
+                ph_cli_error("peer: --announce: the alias is at most 32 bytes");
+                return PH_EXIT_USAGE;
+            }
+            o->node.announce_alias = v;
         } else if (!strcmp(a, "--gossip-filter")) {
             if (!strcmp(v, "all"))
                 pc->filter = PH_PEER_FILTER_ALL;
@@ -485,6 +491,10 @@ const struct ph_command ph_cmd_peer = {
         "  --gossip-filter MODE   gossip_timestamp_filter we send to peers that offer\n"
         "                         gossip_queries: all (default), new, none\n"
         "  --dump-received FILE   append every gossip message received, as .lnmsgs\n"
+        "  --announce ALIAS       sign and serve our own gossip: a node_announcement\n"
+        "                         and a synthetic channel 1x0x0 to a key derived from\n"
+        "                         ours (announcement + both updates; no funding\n"
+        "                         output exists), so peers can verify our signatures\n"
         "  --keylog FILE          append session keys (key-log format; also enabled by the\n"
         "                         LIGHTNINGKEYLOGFILE environment variable). Holds secrets\n"
         "  --record FILE.pcap     record every session as a pcap file\n"

@@ -23,7 +23,8 @@ T=$IH_TMP
     ih_fail "cannot write the gossip subset"
 NSUB=$(sed -n 's/.*"out": \([0-9]*\).*/\1/p' "$T/subset.json")
 # Each main session gets the preloaded subset plus the other main session's 5.
-NG=$((NSUB + 5))
+NG=$((NSUB + 5 + 4))
+# + our own 4 (--announce): channel_announcement 1x0x0, its two updates, our node_announcement.
 # Our peer pings every 0.5 s: each Electrum waits for 3 of our pings (its
 # Peer answers them; a missing pong would make us disconnect).
 MAIN="ping:3 big big-odd gossip burst:1200 expect-gossip:$NG expect-recv:18:3"
@@ -34,7 +35,7 @@ ih_cp_listen out_even electrum --features wallet unknown-even expect-warning exp
 ih_cp_listen out_err electrum error:ph-interop-error-out expect-close
 
 ih_log "our peer: listening, connecting to 3 Electrum nodes, $NSUB messages preloaded"
-ih_peer_start peer --listen 127.0.0.1:0 --gossip "$T/subset.lnmsgs" --log-level debug --ping-interval 0.5 \
+ih_peer_start peer --announce peerheap-interop --listen 127.0.0.1:0 --gossip "$T/subset.lnmsgs" --log-level debug --ping-interval 0.5 \
     --connect "$(ih_cp_target out)" --connect "$(ih_cp_target out_even)" --connect "$(ih_cp_target out_err)"
 US="$(ih_peer_id peer)@127.0.0.1:$(ih_peer_port peer)"
 
@@ -81,5 +82,13 @@ ih_ok out_err expect-close
 # Their error/warning texts are in our log.
 for t in ph-interop-warning-in ph-interop-warning-out ph-interop-error-in ph-interop-error-out; do
     ih_peer_log_has peer "$t" "their text '$t'"
+done
+# Our own signatures (--announce), verified by the counterparty's own code.
+OURID=$(ih_peer_id peer)
+for n in in out; do
+    ih_has $n "\"sig\":\"ok\",\"node_id\":\"$OURID\"" "our node_announcement verified"
+    ih_has $n '"type":256,"len":432,"sig":"ok","scid":"1x0x0"' "our channel_announcement verified"
+    ih_has $n '"sig":"ok","scid":"1x0x0","direction":0' "our channel_update (direction 0) verified"
+    ih_has $n '"sig":"ok","scid":"1x0x0","direction":1' "our channel_update (direction 1) verified"
 done
 echo "interop_electrum: ok"

@@ -25,7 +25,8 @@ T=$IH_TMP
 SAMPLE=captures/mainnet-gossip.lnmsgs
 NSAMPLE=28809
 # Each main session gets the sample plus the other main session's 5 messages.
-NG=$((NSAMPLE + 5))
+NG=$((NSAMPLE + 5 + 4))
+# + our own 4 (--announce): channel_announcement 1x0x0, its two updates, our node_announcement.
 # Our peer pings every 2 s (node-lightning disconnects a peer sending more
 # than 10 pings a minute): each node-lightning waits for one of them.
 MAIN="ping:3 big big-odd gossip odd-burst:300 expect-gossip:$NG:lax ping:3 expect-recv:18:1"
@@ -36,7 +37,7 @@ ih_cp_listen out_even nl unknown-even expect-warning expect-close
 ih_cp_listen out_err nl error:ph-interop-error-out expect-close
 
 ih_log "our peer: listening, connecting to 3 node-lightning nodes, the mainnet sample preloaded"
-ih_peer_start peer --listen 127.0.0.1:0 --gossip "$SAMPLE" --log-level debug --ping-interval 2 \
+ih_peer_start peer --announce peerheap-interop --listen 127.0.0.1:0 --gossip "$SAMPLE" --log-level debug --ping-interval 2 \
     --connect "$(ih_cp_target out)" --connect "$(ih_cp_target out_even)" --connect "$(ih_cp_target out_err)"
 US="$(ih_peer_id peer)@127.0.0.1:$(ih_peer_port peer)"
 
@@ -85,5 +86,13 @@ ih_ok in_err expect-close
 ih_ok out_err expect-close
 for t in ph-interop-warning-in ph-interop-warning-out ph-interop-error-in ph-interop-error-out; do
     ih_peer_log_has peer "$t" "their text '$t'"
+done
+# Our own signatures (--announce), verified by the counterparty's own code.
+OURID=$(ih_peer_id peer)
+for n in in out; do
+    ih_has $n "\"sig\":\"ok\",\"node_id\":\"$OURID\"" "our node_announcement verified"
+    ih_has $n '"type":256,"len":432,"sig":"ok","scid":"1x0x0"' "our channel_announcement verified"
+    ih_has $n '"sig":"ok","scid":"1x0x0","direction":0' "our channel_update (direction 0) verified"
+    ih_has $n '"sig":"ok","scid":"1x0x0","direction":1' "our channel_update (direction 1) verified"
 done
 echo "interop_nodelightning: ok"
