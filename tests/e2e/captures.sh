@@ -59,5 +59,27 @@ for s in r["strategies"]:
     assert s["verified"] == peers * msgs and s["mismatches"] == 0, (s["name"], s["verified"])
 PY
     done
+    # The analytic relations of every strategy on the bundled capture.
+    "$PEERHEAP" replay captures/gossip-flood.pcap --sink model --peers 4 --pool-workers 2 --quiet \
+        --json "$T/m.json" >/dev/null 2>"$T/m.err" || { cat "$T/m.err"; fail "model replay"; }
+    python3 - "$T/m.json" <<'PY' || fail "analytic relations on gossip-flood"
+import json, sys
+r = json.load(open(sys.argv[1]))
+peers, msgs, mbytes = 4, r["input"]["messages"], r["input"]["message_bytes"]
+for s in r["strategies"]:
+    n = s["name"]
+    assert s["writes"] == peers * msgs, n
+    assert s["allocations"] == sum(t["allocations"] for t in s["by_type"].values()), n
+    if n == "fresh":
+        assert s["wbuf_buffers_allocated"] == s["writes"], n
+        assert s["bytes_allocated"] >= 65536 * s["writes"], n
+    elif n == "exact":
+        assert s["wbuf_bytes_requested"] == mbytes * peers, n
+    elif n == "reuse":
+        assert s["wbuf_buffers_allocated"] == 0 and s["held_bytes_per_peer"] >= 65536, n
+    elif n == "pool":
+        assert s["wbuf_buffers_allocated"] <= 2, n
+print("analytic relations hold for", [s["name"] for s in r["strategies"]])
+PY
 fi
 echo "captures ok"
