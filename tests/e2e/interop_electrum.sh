@@ -84,11 +84,5 @@ for t in ph-interop-warning-in ph-interop-warning-out ph-interop-error-in ph-int
     ih_peer_log_has peer "$t" "their text '$t'"
 done
 # Our own signatures (--announce), verified by the counterparty's own code.
-OURID=$(ih_peer_id peer)
-for n in in out; do
-    ih_has $n "\"sig\":\"ok\",\"node_id\":\"$OURID\"" "our node_announcement verified"
-    ih_has $n '"type":256,"len":432,"sig":"ok","scid":"1x0x0"' "our channel_announcement verified"
-    ih_has $n '"sig":"ok","scid":"1x0x0","direction":0' "our channel_update (direction 0) verified"
-    ih_has $n '"sig":"ok","scid":"1x0x0","direction":1' "our channel_update (direction 1) verified"
-done
+ih_check_our_gossip peer in out
 echo "interop_electrum: ok"

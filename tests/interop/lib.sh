@@ -207,6 +207,20 @@ ih_has() {
     grep -Fq -- "$2" "$IH_TMP/$1.out" || ih_fail "$1: no $3 ($2)"
 }
 
+# ih_check_our_gossip PEER NAME...: each counterparty NAME verified, with its
+# own code, the gossip PEER signed with --announce: our node_announcement,
+# the synthetic channel 1x0x0's announcement and both of its updates.
+ih_check_our_gossip() {
+    our_id=$(ih_peer_id "$1")
+    shift
+    for n in "$@"; do
+        ih_has "$n" "\"sig\":\"ok\",\"node_id\":\"$our_id\"" "our node_announcement verified"
+        ih_has "$n" '"type":256,"len":432,"sig":"ok","scid":"1x0x0"' "our channel_announcement verified"
+        ih_has "$n" '"sig":"ok","scid":"1x0x0","direction":0' "our channel_update (direction 0) verified"
+        ih_has "$n" '"sig":"ok","scid":"1x0x0","direction":1' "our channel_update (direction 1) verified"
+    done
+}
+
 ih_hasnt() {
     ! grep -Fq -- "$2" "$IH_TMP/$1.out" || ih_fail "$1: unexpected $3 ($2)"
 }
