@@ -21,19 +21,21 @@ SAN_FLAGS :=
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+# lib/ is grouped by subsystem; modules include each other by bare name.
+LIB_DIRS := $(sort $(dir $(wildcard lib/*/*.c lib/*/*.h)))
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SAN_FLAGS) -D_GNU_SOURCE \
-             -DPH_VERSION='"$(VERSION)"' -Ilib $(PKG_CFLAGS)
+             -DPH_VERSION='"$(VERSION)"' $(addprefix -I,$(LIB_DIRS:/=)) $(PKG_CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lm -lpthread
 
 # `make V=1` shows the full command lines.
 Q := $(if $(filter 1,$(V)),,@)
 msg = $(if $(Q),@printf '  %-6s %s\n' $(1) $(2))
 
-LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_SRC := $(sort $(wildcard lib/*/*.c))
 TOOL_SRC := $(sort $(wildcard tool/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_SUPPORT := $(sort $(wildcard tests/support/*.c))
-HDRS := $(wildcard lib/*.h tool/*.h tests/support/*.h)
+HDRS := $(wildcard lib/*/*.h tool/*.h tests/support/*.h)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_PIC := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
@@ -135,7 +137,7 @@ install: all
 	install -m 644 $(BUILD)/libpeerheap.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libpeerheap.so $(DESTDIR)$(PREFIX)/lib/libpeerheap.so.0
 	ln -sf libpeerheap.so.0 $(DESTDIR)$(PREFIX)/lib/libpeerheap.so
-	install -m 644 $(filter-out %_impl.h,$(wildcard lib/*.h)) $(DESTDIR)$(PREFIX)/include/peerheap/
+	install -m 644 $(filter-out %_impl.h,$(wildcard lib/*/*.h)) $(DESTDIR)$(PREFIX)/include/peerheap/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tool/peerheap.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/peerheap.pc
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Generate lib/wire_table.c from tests/vectors/bolt_message_layouts.json.
+"""Generate lib/wire/wire_table.c from tests/vectors/bolt_message_layouts.json.
 
 The JSON mirrors the spec's `1. type:` / `2. data:` blocks verbatim, so the C
 table generated here mirrors the spec too; nothing is typed in by hand.
-Run from the repository root:  python3 tool/gen_wire_table.py > lib/wire_table.c
+Run from the repository root:  python3 tool/gen_wire_table.py > lib/wire/wire_table.c
 """
 import json
 import re
