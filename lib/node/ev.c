@@ -1,4 +1,5 @@
 #include "ev.h"
+#include "memtag.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ struct fd_slot {
     unsigned mask;
     uint32_t gen;       /* bumped on every add, so stale events are dropped */
     bool registered;
+    bool uncounted;     /* the memory tag's flag when registered */
 };
 
 struct timer_slot {
@@ -27,11 +29,14 @@ struct timer_slot {
     void *ctx;
     size_t heap_pos;
     size_t next_free;   /* free list link (index + 1, 0 = end) */
+    bool uncounted;     /* the memory tag's flag when added */
 };
 
 struct ph_ev {
     int epfd;
     bool stop;
+    bool virtual_clock;
+    ph_memtag *tag;
     uint64_t now;
 
     struct fd_slot *fds;
@@ -66,6 +71,56 @@ ph_err ph_ev_create(ph_ev **out)
     ev->now = mono_ns();
     *out = ev;
     return PH_OK;
+}
+
+ph_err ph_ev_create_virtual(ph_ev **out, uint64_t start_ns)
+{
+    ph_err err = ph_ev_create(out);
+    if (err)
+        return err;
+    (*out)->virtual_clock = true;
+    (*out)->now = start_ns;
+    return PH_OK;
+}
+
+bool ph_ev_is_virtual(const ph_ev *ev)
+{
+    return ev->virtual_clock;
+}
+
+void ph_ev_set_memtag(ph_ev *ev, ph_memtag *tag)
+{
+    ev->tag = tag;
+}
+
+ph_memtag *ph_ev_memtag(const ph_ev *ev)
+{
+    return ev->tag;
+}
+
+static bool tag_uncounted(const ph_ev *ev)
+{
+    return ev->tag && ev->tag->uncounted;
+}
+
+/* Callbacks start from a clean tag, with the counted flag of whoever
+ * registered them: a remote peer's timers stay the remote's work. */
+static ph_memtag tag_enter(ph_ev *ev, bool uncounted)
+{
+    ph_memtag saved = {0};
+    if (!ev->tag)
+        return saved;
+    saved = *ev->tag;
+    ev->tag->row = PH_MEMROW_OTHER;
+    ev->tag->type = PH_MEMTAG_NO_TYPE;
+    ev->tag->uncounted = uncounted;
+    return saved;
+}
+
+static void tag_leave(ph_ev *ev, ph_memtag saved)
+{
+    if (ev->tag)
+        *ev->tag = saved;
 }
 
 void ph_ev_destroy(ph_ev *ev)
@@ -117,7 +172,7 @@ static struct fd_slot *slot_of(const ph_ev *ev, int fd)
 
 ph_err ph_ev_add_fd(ph_ev *ev, int fd, unsigned mask, ph_ev_fd_cb cb, void *ctx)
 {
-    if (fd < 0 || !cb)
+    if (fd < 0 || !cb || ev->virtual_clock)
         return PH_ERR_ARG;
     if (slot_of(ev, fd))
         return PH_ERR_ARG;
@@ -130,7 +185,8 @@ ph_err ph_ev_add_fd(ph_ev *ev, int fd, unsigned mask, ph_ev_fd_cb cb, void *ctx)
                              .data.u64 = ((uint64_t)gen << 32) | (uint32_t)fd };
     if (epoll_ctl(ev->epfd, EPOLL_CTL_ADD, fd, &e) < 0)
         return PH_ERR_IO;
-    *s = (struct fd_slot){ .cb = cb, .ctx = ctx, .mask = mask, .gen = gen, .registered = true };
+    *s = (struct fd_slot){ .cb = cb, .ctx = ctx, .mask = mask, .gen = gen, .registered = true,
+                           .uncounted = tag_uncounted(ev) };
     return PH_OK;
 }
 
@@ -176,7 +232,8 @@ uint64_t ph_ev_now(const ph_ev *ev)
 
 void ph_ev_update_time(ph_ev *ev)
 {
-    ev->now = mono_ns();
+    if (!ev->virtual_clock)
+        ev->now = mono_ns();
 }
 
 /* ---- timers: a binary min-heap over slot indices ---- */
@@ -287,6 +344,7 @@ ph_err ph_ev_timer_add(ph_ev *ev, uint64_t delay_ns, ph_ev_timer_cb cb, void *ct
     t->due = delay_ns > UINT64_MAX - ev->now ? UINT64_MAX : ev->now + delay_ns;
     t->cb = cb;
     t->ctx = ctx;
+    t->uncounted = tag_uncounted(ev);
     heap_place(ev, ev->heap_len++, slot);
     sift_up(ev, t->heap_pos);
     if (id)
@@ -324,9 +382,12 @@ static void fire_timers(ph_ev *ev)
         ph_ev_timer_cb cb = t->cb;
         void *ctx = t->ctx;
         uint64_t id = t->id;
+        bool uncounted = t->uncounted;
         heap_remove(ev, 0);
         free_slot(ev, slot);
+        ph_memtag saved = tag_enter(ev, uncounted);
         cb(ev, id, ctx);
+        tag_leave(ev, saved);
     }
 }
 
@@ -363,14 +424,32 @@ static void dispatch(ph_ev *ev, const struct epoll_event *e)
      * error or EOF instead of the loop spinning. */
     if (!ready && (e->events & (EPOLLERR | EPOLLHUP)))
         ready = PH_EV_READ;
-    if (ready)
+    if (ready) {
+        ph_memtag saved = tag_enter(ev, s->uncounted);
         s->cb(ev, fd, ready, s->ctx);
+        tag_leave(ev, saved);
+    }
+}
+
+/* Virtual time: nothing waits. Due timers fire; when none is due, the
+ * clock jumps to the earliest one. */
+static ph_err run_once_virtual(ph_ev *ev)
+{
+    if (!ev->heap_len)
+        return PH_ERR_STATE;
+    uint64_t due = ev->timers[ev->heap[0]].due;
+    if (due > ev->now)
+        ev->now = due;
+    fire_timers(ev);
+    return PH_OK;
 }
 
 ph_err ph_ev_run_once(ph_ev *ev, int max_wait_ms)
 {
     struct epoll_event events[EV_BATCH];
     ev->stop = false;
+    if (ev->virtual_clock)
+        return run_once_virtual(ev);
     ev->now = mono_ns();
     int n = epoll_wait(ev->epfd, events, EV_BATCH, wait_ms(ev, max_wait_ms));
     if (n < 0 && errno != EINTR)

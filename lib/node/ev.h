@@ -16,6 +16,20 @@
  * cancelling an id that already fired is harmless. Timers due at the same
  * time fire in the order they were added.
  *
+ * Clocks: ph_ev_create reads CLOCK_MONOTONIC. ph_ev_create_virtual makes a
+ * loop whose clock is virtual: it never waits and takes no fds; an
+ * iteration fires the timers that are due and, when none is, first moves
+ * the clock to the earliest timer. Everything driven by such a loop (a
+ * node over in-memory connections, its timers, its strategy's expiry) runs
+ * deterministically and as fast as the CPU allows. ph_ev_run_once returns
+ * PH_ERR_STATE when a virtual loop has nothing left to do (no timer): time
+ * cannot move, so nothing ever will happen.
+ *
+ * Memory tags (memtag.h): with ph_ev_set_memtag, every callback runs with
+ * a clean tag whose `uncounted` flag is the one in force when its fd or
+ * timer was registered, so work started on behalf of uncounted code (the
+ * replay's model of remote peers) stays uncounted across callbacks.
+ *
  * Ownership: the loop never owns or closes fds; ctx pointers are borrowed.
  * ph_ev_destroy frees the loop's own memory only (pending timers are
  * dropped without being called).
@@ -41,10 +55,19 @@ typedef struct ph_ev ph_ev;
 typedef void (*ph_ev_fd_cb)(ph_ev *ev, int fd, unsigned events, void *ctx);
 typedef void (*ph_ev_timer_cb)(ph_ev *ev, uint64_t timer_id, void *ctx);
 
-ph_err ph_ev_create(ph_ev **out);
-void ph_ev_destroy(ph_ev *ev);
+struct ph_memtag;
 
-/* Register `fd` with an interest mask; PH_ERR_ARG if already registered. */
+ph_err ph_ev_create(ph_ev **out);
+/* A loop on a virtual clock starting at start_ns (see above). */
+ph_err ph_ev_create_virtual(ph_ev **out, uint64_t start_ns);
+void ph_ev_destroy(ph_ev *ev);
+bool ph_ev_is_virtual(const ph_ev *ev);
+/* The tag callbacks run under (NULL: none). Borrowed. */
+void ph_ev_set_memtag(ph_ev *ev, struct ph_memtag *tag);
+struct ph_memtag *ph_ev_memtag(const ph_ev *ev);
+
+/* Register `fd` with an interest mask; PH_ERR_ARG if already registered
+ * or if the loop is virtual. */
 ph_err ph_ev_add_fd(ph_ev *ev, int fd, unsigned mask, ph_ev_fd_cb cb, void *ctx);
 /* Change the interest mask (no syscall when unchanged). */
 ph_err ph_ev_set_fd(ph_ev *ev, int fd, unsigned mask);

@@ -16,7 +16,9 @@
 #include "capture.h"
 #include "gossip_sig.h"
 #include "json.h"
+#include "conn.h"
 #include "keylog.h"
+#include "memtag.h"
 #include "noise.h"
 #include "pcapwrite.h"
 
@@ -62,7 +64,7 @@ static void maybe_finish(ph_node *n);
 
 /* ---- peer set ---- */
 
-static ph_err add_peer(ph_node *n, ph_peer *p)
+static ph_err reserve_peer(ph_node *n)
 {
     if (n->npeers == n->cap) {
         size_t c = n->cap ? n->cap * 2 : 16;
@@ -72,6 +74,14 @@ static ph_err add_peer(ph_node *n, ph_peer *p)
         n->peers = a;
         n->cap = c;
     }
+    return PH_OK;
+}
+
+static ph_err add_peer(ph_node *n, ph_peer *p)
+{
+    ph_err err = reserve_peer(n);
+    if (err)
+        return err;
     ph_peer_set_user(p, (void *)(uintptr_t)n->npeers);
     n->peers[n->npeers++] = p;
     return PH_OK;
@@ -127,15 +137,35 @@ static void on_message(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
     }
 }
 
+/* One relayed message is one shared allocation: with the per-write
+ * encoding it is decoded once here, for every peer. */
 static void relay_new(ph_node *n, ph_peer *from)
 {
     ph_gossip_msg *m;
     while ((m = ph_gossip_cursor_next(n->relay)) != NULL) {
+        ph_outq_msg *decoded = NULL;
+        if (n->cfg.peer.encode == PH_ENCODE_PER_WRITE &&
+            ph_peer_decode_for_send(n->cfg.tag, ph_gossip_msg_data(m), ph_gossip_msg_len(m),
+                                    &decoded) != PH_OK) {
+            ph_gossip_msg_unref(m);
+            continue;
+        }
         for (size_t i = 0; i < n->npeers; i++)
-            if (n->peers[i] != from && ph_peer_relay(n->peers[i], m))
+            if (n->peers[i] != from && ph_peer_relay(n->peers[i], m, decoded))
                 n->st.relayed++;
+        ph_outq_msg_unref(decoded);
         ph_gossip_msg_unref(m);
     }
+}
+
+static ph_err open_backlog(void *ctx, ph_peer *p, uint32_t first, uint32_t range,
+                           const ph_backlog_ops **ops, void **cursor)
+{
+    ph_node *n = ctx;
+    *ops = NULL;
+    if (!n->cfg.open_backlog)
+        return PH_OK;
+    return n->cfg.open_backlog(n->cfg.backlog_ctx, p, first, range, ops, cursor);
 }
 
 static void on_gossip(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
@@ -709,8 +739,10 @@ ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg, char 
         .keylog = n->keylog,
         .record = n->record,
         .log = &n->cfg.log,
+        .tag = n->cfg.tag,
         .host = { .ctx = n, .on_ready = on_ready, .on_message = on_message,
-                  .on_gossip = on_gossip, .on_closed = on_closed },
+                  .on_gossip = on_gossip, .on_closed = on_closed,
+                  .open_backlog = open_backlog },
     };
     n->last_activity = ph_ev_now(ev);
     *out = n;
@@ -750,6 +782,32 @@ void ph_node_destroy(ph_node *n)
     free(n->dump_path);
     sodium_memzero(n->cfg.priv, sizeof n->cfg.priv);
     free(n);
+}
+
+ph_err ph_node_add_conn(ph_node *n, ph_conn *conn, const uint8_t *remote_pub33,
+                        const uint8_t *ephemeral32, ph_peer **out)
+{
+    if (n->npeers >= n->cfg.max_peers || n->shutting_down)
+        return PH_ERR_LIMIT;
+    ph_err err = reserve_peer(n); /* so that add_peer cannot fail below */
+    if (err)
+        return err;
+    ph_peer *p = NULL;
+    err = remote_pub33
+                     ? ph_peer_create_outbound_conn(&p, &n->env, conn, n->next_id++,
+                                                    remote_pub33, ephemeral32)
+                     : ph_peer_create_inbound_conn(&p, &n->env, conn, n->next_id++);
+    if (err)
+        return err;
+    add_peer(n, p);
+    if (remote_pub33)
+        n->st.connects++;
+    else
+        n->st.accepted++;
+    n->last_activity = ph_ev_now(n->ev);
+    if (out)
+        *out = p;
+    return PH_OK;
 }
 
 /* ---- accessors ---- */

@@ -54,6 +54,15 @@ typedef struct ph_node_config {
     uint64_t max_messages;         /* shut down after this many received; 0 = no limit */
     uint64_t exit_after_idle_ns;   /* shut down after this long without traffic; 0 = never */
     ph_logger log;
+    /* Allocation attribution (memtag.h) for everything the node and its
+     * peers do, or NULL. Borrowed. */
+    struct ph_memtag *tag;
+    /* What a peer's gossip_timestamp_filter streams, instead of the gossip
+     * store (see ph_peer_host.open_backlog); NULL = the store. The replay
+     * streams the captured messages of the node under study this way. */
+    ph_err (*open_backlog)(void *ctx, ph_peer *p, uint32_t first, uint32_t range,
+                           const ph_backlog_ops **ops, void **cursor);
+    void *backlog_ctx;
 } ph_node_config;
 
 typedef struct ph_node ph_node;
@@ -101,6 +110,14 @@ ph_err ph_node_listen(ph_node *n, const char *hostport, char *bound, size_t boun
 /* Connect to "PUBKEY@HOST:PORT" (PUBKEY: 66 hex digits). Non-blocking: the
  * result shows up in the log and the stats. */
 ph_err ph_node_connect(ph_node *n, const char *target);
+
+struct ph_conn;
+/* A peer over an already connected transport (conn.h): outbound towards
+ * remote_pub33 (with a fixed handshake ephemeral key if ephemeral32 is not
+ * NULL), or inbound when remote_pub33 is NULL. The node owns the conn on
+ * success; on error the caller still does. PH_ERR_LIMIT at max_peers. */
+ph_err ph_node_add_conn(ph_node *n, struct ph_conn *conn, const uint8_t *remote_pub33,
+                        const uint8_t *ephemeral32, ph_peer **out);
 
 /* Close every peer cleanly; the loop stops when all are closed. */
 void ph_node_shutdown(ph_node *n);

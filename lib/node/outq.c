@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "memtag.h"
+
 /* ---- per-type counters ---- */
 
 static const struct {
@@ -143,6 +145,7 @@ struct ph_outq {
     ph_wbuf_peer *wb;
     ph_outq_sink sink;
     size_t soft_cap, hard_cap, batch;
+    ph_memtag *tag;
 
     struct entry *ring;
     size_t cap, head, count;
@@ -168,13 +171,20 @@ ph_err ph_outq_create(ph_outq **out, ph_noise *noise, ph_wbuf_peer *wb,
 {
     if (!noise || !wb || !sink)
         return PH_ERR_ARG;
-    size_t batch = cfg && cfg->max_batch ? cfg->max_batch : PH_OUTQ_DEFAULT_BATCH;
+    /* What the strategy prefers, unless the owner says otherwise. */
+    size_t batch = cfg && cfg->max_batch ? cfg->max_batch : ph_wbuf_preferred_batch(wb);
+    if (!batch)
+        batch = PH_OUTQ_DEFAULT_BATCH;
     if (batch > PH_OUTQ_MAX_BATCH)
         return PH_ERR_ARG;
+    ph_memtag *tag = cfg ? cfg->tag : NULL;
+    uint8_t row = ph_memtag_row(tag, PH_MEMROW_QUEUE);
     ph_outq *q = calloc(1, sizeof *q + batch * sizeof q->fl[0]);
+    if (q)
+        q->ring = malloc(RING_INITIAL * sizeof *q->ring);
+    ph_memtag_row(tag, row);
     if (!q)
         return PH_ERR_NOMEM;
-    q->ring = malloc(RING_INITIAL * sizeof *q->ring);
     if (!q->ring) {
         free(q);
         return PH_ERR_NOMEM;
@@ -184,6 +194,7 @@ ph_err ph_outq_create(ph_outq **out, ph_noise *noise, ph_wbuf_peer *wb,
     q->wb = wb;
     q->sink = *sink;
     q->batch = batch;
+    q->tag = tag;
     q->soft_cap = cfg && cfg->soft_cap ? cfg->soft_cap : PH_OUTQ_DEFAULT_SOFT_CAP;
     q->hard_cap = cfg && cfg->hard_cap ? cfg->hard_cap : PH_OUTQ_DEFAULT_HARD_CAP;
     if (q->hard_cap < q->soft_cap)
@@ -275,7 +286,9 @@ void ph_outq_get_stats(const ph_outq *q, ph_outq_stats *out)
 static ph_err ring_grow(ph_outq *q)
 {
     size_t ncap = q->cap * 2;
+    uint8_t row = ph_memtag_row(q->tag, PH_MEMROW_QUEUE);
     struct entry *r = malloc(ncap * sizeof *r);
+    ph_memtag_row(q->tag, row);
     if (!r)
         return PH_ERR_NOMEM;
     for (size_t i = 0; i < q->count; i++)
@@ -293,7 +306,9 @@ static void ring_maybe_shrink(ph_outq *q)
 {
     if (q->count || q->cap <= RING_SHRINK_ABOVE)
         return;
+    uint8_t row = ph_memtag_row(q->tag, PH_MEMROW_QUEUE);
     struct entry *r = malloc(RING_INITIAL * sizeof *r);
+    ph_memtag_row(q->tag, row);
     if (!r)
         return;
     free(q->ring);
@@ -365,7 +380,9 @@ ph_err ph_outq_push_external(ph_outq *q, const uint8_t *bytes, size_t len,
 ph_err ph_outq_push_copy(ph_outq *q, const uint8_t *bytes, size_t len, unsigned flags)
 {
     ph_outq_msg *m;
+    uint8_t row = ph_memtag_row(q->tag, PH_MEMROW_QUEUE);
     ph_err err = ph_outq_msg_copy(&m, bytes, len);
+    ph_memtag_row(q->tag, row);
     if (err)
         return err;
     err = ph_outq_push(q, m, flags);
@@ -426,7 +443,11 @@ static ph_err fill(ph_outq *q, uint64_t now_ns)
     while (q->fl_n < q->batch && q->count) {
         struct entry *e = &q->ring[q->head];
         struct inflight *fl = &q->fl[q->fl_n];
+        uint32_t type = ph_memtag_type(q->tag, e->type);
+        uint8_t row = ph_memtag_row(q->tag, PH_MEMROW_WBUF);
         ph_err err = ph_wbuf_acquire(q->wb, e->len, &fl->f, now_ns);
+        ph_memtag_row(q->tag, row);
+        ph_memtag_type(q->tag, type);
         if (err == PH_ERR_AGAIN)
             return PH_OK;
         if (err)

@@ -116,10 +116,17 @@ typedef struct ph_outq_sink {
 #define PH_OUTQ_DEFAULT_BATCH 8u
 #define PH_OUTQ_MAX_BATCH 64u
 
+struct ph_memtag;
+
 typedef struct ph_outq_config {
     size_t soft_cap;   /* 0 = default */
     size_t hard_cap;   /* 0 = default; raised to soft_cap if below it */
-    size_t max_batch;  /* frames per write, 1..PH_OUTQ_MAX_BATCH; 0 = default */
+    /* Frames per write, 1..PH_OUTQ_MAX_BATCH; 0 = what the strategy prefers
+     * (ph_wbuf_preferred_batch), else PH_OUTQ_DEFAULT_BATCH. */
+    size_t max_batch;
+    /* Allocation attribution (memtag.h), or NULL: the queue's own memory is
+     * tagged QUEUE, frames WBUF with the message's type. Borrowed. */
+    struct ph_memtag *tag;
 } ph_outq_config;
 
 /* Push flags. */

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "conn.h"
 #include "gossip.h"
 #include "json.h"
 #include "keylog.h"
+#include "memtag.h"
 #include "noise.h"
 #include "pcapwrite.h"
 #include "wbuf.h"
@@ -42,7 +44,7 @@ struct counters {
 
 struct ph_peer {
     const ph_peer_env *env;
-    int fd;
+    ph_conn *conn;         /* NULL once closed */
     uint32_t id;
     ph_peer_state state;
     bool outbound;
@@ -82,7 +84,8 @@ struct ph_peer {
     uint64_t in_tokens_at;
 
     /* gossip */
-    ph_gossip_cursor *cursor;
+    const ph_backlog_ops *backlog_ops;  /* the filter's backlog, while it streams */
+    void *backlog;
     uint32_t filter_first, filter_range;
 
     ph_pcapw_conn *rec;
@@ -97,6 +100,22 @@ static void peer_flush(ph_peer *p);
 static void update_interest(ph_peer *p);
 static void close_gracefully(ph_peer *p, ph_err reason, const char *why, bool as_error,
                              const char *text);
+
+const char *ph_encode_policy_name(ph_encode_policy e)
+{
+    return e == PH_ENCODE_PER_WRITE ? "per-write" : "stored";
+}
+
+bool ph_encode_policy_parse(const char *s, ph_encode_policy *out)
+{
+    if (strcmp(s, "stored") == 0)
+        *out = PH_ENCODE_STORED;
+    else if (strcmp(s, "per-write") == 0)
+        *out = PH_ENCODE_PER_WRITE;
+    else
+        return false;
+    return true;
+}
 
 void ph_peer_config_default(ph_peer_config *cfg)
 {
@@ -143,6 +162,14 @@ static uint16_t be16(const uint8_t *b)
 #define PLOG(p, lvl, fmt, ...)                                                          \
     ph_logf((p)->env->log, (lvl), "peer %u %s %s: " fmt, (p)->id, (p)->addr,            \
             (p)->outbound ? "out" : "in", __VA_ARGS__)
+
+/* Run `stmt` with the memory tag's row set to `row`. */
+#define WITH_ROW(p, row, stmt)                                                          \
+    do {                                                                                \
+        uint8_t saved_row_ = ph_memtag_row((p)->env->tag, (row));                       \
+        stmt;                                                                           \
+        ph_memtag_row((p)->env->tag, saved_row_);                                       \
+    } while (0)
 
 static void cancel_timer(ph_peer *p, uint64_t *t)
 {
@@ -196,13 +223,8 @@ static void rec_open(ph_peer *p)
 {
     if (!p->env->record || p->rec)
         return;
-    struct sockaddr_storage a, b;
-    socklen_t al = sizeof a, bl = sizeof b;
     struct ph_endpoint local, remote;
-    if (getsockname(p->fd, (struct sockaddr *)&a, &al) < 0 ||
-        getpeername(p->fd, (struct sockaddr *)&b, &bl) < 0 ||
-        ph_endpoint_from_sockaddr(&a, al, &local) != PH_OK ||
-        ph_endpoint_from_sockaddr(&b, bl, &remote) != PH_OK)
+    if (!ph_conn_endpoints(p->conn, &local, &remote))
         return;
     const struct ph_endpoint *client = p->outbound ? &local : &remote;
     const struct ph_endpoint *server = p->outbound ? &remote : &local;
@@ -221,11 +243,8 @@ static void rec_close(ph_peer *p, bool remote_closed)
 
 static void set_addr(ph_peer *p)
 {
-    struct sockaddr_storage b;
-    socklen_t bl = sizeof b;
     struct ph_endpoint remote;
-    if (getpeername(p->fd, (struct sockaddr *)&b, &bl) == 0 &&
-        ph_endpoint_from_sockaddr(&b, bl, &remote) == PH_OK)
+    if (ph_conn_endpoints(p->conn, NULL, &remote))
         ph_endpoint_format(&remote, p->addr);
 }
 
@@ -260,11 +279,8 @@ static void peer_fail(ph_peer *p, ph_err reason, const char *why)
     cancel_timer(p, &p->t_rate);
     cancel_timer(p, &p->t_close);
     rec_close(p, reason == PH_ERR_PEER_CLOSED);
-    if (p->fd >= 0) {
-        ph_ev_del_fd(p->env->ev, p->fd);
-        close(p->fd);
-        p->fd = -1;
-    }
+    ph_conn_destroy(p->conn);
+    p->conn = NULL;
     p->state = PH_PEER_CLOSED;
     arm_timer(p, &p->t_closed, 0, closed_cb);
 }
@@ -291,8 +307,10 @@ static void close_gracefully(ph_peer *p, ph_err reason, const char *why, bool as
     }
     if (text) {
         ph_wire_msg *m = NULL;
-        ph_err err = as_error ? ph_wire_error_new(&m, NULL, text)
-                              : ph_wire_warning_new(&m, NULL, text);
+        ph_err err;
+        WITH_ROW(p, PH_MEMROW_DECODE,
+                 err = as_error ? ph_wire_error_new(&m, NULL, text)
+                                : ph_wire_warning_new(&m, NULL, text));
         if (!err)
             err = ph_outq_push_wire(p->q, m, 0);
         if (err == PH_OK)
@@ -361,7 +379,7 @@ static void peer_flush(ph_peer *p)
         return;
     }
     if (p->state == PH_PEER_CLOSING && !ph_outq_pending(p->q)) {
-        shutdown(p->fd, SHUT_WR);
+        ph_conn_shutdown_write(p->conn);
         peer_fail(p, p->close_reason, p->close_why);
         return;
     }
@@ -371,9 +389,12 @@ static void peer_flush(ph_peer *p)
         update_interest(p);
 }
 
+static void conn_ready(ph_conn *c, unsigned events, void *ctx);
+static bool reading(const ph_peer *p);
+
 static void update_interest(ph_peer *p)
 {
-    if (p->fd < 0)
+    if (!p->conn)
         return;
     unsigned mask = 0;
     switch (p->state) {
@@ -386,7 +407,7 @@ static void update_interest(ph_peer *p)
         break;
     case PH_PEER_INIT:
     case PH_PEER_OPEN:
-        if (!p->reading_paused && !p->rate_paused)
+        if (reading(p) && !p->reading_paused && !p->rate_paused)
             mask |= PH_EV_READ;
         if (p->want_write)
             mask |= PH_EV_WRITE;
@@ -398,7 +419,7 @@ static void update_interest(ph_peer *p)
     case PH_PEER_CLOSED:
         return;
     }
-    if (ph_ev_set_fd(p->env->ev, p->fd, mask) != PH_OK)
+    if (ph_conn_watch(p->conn, mask, conn_ready, p) != PH_OK)
         peer_fail(p, PH_ERR_IO, "epoll_ctl failed");
 }
 
@@ -421,17 +442,62 @@ static void gossip_unref(void *obj)
     ph_gossip_msg_unref(obj);
 }
 
-bool ph_peer_relay(ph_peer *p, ph_gossip_msg *m)
+/* A decoded copy of stored bytes, for the per-write encoding: what lnd's
+ * writeMessage encodes from. Counted as decoding, under the message's type. */
+ph_err ph_peer_decode_for_send(ph_memtag *tag, const uint8_t *bytes, size_t len,
+                               ph_outq_msg **out)
 {
-    if (p->state != PH_PEER_OPEN || !p->filter_set || !p->live || !p->env->gossip)
-        return false;
-    if (!ph_gossip_msg_in_window(p->env->gossip, m, p->filter_first, p->filter_range))
-        return false;
+    uint8_t row = ph_memtag_row(tag, PH_MEMROW_DECODE);
+    uint32_t type = ph_memtag_type(tag, len >= 2 ? (uint32_t)(bytes[0] << 8 | bytes[1])
+                                                 : PH_MEMTAG_NO_TYPE);
+    ph_wire_msg *w = NULL;
+    /* Copied, not borrowed: the decoded message outlives the stored bytes'
+     * reference, which the caller drops now. */
+    ph_err err = ph_wire_decode(bytes, len, 0, &w, NULL);
+    if (!err)
+        err = ph_outq_msg_wire(out, w);
+    else if (err != PH_ERR_NOMEM)
+        err = ph_outq_msg_copy(out, bytes, len); /* malformed: still travels, opaque */
+    ph_memtag_type(tag, type);
+    ph_memtag_row(tag, row);
+    return err;
+}
+
+/* Queue stored bytes the way cfg.encode says: the bytes themselves
+ * (copied into the write buffer at flush), or a decoded message encoded
+ * into it. The reference (unref, obj) is consumed on every path. */
+static ph_err push_stored(ph_peer *p, const uint8_t *bytes, size_t len,
+                          void (*unref)(void *), void *obj, unsigned flags)
+{
+    if (cfg_of(p)->encode != PH_ENCODE_PER_WRITE)
+        return ph_outq_push_external(p->q, bytes, len, unref, obj, flags);
+    ph_outq_msg *m = NULL;
+    ph_err err = ph_peer_decode_for_send(p->env->tag, bytes, len, &m);
+    if (unref)
+        unref(obj);
+    if (err)
+        return err;
+    err = ph_outq_push(p->q, m, flags);
+    ph_outq_msg_unref(m);
+    return err;
+}
+
+bool ph_peer_relay_ready(const ph_peer *p)
+{
+    return p->state == PH_PEER_OPEN && p->filter_set && p->live;
+}
+
+/* Every relay ends here: queued as droppable, written at the end of the
+ * loop iteration. Consumes the message reference or the external one. */
+static bool relay_push(ph_peer *p, ph_outq_msg *m, const uint8_t *bytes, size_t len,
+                       void (*unref)(void *), void *obj)
+{
     uint64_t dropped = ph_outq_relay_dropped(p->q);
-    ph_err err = ph_outq_push_external(p->q, ph_gossip_msg_data(m), ph_gossip_msg_len(m),
-                                       gossip_unref, ph_gossip_msg_ref(m), PH_OUTQ_RELAY);
+    ph_err err = m ? ph_outq_push(p->q, m, PH_OUTQ_RELAY)
+                   : push_stored(p, bytes, len, unref, obj, PH_OUTQ_RELAY);
     if (err) {
-        peer_fail(p, err, "cannot queue relayed gossip");
+        peer_fail(p, err, err == PH_ERR_LIMIT ? "outgoing queue above its hard cap"
+                                              : "cannot queue relayed gossip");
         return false;
     }
     if (ph_outq_relay_dropped(p->q) != dropped)
@@ -440,27 +506,64 @@ bool ph_peer_relay(ph_peer *p, ph_gossip_msg *m)
     return true;
 }
 
+bool ph_peer_relay(ph_peer *p, ph_gossip_msg *m, ph_outq_msg *decoded)
+{
+    if (!ph_peer_relay_ready(p) || !p->env->gossip)
+        return false;
+    if (!ph_gossip_msg_in_window(p->env->gossip, m, p->filter_first, p->filter_range))
+        return false;
+    if (decoded)
+        return relay_push(p, decoded, NULL, 0, NULL, NULL);
+    return relay_push(p, NULL, ph_gossip_msg_data(m), ph_gossip_msg_len(m), gossip_unref,
+                      ph_gossip_msg_ref(m));
+}
+
+bool ph_peer_relay_bytes(ph_peer *p, const uint8_t *bytes, size_t len, void (*unref)(void *),
+                         void *obj, ph_outq_msg *decoded)
+{
+    if (!ph_peer_relay_ready(p)) {
+        if (unref)
+            unref(obj);
+        return false;
+    }
+    if (decoded) {
+        if (unref)
+            unref(obj);
+        return relay_push(p, decoded, NULL, 0, NULL, NULL);
+    }
+    return relay_push(p, NULL, bytes, len, unref, obj);
+}
+
 /* outq refill: stream the stored gossip of the filter's window, a slice at
  * a time, so the backlog never sits in the queue. */
+static void backlog_close(ph_peer *p)
+{
+    if (p->backlog)
+        p->backlog_ops->destroy(p->backlog);
+    p->backlog = NULL;
+    p->backlog_ops = NULL;
+}
+
 static void stream_refill(void *ctx, ph_outq *q)
 {
     ph_peer *p = ctx;
-    if (!p->cursor || p->state != PH_PEER_OPEN)
+    if (!p->backlog || p->state != PH_PEER_OPEN)
         return;
     size_t low = cfg_of(p)->stream_low_water ? cfg_of(p)->stream_low_water
                                              : PH_PEER_DEFAULT_STREAM_LOW_WATER;
     while (ph_outq_waiting_bytes(q) < low) {
-        ph_gossip_msg *m = ph_gossip_cursor_next(p->cursor);
-        if (!m) {
-            ph_gossip_cursor_destroy(p->cursor);
-            p->cursor = NULL;
+        const uint8_t *bytes = NULL;
+        size_t len = 0;
+        void (*unref)(void *) = NULL;
+        void *obj = NULL;
+        if (!p->backlog_ops->next(p->backlog, &bytes, &len, &unref, &obj)) {
+            backlog_close(p);
             p->live = true;
             PLOG(p, PH_LOG_INFO, "gossip backlog sent (%llu messages); relaying new gossip",
                  (unsigned long long)p->st.gossip_streamed);
             return;
         }
-        ph_err err = ph_outq_push_external(q, ph_gossip_msg_data(m), ph_gossip_msg_len(m),
-                                           gossip_unref, m, 0);
+        ph_err err = push_stored(p, bytes, len, unref, obj, 0);
         if (err) {
             p->fatal = err;
             return;
@@ -502,7 +605,9 @@ static void ping_cb(ph_ev *ev, uint64_t id, void *ctx)
     const ph_peer_config *c = cfg_of(p);
     if (!p->awaiting_pong) {
         ph_wire_msg *m = NULL;
-        if (ph_wire_ping_new(&m, PING_NUM_PONG_BYTES, 0) == PH_OK &&
+        ph_err built;
+        WITH_ROW(p, PH_MEMROW_DECODE, built = ph_wire_ping_new(&m, PING_NUM_PONG_BYTES, 0));
+        if (built == PH_OK &&
             ph_outq_push_wire(p->q, m, 0) == PH_OK) {
             p->awaiting_pong = true;
             p->pong_expect = PING_NUM_PONG_BYTES;
@@ -542,16 +647,16 @@ static void refill_tokens(double *tokens, uint64_t *at, uint64_t now, double rat
 
 /* ---- creation ---- */
 
-static ph_err peer_new(ph_peer **out, const ph_peer_env *env, int fd, uint32_t id,
+static ph_err peer_new(ph_peer **out, const ph_peer_env *env, ph_conn *conn, uint32_t id,
                        bool outbound)
 {
-    if (!env || !env->ev || !env->cfg || !env->local_priv || !env->wbuf || fd < 0)
+    if (!env || !env->ev || !env->cfg || !env->local_priv || !env->wbuf || !conn)
         return PH_ERR_ARG;
     ph_peer *p = calloc(1, sizeof *p);
     if (!p)
         return PH_ERR_NOMEM;
     p->env = env;
-    p->fd = fd;
+    p->conn = conn;
     p->id = id;
     p->outbound = outbound;
     strcpy(p->addr, "?");
@@ -563,11 +668,9 @@ static ph_err peer_new(ph_peer **out, const ph_peer_env *env, int fd, uint32_t i
     return PH_OK;
 }
 
-static void io_cb(ph_ev *ev, int fd, unsigned events, void *ctx);
-
 static ph_err peer_register(ph_peer *p, unsigned mask)
 {
-    ph_err err = ph_ev_add_fd(p->env->ev, p->fd, mask, io_cb, p);
+    ph_err err = ph_conn_watch(p->conn, mask, conn_ready, p);
     if (err)
         return err;
     uint64_t t = cfg_of(p)->handshake_timeout_ns ? cfg_of(p)->handshake_timeout_ns
@@ -576,17 +679,20 @@ static ph_err peer_register(ph_peer *p, unsigned mask)
     return PH_OK;
 }
 
-ph_err ph_peer_create_inbound(ph_peer **out, const ph_peer_env *env, int fd, uint32_t id)
+ph_err ph_peer_create_inbound_conn(ph_peer **out, const ph_peer_env *env, ph_conn *conn,
+                                   uint32_t id)
 {
     ph_peer *p;
-    ph_err err = peer_new(&p, env, fd, id, false);
+    ph_err err = peer_new(&p, env, conn, id, false);
     if (err)
         return err;
+    uint8_t row = ph_memtag_row(env->tag, PH_MEMROW_SESSION);
     err = ph_noise_hs_create(&p->hs, env->local_priv, NULL, NULL);
+    ph_memtag_row(env->tag, row);
     if (!err)
         err = peer_register(p, PH_EV_READ);
     if (err) {
-        p->fd = -1; /* the caller still owns fd on failure */
+        p->conn = NULL; /* the caller still owns the conn on failure */
         ph_peer_destroy(p);
         return err;
     }
@@ -599,26 +705,49 @@ ph_err ph_peer_create_inbound(ph_peer **out, const ph_peer_env *env, int fd, uin
     return PH_OK;
 }
 
-ph_err ph_peer_create_outbound(ph_peer **out, const ph_peer_env *env, int fd, uint32_t id,
-                               const uint8_t remote_pub33[33])
+ph_err ph_peer_create_outbound_conn(ph_peer **out, const ph_peer_env *env, ph_conn *conn,
+                                    uint32_t id, const uint8_t remote_pub33[33],
+                                    const uint8_t *ephemeral32)
 {
     ph_peer *p;
-    ph_err err = peer_new(&p, env, fd, id, true);
+    ph_err err = peer_new(&p, env, conn, id, true);
     if (err)
         return err;
     memcpy(p->remote, remote_pub33, 33);
     p->have_remote = true;
-    err = ph_noise_hs_create(&p->hs, env->local_priv, remote_pub33, NULL);
+    uint8_t row = ph_memtag_row(env->tag, PH_MEMROW_SESSION);
+    err = ph_noise_hs_create(&p->hs, env->local_priv, remote_pub33, ephemeral32);
+    ph_memtag_row(env->tag, row);
     if (!err)
         err = peer_register(p, PH_EV_WRITE);
     if (err) {
-        p->fd = -1;
+        p->conn = NULL;
         ph_peer_destroy(p);
         return err;
     }
     p->state = PH_PEER_CONNECTING;
     *out = p;
     return PH_OK;
+}
+
+/* The fd versions: the peer owns the fd on success, the caller on error. */
+ph_err ph_peer_create_inbound(ph_peer **out, const ph_peer_env *env, int fd, uint32_t id)
+{
+    ph_conn *c = NULL;
+    ph_err err = env && env->ev ? ph_conn_socket_create(&c, env->ev, fd) : PH_ERR_ARG;
+    if (!err && (err = ph_peer_create_inbound_conn(out, env, c, id)))
+        ph_conn_socket_disown(c);
+    return err;
+}
+
+ph_err ph_peer_create_outbound(ph_peer **out, const ph_peer_env *env, int fd, uint32_t id,
+                               const uint8_t remote_pub33[33])
+{
+    ph_conn *c = NULL;
+    ph_err err = env && env->ev ? ph_conn_socket_create(&c, env->ev, fd) : PH_ERR_ARG;
+    if (!err && (err = ph_peer_create_outbound_conn(out, env, c, id, remote_pub33, NULL)))
+        ph_conn_socket_disown(c);
+    return err;
 }
 
 void ph_peer_destroy(ph_peer *p)
@@ -632,12 +761,8 @@ void ph_peer_destroy(ph_peer *p)
         if (*timers[i])
             ph_ev_timer_cancel(ev, *timers[i]);
     rec_close(p, false);
-    if (p->fd >= 0) {
-        ph_ev_del_fd(ev, p->fd);
-        close(p->fd);
-    }
-    if (p->cursor)
-        ph_gossip_cursor_destroy(p->cursor);
+    ph_conn_destroy(p->conn);
+    backlog_close(p);
     ph_outq_destroy(p->q);
     if (p->wbp)
         ph_wbuf_peer_detach(p->wbp);
@@ -656,9 +781,8 @@ static void start_transport(ph_peer *p);
 static bool act_write(ph_peer *p)
 {
     while (p->act_off < p->act_len) {
-        ssize_t n = send(p->fd, p->act + p->act_off, p->act_len - p->act_off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
+        struct iovec iov = { p->act + p->act_off, (size_t)(p->act_len - p->act_off) };
+        ssize_t n = ph_conn_sendv(p->conn, &iov, 1);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return false;
         if (n <= 0) {
@@ -684,9 +808,7 @@ static void begin_act_write(ph_peer *p, size_t len, uint8_t next_step)
 static bool act_read(ph_peer *p, size_t need)
 {
     while (p->act_len < need) {
-        ssize_t n = recv(p->fd, p->act + p->act_len, need - p->act_len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = ph_conn_recv(p->conn, p->act + p->act_len, need - p->act_len);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return false;
         if (n == 0) {
@@ -769,10 +891,7 @@ static void handshake_step(ph_peer *p)
 
 static void connect_done(ph_peer *p)
 {
-    int soerr = 0;
-    socklen_t sl = sizeof soerr;
-    if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-        soerr = errno;
+    int soerr = ph_conn_connect_error(p->conn);
     if (soerr) {
         char why[128];
         snprintf(why, sizeof why, "connect failed: %s", strerror(soerr));
@@ -802,30 +921,44 @@ static ph_err send_init(ph_peer *p)
         ph_feature_set(fv, flen, OUR_FEATURE_BITS[i]);
     const uint8_t(*chains)[32] = (const uint8_t(*)[32])cfg_of(p)->chain_hash;
     ph_wire_msg *m = NULL;
-    ph_err err = ph_wire_init_new(&m, fv, flen, chains, 1);
+    ph_err err;
+    WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_init_new(&m, fv, flen, chains, 1));
     if (err)
         return err;
     return ph_outq_push_wire(p->q, m, 0);
 }
 
+static ssize_t conn_write(void *ctx, const struct iovec *iov, int iovcnt)
+{
+    ph_peer *p = ctx;
+    if (!p->conn) {
+        errno = EPIPE;
+        return -1;
+    }
+    return ph_conn_sendv(p->conn, iov, iovcnt);
+}
+
 static void start_transport(ph_peer *p)
 {
-    ph_err err = ph_noise_hs_finish(p->hs, &p->noise);
+    ph_err err;
+    WITH_ROW(p, PH_MEMROW_SESSION, err = ph_noise_hs_finish(p->hs, &p->noise));
     ph_noise_hs_destroy(p->hs);
     p->hs = NULL;
     if (err)
         { hs_failed(p, err, "finish"); return; }
     if (p->env->keylog)
         ph_noise_set_key_cb(p->noise, ph_keylog_writer_cb, p->env->keylog);
-    err = ph_wbuf_peer_attach(p->env->wbuf, &p->wbp);
-    ph_outq_sink sink = { .fd = p->fd };
+    WITH_ROW(p, PH_MEMROW_WBUF, err = ph_wbuf_peer_attach(p->env->wbuf, &p->wbp));
+    ph_outq_sink sink = { .fd = -1, .write = conn_write, .ctx = p };
     if (p->rec) {
         sink.tap = rec_tap;
         sink.tap_ctx = p;
     }
+    ph_outq_config oc = cfg_of(p)->outq;
+    oc.tag = p->env->tag;
     if (!err)
-        err = ph_outq_create(&p->q, p->noise, p->wbp, &sink, &cfg_of(p)->outq);
-    if (!err && p->env->gossip) {
+        err = ph_outq_create(&p->q, p->noise, p->wbp, &sink, &oc);
+    if (!err) {
         size_t low = cfg_of(p)->stream_low_water ? cfg_of(p)->stream_low_water
                                                  : PH_PEER_DEFAULT_STREAM_LOW_WATER;
         ph_outq_set_refill(p->q, low, stream_refill, p);
@@ -849,7 +982,9 @@ static void log_text_msg(ph_peer *p, const char *kind, const uint8_t *msg, size_
 {
     ph_wire_msg *m = NULL;
     char line[600];
-    if (ph_wire_decode(msg, len, PH_WIRE_BORROW, &m, NULL) == PH_OK) {
+    ph_err err;
+    WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_decode(msg, len, PH_WIRE_BORROW, &m, NULL));
+    if (err == PH_OK) {
         ph_wire_summary(m, line, sizeof line);
         ph_wire_msg_free(m);
     } else {
@@ -869,7 +1004,8 @@ static void handle_init(ph_peer *p, const uint8_t *msg, size_t len)
 {
     ph_wire_msg *m = NULL;
     size_t off = 0;
-    ph_err err = ph_wire_decode(msg, len, PH_WIRE_BORROW, &m, &off);
+    ph_err err;
+    WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_decode(msg, len, PH_WIRE_BORROW, &m, &off));
     if (err) {
         char why[128];
         snprintf(why, sizeof why, "malformed init at offset %zu: %s", off, ph_strerror(err));
@@ -962,7 +1098,8 @@ static void handle_ping(ph_peer *p, const uint8_t *msg, size_t len)
     }
     p->ping_tokens -= 1.0;
     ph_wire_msg *m = NULL;
-    ph_err err = ph_wire_pong_new(&m, ask);
+    ph_err err;
+    WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_pong_new(&m, ask));
     if (!err)
         err = ph_outq_push_wire(p->q, m, 0);
     if (err == PH_ERR_LIMIT) {
@@ -987,6 +1124,61 @@ static void handle_pong(ph_peer *p, const uint8_t *msg, size_t len)
     p->st.pongs_unsolicited++;
 }
 
+/* The store's own cursor, unless the host streams something else (the
+ * replay: the captured messages of the node under study). */
+static bool cursor_next(void *cur, const uint8_t **bytes, size_t *len, void (**unref)(void *),
+                        void **obj)
+{
+    ph_gossip_msg *m = ph_gossip_cursor_next(cur);
+    if (!m)
+        return false;
+    *bytes = ph_gossip_msg_data(m);
+    *len = ph_gossip_msg_len(m);
+    *unref = gossip_unref;
+    *obj = m;
+    return true;
+}
+
+static void cursor_set_filter(void *cur, uint32_t first, uint32_t range)
+{
+    ph_gossip_cursor_set_filter(cur, first, range);
+}
+
+static void cursor_destroy(void *cur)
+{
+    ph_gossip_cursor_destroy(cur);
+}
+
+static const ph_backlog_ops store_backlog = {
+    .next = cursor_next,
+    .set_filter = cursor_set_filter,
+    .destroy = cursor_destroy,
+};
+
+static ph_err open_backlog(ph_peer *p, uint32_t first, uint32_t range)
+{
+    const ph_peer_host *h = &p->env->host;
+    if (h->open_backlog) {
+        const ph_backlog_ops *ops = NULL;
+        void *cur = NULL;
+        ph_err err = h->open_backlog(h->ctx, p, first, range, &ops, &cur);
+        if (err)
+            return err;
+        if (ops) {
+            p->backlog_ops = ops;
+            p->backlog = cur;
+            return PH_OK;
+        }
+    }
+    ph_gossip_cursor *c = NULL;
+    ph_err err = ph_gossip_cursor_create(p->env->gossip, first, range, p->id, &c);
+    if (err)
+        return err;
+    p->backlog_ops = &store_backlog;
+    p->backlog = c;
+    return PH_OK;
+}
+
 static void handle_filter(ph_peer *p, const uint8_t *msg, size_t len)
 {
     ph_gossip_store *gs = p->env->gossip;
@@ -1006,9 +1198,9 @@ static void handle_filter(ph_peer *p, const uint8_t *msg, size_t len)
     p->filter_first = first;
     p->filter_range = range;
     p->live = false;
-    if (p->cursor) {
-        ph_gossip_cursor_set_filter(p->cursor, first, range);
-    } else if (ph_gossip_cursor_create(gs, first, range, p->id, &p->cursor) != PH_OK) {
+    if (p->backlog) {
+        p->backlog_ops->set_filter(p->backlog, first, range);
+    } else if (open_backlog(p, first, range) != PH_OK) {
         peer_fail(p, PH_ERR_NOMEM, "cannot create a gossip cursor");
         return;
     }
@@ -1019,8 +1211,7 @@ static void handle_filter(ph_peer *p, const uint8_t *msg, size_t len)
 static ph_err query_emit(void *ctx, ph_gossip_msg *m)
 {
     ph_peer *p = ctx;
-    return ph_outq_push_external(p->q, ph_gossip_msg_data(m), ph_gossip_msg_len(m),
-                                 gossip_unref, m, 0);
+    return push_stored(p, ph_gossip_msg_data(m), ph_gossip_msg_len(m), gossip_unref, m, 0);
 }
 
 static void handle_query(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
@@ -1037,7 +1228,10 @@ static void handle_query(ph_peer *p, uint16_t type, const uint8_t *msg, size_t l
     }
     if (err == PH_ERR_GOSSIP_ENCODING) {
         ph_wire_msg *w = NULL;
-        if (ph_wire_warning_new(&w, NULL, "unsupported short_channel_id encoding") == PH_OK)
+        ph_err built;
+        WITH_ROW(p, PH_MEMROW_DECODE,
+                 built = ph_wire_warning_new(&w, NULL, "unsupported short_channel_id encoding"));
+        if (built == PH_OK)
             ph_outq_push_wire(p->q, w, 0);
         return;
     }
@@ -1073,7 +1267,7 @@ static void handle_unknown_or_other(ph_peer *p, uint16_t type, const uint8_t *ms
     PLOG(p, PH_LOG_DEBUG, "ignored %s (no channels here)", ph_wire_type_name(type));
 }
 
-static void handle_msg(ph_peer *p, const uint8_t *msg, size_t len)
+static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
 {
     if (len < 2) {
         protocol_fail(p, "message shorter than its type");
@@ -1133,8 +1327,19 @@ static void handle_msg(ph_peer *p, const uint8_t *msg, size_t len)
     }
 }
 
+/* What handling a message allocates (a pong, a decoded init, gossip in the
+ * store) is charged to its type. */
+static void handle_msg(ph_peer *p, const uint8_t *msg, size_t len)
+{
+    uint32_t type = ph_memtag_type(p->env->tag, len >= 2 ? be16(msg) : PH_MEMTAG_NO_TYPE);
+    dispatch_msg(p, msg, len);
+    ph_memtag_type(p->env->tag, type);
+}
+
 static bool reading(const ph_peer *p)
 {
+    if (p->state == PH_PEER_OPEN && cfg_of(p)->stall_reads)
+        return false;
     return p->state == PH_PEER_INIT || p->state == PH_PEER_OPEN;
 }
 
@@ -1152,7 +1357,7 @@ static void consume(ph_peer *p, const uint8_t *data, size_t n)
     size_t off = 0;
     while (off < n && reading(p)) {
         if (backpressured(p)) {
-            p->stash = malloc(n - off);
+            WITH_ROW(p, PH_MEMROW_SESSION, p->stash = malloc(n - off));
             if (!p->stash) {
                 peer_fail(p, PH_ERR_NOMEM, "out of memory");
                 return;
@@ -1165,8 +1370,10 @@ static void consume(ph_peer *p, const uint8_t *data, size_t n)
         }
         size_t used = 0, mlen = 0, need = 0;
         const uint8_t *msg = NULL;
-        ph_err err = ph_noise_decrypt_feed(p->noise, data + off, n - off, &used, &msg, &mlen,
-                                           &need);
+        ph_err err;
+        WITH_ROW(p, PH_MEMROW_SESSION,
+                 err = ph_noise_decrypt_feed(p->noise, data + off, n - off, &used, &msg, &mlen,
+                                             &need));
         if (err) {
             peer_fail(p, err, "decryption failed");
             return;
@@ -1184,9 +1391,11 @@ static void drain_stash(ph_peer *p)
             return;
         size_t used = 0, mlen = 0, need = 0;
         const uint8_t *msg = NULL;
-        ph_err err = ph_noise_decrypt_feed(p->noise, p->stash + p->stash_off,
-                                           p->stash_len - p->stash_off, &used, &msg, &mlen,
-                                           &need);
+        ph_err err;
+        WITH_ROW(p, PH_MEMROW_SESSION,
+                 err = ph_noise_decrypt_feed(p->noise, p->stash + p->stash_off,
+                                             p->stash_len - p->stash_off, &used, &msg, &mlen,
+                                             &need));
         if (err) {
             peer_fail(p, err, "decryption failed");
             return;
@@ -1220,9 +1429,7 @@ static void transport_read(ph_peer *p)
             if ((double)want > p->in_tokens)
                 want = (size_t)p->in_tokens;
         }
-        ssize_t n = recv(p->fd, buf, want, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = ph_conn_recv(p->conn, buf, want);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (n == 0) {
@@ -1245,10 +1452,9 @@ static void transport_read(ph_peer *p)
         peer_flush(p);
 }
 
-static void io_cb(ph_ev *ev, int fd, unsigned events, void *ctx)
+static void conn_ready(ph_conn *c, unsigned events, void *ctx)
 {
-    (void)ev;
-    (void)fd;
+    (void)c;
     ph_peer *p = ctx;
     switch (p->state) {
     case PH_PEER_CONNECTING:
@@ -1270,7 +1476,7 @@ static void io_cb(ph_ev *ev, int fd, unsigned events, void *ctx)
         else if (events & PH_EV_READ) {
             /* Hang-up while closing: nothing more will be written. */
             char b[256];
-            ssize_t n = recv(p->fd, b, sizeof b, 0);
+            ssize_t n = ph_conn_recv(p->conn, b, sizeof b);
             if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
                 peer_fail(p, p->close_reason, p->close_why);
         }
@@ -1329,7 +1535,7 @@ const uint8_t *ph_peer_features(const ph_peer *p, size_t *len)
 
 bool ph_peer_gossip_live(const ph_peer *p)
 {
-    return !p->cursor;
+    return !p->backlog;
 }
 
 void ph_peer_get_stats(const ph_peer *p, ph_peer_stats *out)

@@ -11,9 +11,21 @@
  *   CLOSED       fd closed; the host's on_closed callback has run
  * The handshake timeout runs from creation until their init arrives.
  *
- * Transport: reads go into a stack buffer and through
- * ph_noise_decrypt_feed (which holds a partial frame); writes go through the
- * peer's outq (outq.h) and its write-buffer strategy (wbuf.h).
+ * Transport: all I/O goes through a ph_conn (conn.h): a socket for the
+ * live node, the model transport (modelconn.h) for the replay; nothing else
+ * differs. Reads go into a stack buffer and through ph_noise_decrypt_feed
+ * (which holds a partial frame); writes go through the peer's outq (outq.h)
+ * and its write-buffer strategy (wbuf.h).
+ *
+ * Encoding (cfg.encode): PH_ENCODE_STORED queues stored wire bytes and
+ * copies them into the write buffer (how Core Lightning relays gossip);
+ * PH_ENCODE_PER_WRITE decodes them and encodes the decoded message into the
+ * write buffer (lnd's writeMessage). The policy applies to everything the
+ * peer sends from storage: the filter's backlog, query answers, relays.
+ *
+ * Memory tags (env.tag, memtag.h): handshake and BOLT 8 state and receive
+ * buffers are tagged SESSION, decoded messages DECODE, the queue QUEUE,
+ * write buffers WBUF; received messages set the type while handled.
  *
  * Backpressure: while the outgoing queue is above its soft cap the peer
  * stops reading (unprocessed bytes of the last read are kept in a small
@@ -73,6 +85,15 @@ typedef struct ph_peer ph_peer;
 /* The gossip backlog is pulled from the store in slices of this many bytes. */
 #define PH_PEER_DEFAULT_STREAM_LOW_WATER (64u * 1024u)
 
+typedef enum ph_encode_policy {
+    PH_ENCODE_STORED,     /* copy stored wire bytes into the write buffer */
+    PH_ENCODE_PER_WRITE,  /* decode, then encode into each write buffer */
+} ph_encode_policy;
+
+/* "stored" / "per-write"; parse returns false for anything else. */
+const char *ph_encode_policy_name(ph_encode_policy e);
+bool ph_encode_policy_parse(const char *s, ph_encode_policy *out);
+
 /* Which gossip we ask a peer for once init is exchanged. */
 typedef enum ph_peer_gossip_filter {
     PH_PEER_FILTER_ALL,   /* gossip_timestamp_filter 0, 0xFFFFFFFF */
@@ -91,10 +112,24 @@ typedef struct ph_peer_config {
     ph_outq_config outq;
     size_t stream_low_water;
     ph_peer_gossip_filter filter;
+    ph_encode_policy encode;
+    /* Stop reading for good once init is exchanged: a peer that never
+     * reads (the replay's stalled readers). */
+    bool stall_reads;
 } ph_peer_config;
 
 /* Defaults as above, mainnet, filter ALL. */
 void ph_peer_config_default(ph_peer_config *cfg);
+
+/* A backlog the peer streams as its queue drains, a slice at a time. next
+ * hands out stored bytes with the reference that keeps them alive (unref is
+ * called once they are copied or dropped); false at the end. */
+typedef struct ph_backlog_ops {
+    bool (*next)(void *cursor, const uint8_t **bytes, size_t *len, void (**unref)(void *),
+                 void **obj);
+    void (*set_filter)(void *cursor, uint32_t first, uint32_t range);
+    void (*destroy)(void *cursor);
+} ph_backlog_ops;
 
 typedef struct ph_peer_host {
     void *ctx;
@@ -106,6 +141,11 @@ typedef struct ph_peer_host {
     void (*on_gossip)(void *ctx, ph_peer *p, const uint8_t *msg, size_t len);
     /* the fd is closed; `why` is a short text. The host may destroy p here. */
     void (*on_closed)(void *ctx, ph_peer *p, ph_err reason, const char *why);
+    /* A gossip_timestamp_filter arrived: the host may stream its own backlog
+     * (*ops and *cursor set) or leave *ops NULL for the gossip store's.
+     * May be NULL. */
+    ph_err (*open_backlog)(void *ctx, ph_peer *p, uint32_t first, uint32_t range,
+                           const struct ph_backlog_ops **ops, void **cursor);
 } ph_peer_host;
 
 typedef struct ph_peer_env {
@@ -117,9 +157,19 @@ typedef struct ph_peer_env {
     struct ph_keylog_writer *keylog;      /* may be NULL */
     struct ph_pcapw *record;              /* may be NULL */
     const ph_logger *log;                 /* may be NULL */
+    struct ph_memtag *tag;                /* allocation attribution, may be NULL */
     ph_peer_host host;
 } ph_peer_env;
 
+struct ph_conn;
+/* Over any transport (conn.h), which the peer owns on success (on error the
+ * caller still does). Outbound: `ephemeral32` fixes the handshake's
+ * ephemeral key (replay determinism; NULL = random). */
+ph_err ph_peer_create_inbound_conn(ph_peer **out, const ph_peer_env *env, struct ph_conn *conn,
+                                   uint32_t id);
+ph_err ph_peer_create_outbound_conn(ph_peer **out, const ph_peer_env *env,
+                                    struct ph_conn *conn, uint32_t id,
+                                    const uint8_t remote_pub33[33], const uint8_t *ephemeral32);
 /* Take over a connected (accepted) non-blocking socket as responder. */
 ph_err ph_peer_create_inbound(ph_peer **out, const ph_peer_env *env, int fd, uint32_t id);
 /* Take over a socket whose non-blocking connect() is in progress (or done),
@@ -137,8 +187,21 @@ void ph_peer_close(ph_peer *p, const char *warning_text);
 /* Relay one new gossip message (host fan-out): queued as PH_OUTQ_RELAY if
  * the peer is OPEN, live (its filter backlog done) and its filter covers
  * the message; dropped above the soft cap. Returns true if queued. The
- * write happens at the end of the loop iteration. */
-bool ph_peer_relay(ph_peer *p, struct ph_gossip_msg *m);
+ * write happens at the end of the loop iteration. `decoded` (may be NULL):
+ * the message already decoded once for every peer (per-write encoding);
+ * the peer takes its own reference. */
+bool ph_peer_relay(ph_peer *p, struct ph_gossip_msg *m, ph_outq_msg *decoded);
+/* The same for bytes that are not in the gossip store (the replay's
+ * captured messages), without the filter-window check. The reference
+ * (unref, obj) is consumed on every path. */
+bool ph_peer_relay_bytes(ph_peer *p, const uint8_t *bytes, size_t len, void (*unref)(void *),
+                         void *obj, ph_outq_msg *decoded);
+/* OPEN, filter received and its backlog streamed: relays are queued. */
+bool ph_peer_relay_ready(const ph_peer *p);
+/* Decode stored bytes into a shareable message for the per-write
+ * encoding, tagged DECODE (a malformed message is kept as opaque bytes). */
+ph_err ph_peer_decode_for_send(struct ph_memtag *tag, const uint8_t *bytes, size_t len,
+                               ph_outq_msg **out);
 /* Queue any message for this peer (e.g. our own gossip); flags as outq. */
 ph_err ph_peer_send(ph_peer *p, ph_outq_msg *m, unsigned flags);
 

@@ -99,6 +99,11 @@ void ph_wbuf_destroy(ph_wbuf *w)
     free(w);
 }
 
+size_t ph_wbuf_preferred_batch(const ph_wbuf_peer *p)
+{
+    return p ? p->w->ops->preferred_batch : 0;
+}
+
 const char *ph_wbuf_name(const ph_wbuf *w)
 {
     return w ? w->ops->name : NULL;

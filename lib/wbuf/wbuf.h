@@ -77,6 +77,8 @@ typedef struct ph_wbuf_stats {
 ph_err ph_wbuf_create(ph_wbuf **out, const char *name, const ph_wbuf_config *cfg);
 void ph_wbuf_destroy(ph_wbuf *w);
 const char *ph_wbuf_name(const ph_wbuf *w);
+/* Frames per write the strategy prefers (0 = no preference). */
+size_t ph_wbuf_preferred_batch(const ph_wbuf_peer *p);
 
 ph_err ph_wbuf_peer_attach(ph_wbuf *w, ph_wbuf_peer **out);
 /* Frees what the peer holds. Frames not yet released are released first. */

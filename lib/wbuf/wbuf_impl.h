@@ -22,6 +22,11 @@
 
 struct ph_wbuf_ops {
     const char *name;
+    /* Frames the strategy wants the queue to fill per write (0: the queue's
+     * default). The ring holds many frames by design; the others are
+     * indifferent. Every user of the strategy - the live peer and the
+     * replay alike - takes it from here. */
+    size_t preferred_batch;
     size_t peer_state_size;   /* per-peer bytes allocated with the peer */
     size_t shared_state_size; /* per-strategy bytes allocated with the ph_wbuf */
     /* All hooks may be NULL except acquire and release. */

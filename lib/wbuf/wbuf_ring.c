@@ -192,6 +192,8 @@ static void ring_detach(ph_wbuf_peer *p)
 
 const struct ph_wbuf_ops ph_wbuf_ops_ring = {
     .name = "ring",
+    /* A ring exists to hold many frames: as many as the queue allows. */
+    .preferred_batch = 64,
     .peer_state_size = sizeof(struct ring_peer),
     .create = ring_create,
     .detach = ring_detach,
