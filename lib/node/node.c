@@ -57,8 +57,29 @@ struct ph_node {
     uint64_t last_activity;
     uint64_t t_tick, t_accept;
     ph_node_stats st;
+    ph_outq_stats closed_out;  /* summed write counters of closed peers */
     char why[320];   /* what failed in ph_node_create */
 };
+
+static void add_outq_stats(ph_outq_stats *sum, const ph_outq_stats *s)
+{
+    for (unsigned i = 0; i < PH_MSGTYPE__COUNT; i++) {
+        sum->out[i].msgs += s->out[i].msgs;
+        sum->out[i].bytes += s->out[i].bytes;
+    }
+    sum->msgs_out += s->msgs_out;
+    sum->bytes_out += s->bytes_out;
+    sum->wire_bytes_out += s->wire_bytes_out;
+    sum->writes += s->writes;
+    sum->partial_writes += s->partial_writes;
+    sum->would_block += s->would_block;
+    sum->wbuf_starved += s->wbuf_starved;
+    sum->relay_dropped += s->relay_dropped;
+    sum->relay_dropped_bytes += s->relay_dropped_bytes;
+    sum->encode_errors += s->encode_errors;
+    if (s->peak_queued_bytes > sum->peak_queued_bytes)
+        sum->peak_queued_bytes = s->peak_queued_bytes;
+}
 
 static void maybe_finish(ph_node *n);
 
@@ -229,8 +250,6 @@ static void log_type_counts(ph_node *n, ph_peer *p, const ph_peer_stats *st)
 static void on_closed(void *ctx, ph_peer *p, ph_err reason, const char *why)
 {
     ph_node *n = ctx;
-    (void)why;
-    (void)reason;
     ph_peer_stats st;
     ph_peer_get_stats(p, &st);
     ph_logf(&n->cfg.log, PH_LOG_INFO,
@@ -240,6 +259,9 @@ static void on_closed(void *ctx, ph_peer *p, ph_err reason, const char *why)
             (unsigned long long)st.out.msgs_out, (unsigned long long)st.out.bytes_out,
             (unsigned long long)st.out.relay_dropped);
     log_type_counts(n, p, &st);
+    add_outq_stats(&n->closed_out, &st.out);
+    if (n->cfg.on_peer_closed)
+        n->cfg.on_peer_closed(n->cfg.peer_closed_ctx, p, reason, why);
     if (ph_peer_outbound(p) && !ph_peer_features(p, &(size_t){ 0 }))
         n->st.connect_failures++; /* never got as far as their init */
     n->st.closed++;
@@ -740,6 +762,8 @@ ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg, char 
         .record = n->record,
         .log = &n->cfg.log,
         .tag = n->cfg.tag,
+        .on_frame = n->cfg.on_frame,
+        .on_frame_ctx = n->cfg.on_frame_ctx,
         .host = { .ctx = n, .on_ready = on_ready, .on_message = on_message,
                   .on_gossip = on_gossip, .on_closed = on_closed,
                   .open_backlog = open_backlog },
@@ -808,6 +832,20 @@ ph_err ph_node_add_conn(ph_node *n, ph_conn *conn, const uint8_t *remote_pub33,
     if (out)
         *out = p;
     return PH_OK;
+}
+
+void ph_node_write_totals(const ph_node *n, ph_outq_stats *out)
+{
+    *out = n->closed_out;
+    for (size_t i = 0; i < n->npeers; i++) {
+        ph_peer_stats st;
+        ph_peer_get_stats(n->peers[i], &st);
+        add_outq_stats(out, &st.out);
+        out->queued_msgs += st.out.queued_msgs;
+        out->queued_bytes += st.out.queued_bytes;
+        out->inflight_frames += st.out.inflight_frames;
+        out->wbuf_held += st.out.wbuf_held;
+    }
 }
 
 /* ---- accessors ---- */

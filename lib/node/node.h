@@ -63,6 +63,12 @@ typedef struct ph_node_config {
     ph_err (*open_backlog)(void *ctx, ph_peer *p, uint32_t first, uint32_t range,
                            const ph_backlog_ops **ops, void **cursor);
     void *backlog_ctx;
+    /* Every frame any peer encrypts (see ph_peer_env.on_frame), or NULL. */
+    void (*on_frame)(void *ctx, ph_peer *p, uint16_t type, size_t len);
+    void *on_frame_ctx;
+    /* A peer closed; called just before the node destroys it. May be NULL. */
+    void (*on_peer_closed)(void *ctx, ph_peer *p, ph_err reason, const char *why);
+    void *peer_closed_ctx;
 } ph_node_config;
 
 typedef struct ph_node ph_node;
@@ -126,6 +132,10 @@ bool ph_node_shutting_down(const ph_node *n);
 size_t ph_node_peer_count(const ph_node *n);
 ph_peer *ph_node_peer_at(const ph_node *n, size_t i);
 void ph_node_get_stats(const ph_node *n, ph_node_stats *out);
+/* The write-path counters (outq.h) of every peer the node ever had, closed
+ * ones included, summed. Point-in-time fields (queued, in flight, held)
+ * cover the peers connected now. */
+void ph_node_write_totals(const ph_node *n, ph_outq_stats *out);
 ph_gossip_store *ph_node_gossip(ph_node *n);
 ph_wbuf *ph_node_wbuf(ph_node *n);
 

@@ -423,6 +423,12 @@ static void update_interest(ph_peer *p)
         peer_fail(p, PH_ERR_IO, "epoll_ctl failed");
 }
 
+void ph_peer_kick(ph_peer *p)
+{
+    if (transport_up(p))
+        schedule_flush(p);
+}
+
 ph_err ph_peer_send(ph_peer *p, ph_outq_msg *m, unsigned flags)
 {
     if (!transport_up(p) || p->state == PH_PEER_CLOSED || p->state == PH_PEER_CLOSING)
@@ -556,7 +562,10 @@ static void stream_refill(void *ctx, ph_outq *q)
         size_t len = 0;
         void (*unref)(void *) = NULL;
         void *obj = NULL;
-        if (!p->backlog_ops->next(p->backlog, &bytes, &len, &unref, &obj)) {
+        int got = p->backlog_ops->next(p->backlog, &bytes, &len, &unref, &obj);
+        if (got == PH_BACKLOG_LATER)
+            return;
+        if (got == PH_BACKLOG_END) {
             backlog_close(p);
             p->live = true;
             PLOG(p, PH_LOG_INFO, "gossip backlog sent (%llu messages); relaying new gossip",
@@ -938,6 +947,12 @@ static ssize_t conn_write(void *ctx, const struct iovec *iov, int iovcnt)
     return ph_conn_sendv(p->conn, iov, iovcnt);
 }
 
+static void frame_observed(void *ctx, uint16_t type, size_t len)
+{
+    ph_peer *p = ctx;
+    p->env->on_frame(p->env->on_frame_ctx, p, type, len);
+}
+
 static void start_transport(ph_peer *p)
 {
     ph_err err;
@@ -958,6 +973,8 @@ static void start_transport(ph_peer *p)
     oc.tag = p->env->tag;
     if (!err)
         err = ph_outq_create(&p->q, p->noise, p->wbp, &sink, &oc);
+    if (!err && p->env->on_frame)
+        ph_outq_set_frame_observer(p->q, frame_observed, p);
     if (!err) {
         size_t low = cfg_of(p)->stream_low_water ? cfg_of(p)->stream_low_water
                                                  : PH_PEER_DEFAULT_STREAM_LOW_WATER;
@@ -1126,17 +1143,17 @@ static void handle_pong(ph_peer *p, const uint8_t *msg, size_t len)
 
 /* The store's own cursor, unless the host streams something else (the
  * replay: the captured messages of the node under study). */
-static bool cursor_next(void *cur, const uint8_t **bytes, size_t *len, void (**unref)(void *),
-                        void **obj)
+static int cursor_next(void *cur, const uint8_t **bytes, size_t *len, void (**unref)(void *),
+                       void **obj)
 {
     ph_gossip_msg *m = ph_gossip_cursor_next(cur);
     if (!m)
-        return false;
+        return PH_BACKLOG_END;
     *bytes = ph_gossip_msg_data(m);
     *len = ph_gossip_msg_len(m);
     *unref = gossip_unref;
     *obj = m;
-    return true;
+    return PH_BACKLOG_ITEM;
 }
 
 static void cursor_set_filter(void *cur, uint32_t first, uint32_t range)

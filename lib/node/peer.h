@@ -123,10 +123,14 @@ void ph_peer_config_default(ph_peer_config *cfg);
 
 /* A backlog the peer streams as its queue drains, a slice at a time. next
  * hands out stored bytes with the reference that keeps them alive (unref is
- * called once they are copied or dropped); false at the end. */
+ * called once they are copied or dropped) and returns PH_BACKLOG_ITEM;
+ * PH_BACKLOG_END when there is no more (the peer then relays live gossip);
+ * PH_BACKLOG_LATER when there is nothing yet: the host calls ph_peer_kick
+ * once there is. */
+enum { PH_BACKLOG_END = 0, PH_BACKLOG_ITEM = 1, PH_BACKLOG_LATER = -1 };
 typedef struct ph_backlog_ops {
-    bool (*next)(void *cursor, const uint8_t **bytes, size_t *len, void (**unref)(void *),
-                 void **obj);
+    int (*next)(void *cursor, const uint8_t **bytes, size_t *len, void (**unref)(void *),
+                void **obj);
     void (*set_filter)(void *cursor, uint32_t first, uint32_t range);
     void (*destroy)(void *cursor);
 } ph_backlog_ops;
@@ -158,6 +162,10 @@ typedef struct ph_peer_env {
     struct ph_pcapw *record;              /* may be NULL */
     const ph_logger *log;                 /* may be NULL */
     struct ph_memtag *tag;                /* allocation attribution, may be NULL */
+    /* Called as each frame is encrypted (outq.h's frame observer), with the
+     * peer: counts writes by exact type. May be NULL. */
+    void (*on_frame)(void *ctx, ph_peer *p, uint16_t type, size_t len);
+    void *on_frame_ctx;
     ph_peer_host host;
 } ph_peer_env;
 
@@ -196,6 +204,8 @@ bool ph_peer_relay(ph_peer *p, struct ph_gossip_msg *m, ph_outq_msg *decoded);
  * (unref, obj) is consumed on every path. */
 bool ph_peer_relay_bytes(ph_peer *p, const uint8_t *bytes, size_t len, void (*unref)(void *),
                          void *obj, ph_outq_msg *decoded);
+/* Write (and pull from the backlog) at the end of this loop iteration. */
+void ph_peer_kick(ph_peer *p);
 /* OPEN, filter received and its backlog streamed: relays are queued. */
 bool ph_peer_relay_ready(const ph_peer *p);
 /* Decode stored bytes into a shareable message for the per-write

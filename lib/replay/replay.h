@@ -1,28 +1,38 @@
-/* Replay: push captured messages through the full write path once per
- * write-buffer strategy and measure each with jemalloc.
+/* Replay: run the real node (node.h) on captured traffic once per
+ * write-buffer strategy and measure each, allocation by allocation.
  *
- * For one strategy: P simulated peers (peer i replays session i mod S) each
- * get a real BOLT 8 session (real handshake), their own outgoing queue and a
- * ph_wbuf_peer of the strategy: the write path of lib/outq, the same code
- * `peerheap peer` runs. Every message is decoded with the wire codec once,
- * queued to its peers (shared, not copied), and written when the peer can
- * take bytes: frame from the strategy, encode, encrypt, write.
+ * For one strategy, in one process: one ph_node - the object `peerheap
+ * peer` runs, with its defaults, caps, batch policy, timers, encoding and
+ * strategy tick - accepts P connections from remote peers (remote.h: real
+ * ph_peers too) over a transport:
+ *   PH_SINK_SOCKET  socket pairs; the remotes run in a separate reader
+ *                   process on a real-time loop;
+ *   PH_SINK_MODEL   the in-memory model transport (modelconn.h) on a
+ *                   virtual clock; the remotes run in this process, their
+ *                   work marked uncounted. Every figure but times is
+ *                   identical between runs.
+ * Peer i replays session i mod S: the captured messages that session's
+ * node under study sent, minus the link messages every node makes itself
+ * (init, ping, pong, gossip_timestamp_filter). At PH_PACE_ASAP they are
+ * the backlog each peer's gossip_timestamp_filter streams (the gossip
+ * cursor's path: refilled 64 KiB at a time as the queue drains); at the
+ * other paces they are relayed to the session's peers at their captured
+ * times (the relay path). Nothing here depends on the strategy's name.
  *
- * Sinks (where the frames go):
- *   PH_SINK_SOCKET  real socket pairs to a separate reader process
- *                   (lib/sinkreader) that decrypts and optionally verifies;
- *   PH_SINK_MODEL   an in-process model of the same readers in virtual time
- *                   (per-connection buffer, byte rate, stalled readers), so
- *                   every figure except times is identical between runs.
- *
- * Measurement covers the replay phase only; handshakes and set-up are
- * reported separately (setup_*). See report.h for the figures.
+ * Measurement (alloctrack.h): every allocation and free of the process is
+ * seen as it happens and attributed to a row and a message type. Set-up
+ * (node, handshakes, init) is measured apart; the replay phase runs from
+ * the first captured message to the last write, then `linger` of idle
+ * time (timers run: the pool expires buffers), and ends there. Write-path
+ * counters (writes, write buffers) cover the whole session, the node's own
+ * init and filter included, as `peerheap peer --stats-json` counts them.
  *
  * Ownership: inputs are borrowed for the call; `out` is filled and owned by
  * the caller (ph_strategy_result_clear). Errors: PH_ERR_STRATEGY_UNKNOWN,
- * PH_ERR_MEMSTAT (not running on jemalloc), PH_ERR_NOMEM, PH_ERR_IO
- * (sockets, fork), PH_ERR_ARG (inconsistent options); `errbuf` gets a
- * one-line explanation. */
+ * PH_ERR_MEMSTAT (not running on jemalloc, or its hooks missing),
+ * PH_ERR_NOMEM, PH_ERR_IO (sockets, fork), PH_ERR_ARG (inconsistent
+ * options), PH_ERR_TIMEOUT (no progress), PH_ERR_PEER_PROTOCOL (a remote
+ * failed or verification failed to run); `errbuf` gets one line. */
 #ifndef PH_REPLAY_H
 #define PH_REPLAY_H
 
@@ -55,9 +65,12 @@ typedef struct ph_replay_config {
     double pace_factor;        /* PH_PACE_SCALED: 10 = ten times faster */
     uint64_t reader_rate;      /* bytes/s per reader, 0 = unlimited */
     size_t stalled;            /* the first `stalled` peers never read */
-    bool verify;               /* socket sink: compare every frame with the capture */
-    uint64_t queue_soft;       /* per-peer queued bytes above which gossip is dropped (0 = none) */
-    uint64_t queue_hard;       /* per-peer queued bytes above which the peer is cut (0 = none) */
+    bool verify;               /* compare every frame the remotes get with the capture */
+    uint64_t queue_soft;       /* the node's soft cap per peer (0 = the peer's default) */
+    uint64_t queue_hard;       /* the node's hard cap per peer (0 = the peer's default) */
+    int encode;                /* ph_encode_policy (peer.h) */
+    uint64_t linger_ns;        /* idle time after the last write (UINT64_MAX = default:
+                                  60 s under the model transport, 0 with sockets) */
     ph_wbuf_config wbuf;
     size_t model_buffer;       /* model: bytes in flight per connection (0 = 256 KiB) */
     unsigned samples;          /* time-series points to aim for (0 = 400) */

@@ -155,10 +155,18 @@ static const struct row rows[] = {
     U64ROW("peak live", ROW_BYTES, peak_live_bytes, true),
     U64ROW("end live", ROW_BYTES, end_live_bytes, true),
     U64ROW("held per peer", ROW_BYTES, held_bytes_per_peer, true),
+    U64ROW("wbuf allocations", ROW_COUNT, rows[1].allocations, true),
+    U64ROW("wbuf bytes", ROW_BYTES, rows[1].bytes_allocated, true),
+    U64ROW("queue allocations", ROW_COUNT, rows[2].allocations, false),
+    U64ROW("decode allocations", ROW_COUNT, rows[3].allocations, false),
+    U64ROW("session allocations", ROW_COUNT, rows[4].allocations, false),
+    U64ROW("other allocations", ROW_COUNT, rows[0].allocations, false),
     U64ROW("peak active", ROW_BYTES, peak_active_bytes, false),
     U64ROW("peak resident", ROW_BYTES, peak_resident_bytes, false),
     U64ROW("peak queued", ROW_BYTES, peak_queued_bytes, false),
     U64ROW("dropped (soft cap)", ROW_COUNT, dropped, false),
+    U64ROW("partial writes", ROW_COUNT, partial_writes, false),
+    U64ROW("EAGAIN", ROW_COUNT, would_block, false),
     U64ROW("setup allocations", ROW_COUNT, setup_allocations, false),
     U64ROW("setup bytes", ROW_BYTES, setup_bytes_allocated, false),
     U64ROW("wbuf buffers", ROW_COUNT, wbuf_buffers_allocated, true),
@@ -236,8 +244,8 @@ ph_err ph_report_print_table(const ph_report *r, FILE *f)
     ph_format_bytes(r->input.message_bytes, b, sizeof b);
     fprintf(f, " (%" PRIu64 " session%s, %" PRIu64 " messages, %s)\n", r->input.sessions,
             r->input.sessions == 1 ? "" : "s", r->input.messages, b);
-    fprintf(f, "peers: %" PRIu64 "  sink: %s  pace: %s", r->options.peers, r->options.sink,
-            r->options.pace);
+    fprintf(f, "peers: %" PRIu64 "  transport: %s  pace: %s  encode: %s", r->options.peers,
+            r->options.sink, r->options.pace, r->options.encode[0] ? r->options.encode : "stored");
     if (r->options.reader_rate)
         fprintf(f, "  reader-rate: %" PRIu64 " B/s", r->options.reader_rate);
     if (r->options.stalled)
@@ -355,12 +363,22 @@ static const struct u64_field u64_fields[] = {
     U64F(peak_active_bytes), U64F(peak_resident_bytes), U64F(peak_queued_bytes), U64F(dropped),
     U64F(disconnected), U64F(decode_errors), U64F(setup_allocations), U64F(setup_bytes_allocated),
     U64F(setup_live_bytes), U64F(wbuf_buffers_allocated), U64F(wbuf_bytes_requested),
-    U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches),
+    U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches), U64F(partial_writes),
+    U64F(would_block), U64F(remote_allocations), U64F(remote_bytes_allocated),
 };
 #define DBLF(f) {#f, offsetof(ph_strategy_result, f)}
 static const struct u64_field double_fields[] = {
     DBLF(cpu_seconds), DBLF(wall_seconds), DBLF(writes_per_second), DBLF(mib_per_second),
+    DBLF(virtual_seconds),
 };
+
+const char *ph_report_row_name(unsigned row)
+{
+    static const char *const names[PH_REPORT_ROWS] = {
+        "other", "write_buffers", "queue", "decode", "session",
+    };
+    return row < PH_REPORT_ROWS ? names[row] : "?";
+}
 
 static void write_strategy(ph_json_writer *w, const ph_strategy_result *s, bool with_samples)
 {
@@ -379,6 +397,17 @@ static void write_strategy(ph_json_writer *w, const ph_strategy_result *s, bool 
     }
     ph_jw_key(w, "verify");
     ph_jw_bool(w, s->verify);
+    ph_jw_key(w, "by_row");
+    ph_jw_object_begin(w);
+    for (unsigned i = 0; i < PH_REPORT_ROWS; i++) {
+        ph_jw_key(w, ph_report_row_name(i));
+        ph_jw_object_begin(w);
+        write_u64_field(w, "allocations", s->rows[i].allocations);
+        write_u64_field(w, "bytes_allocated", s->rows[i].bytes_allocated);
+        write_u64_field(w, "end_live_bytes", s->rows[i].end_live_bytes);
+        ph_jw_object_end(w);
+    }
+    ph_jw_object_end(w);
     ph_jw_key(w, "by_type");
     ph_jw_object_begin(w);
     for (size_t i = 0; i < s->n_types; i++) {
@@ -459,6 +488,9 @@ ph_err ph_report_write_json(const ph_report *r, FILE *f)
     write_u64_field(w, "peers", r->options.peers);
     ph_jw_key(w, "sink");
     ph_jw_string(w, r->options.sink);
+    ph_jw_key(w, "encode");
+    ph_jw_string(w, r->options.encode);
+    write_double_field(w, "linger_seconds", r->options.linger_seconds);
     ph_jw_key(w, "pace");
     ph_jw_string(w, r->options.pace);
     write_u64_field(w, "reader_rate", r->options.reader_rate);
@@ -505,6 +537,13 @@ static ph_err read_strategy(ph_strategy_result *s, const ph_json *o)
         memcpy((char *)s + double_fields[i].offset, &v, sizeof v);
     }
     ph_json_bool(ph_json_get(o, "verify"), &s->verify);
+    const ph_json *rowsj = ph_json_get(o, "by_row");
+    for (unsigned i = 0; i < PH_REPORT_ROWS; i++) {
+        const ph_json *rj = ph_json_get(rowsj, ph_report_row_name(i));
+        ph_json_u64(ph_json_get(rj, "allocations"), &s->rows[i].allocations);
+        ph_json_u64(ph_json_get(rj, "bytes_allocated"), &s->rows[i].bytes_allocated);
+        ph_json_u64(ph_json_get(rj, "end_live_bytes"), &s->rows[i].end_live_bytes);
+    }
     const ph_json *types = ph_json_get(o, "by_type");
     for (size_t i = 0; i < ph_json_len(types); i++) {
         const ph_json *t;
@@ -563,6 +602,12 @@ static ph_err read_report(ph_report *r, const ph_json *j)
     const ph_json *o = ph_json_get(j, "options");
     ph_json_u64(ph_json_get(o, "peers"), &r->options.peers);
     copy_str(r->options.sink, sizeof r->options.sink, ph_json_get(o, "sink"));
+    copy_str(r->options.encode, sizeof r->options.encode, ph_json_get(o, "encode"));
+    {
+        const ph_json *lj = ph_json_get(o, "linger_seconds");
+        if (lj && !ph_json_double(lj, &r->options.linger_seconds))
+            return PH_ERR_JSON;
+    }
     copy_str(r->options.pace, sizeof r->options.pace, ph_json_get(o, "pace"));
     ph_json_u64(ph_json_get(o, "reader_rate"), &r->options.reader_rate);
     ph_json_u64(ph_json_get(o, "stalled"), &r->options.stalled);

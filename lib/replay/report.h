@@ -30,6 +30,18 @@ typedef struct ph_type_figures {
     uint64_t bytes_allocated;
 } ph_type_figures;
 
+/* What the allocations were for (memtag.h rows): write buffers, queue,
+ * decode, session, other. Measured as they happened. */
+#define PH_REPORT_ROWS 5
+typedef struct ph_row_figures {
+    uint64_t allocations;
+    uint64_t bytes_allocated;
+    uint64_t end_live_bytes;   /* what the row still holds at the end */
+} ph_row_figures;
+
+/* Row names in report order (JSON keys under "by_row"). */
+const char *ph_report_row_name(unsigned row);
+
 /* One point of the time series (CSV, SVG). */
 typedef struct ph_sample {
     double t;                /* seconds since the replay phase began (virtual in the model sink) */
@@ -56,6 +68,11 @@ typedef struct ph_strategy_result {
     uint64_t dropped;          /* relayed messages dropped at a peer's soft cap */
     uint64_t disconnected;     /* peers cut at the hard cap */
     uint64_t decode_errors;    /* captured messages the codec refused (sent as opaque bytes) */
+    uint64_t partial_writes;   /* writes the transport took only part of */
+    uint64_t would_block;      /* writes refused outright (EAGAIN) */
+    uint64_t remote_allocations;      /* the model transport's remote peers (not counted above) */
+    uint64_t remote_bytes_allocated;
+    double virtual_seconds;    /* the loop's clock over the replay phase (model transport) */
     double cpu_seconds;
     double wall_seconds;
     double writes_per_second;
@@ -73,6 +90,7 @@ typedef struct ph_strategy_result {
     uint64_t verified;
     uint64_t mismatches;
 
+    ph_row_figures rows[PH_REPORT_ROWS];
     size_t n_types;
     ph_type_figures *types;
     size_t n_samples;
@@ -89,7 +107,9 @@ typedef struct ph_report_input {
 
 typedef struct ph_report_options {
     uint64_t peers;
-    char sink[16];           /* "socket" or "model" */
+    char sink[16];           /* the transport: "socket" or "model" */
+    char encode[16];         /* "stored" or "per-write" */
+    double linger_seconds;   /* idle time after the last write, before "end" figures */
     char pace[32];           /* "asap", "capture", "x10" ... */
     uint64_t reader_rate;    /* bytes/s per reader, 0 = unlimited */
     uint64_t stalled;
