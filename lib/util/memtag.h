@@ -22,7 +22,14 @@
  * must not show in the node's figures.
  *
  * Changes nest: each setter returns the previous value, to be restored by
- * the caller on the way out. Single-threaded, like the code it tags. */
+ * the caller on the way out. Single-threaded, like the code it tags.
+ *
+ * The setters are compiler barriers. The tracker reads the tag from inside
+ * malloc and free, but gcc and clang take those for functions that read
+ * none of the caller's memory: "set row; malloc; restore row" would lose
+ * its first store as dead (gcc -O2 does it, tests/test_alloctrack.c shows
+ * it). The barriers on both sides of each store keep it, in order, between
+ * the calls around it. */
 #ifndef PH_MEMTAG_H
 #define PH_MEMTAG_H
 
@@ -47,19 +54,28 @@ typedef struct ph_memtag {
     uint32_t type;    /* message type, or PH_MEMTAG_NO_TYPE */
 } ph_memtag;
 
+/* Compiler barrier only: no instruction is emitted. */
+static inline void ph_memtag_barrier(void)
+{
+    __asm__ __volatile__("" : : : "memory");
+}
+
 static inline void ph_memtag_init(ph_memtag *t)
 {
     t->row = PH_MEMROW_OTHER;
     t->uncounted = false;
     t->type = PH_MEMTAG_NO_TYPE;
+    ph_memtag_barrier();
 }
 
 static inline uint8_t ph_memtag_row(ph_memtag *t, uint8_t row)
 {
     if (!t)
         return PH_MEMROW_OTHER;
+    ph_memtag_barrier();
     uint8_t old = t->row;
     t->row = row;
+    ph_memtag_barrier();
     return old;
 }
 
@@ -67,8 +83,10 @@ static inline uint32_t ph_memtag_type(ph_memtag *t, uint32_t type)
 {
     if (!t)
         return PH_MEMTAG_NO_TYPE;
+    ph_memtag_barrier();
     uint32_t old = t->type;
     t->type = type;
+    ph_memtag_barrier();
     return old;
 }
 
@@ -76,8 +94,10 @@ static inline bool ph_memtag_uncounted(ph_memtag *t, bool uncounted)
 {
     if (!t)
         return false;
+    ph_memtag_barrier();
     bool old = t->uncounted;
     t->uncounted = uncounted;
+    ph_memtag_barrier();
     return old;
 }
 
