@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "input.h"
+#include "peer.h"
 #include "replay.h"
 #include "report.h"
 #include "wbuf.h"
@@ -17,10 +18,9 @@
 static const char replay_help[] =
     "usage: peerheap replay CAPTURE... [options]\n"
     "\n"
-    "Replay the messages of captured Lightning sessions through the full write\n"
-    "path (decode, queue, write buffer, encode, BOLT 8 encrypt, write) once per\n"
-    "write-buffer strategy, each in a fresh process, and compare their heap use\n"
-    "as jemalloc counts it.\n"
+    "Run the real node (the one 'peerheap peer' runs) on the messages of captured\n"
+    "Lightning sessions, once per write-buffer strategy, each in a fresh process,\n"
+    "and compare their heap use, every allocation seen as it happens.\n"
     "\n"
     "CAPTURE is a pcap/pcapng file (decrypted with its key log) or an .lnmsgs\n"
     "file ([u16 length][message]..., replayed as one session).\n"
@@ -31,18 +31,25 @@ static const char replay_help[] =
     "  --from HOST:PORT     replay only what this endpoint sent (default: both sides)\n"
     "  --strategy LIST|all  comma-separated: fresh,exact,reuse,pool,ring,tiered (default all)\n"
     "  --peers N            simulated peers; peer i replays session i mod S (default S)\n"
-    "  --sink socket|model  real socket pairs to a reader process (default), or an\n"
-    "                       in-process deterministic model of the readers\n"
+    "  --transport socket|model  socket pairs to remote peers in a reader process\n"
+    "                       (default), or the in-memory model transport on a\n"
+    "                       virtual clock (deterministic); --sink is the same\n"
+    "  --encode stored|per-write  copy stored bytes into the write buffer (default),\n"
+    "                       or decode once and encode into each write buffer\n"
+    "  --linger S           idle seconds after the last write before the end figures\n"
+    "                       (default 60 with the model transport, 0 with sockets)\n"
     "  --pace asap|capture|xK   as fast as possible (default), captured timing,\n"
     "                       or K times faster than captured\n"
     "  --reader-rate BYTES/S  each reader reads at most this fast\n"
     "  --stalled K          the first K readers never read after the handshake\n"
     "  --queue-soft BYTES   per-peer queue above which relayed gossip is dropped\n"
+    "                       (default: the peer's, 1 MiB)\n"
     "  --queue-hard BYTES   per-peer queue above which the peer is disconnected\n"
+    "                       (default: the peer's, 16 MiB)\n"
     "  --pool-workers N     pool: most buffers out at once (default 100)\n"
     "  --pool-expiry S      pool/tiered: free buffers idle this long (default 30)\n"
-    "  --model-buffer BYTES model sink: bytes in flight per connection (default 262144)\n"
-    "  --verify             socket sink: check every frame arrives byte-exact\n"
+    "  --model-buffer BYTES model transport: socket buffer per direction (default 262144)\n"
+    "  --verify             check that every frame arrives byte-exact\n"
     "  --json FILE          write the report as JSON (schema in README.md)\n"
     "  --csv FILE           write the live-heap time series as CSV\n"
     "  --svg FILE           plot live heap over time, one line per strategy\n"
@@ -91,6 +98,12 @@ static bool parse_number_opt(const char *name, const char *val, struct replay_op
         o->cfg.wbuf.pool_expiry_ns = (uint64_t)(d * 1e9);
         return true;
     }
+    if (strcmp(name, "--linger") == 0) {
+        if (!ph_cli_parse_double(val, &d) || d < 0 || d > 1e6)
+            return false;
+        o->cfg.linger_ns = (uint64_t)(d * 1e9);
+        return true;
+    }
     if (!ph_cli_parse_u64(val, &v))
         return false;
     if (strcmp(name, "--peers") == 0 && v > 0 && v <= 1000000)
@@ -114,7 +127,7 @@ static bool parse_number_opt(const char *name, const char *val, struct replay_op
 
 static const char *const number_opts[] = {
     "--peers", "--reader-rate", "--stalled", "--queue-soft", "--queue-hard",
-    "--pool-workers", "--pool-expiry", "--model-buffer", NULL,
+    "--pool-workers", "--pool-expiry", "--model-buffer", "--linger", NULL,
 };
 
 static bool is_number_opt(const char *a)
@@ -132,6 +145,7 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
         return PH_EXIT_USAGE;
     o->strategies = "all";
     o->cfg.sink = PH_SINK_SOCKET;
+    o->cfg.linger_ns = UINT64_MAX;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || strcmp(a, "-") == 0) {
@@ -170,15 +184,22 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
             o->csv = v;
         } else if (strcmp(a, "--svg") == 0) {
             o->svg = v;
-        } else if (strcmp(a, "--sink") == 0) {
+        } else if (strcmp(a, "--sink") == 0 || strcmp(a, "--transport") == 0) {
             if (strcmp(v, "socket") == 0)
                 o->cfg.sink = PH_SINK_SOCKET;
             else if (strcmp(v, "model") == 0)
                 o->cfg.sink = PH_SINK_MODEL;
             else {
-                ph_cli_error("replay: --sink is 'socket' or 'model', not '%s'", v);
+                ph_cli_error("replay: %s is 'socket' or 'model', not '%s'", a, v);
                 return PH_EXIT_USAGE;
             }
+        } else if (strcmp(a, "--encode") == 0) {
+            ph_encode_policy ep;
+            if (!ph_encode_policy_parse(v, &ep)) {
+                ph_cli_error("replay: --encode is 'stored' or 'per-write', not '%s'", v);
+                return PH_EXIT_USAGE;
+            }
+            o->cfg.encode = (int)ep;
         } else if (strcmp(a, "--pace") == 0) {
             if (!parse_pace(v, &o->cfg)) {
                 ph_cli_error("replay: --pace is asap, capture or xK (e.g. x10), not '%s'", v);
@@ -191,10 +212,6 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
     }
     if (!o->ncaptures) {
         ph_cli_error("replay: no capture given (see 'peerheap replay --help')");
-        return PH_EXIT_USAGE;
-    }
-    if (o->cfg.verify && o->cfg.sink != PH_SINK_SOCKET) {
-        ph_cli_error("replay: --verify needs --sink socket (the model has no reader to check)");
         return PH_EXIT_USAGE;
     }
     return PH_EXIT_OK;
@@ -234,9 +251,8 @@ static int split_strategies(const char *list, char names[][PH_REPORT_NAME_MAX], 
 static void progress_line(void *ctx, const ph_replay_progress *p)
 {
     (void)ctx;
-    fprintf(stderr, "\r%-8s %llu/%llu messages, %llu writes   ", p->strategy,
-            (unsigned long long)p->messages_done, (unsigned long long)p->messages_total,
-            (unsigned long long)p->writes);
+    fprintf(stderr, "\r%-8s %llu/%llu messages   ", p->strategy,
+            (unsigned long long)p->messages_done, (unsigned long long)p->messages_total);
     fflush(stderr);
 }
 
@@ -290,6 +306,12 @@ static void fill_report_header(ph_report *r, const struct replay_opts *o,
     snprintf(r->options.from, sizeof r->options.from, "%s", o->from ? o->from : "");
     r->options.queue_soft = o->cfg.queue_soft;
     r->options.queue_hard = o->cfg.queue_hard;
+    snprintf(r->options.encode, sizeof r->options.encode, "%s",
+             ph_encode_policy_name((ph_encode_policy)o->cfg.encode));
+    uint64_t linger = o->cfg.linger_ns;
+    if (linger == UINT64_MAX)
+        linger = o->cfg.sink == PH_SINK_MODEL ? 60000000000ull : 0;
+    r->options.linger_seconds = (double)linger / 1e9;
 }
 
 static int run_all(struct replay_opts *o, ph_replay_input *in, int input_status)

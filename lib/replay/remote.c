@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "modelconn.h"
 #include "peer.h"
 #include "wbuf.h"
@@ -23,6 +25,8 @@ struct remote {
 
 struct ph_remote_set {
     ph_remote_config cfg;
+    uint8_t node_pub[33];
+    uint8_t priv[32];
     ph_peer_config peer_cfg, stalled_cfg;
     ph_peer_env env, stalled_env;
     ph_wbuf *wbuf;
@@ -114,6 +118,10 @@ ph_err ph_remote_set_create(ph_remote_set **out, const ph_remote_config *cfg)
     if (!s)
         return PH_ERR_NOMEM;
     s->cfg = *cfg;
+    memcpy(s->node_pub, cfg->node_pub33, 33);
+    memcpy(s->priv, cfg->remote_priv, 32);
+    s->cfg.node_pub33 = s->node_pub;
+    s->cfg.remote_priv = s->priv;
     s->r = calloc(cfg->npeers, sizeof *s->r);
     ph_err err = s->r ? ph_wbuf_create(&s->wbuf, "exact", NULL) : PH_ERR_NOMEM;
     if (err) {
@@ -130,7 +138,7 @@ ph_err ph_remote_set_create(ph_remote_set **out, const ph_remote_config *cfg)
     s->env = (ph_peer_env){
         .ev = cfg->ev,
         .cfg = &s->peer_cfg,
-        .local_priv = cfg->remote_priv,
+        .local_priv = s->priv,
         .wbuf = s->wbuf,
         .host = { .ctx = s, .on_ready = on_ready, .on_message = on_message,
                   .on_closed = on_closed },
@@ -149,6 +157,7 @@ void ph_remote_set_destroy(ph_remote_set *s)
         ph_peer_destroy(s->r[i].peer);
     free(s->r);
     ph_wbuf_destroy(s->wbuf);
+    sodium_memzero(s->priv, sizeof s->priv);
     free(s);
 }
 

@@ -15,7 +15,8 @@
  * between and are not counted): equal -> verified, different -> mismatch
  * (the first one is described), and what never came -> missing.
  *
- * Ownership: the set borrows ev, the keys and the expected arrays; remotes
+ * Ownership: the set copies the keys (wiped on destroy) and borrows ev and
+ * the expected arrays; remotes
  * own their conns once added. Errors: PH_ERR_NOMEM, PH_ERR_ARG, peer
  * creation errors. */
 #ifndef PH_REMOTE_H
