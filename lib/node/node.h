@@ -63,7 +63,7 @@ typedef struct ph_node_config {
     ph_err (*open_backlog)(void *ctx, ph_peer *p, uint32_t first, uint32_t range,
                            const ph_backlog_ops **ops, void **cursor);
     void *backlog_ctx;
-    /* Every frame any peer encrypts (see ph_peer_env.on_frame), or NULL. */
+    /* Every frame any peer writes in full (see ph_peer_env.on_frame), or NULL. */
     void (*on_frame)(void *ctx, ph_peer *p, uint16_t type, size_t len);
     void *on_frame_ctx;
     /* A peer closed; called just before the node destroys it. May be NULL. */

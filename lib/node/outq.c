@@ -469,8 +469,6 @@ static ph_err fill(ph_outq *q, uint64_t now_ns)
         fl->len = e->len;
         fl->done = 0;
         fl->type = e->type;
-        if (q->on_frame)
-            q->on_frame(q->on_frame_ctx, e->type, e->len);
         q->inflight_left += e->len + PH_NOISE_OVERHEAD;
         q->fl_n++;
         pop_entry(q);
@@ -528,6 +526,8 @@ static ph_err sink_write(ph_outq *q, const struct iovec *iov, int iovcnt, size_t
 static void frame_done(ph_outq *q, struct inflight *fl, uint64_t now_ns)
 {
     ph_wbuf_release(q->wb, &fl->f, now_ns);
+    if (q->on_frame)
+        q->on_frame(q->on_frame_ctx, fl->type, fl->len);
     ph_msgcount *c = &q->st.out[ph_msgtype_slot(fl->type)];
     c->msgs++;
     c->bytes += fl->len;

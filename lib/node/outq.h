@@ -178,10 +178,9 @@ ph_err ph_outq_push_wire(ph_outq *q, ph_wire_msg *m, unsigned flags);
 typedef void (*ph_outq_refill_fn)(void *ctx, ph_outq *q);
 void ph_outq_set_refill(ph_outq *q, size_t low_water, ph_outq_refill_fn fn, void *ctx);
 
-/* Called from flush right after each message has been encoded and encrypted
- * into its frame (before it is written), with its type and plaintext
- * length: the replay attributes the allocations of each write to its
- * message type there. NULL removes it. */
+/* Called from flush once each frame is fully written (and its buffer
+ * released), with the message's type and plaintext length: writes counted
+ * by exact type. NULL removes it. */
 typedef void (*ph_outq_frame_fn)(void *ctx, uint16_t type, size_t len);
 void ph_outq_set_frame_observer(ph_outq *q, ph_outq_frame_fn fn, void *ctx);
 

@@ -162,8 +162,8 @@ typedef struct ph_peer_env {
     struct ph_pcapw *record;              /* may be NULL */
     const ph_logger *log;                 /* may be NULL */
     struct ph_memtag *tag;                /* allocation attribution, may be NULL */
-    /* Called as each frame is encrypted (outq.h's frame observer), with the
-     * peer: counts writes by exact type. May be NULL. */
+    /* Called as each frame is fully written (outq.h's frame observer), with
+     * the peer: counts writes by exact type. May be NULL. */
     void (*on_frame)(void *ctx, ph_peer *p, uint16_t type, size_t len);
     void *on_frame_ctx;
     ph_peer_host host;
