@@ -13,12 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alloctrack.h"
 #include "conn.h"
 #include "memstat.h"
 #include "memtag.h"
 #include "modelconn.h"
 #include "node.h"
+#include "nodemeter.h"
 #include "noise.h"
 #include "peer.h"
 #include "remote.h"
@@ -63,9 +63,8 @@ struct engine {
     char *errbuf;
     size_t errlen;
 
-    ph_memtag tag;
-    ph_alloctrack *track;
-    bool measured;
+    ph_nodemeter *meter;
+    ph_memtag *tag;
     ph_memstat *ms;
     ph_ev *ev;
     ph_node *node;
@@ -86,12 +85,9 @@ struct engine {
     bool relays_done;
     bool linger_over;
 
-    uint64_t *type_writes;        /* 65,536 counters, allocated before measuring */
-    uint64_t *type_base;          /* per-type allocations, bytes at the phase start */
     ph_sample *samples;
     size_t nsamples, samples_cap;
     uint64_t sample_every, next_sample;
-    int64_t live_base;
     uint64_t t0_wall, last_progress;
 
     pid_t reader_pid;
@@ -132,10 +128,6 @@ static bool node_own_type(uint16_t type)
            type == PH_WIRE_GOSSIP_TIMESTAMP_FILTER;
 }
 
-static int64_t live_now(const struct engine *e)
-{
-    return e->measured ? ph_alloctrack_live(e->track) : 0;
-}
 
 /* ---- what the node sends ---- */
 
@@ -204,14 +196,6 @@ static ph_err open_backlog(void *ctx, ph_peer *p, uint32_t first, uint32_t range
     return PH_OK;
 }
 
-static void on_frame(void *ctx, ph_peer *p, uint16_t type, size_t len)
-{
-    (void)p;
-    (void)len;
-    struct engine *e = ctx;
-    e->type_writes[type]++;
-}
-
 static void on_peer_closed(void *ctx, ph_peer *p, ph_err reason, const char *why)
 {
     struct engine *e = ctx;
@@ -246,7 +230,7 @@ static void relay_one(struct engine *e, const ph_replay_msg *m)
         return;
     ph_outq_msg *decoded = NULL;
     if (e->cfg->encode == PH_ENCODE_PER_WRITE &&
-        ph_peer_decode_for_send(&e->tag, m->bytes, m->len, &decoded) != PH_OK)
+        ph_peer_decode_for_send(e->tag, m->bytes, m->len, &decoded) != PH_OK)
         return;
     for (size_t k = 0; k < ns; k++) {
         struct rpeer *rp = &e->peers[e->subs[m->session][k]];
@@ -283,7 +267,7 @@ static void take_sample(struct engine *e)
         s.t = (double)(ph_ev_now(e->ev) - e->t_start) / 1e9;
     else
         s.t = (double)(mono_ns() - e->t0_wall) / 1e9;
-    int64_t live = live_now(e) - e->live_base;
+    int64_t live = ph_nodemeter_live(e->meter);
     s.live_bytes = live > 0 ? (uint64_t)live : 0;
     ph_memstat_global g;
     if (e->ms && ph_memstat_global_read(e->ms, &g) == PH_OK) {
@@ -526,11 +510,9 @@ static ph_err node_create(struct engine *e)
     nc.peer.outq.soft_cap = e->cfg->queue_soft;
     nc.peer.outq.hard_cap = e->cfg->queue_hard;
     nc.max_peers = e->npeers;
-    nc.tag = &e->tag;
+    ph_nodemeter_attach(e->meter, &nc);
     nc.open_backlog = open_backlog;
     nc.backlog_ctx = e;
-    nc.on_frame = on_frame;
-    nc.on_frame_ctx = e;
     nc.on_peer_closed = on_peer_closed;
     nc.peer_closed_ctx = e;
     char why[256] = "";
@@ -550,9 +532,9 @@ static ph_err connect_peers(struct engine *e, int (*pairs)[2])
                 .capacity = { e->cfg->model_buffer, e->cfg->model_buffer },
                 .uncounted = { false, true },
             };
-            bool saved = ph_memtag_uncounted(&e->tag, true); /* the "kernel"'s buffers */
+            bool saved = ph_memtag_uncounted(e->tag, true); /* the "kernel"'s buffers */
             err = ph_modelconn_pair(e->ev, &mc, &node_end, &remote_end);
-            ph_memtag_uncounted(&e->tag, saved);
+            ph_memtag_uncounted(e->tag, saved);
         } else {
             err = ph_conn_socket_create(&node_end, e->ev, pairs[i][0]);
         }
@@ -565,9 +547,9 @@ static ph_err connect_peers(struct engine *e, int (*pairs)[2])
             return fail(e, err, "node");
         }
         if (model(e)) {
-            bool saved = ph_memtag_uncounted(&e->tag, true);
+            bool saved = ph_memtag_uncounted(e->tag, true);
             err = ph_remote_add(e->remotes, i, remote_end);
-            ph_memtag_uncounted(&e->tag, saved);
+            ph_memtag_uncounted(e->tag, saved);
             if (err)
                 return fail(e, err, "remote peer");
         }
@@ -678,63 +660,6 @@ static uint64_t linger_ns(const struct engine *e)
 
 /* ---- figures ---- */
 
-static void finish_types(struct engine *e)
-{
-    /* Messages written but never allocated for (stored bytes, reuse) still
-     * get their write counts. */
-    for (uint32_t t = 0; t < 65536; t++) {
-        uint64_t a = 0, b = 0;
-        if (e->measured)
-            ph_alloctrack_type(e->track, t, &a, &b);
-        a -= e->type_base[2 * t];
-        b -= e->type_base[2 * t + 1];
-        if (!e->type_writes[t] && !a && !b)
-            continue;
-        const char *name = ph_wire_type_name((uint16_t)t);
-        char buf[PH_REPORT_NAME_MAX];
-        if (!name) {
-            snprintf(buf, sizeof buf, "unknown_type_%u", t);
-            name = buf;
-        }
-        ph_strategy_result_add_type(e->res, name, e->type_writes[t], a, b);
-    }
-    if (e->measured) {
-        uint64_t a = 0, b = 0;
-        ph_alloctrack_type(e->track, PH_MEMTAG_NO_TYPE, &a, &b);
-        a -= e->type_base[2 * 65536];
-        b -= e->type_base[2 * 65536 + 1];
-        if (a || b)
-            ph_strategy_result_add_type(e->res, "(no message)", 0, a, b);
-    }
-}
-
-static void snapshot_types(struct engine *e)
-{
-    if (!e->measured)
-        return;
-    for (uint32_t t = 0; t < 65536; t++)
-        ph_alloctrack_type(e->track, t, &e->type_base[2 * t], &e->type_base[2 * t + 1]);
-    ph_alloctrack_type(e->track, PH_MEMTAG_NO_TYPE, &e->type_base[2 * 65536],
-                       &e->type_base[2 * 65536 + 1]);
-}
-
-static void fill_write_figures(struct engine *e)
-{
-    ph_outq_stats qs;
-    ph_node_write_totals(e->node, &qs);
-    ph_strategy_result *out = e->res;
-    out->writes = qs.msgs_out;
-    out->write_bytes = qs.wire_bytes_out;
-    out->dropped = qs.relay_dropped;
-    out->partial_writes = qs.partial_writes;
-    out->would_block = qs.would_block;
-    ph_wbuf_stats wb;
-    ph_wbuf_get_stats(ph_node_wbuf(e->node), &wb);
-    out->wbuf_buffers_allocated = wb.buffers_allocated;
-    out->wbuf_bytes_requested = wb.bytes_requested;
-    out->wbuf_peak_held_bytes = wb.peak_held_bytes;
-}
-
 static ph_err engine_init(struct engine *e, const char *strategy)
 {
     const ph_replay_config *cfg = e->cfg;
@@ -747,22 +672,20 @@ static ph_err engine_init(struct engine *e, const char *strategy)
     ph_err err = ph_noise_global_init();
     if (err)
         return fail(e, err, "libsodium");
-    ph_memtag_init(&e->tag);
-    e->type_writes = calloc(65536, sizeof *e->type_writes);
-    e->type_base = calloc(2 * 65537, sizeof *e->type_base);
     unsigned target = cfg->samples ? cfg->samples : DEFAULT_SAMPLES;
     e->samples_cap = 2 * (size_t)target + 8;
     e->samples = calloc(e->samples_cap, sizeof *e->samples);
     e->peers = calloc(e->npeers, sizeof *e->peers);
-    if (!e->type_writes || !e->type_base || !e->samples || !e->peers)
+    if (!e->samples || !e->peers)
         return PH_ERR_NOMEM;
     if ((err = build_plans(e)))
         return fail(e, err, "sessions");
     e->sample_every = e->planned / target ? e->planned / target : 1;
     e->next_sample = e->sample_every;
-    err = ph_alloctrack_create(&e->track, &e->tag);
+    err = ph_nodemeter_create(&e->meter);
     if (err)
         return fail(e, err, "allocation tracker");
+    e->tag = ph_nodemeter_tag(e->meter);
     err = ph_memstat_create(&e->ms);
     if (err && !cfg->allow_unmeasured)
         return fail(e, err, "jemalloc statistics (is peerheap linked with jemalloc?)");
@@ -771,8 +694,6 @@ static ph_err engine_init(struct engine *e, const char *strategy)
 
 static void engine_free(struct engine *e)
 {
-    if (e->track)
-        ph_alloctrack_stop(e->track);
     ph_node_destroy(e->node);
     ph_remote_set_destroy(e->remotes);
     ph_ev_destroy(e->ev);
@@ -783,10 +704,8 @@ static void engine_free(struct engine *e)
         free(e->subs[s]);
     free(e->subs);
     free(e->nsubs);
-    free(e->type_writes);
-    free(e->type_base);
     free(e->samples);
-    ph_alloctrack_destroy(e->track);
+    ph_nodemeter_destroy(e->meter);
     ph_memstat_destroy(e->ms);
 }
 
@@ -796,11 +715,11 @@ static ph_err open_transport(struct engine *e, int (**pairs)[2])
     if (model(e)) {
         ph_err err = ph_ev_create_virtual(&e->ev, 0);
         if (!err)
-            ph_ev_set_memtag(e->ev, &e->tag);
-        bool saved = ph_memtag_uncounted(&e->tag, true);
+            ph_ev_set_memtag(e->ev, e->tag);
+        bool saved = ph_memtag_uncounted(e->tag, true);
         if (!err)
             err = remotes_create(e, e->ev, &e->remotes);
-        ph_memtag_uncounted(&e->tag, saved);
+        ph_memtag_uncounted(e->tag, saved);
         return err ? fail(e, err, "model transport") : PH_OK;
     }
     *pairs = calloc(e->npeers, sizeof **pairs);
@@ -818,17 +737,13 @@ static ph_err open_transport(struct engine *e, int (**pairs)[2])
     if (!err)
         err = ph_ev_create(&e->ev);
     if (!err)
-        ph_ev_set_memtag(e->ev, &e->tag);
+        ph_ev_set_memtag(e->ev, e->tag);
     return err;
 }
 
-static void begin_phase(struct engine *e, ph_alloctrack_totals *t1)
+static void begin_phase(struct engine *e)
 {
-    if (e->measured) {
-        ph_alloctrack_snapshot(e->track, t1);
-        ph_alloctrack_reset_peak(e->track);
-        snapshot_types(e);
-    }
+    ph_nodemeter_mark_phase(e->meter);
     e->running = true;
     e->t_start = ph_ev_now(e->ev);
     e->t0_wall = mono_ns();
@@ -842,39 +757,6 @@ static void begin_phase(struct engine *e, ph_alloctrack_totals *t1)
     }
 }
 
-static void end_phase(struct engine *e, const ph_alloctrack_totals *t0,
-                      const ph_alloctrack_totals *t1, int64_t live_peers_base)
-{
-    ph_strategy_result *out = e->res;
-    fill_write_figures(e);
-    if (!e->measured)
-        return;
-    ph_alloctrack_totals t2, setup, phase;
-    ph_alloctrack_snapshot(e->track, &t2);
-    ph_alloctrack_delta(t1, t0, &setup);
-    ph_alloctrack_delta(&t2, t1, &phase);
-    out->setup_allocations = setup.counted.allocs;
-    out->setup_bytes_allocated = setup.counted.bytes;
-    out->setup_live_bytes = (uint64_t)(t1->counted.live - t0->counted.live);
-    out->allocations = phase.counted.allocs;
-    out->bytes_allocated = phase.counted.bytes;
-    out->bytes_freed = phase.counted.bytes_freed + phase.counted.untracked_bytes;
-    int64_t peak = t2.counted.peak - e->live_base;
-    out->peak_live_bytes = peak > 0 ? (uint64_t)peak : 0;
-    int64_t end = t2.counted.live - e->live_base;
-    out->end_live_bytes = end > 0 ? (uint64_t)end : 0;
-    int64_t held = t2.counted.live - live_peers_base;
-    out->held_bytes_per_peer = held > 0 ? (uint64_t)held / e->npeers : 0;
-    for (unsigned r = 0; r < PH_REPORT_ROWS && r < PH_MEMROW__COUNT; r++) {
-        out->rows[r].allocations = phase.rows[r].allocs;
-        out->rows[r].bytes_allocated = phase.rows[r].bytes;
-        int64_t live = t2.rows[r].live;
-        out->rows[r].end_live_bytes = live > 0 ? (uint64_t)live : 0;
-    }
-    out->remote_allocations = phase.uncounted.allocs;
-    out->remote_bytes_allocated = phase.uncounted.bytes;
-}
-
 ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config *cfg,
                               const char *strategy, ph_strategy_result *out, char *errbuf,
                               size_t errlen)
@@ -885,36 +767,29 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     struct engine e = {.in = in, .cfg = cfg, .res = out, .errbuf = errbuf, .errlen = errlen,
                        .reader_pipe = -1};
     int (*pairs)[2] = NULL;
-    ph_alloctrack_totals t0, t1;
-    memset(&t0, 0, sizeof t0);
-    memset(&t1, 0, sizeof t1);
     ph_err err = engine_init(&e, strategy);
     if (!err)
         err = open_transport(&e, &pairs); /* forks the reader before measuring */
     if (err)
         goto done;
-    err = ph_alloctrack_start(e.track);
+    err = ph_nodemeter_start(e.meter);
     if (err && !cfg->allow_unmeasured) {
         fail(&e, err, "allocation hooks (is peerheap linked with jemalloc 5.3?)");
         goto done;
     }
-    e.measured = !err;
     err = PH_OK;
-    if (e.measured)
-        ph_alloctrack_snapshot(e.track, &t0);
-    e.live_base = live_now(&e);
 
     /* Set-up: the node, the connections, handshakes, init, filters. */
     if ((err = node_create(&e)))
         goto done;
-    int64_t live_peers_base = live_now(&e);
+    ph_nodemeter_mark_peers(e.meter);
     if ((err = connect_peers(&e, pairs)))
         goto done;
     if ((err = run_until(&e, setup_done, "set-up did not finish", strategy)))
         goto done;
 
     /* The replay phase. */
-    begin_phase(&e, &t1);
+    begin_phase(&e);
     double cpu0 = cpu_seconds();
     err = run_until(&e, replay_done, "the replay did not finish", strategy);
     if (!err && linger_ns(&e)) {
@@ -927,14 +802,12 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     if (err)
         goto done;
     take_sample(&e);
-    end_phase(&e, &t0, &t1, live_peers_base);
+    ph_nodemeter_finish(e.meter, e.node, e.npeers, out);
     progress(&e, strategy, true);
-    ph_alloctrack_stop(e.track);
     out->writes_per_second = out->wall_seconds > 0 ? (double)out->writes / out->wall_seconds : 0;
     out->mib_per_second =
         out->wall_seconds > 0 ? (double)out->write_bytes / out->wall_seconds / 1048576.0 : 0;
     out->verify = cfg->verify;
-    finish_types(&e);
     for (size_t i = 0; i < e.nsamples; i++)
         ph_strategy_result_add_sample(out, &e.samples[i]);
 

@@ -1,0 +1,182 @@
+#include "nodemeter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloctrack.h"
+#include "wbuf.h"
+#include "wire.h"
+
+#define NTYPES 65536u
+
+struct ph_nodemeter {
+    ph_memtag tag;
+    ph_alloctrack *track;
+    bool measuring;
+    ph_alloctrack_totals t0, t1;  /* at start, at the phase mark */
+    int64_t live_peers;
+    uint64_t *type_writes;        /* by exact type, as frames complete */
+    uint64_t *type_base;          /* per-type allocations, bytes at the mark */
+};
+
+ph_err ph_nodemeter_create(ph_nodemeter **out)
+{
+    ph_nodemeter *m = calloc(1, sizeof *m);
+    if (!m)
+        return PH_ERR_NOMEM;
+    ph_memtag_init(&m->tag);
+    m->type_writes = calloc(NTYPES, sizeof *m->type_writes);
+    m->type_base = calloc(2 * (NTYPES + 1), sizeof *m->type_base);
+    ph_err err = m->type_writes && m->type_base ? ph_alloctrack_create(&m->track, &m->tag)
+                                                : PH_ERR_NOMEM;
+    if (err) {
+        ph_nodemeter_destroy(m);
+        return err;
+    }
+    *out = m;
+    return PH_OK;
+}
+
+void ph_nodemeter_destroy(ph_nodemeter *m)
+{
+    if (!m)
+        return;
+    ph_alloctrack_destroy(m->track);
+    free(m->type_writes);
+    free(m->type_base);
+    free(m);
+}
+
+ph_memtag *ph_nodemeter_tag(ph_nodemeter *m)
+{
+    return &m->tag;
+}
+
+static void on_frame(void *ctx, ph_peer *p, uint16_t type, size_t len)
+{
+    (void)p;
+    (void)len;
+    ph_nodemeter *m = ctx;
+    m->type_writes[type]++;
+}
+
+void ph_nodemeter_attach(ph_nodemeter *m, ph_node_config *cfg)
+{
+    cfg->tag = &m->tag;
+    cfg->on_frame = on_frame;
+    cfg->on_frame_ctx = m;
+}
+
+ph_err ph_nodemeter_start(ph_nodemeter *m)
+{
+    ph_err err = ph_alloctrack_start(m->track);
+    if (err)
+        return err;
+    m->measuring = true;
+    ph_alloctrack_snapshot(m->track, &m->t0);
+    m->t1 = m->t0;
+    m->live_peers = m->t0.counted.live;
+    return PH_OK;
+}
+
+bool ph_nodemeter_measuring(const ph_nodemeter *m)
+{
+    return m->measuring;
+}
+
+int64_t ph_nodemeter_live(const ph_nodemeter *m)
+{
+    return m->measuring ? ph_alloctrack_live(m->track) - m->t0.counted.live : 0;
+}
+
+void ph_nodemeter_mark_peers(ph_nodemeter *m)
+{
+    if (m->measuring)
+        m->live_peers = ph_alloctrack_live(m->track);
+}
+
+void ph_nodemeter_mark_phase(ph_nodemeter *m)
+{
+    if (!m->measuring)
+        return;
+    ph_alloctrack_snapshot(m->track, &m->t1);
+    ph_alloctrack_reset_peak(m->track);
+    for (uint32_t t = 0; t <= NTYPES; t++) {
+        uint32_t type = t < NTYPES ? t : PH_MEMTAG_NO_TYPE;
+        ph_alloctrack_type(m->track, type, &m->type_base[2 * t], &m->type_base[2 * t + 1]);
+    }
+}
+
+static uint64_t positive(int64_t v)
+{
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static void add_types(ph_nodemeter *m, ph_strategy_result *out)
+{
+    for (uint32_t t = 0; t <= NTYPES; t++) {
+        uint64_t a = 0, b = 0, w = t < NTYPES ? m->type_writes[t] : 0;
+        if (m->measuring) {
+            ph_alloctrack_type(m->track, t < NTYPES ? t : PH_MEMTAG_NO_TYPE, &a, &b);
+            a -= m->type_base[2 * t];
+            b -= m->type_base[2 * t + 1];
+        }
+        if (!w && !a && !b)
+            continue;
+        char buf[PH_REPORT_NAME_MAX];
+        const char *name = t < NTYPES ? ph_wire_type_name((uint16_t)t) : "(no message)";
+        if (!name) {
+            snprintf(buf, sizeof buf, "unknown_type_%u", t);
+            name = buf;
+        }
+        ph_strategy_result_add_type(out, name, w, a, b);
+    }
+}
+
+static void write_figures(ph_node *node, ph_strategy_result *out)
+{
+    ph_outq_stats qs;
+    ph_node_write_totals(node, &qs);
+    out->writes = qs.msgs_out;
+    out->write_bytes = qs.wire_bytes_out;
+    out->dropped = qs.relay_dropped;
+    out->partial_writes = qs.partial_writes;
+    out->would_block = qs.would_block;
+    ph_wbuf_stats wb;
+    ph_wbuf_get_stats(ph_node_wbuf(node), &wb);
+    out->wbuf_buffers_allocated = wb.buffers_allocated;
+    out->wbuf_bytes_requested = wb.bytes_requested;
+    out->wbuf_peak_held_bytes = wb.peak_held_bytes;
+}
+
+void ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers, ph_strategy_result *out)
+{
+    write_figures(node, out);
+    if (m->measuring) {
+        ph_alloctrack_totals t2, setup, phase;
+        ph_alloctrack_snapshot(m->track, &t2);
+        ph_alloctrack_delta(&m->t1, &m->t0, &setup);
+        ph_alloctrack_delta(&t2, &m->t1, &phase);
+        int64_t base = m->t0.counted.live;
+        out->setup_allocations = setup.counted.allocs;
+        out->setup_bytes_allocated = setup.counted.bytes;
+        out->setup_live_bytes = positive(m->t1.counted.live - base);
+        out->allocations = phase.counted.allocs;
+        out->bytes_allocated = phase.counted.bytes;
+        out->bytes_freed = phase.counted.bytes_freed + phase.counted.untracked_bytes;
+        out->peak_live_bytes = positive(t2.counted.peak - base);
+        out->end_live_bytes = positive(t2.counted.live - base);
+        int64_t held = t2.counted.live - m->live_peers;
+        out->held_bytes_per_peer = npeers ? positive(held) / npeers : 0;
+        for (unsigned r = 0; r < PH_REPORT_ROWS && r < PH_MEMROW__COUNT; r++) {
+            out->rows[r].allocations = phase.rows[r].allocs;
+            out->rows[r].bytes_allocated = phase.rows[r].bytes;
+            out->rows[r].end_live_bytes = positive(t2.rows[r].live);
+        }
+        out->remote_allocations = phase.uncounted.allocs;
+        out->remote_bytes_allocated = phase.uncounted.bytes;
+        ph_alloctrack_stop(m->track);
+    }
+    add_types(m, out);
+}

@@ -1,0 +1,49 @@
+/* The figures of one node's write path, the same for a replay and for a
+ * live `peerheap peer`: an allocation tracker (alloctrack.h) with its
+ * memory tag, writes counted by exact type as frames complete, and the
+ * node's own counters, gathered into a ph_strategy_result (report.h) so
+ * that both produce the same schema and `diff`/`gate` read either.
+ *
+ * Life: create; attach to the node's configuration (before ph_node_create:
+ * it sets the tag and the frame observer); start (hooks installed, the
+ * baseline taken); optionally mark_peers (live bytes before the peers, for
+ * held-per-peer) and mark_phase (set-up ends: set-up figures are what came
+ * before, the phase figures what comes after, and the peak restarts);
+ * finish fills the result; destroy.
+ *
+ * Without jemalloc's hooks (sanitizer builds) start fails with
+ * PH_ERR_MEMSTAT; a caller that accepts that gets write counters only.
+ *
+ * Ownership: the meter owns its tracker and tables; the node is borrowed.
+ * One started meter per process (jemalloc's hooks are process-wide).
+ * Errors: PH_ERR_NOMEM, PH_ERR_MEMSTAT, PH_ERR_STATE. */
+#ifndef PH_NODEMETER_H
+#define PH_NODEMETER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+#include "memtag.h"
+#include "node.h"
+#include "report.h"
+
+typedef struct ph_nodemeter ph_nodemeter;
+
+ph_err ph_nodemeter_create(ph_nodemeter **out);
+void ph_nodemeter_destroy(ph_nodemeter *m);
+ph_memtag *ph_nodemeter_tag(ph_nodemeter *m);
+void ph_nodemeter_attach(ph_nodemeter *m, ph_node_config *cfg);
+ph_err ph_nodemeter_start(ph_nodemeter *m);
+bool ph_nodemeter_measuring(const ph_nodemeter *m);
+void ph_nodemeter_mark_peers(ph_nodemeter *m);
+void ph_nodemeter_mark_phase(ph_nodemeter *m);
+/* Counted live bytes since start (0 when not measuring). */
+int64_t ph_nodemeter_live(const ph_nodemeter *m);
+/* Fills the write-path and memory figures of `out` (name, times and
+ * samples are the caller's); `npeers` divides the held bytes. Stops the
+ * tracker. */
+void ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers,
+                         ph_strategy_result *out);
+
+#endif
