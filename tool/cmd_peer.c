@@ -22,9 +22,11 @@
 #include "json.h"
 #include "log.h"
 #include "node.h"
+#include "nodemeter.h"
 #include "noise.h"
 #include "outq.h"
 #include "peer.h"
+#include "report.h"
 #include "wbuf.h"
 
 #define MAX_ADDRS 64
@@ -36,6 +38,7 @@ struct opts {
     const char *connect[MAX_ADDRS];
     size_t nconnect;
     const char *network;
+    const char *stats_json;
     ph_node_config node;
     ph_log_level level;
 };
@@ -236,6 +239,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
         } else if (!strcmp(a, "--exit-after-idle")) {
             if (!parse_seconds(v, &o->node.exit_after_idle_ns) || !o->node.exit_after_idle_ns)
                 return bad_value(a, v);
+        } else if (!strcmp(a, "--stats-json")) {
+            o->stats_json = v;
+        } else if (!strcmp(a, "--encode")) {
+            if (!ph_encode_policy_parse(v, &pc->encode))
+                return bad_value(a, v);
         } else if (!strcmp(a, "--max-messages")) {
             if (!ph_cli_parse_u64(v, &o->node.max_messages) || !o->node.max_messages)
                 return bad_value(a, v);
@@ -363,6 +371,66 @@ static void raise_nofile(void)
     }
 }
 
+/* ---- --stats-json ---- */
+
+/* The node's write-path figures as a one-strategy report: the schema of
+ * `peerheap replay --json`, so diff and gate read it too. Written to a
+ * temporary file and renamed, so a reader never sees half a file. */
+static int write_stats(const char *path, ph_nodemeter *meter, ph_node *node,
+                       const struct opts *o, double wall_s, double cpu_s)
+{
+    ph_node_stats ns;
+    ph_node_get_stats(node, &ns);
+    size_t peers = (size_t)(ns.accepted + ns.connects);
+    ph_strategy_result res;
+    memset(&res, 0, sizeof res);
+    snprintf(res.name, sizeof res.name, "%s", o->node.strategy);
+    ph_nodemeter_finish(meter, node, peers, &res);
+    res.wall_seconds = wall_s;
+    res.cpu_seconds = cpu_s;
+    res.writes_per_second = wall_s > 0 ? (double)res.writes / wall_s : 0;
+    res.mib_per_second = wall_s > 0 ? (double)res.write_bytes / wall_s / 1048576.0 : 0;
+    ph_report *r = NULL;
+    int rc = PH_EXIT_USAGE;
+    if (ph_report_create(&r) != PH_OK)
+        goto out;
+    snprintf(r->version, sizeof r->version, "%s", PH_VERSION);
+    r->options.peers = peers;
+    snprintf(r->options.sink, sizeof r->options.sink, "socket");
+    snprintf(r->options.pace, sizeof r->options.pace, "live");
+    snprintf(r->options.encode, sizeof r->options.encode, "%s",
+             ph_encode_policy_name(o->node.peer.encode));
+    r->options.queue_soft = o->node.peer.outq.soft_cap;
+    r->options.queue_hard = o->node.peer.outq.hard_cap;
+    if (ph_report_add_strategy(r, &res) != PH_OK)
+        goto out;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        ph_cli_error("peer: --stats-json %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    ph_err err = ph_report_write_json(r, f);
+    if (fclose(f) || err || rename(tmp, path)) {
+        ph_cli_error("peer: --stats-json %s: write failed", path);
+        unlink(tmp);
+        goto out;
+    }
+    rc = PH_EXIT_OK;
+out:
+    ph_report_destroy(r);
+    ph_strategy_result_clear(&res);
+    return rc;
+}
+
+static double now_s(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* ---- main ---- */
 
 static int run_peer(int argc, char **argv)
@@ -390,9 +458,22 @@ static int run_peer(int argc, char **argv)
     raise_nofile();
 
     struct run r = { .sigfd = -1 };
+    ph_nodemeter *meter = NULL;
+    if (o.stats_json) {
+        if (ph_nodemeter_create(&meter) != PH_OK) {
+            ph_cli_error("peer: out of memory");
+            return PH_EXIT_USAGE;
+        }
+        ph_nodemeter_attach(meter, &o.node);
+        if (ph_nodemeter_start(meter) != PH_OK)
+            fprintf(stderr, "peerheap: warning: --stats-json: jemalloc's allocation hooks are "
+                    "unavailable (sanitizer build?): write counters only\n");
+    }
+    double wall0 = now_s(CLOCK_MONOTONIC), cpu0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
     ph_err err = ph_ev_create(&r.ev);
     if (err) {
         ph_cli_error("peer: event loop: %s", ph_strerror(err));
+        ph_nodemeter_destroy(meter);
         return PH_EXIT_USAGE;
     }
     char why[400];
@@ -401,6 +482,7 @@ static int run_peer(int argc, char **argv)
     if (err) {
         ph_cli_error("peer: %s", why);
         ph_ev_destroy(r.ev);
+        ph_nodemeter_destroy(meter);
         return PH_EXIT_USAGE;
     }
     rc = PH_EXIT_OK;
@@ -447,6 +529,12 @@ static int run_peer(int argc, char **argv)
         rc = PH_EXIT_PARTIAL;
     if (o.level >= PH_LOG_INFO)
         print_stats(r.node);
+    if (meter) {
+        int src = write_stats(o.stats_json, meter, r.node, &o, now_s(CLOCK_MONOTONIC) - wall0,
+                              now_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0);
+        if (src && rc == PH_EXIT_OK)
+            rc = src;
+    }
 out:
     ph_node_destroy(r.node);
     if (r.sigfd >= 0) {
@@ -454,6 +542,7 @@ out:
         close(r.sigfd);
     }
     ph_ev_destroy(r.ev);
+    ph_nodemeter_destroy(meter);
     return rc;
 }
 
@@ -498,6 +587,12 @@ const struct ph_command ph_cmd_peer = {
         "  --keylog FILE          append session keys (key-log format; also enabled by the\n"
         "                         LIGHTNINGKEYLOGFILE environment variable). Holds secrets\n"
         "  --record FILE.pcap     record every session as a pcap file\n"
+        "  --stats-json FILE      at exit, write the write-path figures (writes, write\n"
+        "                         buffers, allocations by row and type, peak live) in\n"
+        "                         the schema of 'peerheap replay --json'\n"
+        "  --encode POLICY        stored (default): copy stored wire bytes into the\n"
+        "                         write buffer; per-write: decode, then encode into\n"
+        "                         each write buffer (lnd's writeMessage)\n"
         "  --max-peers N          most peers at once (default 1024)\n"
         "  --queue-soft BYTES     per-peer queued bytes above which relayed gossip is\n"
         "                         dropped (default 1048576)\n"

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -709,6 +712,51 @@ static void engine_free(struct engine *e)
     ph_memstat_destroy(e->ms);
 }
 
+/* Connected TCP pairs over loopback: the live node's transport, kernel
+ * buffers and all ([0] the node's end, [1] the remote's). Made here, before
+ * the reader process is forked, so that pair i is peer i on both sides. */
+static ph_err tcp_pairs(int (*pairs)[2], size_t n)
+{
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t al = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 64) ||
+        getsockname(l, (struct sockaddr *)&a, &al)) {
+        if (l >= 0)
+            close(l);
+        return PH_ERR_IO;
+    }
+    size_t made = 0;
+    for (; made < n; made++) {
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c < 0)
+            break;
+        if (connect(c, (struct sockaddr *)&a, sizeof a)) {
+            close(c);
+            break;
+        }
+        int s = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (s < 0) {
+            close(c);
+            break;
+        }
+        int one = 1;
+        setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
+        pairs[made][0] = s;
+        pairs[made][1] = c;
+    }
+    close(l);
+    if (made == n)
+        return PH_OK;
+    for (size_t k = 0; k < made; k++) {
+        close(pairs[k][0]);
+        close(pairs[k][1]);
+    }
+    return PH_ERR_IO;
+}
+
 static ph_err open_transport(struct engine *e, int (**pairs)[2])
 {
     *pairs = NULL;
@@ -725,15 +773,10 @@ static ph_err open_transport(struct engine *e, int (**pairs)[2])
     *pairs = calloc(e->npeers, sizeof **pairs);
     if (!*pairs)
         return PH_ERR_NOMEM;
-    for (size_t i = 0; i < e->npeers; i++)
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, (*pairs)[i])) {
-            for (size_t k = 0; k < i; k++) {
-                close((*pairs)[k][0]);
-                close((*pairs)[k][1]);
-            }
-            return fail(e, PH_ERR_IO, "socketpair (raise the open-files limit?)");
-        }
-    ph_err err = start_reader(e, *pairs);
+    ph_err err = tcp_pairs(*pairs, e->npeers);
+    if (err)
+        return fail(e, err, "loopback TCP connections (raise the open-files limit?)");
+    err = start_reader(e, *pairs);
     if (!err)
         err = ph_ev_create(&e->ev);
     if (!err)

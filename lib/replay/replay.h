@@ -5,7 +5,8 @@
  * peer` runs, with its defaults, caps, batch policy, timers, encoding and
  * strategy tick - accepts P connections from remote peers (remote.h: real
  * ph_peers too) over a transport:
- *   PH_SINK_SOCKET  socket pairs; the remotes run in a separate reader
+ *   PH_SINK_SOCKET  loopback TCP connections (the live node's transport, kernel
+ *                   buffers and all); the remotes run in a separate reader
  *                   process on a real-time loop;
  *   PH_SINK_MODEL   the in-memory model transport (modelconn.h) on a
  *                   virtual clock; the remotes run in this process, their
