@@ -25,6 +25,10 @@ static ph_report *sample_report(void)
         s.allocations = i == 2 ? 500 : 50000;
         s.bytes_allocated = i == 0 ? 50000ull * 65536 : i == 1 ? 50000ull * 256 : 500ull * 65536;
         s.held_bytes_per_peer = i == 2 ? 65536 : 0;
+        s.rows[1].allocations = s.allocations;
+        s.rows[1].bytes_allocated = s.bytes_allocated;
+        s.rows[1].end_live_bytes = i == 2 ? 500ull * 65536 : 0;
+        s.rows[3].allocations = 7;
         s.peak_live_bytes = 1000000 + (uint64_t)i;
         s.cpu_seconds = 0.25;
         s.writes_per_second = 200000;
@@ -63,7 +67,7 @@ static void test_table_and_verdict(void **state)
     assert_non_null(strstr(t, "3.1 GiB")); /* fresh: 50,000 x 64 KiB */
     assert_non_null(strstr(t, "(x0.0039)")); /* exact: 256 B / 64 KiB of fresh */
     assert_non_null(strstr(t, "reuse holds 64.0 KiB x 500 peers = 31.2 MiB idle"));
-    assert_non_null(strstr(t, "exact allocates 0.391% of fresh's bytes"));
+    assert_non_null(strstr(t, "exact allocates 0.391% of fresh's write-buffer bytes"));
     free(t);
     ph_report_destroy(r);
 }
@@ -82,6 +86,9 @@ static void test_json_round_trip(void **state)
     assert_true(back->strategies[1].cpu_seconds == 0.25);
     assert_int_equal(back->strategies[2].n_types, 2);
     assert_int_equal(back->strategies[2].types[1].writes, 11);
+    assert_int_equal(back->strategies[2].rows[1].end_live_bytes, 500ull * 65536);
+    assert_int_equal(back->strategies[1].rows[1].bytes_allocated, 50000ull * 256);
+    assert_int_equal(back->strategies[0].rows[3].allocations, 7);
     free(j);
     ph_report_destroy(back);
 

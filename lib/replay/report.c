@@ -305,7 +305,8 @@ static const ph_strategy_result *find_strategy(const ph_report *r, const char *n
 }
 
 /* The verdict names the two facts the lnd history is about: what an idle
- * peer holds (per-peer buffers), and how much churn per-message buffers make. */
+ * peer holds (per-peer buffers), and how much write-buffer churn per-message
+ * buffers make. */
 void ph_report_verdict(const ph_report *r, char *buf, size_t len)
 {
     buf[0] = 0;
@@ -317,7 +318,7 @@ void ph_report_verdict(const ph_report *r, char *buf, size_t len)
     for (size_t i = 1; i < r->n_strategies; i++) {
         if (r->strategies[i].held_bytes_per_peer > most_held->held_bytes_per_peer)
             most_held = &r->strategies[i];
-        if (r->strategies[i].bytes_allocated < least_bytes->bytes_allocated)
+        if (r->strategies[i].rows[1].bytes_allocated < least_bytes->rows[1].bytes_allocated)
             least_bytes = &r->strategies[i];
     }
     char per[32], total[32];
@@ -330,10 +331,12 @@ void ph_report_verdict(const ph_report *r, char *buf, size_t len)
         used += (size_t)snprintf(buf + used, len - used, "no strategy holds buffers when idle");
     }
     const ph_strategy_result *fresh = find_strategy(r, "fresh");
-    if (fresh && fresh != least_bytes && fresh->bytes_allocated && used < len) {
-        double pct = 100.0 * (double)least_bytes->bytes_allocated / (double)fresh->bytes_allocated;
-        snprintf(buf + used, len - used, "; %s allocates %.3g%% of fresh's bytes", least_bytes->name,
-                 pct);
+    /* Write buffers only: decoding and queues cost every strategy the same. */
+    if (fresh && fresh != least_bytes && fresh->rows[1].bytes_allocated && used < len) {
+        double pct = 100.0 * (double)least_bytes->rows[1].bytes_allocated /
+                     (double)fresh->rows[1].bytes_allocated;
+        snprintf(buf + used, len - used, "; %s allocates %.3g%% of fresh's write-buffer bytes",
+                 least_bytes->name, pct);
     }
 }
 

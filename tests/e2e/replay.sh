@@ -14,6 +14,20 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:exitcode=86"
 
 "$BUILD/tests/test_lnsession" --write-fixtures "$T" >/dev/null || fail "fixture generation"
 msgs=$(awk '{print $1 + $2}' "$T/good.counts")
+# What the responder (127.0.0.1:9735) sent, less the link messages a node
+# makes itself (init, ping, pong, gossip_timestamp_filter): what a replay of
+# that side sends each peer, counted from dump's own listing.
+"$PEERHEAP" dump "$T/good.pcap" --json >"$T/dump.jsonl" || fail "dump of the fixture"
+replayed=$(python3 -c '
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    if o.get("src") == "127.0.0.1:9735" and "type" in o and o["type"] not in (16, 18, 19, 265):
+        n += 1
+print(n)' "$T/dump.jsonl")
+[ "$replayed" -gt 100 ] || fail "fixture: only $replayed replayable messages"
+SIDE="--from 127.0.0.1:9735"
 
 # Sanitizer builds have no jemalloc statistics: only the exit codes are
 # checked there (the replay refuses to measure without them).
@@ -41,7 +55,6 @@ grep -q "line 3" "$T/badkeys.err" || fail "bad key log line not named"
 run badstrat 2 "$T/good.pcap" --strategy fresh,nonesuch
 run badsink 2 "$T/good.pcap" --sink pipe
 run badpace 2 "$T/good.pcap" --pace y3
-run verifymodel 2 "$T/good.pcap" --sink model --verify
 run toomanystalled 2 "$T/good.pcap" --peers 2 --stalled 3
 run nocapture 2 --sink model
 run unknownopt 2 "$T/good.pcap" --frobnicate
@@ -50,30 +63,36 @@ grep -q "not a Lightning session" "$T/http.err" || fail "non-Lightning stream no
 
 [ $measured = 1 ] || exit 0
 
-# The table, all strategies, model sink.
-run table 0 "$T/good.pcap" --sink model --peers 3 --json "$T/a.json" --csv "$T/a.csv" --svg "$T/a.svg"
+# The table, all strategies, model transport.
+# shellcheck disable=SC2086
+run table 0 "$T/good.pcap" $SIDE --transport model --peers 3 --linger 0 --json "$T/a.json" \
+    --csv "$T/a.csv" --svg "$T/a.svg"
 for s in fresh exact reuse pool ring tiered; do grep -q " $s" "$T/table.out" || fail "no column $s"; done
-grep -q "peers: 3  sink: model  pace: asap" "$T/table.out" || fail "header line"
+grep -q "peers: 3  transport: model  pace: asap  encode: stored" "$T/table.out" || fail "header line"
 grep -q "idle" "$T/table.out" || fail "verdict line"
-python3 - "$T/a.json" "$msgs" <<'PY' || fail "json schema"
+python3 - "$T/a.json" "$replayed" <<'PY' || fail "json schema"
 import json, sys
 r = json.load(open(sys.argv[1]))
-msgs = int(sys.argv[2])
+replayed = int(sys.argv[2])
 assert r["peerheap"]["version"]
-assert r["input"]["messages"] == msgs and r["input"]["sessions"] == 1
+assert r["input"]["sessions"] == 1
 assert r["options"]["peers"] == 3 and r["options"]["sink"] == "model"
+assert r["options"]["encode"] == "stored" and r["options"]["linger_seconds"] == 0
 names = [s["name"] for s in r["strategies"]]
 assert names == ["fresh", "exact", "reuse", "pool", "ring", "tiered"], names
 for s in r["strategies"]:
     for k in ("writes", "allocations", "bytes_allocated", "bytes_freed", "peak_live_bytes",
               "end_live_bytes", "held_bytes_per_peer", "peak_active_bytes",
               "peak_resident_bytes", "cpu_seconds", "wall_seconds", "writes_per_second",
-              "verified", "mismatches", "by_type"):
+              "verified", "mismatches", "by_type", "by_row", "partial_writes",
+              "would_block", "virtual_seconds"):
         assert k in s, k
-    assert s["writes"] == 3 * msgs
+    # each peer: its own init and filter, then the replayed messages
+    assert s["writes"] == 3 * (replayed + 2), (s["name"], s["writes"])
     assert sum(t["writes"] for t in s["by_type"].values()) == s["writes"]
+    assert set(s["by_row"]) == {"other", "write_buffers", "queue", "decode", "session"}
 fresh = r["strategies"][0]
-assert fresh["bytes_allocated"] >= 65536 * fresh["writes"]
+assert fresh["by_row"]["write_buffers"]["bytes_allocated"] == 65536 * 3 * replayed
 PY
 head -1 "$T/a.csv" | grep -q "^time_s,strategy,live_bytes,active_bytes,resident_bytes,queued_bytes$" || fail "csv header"
 [ "$(grep -c ',ring,' "$T/a.csv")" -gt 10 ] || fail "csv has few ring samples"
@@ -81,23 +100,31 @@ grep -q "<svg" "$T/a.svg" && grep -q "live heap" "$T/a.svg" && grep -q "</svg>" 
 [ "$(grep -c "<polyline" "$T/a.svg")" -eq 6 ] || fail "svg lines"
 
 # Deterministic figures are identical between two model runs.
-run again 0 "$T/good.pcap" --sink model --peers 3 --json "$T/b.json"
+# shellcheck disable=SC2086
+run again 0 "$T/good.pcap" $SIDE --sink model --peers 3 --linger 0 --json "$T/b.json"
 python3 - "$T/a.json" "$T/b.json" <<'PY' || fail "model runs differ"
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
-keys = ("writes", "allocations", "bytes_allocated", "peak_live_bytes", "held_bytes_per_peer")
+keys = ("writes", "allocations", "bytes_allocated", "peak_live_bytes", "end_live_bytes",
+        "held_bytes_per_peer", "by_row", "by_type", "partial_writes", "would_block")
 for x, y in zip(a["strategies"], b["strategies"]):
     for k in keys:
         assert x[k] == y[k], (x["name"], k, x[k], y[k])
 PY
 
-# Socket sink with verification: every frame arrives as captured.
-run verify 0 "$T/good.pcap" --peers 4 --strategy exact,ring --verify --json "$T/v.json"
-python3 - "$T/v.json" "$msgs" <<'PY' || fail "verify counts"
+# Verification over both transports: every frame arrives as captured.
+# shellcheck disable=SC2086
+run verify 0 "$T/good.pcap" $SIDE --peers 4 --strategy exact,ring --verify --json "$T/v.json"
+# shellcheck disable=SC2086
+run verifymodel 0 "$T/good.pcap" $SIDE --peers 4 --transport model --strategy pool --verify \
+    --json "$T/vm.json"
+python3 - "$T/v.json" "$T/vm.json" "$replayed" <<'PY' || fail "verify counts"
 import json, sys
-r = json.load(open(sys.argv[1])); msgs = int(sys.argv[2])
-for s in r["strategies"]:
-    assert s["verified"] == 4 * msgs and s["mismatches"] == 0, s["name"]
+replayed = int(sys.argv[3])
+for path in sys.argv[1:3]:
+    r = json.load(open(path))
+    for s in r["strategies"]:
+        assert s["verified"] == 4 * replayed and s["mismatches"] == 0, (path, s["name"])
 PY
 
 # Only one side (--from), and a damaged capture replays what it has, exit 1.
