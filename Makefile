@@ -104,7 +104,7 @@ check-clang: deps
 # relaying the captured gossip, the deterministic model sink (about 30 s on
 # 2 cores; the socket sink takes about three times as long at 64 peers).
 DEMO_CAPTURE ?= $(firstword $(wildcard captures/gossip-flood.pcap) captures/mainnet-gossip.lnmsgs)
-DEMO_ARGS ?= --peers 64 --sink model --strategy all
+DEMO_ARGS ?= --peers 64 --transport model --strategy all
 
 demo: deps
 	@$(MAKE) --no-print-directory all
