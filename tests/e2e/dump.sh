@@ -101,7 +101,7 @@ has http.out "not a Lightning session"
 
 # --- unusable input ---
 run badline 2 good.pcap --keylog badline.keys
-has badline.err "badline.keys:3:"
+has badline.err "badline.keys: line 3: not a key log line"
 head -c 4096 /dev/urandom >garbage.pcap
 run garbage 2 garbage.pcap
 : >empty.pcap

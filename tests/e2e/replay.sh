@@ -13,7 +13,19 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}:exitcode=86"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:exitcode=86"
 
 "$BUILD/tests/test_lnsession" --write-fixtures "$T" >/dev/null || fail "fixture generation"
-msgs=$(awk '{print $1 + $2}' "$T/good.counts")
+# Only the node under study's side is replayed: by default the side that
+# sent more message bytes, counted here from dump's own listing.
+"$PEERHEAP" dump --json "$T/good.pcap" >"$T/good.jsonl" || fail "dump of good.pcap"
+msgs=$(python3 - "$T/good.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])][:-1]
+by = {}
+for r in rows:
+    b = by.setdefault(r["src"], [0, 0])
+    b[0] += r["len"]; b[1] += 1
+print(max(by.values())[1])
+PY
+) || fail "counting the larger side"
 
 # Sanitizer builds have no jemalloc statistics: only the exit codes are
 # checked there (the replay refuses to measure without them).
@@ -100,12 +112,17 @@ for s in r["strategies"]:
     assert s["verified"] == 4 * msgs and s["mismatches"] == 0, s["name"]
 PY
 
-# Only one side (--from), and a damaged capture replays what it has, exit 1.
-run from 0 "$T/good.pcap" --sink model --strategy exact --from 127.0.0.1:9735 --json "$T/f.json"
-python3 - "$T/f.json" "$T/good.counts" <<'PY' || fail "--from"
+# The other side (--from the initiator), and a damaged capture replays what
+# it has, exit 1.
+run from 0 "$T/good.pcap" --sink model --strategy exact --from 127.0.0.1:40312 --json "$T/f.json"
+python3 - "$T/f.json" "$T/good.counts" "$msgs" <<'PY' || fail "--from"
 import json, sys
 r = json.load(open(sys.argv[1])); a, b = map(int, open(sys.argv[2]).read().split())
-assert r["input"]["messages"] in (a, b) and r["input"]["messages"] != a + b, r["input"]
+larger = int(sys.argv[3])
+assert r["input"]["messages"] == a + b - larger, r["input"]
+side = r["input"]["sides"][0]
+assert side["node"] == "127.0.0.1:40312" and side["chosen_by"] == "from", side
+assert side["role"] == "initiator" and side["messages"] == r["input"]["messages"], side
 PY
 run gap 1 "$T/gap.pcap" --sink model --strategy reuse
 grep -q "gap" "$T/gap.err" || fail "gap not reported"
