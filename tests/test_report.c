@@ -109,6 +109,56 @@ static void test_json_round_trip(void **state)
     ph_report_destroy(r);
 }
 
+/* The node under study per session and the type list: written in the
+ * header, read back, the types on the table's options line. */
+static void test_sides_and_types(void **state)
+{
+    (void)state;
+    ph_report *r = sample_report();
+    ph_report_side a = {.session = 3, .node = "127.0.0.1:9735", .peer = "127.0.0.1:50412",
+                        .role = "responder", .chosen_by = "bytes", .node_bytes = 1234567,
+                        .session_bytes = 1240000, .messages = 5002};
+    ph_report_side b = {.session = 9, .role = "sender", .chosen_by = "only", .node_bytes = 7,
+                        .session_bytes = 7, .messages = 1};
+    assert_int_equal(ph_report_add_side(r, &a), PH_OK);
+    assert_int_equal(ph_report_add_side(r, &b), PH_OK);
+    assert_int_equal(ph_report_set_types(r, "256,channel_update"), PH_OK);
+    char *t = render(ph_report_print_table, r);
+    assert_non_null(strstr(t, "  types: 256,channel_update\n"));
+    free(t);
+    char *j = render(ph_report_write_json, r);
+    ph_report *back;
+    assert_int_equal(ph_report_read_json(&back, j, strlen(j)), PH_OK);
+    assert_int_equal(back->input.n_sides, 2);
+    const ph_report_side *x = &back->input.sides[0], *y = &back->input.sides[1];
+    assert_int_equal(x->session, 3);
+    assert_string_equal(x->node, "127.0.0.1:9735");
+    assert_string_equal(x->peer, "127.0.0.1:50412");
+    assert_string_equal(x->role, "responder");
+    assert_string_equal(x->chosen_by, "bytes");
+    assert_int_equal(x->node_bytes, 1234567);
+    assert_int_equal(x->session_bytes, 1240000);
+    assert_int_equal(x->messages, 5002);
+    assert_int_equal(y->session, 9);
+    assert_string_equal(y->node, "");
+    assert_string_equal(y->chosen_by, "only");
+    assert_string_equal(back->options.types, "256,channel_update");
+    ph_report_destroy(back);
+    free(j);
+    /* every type: no types line, "" in JSON, NULL read back */
+    assert_int_equal(ph_report_set_types(r, NULL), PH_OK);
+    t = render(ph_report_print_table, r);
+    assert_null(strstr(t, "types:"));
+    free(t);
+    j = render(ph_report_write_json, r);
+    assert_non_null(strstr(j, "\"types\": \"\""));
+    assert_int_equal(ph_report_read_json(&back, j, strlen(j)), PH_OK);
+    assert_null(back->options.types);
+    ph_report_destroy(back);
+    free(j);
+    ph_report_destroy(r);
+}
+
 static void test_csv_and_svg(void **state)
 {
     (void)state;
@@ -151,6 +201,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_and_verdict),
         cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_sides_and_types),
         cmocka_unit_test(test_csv_and_svg),
         cmocka_unit_test(test_format_bytes),
     };

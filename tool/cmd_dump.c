@@ -1,6 +1,6 @@
-/* peerheap dump: list the Lightning messages in captures, decrypted with a
- * key log. The library does the work (capture, tcpreasm, lnsession, wire);
- * this file parses options and prints. */
+/* peerheap dump: list the Lightning messages in captures (decrypted with a
+ * key log) and .lnmsgs files. The library does the work (lninput: capture,
+ * tcpreasm, lnsession; wire); this file parses options and prints. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,13 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "capture.h"
 #include "cli.h"
-#include "input.h"
 #include "commands.h"
+#include "input.h"
 #include "json.h"
-#include "keylog.h"
-#include "lnsession.h"
+#include "lninput.h"
 #include "wire.h"
 
 struct opts {
@@ -35,40 +33,13 @@ struct dump {
     FILE *exp;
     bool exp_err;
     uint64_t *by_type;       /* 65,536 counters */
-    uint64_t messages, sessions;
-    char **problems;         /* "CAPTURE: text" for the summary */
-    size_t nproblems, cap_problems;
-    bool partial;            /* some frame or session not decrypted */
+    uint64_t messages;
     uint8_t *wanted;         /* --types: 65,536 flags, NULL = every type */
-    bool unusable;           /* some input could not be used at all */
+    ph_lninput *in;
+    size_t told;             /* problems already printed on stderr */
 };
 
 /* ---- small helpers ---- */
-
-static void add_problem(struct dump *d, const char *capture, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void add_problem(struct dump *d, const char *capture, const char *fmt, ...)
-{
-    char text[512];
-    int n = snprintf(text, sizeof text, "%s: ", capture);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text + n, sizeof text - (size_t)n, fmt, ap);
-    va_end(ap);
-    d->partial = true;
-    if (d->nproblems == d->cap_problems) {
-        size_t c = d->cap_problems ? d->cap_problems * 2 : 16;
-        char **p = realloc(d->problems, c * sizeof *p);
-        if (!p)
-            return;
-        d->problems = p;
-        d->cap_problems = c;
-    }
-    char *copy = strdup(text);
-    if (copy)
-        d->problems[d->nproblems++] = copy;
-}
 
 /* "2025-11-25 06:23:01.123456789" (UTC) or just the time of day. */
 static void fmt_time(uint64_t ts_ns, bool with_date, char *out, size_t cap)
@@ -115,63 +86,97 @@ static void summary(const uint8_t *msg, size_t len, const char *name, char *out,
 
 /* ---- per message ---- */
 
-static void on_record(void *ctx, const struct ph_ln_record *r)
+static void on_msg(void *ctx, const struct ph_lninput_msg *m)
 {
     struct dump *d = ctx;
-    uint16_t type = r->len >= 2 ? (uint16_t)(r->msg[0] << 8 | r->msg[1]) : 0;
+    uint16_t type = m->len >= 2 ? (uint16_t)(m->msg[0] << 8 | m->msg[1]) : 0;
     char nbuf[24];
-    const char *name = r->len >= 2 ? type_name(type, nbuf, sizeof nbuf) : "(empty)";
-    if (d->wanted && (r->len < 2 || !d->wanted[type]))
-        return;
+    const char *name = m->len >= 2 ? type_name(type, nbuf, sizeof nbuf) : "(empty)";
     d->messages++;
-    if (r->len >= 2)
+    if (m->len >= 2)
         d->by_type[type]++;
     if (d->exp && !d->exp_err) {
-        uint8_t hdr[2] = {(uint8_t)(r->len >> 8), (uint8_t)r->len};
-        if (fwrite(hdr, 1, 2, d->exp) != 2 || fwrite(r->msg, 1, r->len, d->exp) != r->len)
+        uint8_t hdr[2] = {(uint8_t)(m->len >> 8), (uint8_t)m->len};
+        if (fwrite(hdr, 1, 2, d->exp) != 2 || fwrite(m->msg, 1, m->len, d->exp) != m->len)
             d->exp_err = true;
     }
     char src[PH_ENDPOINT_STRLEN], dst[PH_ENDPOINT_STRLEN];
     if (d->jw) {
-        ph_endpoint_format(r->src, src);
-        ph_endpoint_format(r->dst, dst);
-        ph_jw_object_begin(d->jw);
-        ph_jw_key(d->jw, "ts");
-        ph_jw_double(d->jw, (double)r->ts_ns / 1e9);
-        ph_jw_key(d->jw, "ts_ns");
-        ph_jw_u64(d->jw, r->ts_ns);
-        ph_jw_key(d->jw, "session");
-        ph_jw_u64(d->jw, r->session);
-        ph_jw_key(d->jw, "dir");
-        ph_jw_string(d->jw, r->dir == PH_LN_I2R ? "i2r" : "r2i");
-        ph_jw_key(d->jw, "src");
-        ph_jw_string(d->jw, src);
-        ph_jw_key(d->jw, "dst");
-        ph_jw_string(d->jw, dst);
-        ph_jw_key(d->jw, "type");
-        ph_jw_u64(d->jw, type);
-        ph_jw_key(d->jw, "name");
-        ph_jw_string(d->jw, name);
-        ph_jw_key(d->jw, "len");
-        ph_jw_u64(d->jw, r->len);
-        ph_jw_object_end(d->jw);
-        ph_jw_newline(d->jw);
+        ph_json_writer *w = d->jw;
+        ph_jw_object_begin(w);
+        /* .lnmsgs records have no time, direction or endpoints: null, and
+         * their file offset instead. */
+        ph_jw_key(w, "ts");
+        if (m->timed)
+            ph_jw_double(w, (double)m->ts_ns / 1e9);
+        else
+            ph_jw_null(w);
+        ph_jw_key(w, "ts_ns");
+        if (m->timed)
+            ph_jw_u64(w, m->ts_ns);
+        else
+            ph_jw_null(w);
+        ph_jw_key(w, "session");
+        ph_jw_u64(w, m->session);
+        ph_jw_key(w, "dir");
+        if (m->src)
+            ph_jw_string(w, m->dir == PH_LN_I2R ? "i2r" : "r2i");
+        else
+            ph_jw_null(w);
+        ph_jw_key(w, "src");
+        if (m->src) {
+            ph_endpoint_format(m->src, src);
+            ph_jw_string(w, src);
+        } else {
+            ph_jw_null(w);
+        }
+        ph_jw_key(w, "dst");
+        if (m->dst) {
+            ph_endpoint_format(m->dst, dst);
+            ph_jw_string(w, dst);
+        } else {
+            ph_jw_null(w);
+        }
+        if (!m->timed) {
+            ph_jw_key(w, "offset");
+            ph_jw_u64(w, m->offset);
+        }
+        ph_jw_key(w, "type");
+        ph_jw_u64(w, type);
+        ph_jw_key(w, "name");
+        ph_jw_string(w, name);
+        ph_jw_key(w, "len");
+        ph_jw_u64(w, m->len);
+        ph_jw_object_end(w);
+        ph_jw_newline(w);
         return;
     }
     char when[64], sum[600];
-    fmt_time(r->ts_ns, false, when, sizeof when);
-    if (r->len >= 2)
-        summary(r->msg, r->len, name, sum, sizeof sum);
+    if (m->timed)
+        fmt_time(m->ts_ns, false, when, sizeof when);
+    else
+        snprintf(when, sizeof when, "@%llu", (unsigned long long)m->offset);
+    if (m->len >= 2)
+        summary(m->msg, m->len, name, sum, sizeof sum);
     else
         snprintf(sum, sizeof sum, "(message shorter than its type)");
-    fprintf(d->out, "%s  #%-3llu %s %-26s %6zu  %s\n", when, (unsigned long long)r->session,
-            r->dir == PH_LN_I2R ? "->" : "<-", name, r->len, sum);
+    fprintf(d->out, "%-18s  #%-3llu %s %-26s %6zu  %s\n", when, (unsigned long long)m->session,
+            m->dir == PH_LN_I2R ? "->" : "<-", name, m->len, sum);
 }
 
-/* ---- per capture ---- */
+/* ---- per file ---- */
 
-static void print_session_header(struct dump *d, const struct ph_ln_session_stats *st)
+static void print_session_header(struct dump *d, const struct ph_lninput_session *s)
 {
+    const struct ph_ln_session_stats *st = &s->ln;
+    if (!s->has_endpoints) {
+        fprintf(d->out, "session %llu: .lnmsgs file: one sender, no endpoints or times "
+                "(@ is a record's file offset)\n", (unsigned long long)s->id);
+        fprintf(d->out, "  -> sender   : %llu messages, %llu bytes\n",
+                (unsigned long long)st->messages[0], (unsigned long long)st->bytes[0]);
+        fprintf(d->out, "  problems: 0\n");
+        return;
+    }
     char a[PH_ENDPOINT_STRLEN], b[PH_ENDPOINT_STRLEN], t0[64], t1[64];
     ph_endpoint_format(&st->initiator, a);
     ph_endpoint_format(&st->responder, b);
@@ -194,121 +199,35 @@ static void print_session_header(struct dump *d, const struct ph_ln_session_stat
     fprintf(d->out, "  problems: %u\n", st->problems);
 }
 
-static ph_keylog *load_keylog(const char *path, bool *bad)
+/* Text output: the file's headers before its messages (lninput reads a
+ * capture twice for it: stats_first). */
+static void on_file(void *ctx, const ph_lninput *in, size_t file)
 {
-    ph_keylog *kl = NULL;
-    unsigned long line = 0;
-    ph_err e = ph_keylog_load(&kl, path, &line);
-    if (e == PH_ERR_KEYLOG_FORMAT) {
-        ph_cli_error("%s:%lu: not a key log line (want '<32 hex mac> <64 hex key>')", path, line);
-        *bad = true;
-    } else if (e) {
-        ph_cli_error("%s: cannot read key log: %s%s%s", path, ph_strerror(e),
-                     e == PH_ERR_IO ? ": " : "", e == PH_ERR_IO ? strerror(errno) : "");
-        *bad = true;
-    }
-    return e ? NULL : kl;
-}
-
-/* One pass over a capture. Returns false when the file is unusable. */
-static bool pass(struct dump *d, const char *path, const ph_keylog *kl, uint64_t first_id,
-                 bool with_records, ph_lnsessions **out)
-{
-    ph_capture *c = NULL;
-    char err[PH_CAPTURE_ERRLEN];
-    ph_err e = ph_capture_open(&c, path, d->o->filter, err);
-    if (e) {
-        ph_cli_error("%s: %s: %s", path, ph_strerror(e), err);
-        return false;
-    }
-    struct ph_lnsession_opts lo = {.first_id = first_id};
-    ph_lnsessions *s = NULL;
-    e = ph_lnsession_create(&s, kl, &lo, with_records ? on_record : NULL, d);
-    if (e) {
-        ph_cli_error("%s: %s", path, ph_strerror(e));
-        ph_capture_close(c);
-        return false;
-    }
-    ph_lnsession_run(s, c);
-    ph_capture_close(c);
-    *out = s;
-    return true;
-}
-
-static void collect(struct dump *d, const char *path, ph_lnsessions *s, bool print)
-{
-    size_t n = ph_lnsession_problem_count(s);
-    for (size_t i = 0; i < n; i++) {
-        const char *t = ph_lnsession_problem(s, i)->text;
-        add_problem(d, path, "%s", t);
-        if (print)
-            ph_cli_error("%s: %s", path, t);
-    }
-    if (ph_lnsession_problems_dropped(s))
-        add_problem(d, path, "%zu more problems not listed", ph_lnsession_problems_dropped(s));
-    if (!ph_lnsession_count(s))
-        add_problem(d, path, "no Lightning session found (TCP connections seen: %llu)",
-                    (unsigned long long)ph_lnsession_connections(s));
-    d->sessions += ph_lnsession_count(s);
-}
-
-static void unusable(struct dump *d, const char *path)
-{
-    d->unusable = true;
-    add_problem(d, path, "unusable input (see the error above)");
-}
-
-static void dump_capture(struct dump *d, const char *path, const ph_keylog *given,
-                         uint64_t *next_id)
-{
-    char kpath[4096];
-    ph_keylog *own = NULL;
-    const ph_keylog *kl = given;
-    bool no_keylog = false;
-    if (!d->o->keylog) {
-        if (ph_tool_default_keylog(path, kpath, sizeof kpath)) {
-            bool bad = false;
-            own = load_keylog(kpath, &bad);
-            if (bad) {
-                unusable(d, path);
-                return;
-            }
-            kl = own;
-        } else {
-            no_keylog = true;
+    struct dump *d = ctx;
+    const struct ph_lninput_file *f = ph_lninput_file(in, file);
+    fprintf(d->out, "== %s\n", f->path);
+    for (size_t i = 0; i < ph_lninput_problem_count(in); i++) {
+        const struct ph_lninput_problem *p = ph_lninput_problem(in, i);
+        if (p->file == file && p->severity == PH_LNINPUT_NOTE) {
+            char text[640];
+            ph_tool_problem_text(p, text, sizeof text);
+            fprintf(d->out, "# %s\n", text);
         }
     }
-    ph_lnsessions *s = NULL;
-    if (!pass(d, path, kl, *next_id, d->jw != NULL, &s)) {
-        unusable(d, path);
-        ph_keylog_destroy(own);
-        return;
-    }
-    if (no_keylog && d->jw)
-        ph_cli_error("%s: note: no key log (neither --keylog nor %s.keys)", path, path);
-    if (!d->jw) {
-        /* Headers first: they need the whole capture, so read it twice. */
-        fprintf(d->out, "== %s\n", path);
-        if (no_keylog)
-            fprintf(d->out, "# no key log (neither --keylog nor %s.keys)\n", path);
-        for (size_t i = 0; i < ph_lnsession_count(s); i++)
-            print_session_header(d, ph_lnsession_stats(s, i));
-        ph_lnsession_destroy(s);
-        s = NULL;
-        fputc('\n', d->out);
-        if (!pass(d, path, kl, *next_id, true, &s)) {
-            unusable(d, path);
-            ph_keylog_destroy(own);
-            return;
-        }
-    }
-    collect(d, path, s, d->jw != NULL);
-    *next_id = ph_lnsession_next_id(s);
-    ph_lnsession_destroy(s);
-    ph_keylog_destroy(own);
+    for (size_t i = 0; i < f->nsessions; i++)
+        print_session_header(d, ph_lninput_session(in, f->first_session + i));
+    fputc('\n', d->out);
 }
 
 /* ---- totals ---- */
+
+static size_t count_problems(const ph_lninput *in)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ph_lninput_problem_count(in); i++)
+        n += ph_lninput_problem(in, i)->severity != PH_LNINPUT_NOTE;
+    return n;
+}
 
 static void print_totals(struct dump *d)
 {
@@ -320,12 +239,18 @@ static void print_totals(struct dump *d)
         fprintf(d->out, "  %-28s %5u  %llu\n", type_name((uint16_t)t, nbuf, sizeof nbuf), t,
                 (unsigned long long)d->by_type[t]);
     }
-    fprintf(d->out, "%llu sessions, %llu messages, %zu problems\n",
-            (unsigned long long)d->sessions, (unsigned long long)d->messages, d->nproblems);
-    if (d->nproblems) {
+    size_t nproblems = count_problems(d->in);
+    fprintf(d->out, "%zu sessions, %llu messages, %zu problems\n",
+            ph_lninput_session_count(d->in), (unsigned long long)d->messages, nproblems);
+    if (nproblems)
         fprintf(d->out, "problems:\n");
-        for (size_t i = 0; i < d->nproblems; i++)
-            fprintf(d->out, "  %s\n", d->problems[i]);
+    for (size_t i = 0; i < ph_lninput_problem_count(d->in); i++) {
+        const struct ph_lninput_problem *p = ph_lninput_problem(d->in, i);
+        if (p->severity == PH_LNINPUT_NOTE)
+            continue;
+        char text[640];
+        ph_tool_problem_text(p, text, sizeof text);
+        fprintf(d->out, "  %s\n", text);
     }
 }
 
@@ -336,7 +261,7 @@ static void json_summary(struct dump *d)
     ph_jw_key(w, "summary");
     ph_jw_object_begin(w);
     ph_jw_key(w, "sessions");
-    ph_jw_u64(w, d->sessions);
+    ph_jw_u64(w, ph_lninput_session_count(d->in));
     ph_jw_key(w, "messages");
     ph_jw_u64(w, d->messages);
     ph_jw_key(w, "by_type");
@@ -351,8 +276,14 @@ static void json_summary(struct dump *d)
     ph_jw_object_end(w);
     ph_jw_key(w, "problems");
     ph_jw_array_begin(w);
-    for (size_t i = 0; i < d->nproblems; i++)
-        ph_jw_string(w, d->problems[i]);
+    for (size_t i = 0; i < ph_lninput_problem_count(d->in); i++) {
+        const struct ph_lninput_problem *p = ph_lninput_problem(d->in, i);
+        if (p->severity == PH_LNINPUT_NOTE)
+            continue;
+        char text[640];
+        ph_tool_problem_text(p, text, sizeof text);
+        ph_jw_string(w, text);
+    }
     ph_jw_array_end(w);
     ph_jw_object_end(w);
     ph_jw_object_end(w);
@@ -402,39 +333,13 @@ static int parse(int argc, char **argv, struct opts *o)
     return PH_EXIT_OK;
 }
 
-/* "256,channel_update,node_announcement": numbers or the codec's names. */
-static bool parse_types(const char *list, uint8_t *wanted)
-{
-    const char *p = list;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        char item[64];
-        if (len == 0 || len >= sizeof item)
-            return false;
-        memcpy(item, p, len);
-        item[len] = 0;
-        uint64_t v;
-        const ph_wire_msg_desc *desc = ph_wire_msg_desc_by_name(item);
-        if (desc)
-            wanted[desc->type] = 1;
-        else if (ph_cli_parse_u64(item, &v) && v <= 65535)
-            wanted[v] = 1;
-        else
-            return false;
-        p += len + (p[len] == ',');
-    }
-    return true;
-}
-
 static int finish(struct dump *d, int rc)
 {
     if (d->jw)
         ph_json_writer_destroy(d->jw);
     if (d->exp && fclose(d->exp) != 0)
         d->exp_err = true;
-    for (size_t i = 0; i < d->nproblems; i++)
-        free(d->problems[i]);
-    free(d->problems);
+    ph_lninput_destroy(d->in);
     free(d->by_type);
     free(d->wanted);
     free((void *)d->o->captures);
@@ -452,36 +357,42 @@ static int run(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc)
         return finish(&d, rc);
-    d.by_type = calloc(65536, sizeof *d.by_type);
-    if (!d.by_type || (o.types && !(d.wanted = calloc(65536, 1)))) {
+    if (o.types && !(d.wanted = ph_tool_parse_types("dump", o.types)))
+        return finish(&d, PH_EXIT_USAGE);
+    if (!(d.by_type = calloc(65536, sizeof *d.by_type))) {
         ph_cli_error("dump: out of memory");
         return finish(&d, PH_EXIT_USAGE);
     }
-    if (o.types && !parse_types(o.types, d.wanted)) {
-        ph_cli_error("dump: --types '%s': not a list of message types (numbers 0-65535 or "
-                     "names such as channel_update)", o.types);
+    struct ph_lninput_opts lo = {
+        .keylog = o.keylog,
+        .filter = o.filter,
+        .types = d.wanted,
+        .on_msg = on_msg,
+        .on_file = o.json ? NULL : on_file,
+        .ctx = &d,
+        .stats_first = !o.json,
+    };
+    if (ph_lninput_create(&d.in, &lo)) {
+        ph_cli_error("dump: out of memory");
         return finish(&d, PH_EXIT_USAGE);
     }
-    ph_keylog *kl = NULL;
-    if (o.keylog) {
-        bool bad = false;
-        kl = load_keylog(o.keylog, &bad);
-        if (bad)
-            return finish(&d, PH_EXIT_USAGE);
-    }
-    if (o.json && ph_json_writer_create(&d.jw, stdout, false) != PH_OK) {
-        ph_keylog_destroy(kl);
+    if (ph_tool_input_status(d.in) == PH_EXIT_USAGE) { /* the --keylog file */
+        ph_tool_print_problems(d.in, &d.told, false);
         return finish(&d, PH_EXIT_USAGE);
     }
+    if (o.json && ph_json_writer_create(&d.jw, stdout, false) != PH_OK)
+        return finish(&d, PH_EXIT_USAGE);
     if (o.export_path && !(d.exp = fopen(o.export_path, "wb"))) {
         ph_cli_error("%s: cannot write: %s", o.export_path, strerror(errno));
-        ph_keylog_destroy(kl);
         return finish(&d, PH_EXIT_USAGE);
     }
-    uint64_t next_id = 1;
-    for (int i = 0; i < o.ncaptures; i++)
-        dump_capture(&d, o.captures[i], kl, &next_id);
-    ph_keylog_destroy(kl);
+    /* Problems go to stderr as each file is done: every one with --json
+     * (stdout is data), else only what made a file unusable (the text
+     * output lists the rest at the end). */
+    for (int i = 0; i < o.ncaptures; i++) {
+        ph_lninput_read(d.in, o.captures[i]);
+        ph_tool_print_problems(d.in, &d.told, !o.json);
+    }
     if (d.jw)
         json_summary(&d);
     else
@@ -489,15 +400,14 @@ static int run(int argc, char **argv)
     if (d.jw && ph_json_writer_error(d.jw))
         d.exp_err = true;
     bool out_err = fflush(stdout) != 0 || ferror(stdout);
+    int status = ph_tool_input_status(d.in);
     rc = finish(&d, PH_EXIT_OK);
     if (d.exp_err || out_err) {
         ph_cli_error("dump: write error%s%s", o.export_path ? " on " : "",
                      o.export_path ? o.export_path : "");
         return PH_EXIT_USAGE;
     }
-    if (d.unusable)
-        return PH_EXIT_USAGE;
-    return d.partial ? PH_EXIT_PARTIAL : PH_EXIT_OK;
+    return status;
 }
 
 const struct ph_command ph_cmd_dump = {
@@ -509,22 +419,27 @@ const struct ph_command ph_cmd_dump = {
     "\n"
     "Reads pcap/pcapng captures, reassembles TCP, finds BOLT 8 sessions by their\n"
     "handshake (any port) and decrypts them with a key log ('<mac> <key>' lines).\n"
+    "A CAPTURE ending in .lnmsgs is a message file ([u16 length][message]...):\n"
+    "listed as one session with one sender, no endpoints or times.\n"
     "\n"
     "  --keylog FILE   key log for every capture (default: CAPTURE.keys, or the\n"
     "                  capture's name with its extension replaced by .keys)\n"
     "  --filter EXPR   BPF filter applied to the capture's packets\n"
     "  --json          JSON Lines: one object per message (ts, ts_ns, session, dir\n"
     "                  \"i2r\" initiator to responder or \"r2i\", src, dst, type, name,\n"
-    "                  len), then {\"summary\": {sessions, messages, by_type, problems}}\n"
+    "                  len; for .lnmsgs ts, ts_ns, dir, src and dst are null and\n"
+    "                  offset is the record's file offset), then {\"summary\":\n"
+    "                  {sessions, messages, by_type, problems}}\n"
     "  --export FILE   write the plaintext messages as [u16 BE length][message]\n"
     "  --types LIST    only messages of these types (numbers or names, comma-\n"
     "                  separated, e.g. 256,257,258 or channel_update) in every\n"
     "                  output: lines, JSON, export and totals\n"
     "\n"
-    "Default output: a header per session, one line per message (time UTC,\n"
-    "session, -> initiator to responder or <- back, type, length, summary), then\n"
-    "totals per type and the problems found.\n"
+    "Default output: a header per session, one line per message (time UTC, or\n"
+    "@offset for .lnmsgs; session; -> initiator to responder or <- back; type,\n"
+    "length, summary), then totals per type and the problems found.\n"
     "\n"
     "Exit status: 0 every frame decrypted; 1 some sessions or frames could not be\n"
-    "(reasons printed); 2 unusable input (not a capture, unreadable, bad key log).\n",
+    "(reasons printed); 2 unusable input (not a capture, unreadable, bad key log,\n"
+    "malformed .lnmsgs).\n",
 };

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "input.h"
+#include "lninput.h"
 #include "peer.h"
 #include "replay.h"
 #include "report.h"
@@ -25,10 +26,17 @@ static const char replay_help[] =
     "CAPTURE is a pcap/pcapng file (decrypted with its key log) or an .lnmsgs\n"
     "file ([u16 length][message]..., replayed as one session).\n"
     "\n"
+    "Only the node under study's side of each session is replayed: by default\n"
+    "the side that sent more message bytes, or the endpoint --from names. The\n"
+    "side taken is printed per session before the table.\n"
+    "\n"
     "options:\n"
     "  --keylog FILE        key log for the captures (default: CAPTURE.keys)\n"
     "  --filter EXPR        BPF filter applied to the captures\n"
-    "  --from HOST:PORT     replay only what this endpoint sent (default: both sides)\n"
+    "  --from HOST:PORT     the node under study: replay what this endpoint sent\n"
+    "                       (default: in each session, the side that sent more bytes)\n"
+    "  --types LIST         only messages of these types (numbers or names, comma-\n"
+    "                       separated, as in dump: e.g. 256,257,258 or channel_update)\n"
     "  --strategy LIST|all  comma-separated: fresh,exact,reuse,pool,ring,tiered (default all)\n"
     "  --peers N            simulated peers; peer i replays session i mod S (default S)\n"
     "  --transport socket|model  socket pairs to remote peers in a reader process\n"
@@ -61,7 +69,7 @@ static const char replay_help[] =
 struct replay_opts {
     const char **captures;
     size_t ncaptures;
-    const char *keylog, *filter, *from;
+    const char *keylog, *filter, *from, *types;
     const char *strategies;
     const char *json, *csv, *svg;
     bool quiet;
@@ -176,6 +184,8 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
             o->filter = v;
         } else if (strcmp(a, "--from") == 0) {
             o->from = v;
+        } else if (strcmp(a, "--types") == 0) {
+            o->types = v;
         } else if (strcmp(a, "--strategy") == 0) {
             o->strategies = v;
         } else if (strcmp(a, "--json") == 0) {
@@ -304,6 +314,7 @@ static void fill_report_header(ph_report *r, const struct replay_opts *o,
     r->options.reader_rate = o->cfg.reader_rate;
     r->options.stalled = o->cfg.stalled;
     snprintf(r->options.from, sizeof r->options.from, "%s", o->from ? o->from : "");
+    ph_report_set_types(r, o->types);
     r->options.queue_soft = o->cfg.queue_soft;
     r->options.queue_hard = o->cfg.queue_hard;
     snprintf(r->options.encode, sizeof r->options.encode, "%s",
@@ -314,7 +325,224 @@ static void fill_report_header(ph_report *r, const struct replay_opts *o,
     r->options.linger_seconds = (double)linger / 1e9;
 }
 
-static int run_all(struct replay_opts *o, ph_replay_input *in, int input_status)
+/* ---- the node under study, per session ---- */
+
+/* 1234567 -> "1,234,567" */
+static const char *grouped(uint64_t v, char *buf, size_t cap)
+{
+    char digits[24];
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+    size_t k = 0;
+    for (int i = 0; i < n && k + 2 < cap; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[k++] = ',';
+        buf[k++] = digits[i];
+    }
+    buf[k] = 0;
+    return buf;
+}
+
+static const char *chosen_by(enum ph_lninput_side side)
+{
+    switch (side) {
+    case PH_LNINPUT_SIDE_MORE_BYTES: return "bytes";
+    case PH_LNINPUT_SIDE_TIE: return "tie";
+    case PH_LNINPUT_SIDE_FROM: return "from";
+    case PH_LNINPUT_SIDE_ONLY: return "only";
+    default: return "";
+    }
+}
+
+static uint64_t session_bytes(const struct ph_lninput_session *s)
+{
+    return s->ln.bytes[0] + s->ln.bytes[1];
+}
+
+/* The header's record of each replayed session, in replay order. */
+static ph_err add_sides(ph_report *r, const ph_lninput *li)
+{
+    size_t n = ph_lninput_session_count(li), nrep = 0;
+    for (size_t i = 0; i < n; i++)
+        nrep += ph_lninput_session(li, i)->replay_session >= 0;
+    for (int64_t want = 0; want < (int64_t)nrep; want++) {
+        for (size_t i = 0; i < n; i++) {
+            const struct ph_lninput_session *s = ph_lninput_session(li, i);
+            if (s->replay_session != want)
+                continue;
+            ph_report_side sd;
+            memset(&sd, 0, sizeof sd);
+            sd.session = s->id;
+            if (s->has_endpoints) {
+                bool i2r = s->node_dir == PH_LN_I2R;
+                ph_endpoint_format(i2r ? &s->ln.initiator : &s->ln.responder, sd.node);
+                ph_endpoint_format(i2r ? &s->ln.responder : &s->ln.initiator, sd.peer);
+            }
+            snprintf(sd.role, sizeof sd.role, "%s",
+                     !s->has_endpoints ? "sender"
+                     : s->node_dir == PH_LN_I2R ? "initiator" : "responder");
+            snprintf(sd.chosen_by, sizeof sd.chosen_by, "%s", chosen_by(s->side));
+            sd.node_bytes = s->ln.bytes[s->node_dir];
+            sd.session_bytes = session_bytes(s);
+            sd.messages = s->kept_messages[s->node_dir];
+            ph_err e = ph_report_add_side(r, &sd);
+            if (e)
+                return e;
+            break;
+        }
+    }
+    return PH_OK;
+}
+
+/* Why a session gives nothing, or "" when it is replayed. */
+static const char *not_replayed(const struct ph_lninput_session *s, const struct replay_opts *o)
+{
+    if (s->replay_session >= 0)
+        return "";
+    switch (s->side) {
+    case PH_LNINPUT_SIDE_NOT_FROM: return "--from is not one of its endpoints";
+    case PH_LNINPUT_SIDE_EMPTY: return "no message was decrypted";
+    default: break;
+    }
+    return o->types ? "its node sent no message of the --types" : "its node sent no message";
+}
+
+static void print_session_side(const struct ph_lninput_session *s, const ph_lninput *li,
+                               const struct replay_opts *o, FILE *f)
+{
+    const char *why = not_replayed(s, o);
+    if (why[0]) {
+        fprintf(f, "session %llu: not replayed: %s\n", (unsigned long long)s->id, why);
+        return;
+    }
+    char m[32], a[32], b[32];
+    grouped(s->kept_messages[s->node_dir], m, sizeof m);
+    if (!s->has_endpoints) {
+        fprintf(f, "session %llu: replaying %s, %s messages (the file's one sender)\n",
+                (unsigned long long)s->id, ph_lninput_file(li, s->file)->path, m);
+        return;
+    }
+    char node[PH_ENDPOINT_STRLEN], peer[PH_ENDPOINT_STRLEN];
+    bool i2r = s->node_dir == PH_LN_I2R;
+    ph_endpoint_format(i2r ? &s->ln.initiator : &s->ln.responder, node);
+    ph_endpoint_format(i2r ? &s->ln.responder : &s->ln.initiator, peer);
+    grouped(s->ln.bytes[s->node_dir], a, sizeof a);
+    grouped(session_bytes(s), b, sizeof b);
+    fprintf(f, "session %llu: replaying %s -> %s, %s messages (%ssent %s of %s bytes%s)\n",
+            (unsigned long long)s->id, node, peer, m,
+            s->side == PH_LNINPUT_SIDE_FROM ? "--from; " : "", a, b,
+            s->side == PH_LNINPUT_SIDE_TIE ? ": a tie, the responder is taken" : "");
+}
+
+/* Many sessions: one line per node endpoint (the busiest few), then the
+ * rest and the sessions not replayed, each counted. */
+struct side_group {
+    char node[PH_ENDPOINT_STRLEN + 8];
+    uint64_t sessions, messages, node_bytes, bytes;
+};
+
+static int by_sessions(const void *pa, const void *pb)
+{
+    const struct side_group *a = pa, *b = pb;
+    return a->sessions < b->sessions ? 1 : a->sessions > b->sessions ? -1 : 0;
+}
+
+static void print_side_groups(const ph_lninput *li, const struct replay_opts *o, FILE *f)
+{
+    size_t n = ph_lninput_session_count(li), ng = 0;
+    struct side_group *g = calloc(n ? n : 1, sizeof *g);
+    if (!g)
+        return;
+    uint64_t skipped = 0, replayed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct ph_lninput_session *s = ph_lninput_session(li, i);
+        if (s->replay_session < 0) {
+            skipped++;
+            continue;
+        }
+        replayed++;
+        char key[sizeof g->node];
+        if (s->has_endpoints)
+            ph_endpoint_format(s->node_dir == PH_LN_I2R ? &s->ln.initiator : &s->ln.responder,
+                               key);
+        else
+            snprintf(key, sizeof key, ".lnmsgs");
+        size_t k = 0;
+        while (k < ng && strcmp(g[k].node, key) != 0)
+            k++;
+        if (k == ng)
+            snprintf(g[ng++].node, sizeof g->node, "%s", key);
+        g[k].sessions++;
+        g[k].messages += s->kept_messages[s->node_dir];
+        g[k].node_bytes += s->ln.bytes[s->node_dir];
+        g[k].bytes += session_bytes(s);
+    }
+    qsort(g, ng, sizeof *g, by_sessions);
+    fprintf(f, "%zu sessions, %llu replayed: in each, %s\n", n, (unsigned long long)replayed,
+            o->from ? "what --from sent" : "the side that sent more bytes");
+    struct side_group rest = {.node = ""};
+    for (size_t k = 0; k < ng; k++) {
+        if (k >= 4) {
+            rest.sessions += g[k].sessions;
+            rest.messages += g[k].messages;
+            rest.node_bytes += g[k].node_bytes;
+            rest.bytes += g[k].bytes;
+            continue;
+        }
+        char ss[32], m[32], a[32], b[32];
+        fprintf(f, "  %s in %s session%s, %s messages (sent %s of %s bytes)\n", g[k].node,
+                grouped(g[k].sessions, ss, sizeof ss), g[k].sessions == 1 ? "" : "s",
+                grouped(g[k].messages, m, sizeof m), grouped(g[k].node_bytes, a, sizeof a),
+                grouped(g[k].bytes, b, sizeof b));
+    }
+    if (ng > 4) {
+        char ss[32], m[32], a[32], b[32];
+        fprintf(f, "  %zu other endpoints in %s sessions, %s messages (sent %s of %s bytes)\n",
+                ng - 4, grouped(rest.sessions, ss, sizeof ss), grouped(rest.messages, m, sizeof m),
+                grouped(rest.node_bytes, a, sizeof a), grouped(rest.bytes, b, sizeof b));
+    }
+    if (skipped) {
+        fprintf(f, "  not replayed: %llu session%s (", (unsigned long long)skipped,
+                skipped == 1 ? "" : "s");
+        /* The reasons, each with its count. */
+        const char *reasons[4] = {0};
+        uint64_t counts[4] = {0};
+        size_t nr = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *why = not_replayed(ph_lninput_session(li, i), o);
+            if (!why[0])
+                continue;
+            size_t k = 0;
+            while (k < nr && strcmp(reasons[k], why) != 0)
+                k++;
+            if (k == nr && nr < 4)
+                reasons[nr++] = why;
+            if (k < nr)
+                counts[k]++;
+        }
+        for (size_t k = 0; k < nr; k++)
+            fprintf(f, "%s%s: %llu", k ? "; " : "", reasons[k], (unsigned long long)counts[k]);
+        fprintf(f, ")\n");
+    }
+    free(g);
+}
+
+/* More than this many sessions get the grouped summary. */
+#define SIDE_LINES_MAX 8
+
+static void print_sides(const ph_lninput *li, const struct replay_opts *o, FILE *f)
+{
+    size_t n = ph_lninput_session_count(li);
+    if (n > SIDE_LINES_MAX) {
+        print_side_groups(li, o, f);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            print_session_side(ph_lninput_session(li, i), li, o, f);
+    }
+    fputc('\n', f);
+}
+
+static int run_all(struct replay_opts *o, ph_replay_input *in, ph_lninput **li,
+                   int input_status)
 {
     char names[16][PH_REPORT_NAME_MAX];
     size_t nnames;
@@ -334,6 +562,15 @@ static int run_all(struct replay_opts *o, ph_replay_input *in, int input_status)
     if (ph_report_create(&r))
         return PH_EXIT_USAGE;
     fill_report_header(r, o, in, peers);
+    if (add_sides(r, *li)) {
+        ph_cli_error("replay: out of memory");
+        ph_report_destroy(r);
+        return PH_EXIT_USAGE;
+    }
+    /* Each strategy's child forks from here: it need not carry every
+     * captured message a second time. */
+    ph_lninput_destroy(*li);
+    *li = NULL;
     int status = input_status;
     for (size_t i = 0; i < nnames; i++) {
         ph_strategy_result res;
@@ -367,6 +604,55 @@ static int run_all(struct replay_opts *o, ph_replay_input *in, int input_status)
     return status;
 }
 
+/* Captures and .lnmsgs files -> the replay input (the node under study's
+ * side of each session), problems on stderr as each file is read. */
+static int load_input(const struct replay_opts *o, ph_lninput **li, ph_replay_input **in)
+{
+    *li = NULL;
+    *in = NULL;
+    struct ph_endpoint from;
+    if (o->from && ph_endpoint_parse(o->from, &from)) {
+        ph_cli_error("replay: --from '%s' is not HOST:PORT (e.g. 127.0.0.1:9735 or [::1]:9735)",
+                     o->from);
+        return PH_EXIT_USAGE;
+    }
+    uint8_t *wanted = NULL;
+    if (o->types && !(wanted = ph_tool_parse_types("replay", o->types)))
+        return PH_EXIT_USAGE;
+    struct ph_lninput_opts lo = {
+        .keylog = o->keylog,
+        .filter = o->filter,
+        .types = wanted,
+        .keep = true,
+    };
+    ph_err e = ph_lninput_create(li, &lo);
+    free(wanted);
+    if (e) {
+        ph_cli_error("replay: out of memory");
+        return PH_EXIT_USAGE;
+    }
+    size_t told = 0;
+    ph_tool_print_problems(*li, &told, false);
+    for (size_t i = 0; i < o->ncaptures && ph_tool_input_status(*li) != PH_EXIT_USAGE; i++) {
+        ph_lninput_read(*li, o->captures[i]);
+        ph_tool_print_problems(*li, &told, false);
+    }
+    int status = ph_tool_input_status(*li);
+    if (status == PH_EXIT_USAGE)
+        return status;
+    if (ph_lninput_replay_input(*li, o->from ? &from : NULL, in)) {
+        ph_cli_error("replay: out of memory");
+        return PH_EXIT_USAGE;
+    }
+    print_sides(*li, o, stdout);
+    fflush(stdout);
+    if (!ph_replay_input_count(*in)) {
+        ph_cli_error("replay: no messages to replay in the input");
+        return PH_EXIT_USAGE;
+    }
+    return status;
+}
+
 static int cmd_replay(int argc, char **argv)
 {
     struct replay_opts o;
@@ -376,15 +662,14 @@ static int cmd_replay(int argc, char **argv)
         free(o.captures);
         return rc;
     }
+    ph_lninput *li = NULL;
     ph_replay_input *in = NULL;
-    struct ph_input_opts io = {.keylog = o.keylog, .filter = o.filter, .from = o.from};
-    int input_status = ph_tool_load_input(o.captures, o.ncaptures, &io, &in);
-    if (input_status == PH_EXIT_USAGE || !in) {
-        free(o.captures);
-        ph_replay_input_destroy(in);
-        return PH_EXIT_USAGE;
-    }
-    rc = run_all(&o, in, input_status);
+    int input_status = load_input(&o, &li, &in);
+    if (input_status != PH_EXIT_USAGE)
+        rc = run_all(&o, in, &li, input_status);
+    else
+        rc = input_status;
+    ph_lninput_destroy(li);
     ph_replay_input_destroy(in);
     free(o.captures);
     return rc;

@@ -3,207 +3,125 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "capture.h"
 #include "cli.h"
-#include "keylog.h"
-#include "lnsession.h"
+#include "wire.h"
 
-static bool ends_with(const char *s, const char *suffix)
+void ph_tool_problem_text(const struct ph_lninput_problem *p, char *out, size_t cap)
 {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
+    const char *path = p->path ? p->path : "input";
+    switch (p->kind) {
+    case PH_LNINPUT_PROB_OPEN:
+        snprintf(out, cap, "%s: cannot read: %s", path, strerror(p->sys_errno));
+        return;
+    case PH_LNINPUT_PROB_CAPTURE_OPEN:
+        if (p->err == PH_ERR_CAPTURE_FILTER)
+            snprintf(out, cap, "%s: --filter does not compile: %s", path, p->detail);
+        else if (p->err == PH_ERR_CAPTURE_LINKTYPE)
+            snprintf(out, cap, "%s: %s", path, p->detail);
+        else
+            snprintf(out, cap, "%s: not a pcap or pcapng capture (%s)", path,
+                     p->detail[0] ? p->detail : ph_strerror(p->err));
+        return;
+    case PH_LNINPUT_PROB_KEYLOG:
+        snprintf(out, cap, "%s: cannot read key log: %s", path,
+                 p->err == PH_ERR_IO ? strerror(p->sys_errno) : ph_strerror(p->err));
+        return;
+    case PH_LNINPUT_PROB_KEYLOG_LINE:
+        snprintf(out, cap, "%s: line %llu: not a key log line (want '<32 hex mac> <64 hex key>')",
+                 path, (unsigned long long)p->line);
+        return;
+    case PH_LNINPUT_PROB_NO_KEYLOG:
+        snprintf(out, cap, "%s: note: no key log (no --keylog, no %s.keys): nothing can be "
+                 "decrypted", path, path);
+        return;
+    case PH_LNINPUT_PROB_LNMSGS_RECORD:
+        snprintf(out, cap, "%s: offset %llu: record truncated or shorter than a message type",
+                 path, (unsigned long long)p->offset);
+        return;
+    case PH_LNINPUT_PROB_SESSION:
+        snprintf(out, cap, "%s: %s", path, p->ln.text);
+        return;
+    case PH_LNINPUT_PROB_MORE:
+        snprintf(out, cap, "%s: %llu more problems not shown", path,
+                 (unsigned long long)p->count);
+        return;
+    case PH_LNINPUT_PROB_NO_SESSION:
+        snprintf(out, cap, "%s: no Lightning session found (%llu TCP connection%s)", path,
+                 (unsigned long long)p->count, p->count == 1 ? "" : "s");
+        return;
+    case PH_LNINPUT_PROB_SHORT:
+        snprintf(out, cap, "%s: note: session %llu: %llu message%s shorter than a message type "
+                 "(not replayed)", path, (unsigned long long)p->session,
+                 (unsigned long long)p->count, p->count == 1 ? "" : "s");
+        return;
+    case PH_LNINPUT_PROB_NOMEM:
+        snprintf(out, cap, "%s: out of memory", path);
+        return;
+    }
+    snprintf(out, cap, "%s: %s", path, ph_strerror(p->err));
 }
 
-static int load_lnmsgs(ph_replay_input *in, const char *path, uint32_t session)
+void ph_tool_print_problems(const ph_lninput *in, size_t *from, bool unusable_only)
 {
-    uint64_t off = 0;
-    ph_err err = ph_replay_input_load_lnmsgs(in, path, session, &off);
-    if (err == PH_ERR_IO) {
-        ph_cli_error("%s: cannot read", path);
-        return PH_EXIT_USAGE;
+    size_t n = ph_lninput_problem_count(in);
+    for (size_t i = *from; i < n; i++) {
+        const struct ph_lninput_problem *p = ph_lninput_problem(in, i);
+        if (unusable_only && p->severity != PH_LNINPUT_UNUSABLE)
+            continue;
+        char text[640];
+        ph_tool_problem_text(p, text, sizeof text);
+        ph_cli_error("%s", text);
     }
-    if (err) {
-        ph_cli_error("%s: offset %llu: %s", path, (unsigned long long)off,
-                     err == PH_ERR_PARSE ? "record truncated or shorter than a message type"
-                                         : ph_strerror(err));
+    *from = n;
+}
+
+int ph_tool_input_status(const ph_lninput *in)
+{
+    switch (ph_lninput_worst(in)) {
+    case PH_LNINPUT_UNUSABLE:
         return PH_EXIT_USAGE;
+    case PH_LNINPUT_PARTIAL:
+        return PH_EXIT_PARTIAL;
+    case PH_LNINPUT_NOTE:
+        break;
     }
     return PH_EXIT_OK;
 }
 
-/* Capture session ids become dense replay session numbers in order of
- * their first message, so sessions that deliver nothing (no key, or --from
- * filtered them out) leave no idle peers behind. */
-struct capture_load {
-    ph_replay_input *in;
-    const struct ph_endpoint *from;
-    uint64_t *map; /* lnsession id -> replay session + 1 (0 = none yet) */
-    size_t map_cap;
-    uint32_t next_session;
-    ph_err err;
-};
-
-static void on_record(void *ctx, const struct ph_ln_record *rec)
+uint8_t *ph_tool_parse_types(const char *cmd, const char *list)
 {
-    struct capture_load *cl = ctx;
-    if (cl->err)
-        return;
-    if (cl->from && !ph_endpoint_equal(rec->src, cl->from))
-        return;
-    if (rec->session >= cl->map_cap) {
-        size_t cap = cl->map_cap ? cl->map_cap : 64;
-        while (cap <= rec->session)
-            cap *= 2;
-        uint64_t *m = realloc(cl->map, cap * sizeof *m);
-        if (!m) {
-            cl->err = PH_ERR_NOMEM;
-            return;
+    uint8_t *wanted = calloc(65536, 1);
+    if (!wanted) {
+        ph_cli_error("%s: out of memory", cmd);
+        return NULL;
+    }
+    const char *p = list;
+    bool ok = *p != '\0';
+    while (ok && *p) {
+        size_t len = strcspn(p, ",");
+        char item[64];
+        uint64_t v;
+        if (len == 0 || len >= sizeof item) {
+            ok = false;
+            break;
         }
-        memset(m + cl->map_cap, 0, (cap - cl->map_cap) * sizeof *m);
-        cl->map = m;
-        cl->map_cap = cap;
-    }
-    if (!cl->map[rec->session])
-        cl->map[rec->session] = ++cl->next_session;
-    cl->err = ph_replay_input_add(cl->in, rec->ts_ns, (uint32_t)(cl->map[rec->session] - 1),
-                                  (uint8_t)rec->dir, rec->msg, rec->len);
-}
-
-bool ph_tool_default_keylog(const char *capture, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s.keys", capture);
-    if (access(out, F_OK) == 0)
-        return true;
-    const char *slash = strrchr(capture, '/'), *dot = strrchr(capture, '.');
-    if (dot && (!slash || dot > slash)) {
-        snprintf(out, cap, "%.*s.keys", (int)(dot - capture), capture);
-        if (access(out, F_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
-static int open_keylog(const char *capture, const char *given, ph_keylog **kl)
-{
-    *kl = NULL;
-    char *path = NULL;
-    if (!given) {
-        size_t n = strlen(capture) + 6;
-        path = malloc(n);
-        if (!path)
-            return PH_EXIT_USAGE;
-        if (!ph_tool_default_keylog(capture, path, n)) {
-            free(path);
-            return PH_EXIT_OK; /* no key log: every session will say so */
-        }
-        given = path;
-    }
-    unsigned long bad_line = 0;
-    ph_err err = ph_keylog_load(kl, given, &bad_line);
-    if (err == PH_ERR_KEYLOG_FORMAT)
-        ph_cli_error("%s: line %lu: not '<32 hex mac> <64 hex key>'", given, bad_line);
-    else if (err)
-        ph_cli_error("%s: cannot read key log: %s", given, ph_strerror(err));
-    free(path);
-    return err ? PH_EXIT_USAGE : PH_EXIT_OK;
-}
-
-static int report_problems(const ph_lnsessions *ls, const char *path, int rc)
-{
-    for (size_t i = 0; i < ph_lnsession_problem_count(ls); i++) {
-        ph_cli_error("%s: %s", path, ph_lnsession_problem(ls, i)->text);
-        if (rc == PH_EXIT_OK)
-            rc = PH_EXIT_PARTIAL;
-    }
-    if (ph_lnsession_problems_dropped(ls))
-        ph_cli_error("%s: %zu more problems not shown", path, ph_lnsession_problems_dropped(ls));
-    if (!ph_lnsession_count(ls)) {
-        ph_cli_error("%s: no Lightning session found (%llu TCP connections)", path,
-                     (unsigned long long)ph_lnsession_connections(ls));
-        if (rc == PH_EXIT_OK)
-            rc = PH_EXIT_PARTIAL;
-    }
-    return rc;
-}
-
-static int load_capture(struct capture_load *cl, const char *path,
-                        const struct ph_input_opts *opts, uint64_t *next_id)
-{
-    ph_keylog *kl;
-    int rc = open_keylog(path, opts->keylog, &kl);
-    if (rc)
-        return rc;
-    char why[PH_CAPTURE_ERRLEN] = "";
-    ph_capture *cap;
-    ph_err err = ph_capture_open(&cap, path, opts->filter, why);
-    if (err) {
-        ph_cli_error("%s: %s%s%s", path, ph_strerror(err), why[0] ? ": " : "", why);
-        ph_keylog_destroy(kl);
-        return PH_EXIT_USAGE;
-    }
-    struct ph_lnsession_opts lo = {.first_id = *next_id};
-    ph_lnsessions *ls;
-    if (ph_lnsession_create(&ls, kl, &lo, on_record, cl)) {
-        ph_capture_close(cap);
-        ph_keylog_destroy(kl);
-        return PH_EXIT_USAGE;
-    }
-    err = ph_lnsession_run(ls, cap);
-    rc = PH_EXIT_OK;
-    if (err == PH_ERR_NOMEM || cl->err) {
-        ph_cli_error("%s: out of memory", path);
-        rc = PH_EXIT_USAGE;
-    }
-    rc = report_problems(ls, path, rc);
-    *next_id = ph_lnsession_next_id(ls);
-    ph_lnsession_destroy(ls);
-    ph_capture_close(cap);
-    ph_keylog_destroy(kl);
-    return rc;
-}
-
-int ph_tool_load_input(const char *const *paths, size_t n, const struct ph_input_opts *opts,
-                       ph_replay_input **out)
-{
-    *out = NULL;
-    ph_replay_input *in;
-    if (ph_replay_input_create(&in))
-        return PH_EXIT_USAGE;
-    struct ph_endpoint from;
-    if (opts->from && ph_endpoint_parse(opts->from, &from)) {
-        ph_cli_error("--from: '%s' is not HOST:PORT (e.g. 127.0.0.1:9735 or [::1]:9735)",
-                     opts->from);
-        ph_replay_input_destroy(in);
-        return PH_EXIT_USAGE;
-    }
-    struct capture_load cl = {.in = in, .from = opts->from ? &from : NULL};
-    uint64_t next_id = 1;
-    int status = PH_EXIT_OK;
-    for (size_t i = 0; i < n; i++) {
-        int rc;
-        cl.next_session = ph_replay_input_sessions(in);
-        if (cl.map)
-            memset(cl.map, 0, cl.map_cap * sizeof *cl.map);
-        if (ends_with(paths[i], ".lnmsgs"))
-            rc = load_lnmsgs(in, paths[i], ph_replay_input_sessions(in));
+        memcpy(item, p, len);
+        item[len] = 0;
+        const ph_wire_msg_desc *desc = ph_wire_msg_desc_by_name(item);
+        if (desc)
+            wanted[desc->type] = 1;
+        else if (ph_cli_parse_u64(item, &v) && v <= 65535)
+            wanted[v] = 1;
         else
-            rc = load_capture(&cl, paths[i], opts, &next_id);
-        if (rc == PH_EXIT_USAGE) {
-            free(cl.map);
-            ph_replay_input_destroy(in);
-            return rc;
-        }
-        if (rc > status)
-            status = rc;
+            ok = false;
+        p += len + (p[len] == ',');
     }
-    free(cl.map);
-    if (!ph_replay_input_count(in)) {
-        ph_cli_error("no messages to replay in the input");
-        ph_replay_input_destroy(in);
-        return PH_EXIT_USAGE;
+    if (!ok) {
+        ph_cli_error("%s: --types '%s': not a list of message types (numbers 0-65535 or names "
+                     "such as channel_update, comma-separated)", cmd, list);
+        free(wanted);
+        return NULL;
     }
-    *out = in;
-    return status;
+    return wanted;
 }

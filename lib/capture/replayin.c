@@ -21,6 +21,9 @@ struct ph_replay_input {
     struct chunk *chunks;
     uint32_t sessions;
     uint64_t bytes;
+    ph_replay_session *info;  /* by session, `known` says which are set */
+    bool *known;
+    size_t ninfo;
 };
 
 ph_err ph_replay_input_create(ph_replay_input **out)
@@ -38,6 +41,8 @@ void ph_replay_input_destroy(ph_replay_input *in)
         free(c);
     }
     free(in->msgs);
+    free(in->info);
+    free(in->known);
     free(in);
 }
 
@@ -122,6 +127,36 @@ ph_err ph_replay_input_load_lnmsgs(ph_replay_input *in, const char *path, uint32
     free(buf);
     fclose(f);
     return err;
+}
+
+ph_err ph_replay_input_set_session(ph_replay_input *in, uint32_t session,
+                                   const ph_replay_session *info)
+{
+    if (session == UINT32_MAX || !info || info->node_dir > 1)
+        return PH_ERR_ARG;
+    if (session >= in->ninfo) {
+        size_t n = in->ninfo ? in->ninfo : 16;
+        while (n <= session)
+            n *= 2;
+        ph_replay_session *p = realloc(in->info, n * sizeof *p);
+        if (!p)
+            return PH_ERR_NOMEM;
+        in->info = p;
+        bool *k = realloc(in->known, n * sizeof *k);
+        if (!k)
+            return PH_ERR_NOMEM;
+        memset(k + in->ninfo, 0, (n - in->ninfo) * sizeof *k);
+        in->known = k;
+        in->ninfo = n;
+    }
+    in->info[session] = *info;
+    in->known[session] = true;
+    return PH_OK;
+}
+
+const ph_replay_session *ph_replay_input_session(const ph_replay_input *in, uint32_t session)
+{
+    return session < in->ninfo && in->known[session] ? &in->info[session] : NULL;
 }
 
 size_t ph_replay_input_count(const ph_replay_input *in)

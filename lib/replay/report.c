@@ -33,6 +33,8 @@ void ph_report_destroy(ph_report *r)
     for (size_t i = 0; i < r->input.n_captures; i++)
         free(r->input.captures[i]);
     free(r->input.captures);
+    free(r->input.sides);
+    free(r->options.types);
     for (size_t i = 0; i < r->n_strategies; i++)
         ph_strategy_result_clear(&r->strategies[i]);
     free(r->strategies);
@@ -48,6 +50,26 @@ ph_err ph_report_add_capture(ph_report *r, const char *path)
     if (!(c[r->input.n_captures] = strdup(path)))
         return PH_ERR_NOMEM;
     r->input.n_captures++;
+    return PH_OK;
+}
+
+ph_err ph_report_add_side(ph_report *r, const ph_report_side *side)
+{
+    ph_report_side *s = realloc(r->input.sides, (r->input.n_sides + 1) * sizeof *s);
+    if (!s)
+        return PH_ERR_NOMEM;
+    r->input.sides = s;
+    s[r->input.n_sides++] = *side;
+    return PH_OK;
+}
+
+ph_err ph_report_set_types(ph_report *r, const char *types)
+{
+    char *copy = NULL;
+    if (types && !(copy = strdup(types)))
+        return PH_ERR_NOMEM;
+    free(r->options.types);
+    r->options.types = copy;
     return PH_OK;
 }
 
@@ -159,7 +181,7 @@ static const struct row rows[] = {
     U64ROW("wbuf bytes", ROW_BYTES, rows[1].bytes_allocated, true),
     U64ROW("queue allocations", ROW_COUNT, rows[2].allocations, false),
     U64ROW("decode allocations", ROW_COUNT, rows[3].allocations, false),
-    U64ROW("session allocations", ROW_COUNT, rows[4].allocations, false),
+    U64ROW("conn allocations", ROW_COUNT, rows[4].allocations, false),
     U64ROW("other allocations", ROW_COUNT, rows[0].allocations, false),
     U64ROW("peak active", ROW_BYTES, peak_active_bytes, false),
     U64ROW("peak resident", ROW_BYTES, peak_resident_bytes, false),
@@ -252,6 +274,8 @@ ph_err ph_report_print_table(const ph_report *r, FILE *f)
         fprintf(f, "  stalled: %" PRIu64, r->options.stalled);
     if (r->options.from[0])
         fprintf(f, "  from: %s", r->options.from);
+    if (r->options.types)
+        fprintf(f, "  types: %s", r->options.types);
     fprintf(f, "\n\n");
     if (!r->n_strategies)
         return ferror(f) ? PH_ERR_IO : PH_OK;
@@ -484,6 +508,26 @@ ph_err ph_report_write_json(const ph_report *r, FILE *f)
     write_u64_field(w, "sessions", r->input.sessions);
     write_u64_field(w, "messages", r->input.messages);
     write_u64_field(w, "message_bytes", r->input.message_bytes);
+    ph_jw_key(w, "sides");
+    ph_jw_array_begin(w);
+    for (size_t i = 0; i < r->input.n_sides; i++) {
+        const ph_report_side *sd = &r->input.sides[i];
+        ph_jw_object_begin(w);
+        write_u64_field(w, "session", sd->session);
+        ph_jw_key(w, "node");
+        ph_jw_string(w, sd->node);
+        ph_jw_key(w, "peer");
+        ph_jw_string(w, sd->peer);
+        ph_jw_key(w, "role");
+        ph_jw_string(w, sd->role);
+        ph_jw_key(w, "chosen_by");
+        ph_jw_string(w, sd->chosen_by);
+        write_u64_field(w, "node_bytes", sd->node_bytes);
+        write_u64_field(w, "session_bytes", sd->session_bytes);
+        write_u64_field(w, "messages", sd->messages);
+        ph_jw_object_end(w);
+    }
+    ph_jw_array_end(w);
     ph_jw_object_end(w);
 
     ph_jw_key(w, "options");
@@ -502,6 +546,8 @@ ph_err ph_report_write_json(const ph_report *r, FILE *f)
     ph_jw_string(w, r->options.from);
     write_u64_field(w, "queue_soft", r->options.queue_soft);
     write_u64_field(w, "queue_hard", r->options.queue_hard);
+    ph_jw_key(w, "types");
+    ph_jw_string(w, r->options.types ? r->options.types : "");
     ph_jw_object_end(w);
 
     ph_jw_key(w, "strategies");
@@ -602,6 +648,22 @@ static ph_err read_report(ph_report *r, const ph_json *j)
     ph_json_u64(ph_json_get(in, "sessions"), &r->input.sessions);
     ph_json_u64(ph_json_get(in, "messages"), &r->input.messages);
     ph_json_u64(ph_json_get(in, "message_bytes"), &r->input.message_bytes);
+    const ph_json *sides = ph_json_get(in, "sides");
+    for (size_t i = 0; i < ph_json_len(sides); i++) {
+        const ph_json *e = ph_json_at(sides, i);
+        ph_report_side sd;
+        memset(&sd, 0, sizeof sd);
+        ph_json_u64(ph_json_get(e, "session"), &sd.session);
+        copy_str(sd.node, sizeof sd.node, ph_json_get(e, "node"));
+        copy_str(sd.peer, sizeof sd.peer, ph_json_get(e, "peer"));
+        copy_str(sd.role, sizeof sd.role, ph_json_get(e, "role"));
+        copy_str(sd.chosen_by, sizeof sd.chosen_by, ph_json_get(e, "chosen_by"));
+        ph_json_u64(ph_json_get(e, "node_bytes"), &sd.node_bytes);
+        ph_json_u64(ph_json_get(e, "session_bytes"), &sd.session_bytes);
+        ph_json_u64(ph_json_get(e, "messages"), &sd.messages);
+        if (ph_report_add_side(r, &sd))
+            return PH_ERR_NOMEM;
+    }
     const ph_json *o = ph_json_get(j, "options");
     ph_json_u64(ph_json_get(o, "peers"), &r->options.peers);
     copy_str(r->options.sink, sizeof r->options.sink, ph_json_get(o, "sink"));
@@ -617,6 +679,9 @@ static ph_err read_report(ph_report *r, const ph_json *j)
     copy_str(r->options.from, sizeof r->options.from, ph_json_get(o, "from"));
     ph_json_u64(ph_json_get(o, "queue_soft"), &r->options.queue_soft);
     ph_json_u64(ph_json_get(o, "queue_hard"), &r->options.queue_hard);
+    const char *types = ph_json_str(ph_json_get(o, "types"), NULL);
+    if (types && types[0] && ph_report_set_types(r, types))
+        return PH_ERR_NOMEM;
     const ph_json *st = ph_json_get(j, "strategies");
     for (size_t i = 0; i < ph_json_len(st); i++) {
         ph_strategy_result s;

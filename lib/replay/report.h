@@ -97,12 +97,28 @@ typedef struct ph_strategy_result {
     ph_sample *samples;
 } ph_strategy_result;
 
+/* The node under study in one replayed session: whose messages were
+ * replayed, and why that side (lib/lninput chooses). */
+typedef struct ph_report_side {
+    uint64_t session;          /* the session's number in the input (as dump prints it) */
+    char node[64];             /* the endpoint replayed, "" for .lnmsgs input */
+    char peer[64];             /* the other end, "" for .lnmsgs input */
+    char role[16];             /* "initiator", "responder", or "sender" (.lnmsgs) */
+    char chosen_by[16];        /* "bytes" (sent more), "tie" (as many: the responder),
+                                  "from" (options.from), "only" (.lnmsgs: one sender) */
+    uint64_t node_bytes;       /* message bytes the node sent in the session */
+    uint64_t session_bytes;    /* message bytes of both sides */
+    uint64_t messages;         /* messages replayed (after options.types) */
+} ph_report_side;
+
 typedef struct ph_report_input {
     size_t n_captures;
     char **captures;
     uint64_t sessions;
     uint64_t messages;
     uint64_t message_bytes;
+    size_t n_sides;            /* one per replayed session, in replay order */
+    ph_report_side *sides;
 } ph_report_input;
 
 typedef struct ph_report_options {
@@ -116,6 +132,8 @@ typedef struct ph_report_options {
     char from[64];           /* "" = every sender */
     uint64_t queue_soft;     /* 0 = no cap */
     uint64_t queue_hard;
+    char *types;             /* message types replayed, as listed ("256,ping");
+                                NULL = every type. Owned: ph_report_set_types */
 } ph_report_options;
 
 typedef struct ph_report {
@@ -129,6 +147,10 @@ typedef struct ph_report {
 ph_err ph_report_create(ph_report **out);
 void ph_report_destroy(ph_report *r);
 ph_err ph_report_add_capture(ph_report *r, const char *path);
+/* Appends a copy of one session's side. */
+ph_err ph_report_add_side(ph_report *r, const ph_report_side *side);
+/* Sets options.types to a copy of `types` (NULL: every type). */
+ph_err ph_report_set_types(ph_report *r, const char *types);
 /* Appends a copy of `s` (types and samples are copied too). */
 ph_err ph_report_add_strategy(ph_report *r, const ph_strategy_result *s);
 /* Frees what a result owns (types, samples) and zeroes it. */

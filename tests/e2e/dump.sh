@@ -2,7 +2,9 @@
 # peerheap dump on generated captures: exit codes 0 (all decrypted), 1
 # (partial: truncated file, gap, wrong key, no key, non-Lightning stream),
 # 2 (unusable: garbage, missing, bad key log, bad options); JSON output,
-# export byte-exact, pcapng, filter; nothing crashes on damaged input.
+# export byte-exact, pcapng, filter; .lnmsgs files listed as one session
+# (text and JSON, malformed records by offset); nothing crashes on damaged
+# input.
 # The captures are real BOLT 8 sessions made by the test binary
 # test_lnsession (--write-fixtures), deterministic.
 set -u
@@ -84,6 +86,56 @@ run filtered 1 good.pcap --filter "tcp port 1" --json
 has filtered.out '"sessions":0'
 run badfilter 2 good.pcap --filter "tcp port ((("
 
+# --- .lnmsgs: listed like a one-session capture ---
+run lnm-json 0 good.lnmsgs --json --export lnm-again.lnmsgs
+cmp lnm-again.lnmsgs good.lnmsgs || fail ".lnmsgs export differs from the file"
+python3 - "$total" lnm-json.out good-json.out <<'EOF' || fail ".lnmsgs json"
+import json, sys
+total = int(sys.argv[1])
+rows = [json.loads(l) for l in open(sys.argv[2])]
+s = rows[-1]["summary"]
+assert s["sessions"] == 1 and s["messages"] == total and s["problems"] == [], s
+msgs = rows[:-1]
+off = 0
+for m in msgs:
+    assert m["session"] == 1 and m["offset"] == off, m
+    for k in ("ts", "ts_ns", "dir", "src", "dst"):
+        assert m[k] is None, (k, m)
+    off += 2 + m["len"]
+# the same messages as the capture they were exported from, in order
+cap = [json.loads(l) for l in open(sys.argv[3])][:-1]
+assert [(m["type"], m["name"], m["len"]) for m in msgs] == \
+    [(m["type"], m["name"], m["len"]) for m in cap]
+EOF
+run lnm-text 0 good.lnmsgs
+has lnm-text.out "^== good.lnmsgs$"
+has lnm-text.out "^session 1: .lnmsgs file: one sender, no endpoints or times"
+has lnm-text.out "^  -> sender   : $total messages"
+has lnm-text.out "^@0  *#1   -> init "
+has lnm-text.out "^1 sessions, $total messages, 0 problems$"
+# after a capture, its session number follows the capture's
+run lnm-two 0 good.pcap good.lnmsgs --json
+python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; assert r[-1]["summary"]["sessions"]==2; assert r[-2]["session"]==2 and r[-2]["src"] is None' <lnm-two.out ||
+    fail "capture + .lnmsgs numbering"
+# malformed: the record's offset, exit 2, none of its messages listed
+cut=$(python3 -c '
+d = open("good.lnmsgs", "rb").read(); off = 0
+while off + 2 + int.from_bytes(d[off:off+2], "big") <= 1000: off += 2 + int.from_bytes(d[off:off+2], "big")
+print(off)')
+head -c 1000 good.lnmsgs >cut.lnmsgs
+run lnm-cut 2 cut.lnmsgs --json
+has lnm-cut.err "^peerheap: cut.lnmsgs: offset $cut: record truncated or shorter than a message type$"
+[ "$(wc -l <lnm-cut.out)" -eq 1 ] || fail "malformed .lnmsgs: messages listed"
+has lnm-cut.out '"sessions":0,"messages":0'
+run lnm-cut-text 2 cut.lnmsgs
+has lnm-cut-text.out "^  cut.lnmsgs: offset $cut: record truncated"
+! grep -q "^@" lnm-cut-text.out || fail "malformed .lnmsgs: messages listed (text)"
+printf '\000\001\000' >short.lnmsgs
+run lnm-short 2 short.lnmsgs
+has lnm-short.err "short.lnmsgs: offset 0: record truncated or shorter than a message type"
+run lnm-missing 2 missing.lnmsgs
+has lnm-missing.err "^peerheap: missing.lnmsgs: cannot read: No such file or directory$"
+
 # --- damaged captures: partial ---
 size=$(wc -c <good.pcap)
 head -c $((size - 1000)) good.pcap >trunc.pcap && cp good.pcap.keys trunc.pcap.keys
@@ -101,7 +153,7 @@ has http.out "not a Lightning session"
 
 # --- unusable input ---
 run badline 2 good.pcap --keylog badline.keys
-has badline.err "badline.keys:3:"
+has badline.err "badline.keys: line 3: not a key log line"
 head -c 4096 /dev/urandom >garbage.pcap
 run garbage 2 garbage.pcap
 : >empty.pcap

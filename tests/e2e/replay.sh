@@ -13,7 +13,6 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}:exitcode=86"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:exitcode=86"
 
 "$BUILD/tests/test_lnsession" --write-fixtures "$T" >/dev/null || fail "fixture generation"
-msgs=$(awk '{print $1 + $2}' "$T/good.counts")
 # What the responder (127.0.0.1:9735) sent, less the link messages a node
 # makes itself (init, ping, pong, gossip_timestamp_filter): what a replay of
 # that side sends each peer, counted from dump's own listing.
@@ -28,6 +27,16 @@ for line in open(sys.argv[1]):
 print(n)' "$T/dump.jsonl")
 [ "$replayed" -gt 100 ] || fail "fixture: only $replayed replayable messages"
 SIDE="--from 127.0.0.1:9735"
+# ... which is also the side that sent more, replayed by default
+msgs=$(python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {}
+for r in rows:
+    if "src" in r and "len" in r:
+        b = by.setdefault(r["src"], [0, 0]); b[0] += r["len"]; b[1] += 1
+assert max(by, key=lambda k: by[k][0]) == "127.0.0.1:9735", by
+print(by["127.0.0.1:9735"][1])' "$T/dump.jsonl") || fail "counting the larger side"
 
 # Sanitizer builds have no jemalloc statistics: only the exit codes are
 # checked there (the replay refuses to measure without them).
@@ -127,12 +136,17 @@ for path in sys.argv[1:3]:
         assert s["verified"] == 4 * replayed and s["mismatches"] == 0, (path, s["name"])
 PY
 
-# Only one side (--from), and a damaged capture replays what it has, exit 1.
-run from 0 "$T/good.pcap" --sink model --strategy exact --from 127.0.0.1:9735 --json "$T/f.json"
-python3 - "$T/f.json" "$T/good.counts" <<'PY' || fail "--from"
+# The other side (--from the initiator), and a damaged capture replays what
+# it has, exit 1.
+run from 0 "$T/good.pcap" --sink model --strategy exact --from 127.0.0.1:40312 --json "$T/f.json"
+python3 - "$T/f.json" "$T/good.counts" "$msgs" <<'PY' || fail "--from"
 import json, sys
 r = json.load(open(sys.argv[1])); a, b = map(int, open(sys.argv[2]).read().split())
-assert r["input"]["messages"] in (a, b) and r["input"]["messages"] != a + b, r["input"]
+larger = int(sys.argv[3])
+assert r["input"]["messages"] == a + b - larger, r["input"]
+side = r["input"]["sides"][0]
+assert side["node"] == "127.0.0.1:40312" and side["chosen_by"] == "from", side
+assert side["role"] == "initiator" and side["messages"] == r["input"]["messages"], side
 PY
 run gap 1 "$T/gap.pcap" --sink model --strategy reuse
 grep -q "gap" "$T/gap.err" || fail "gap not reported"
