@@ -25,6 +25,7 @@ static ph_report *sample_report(void)
         s.allocations = i == 2 ? 500 : 50000;
         s.bytes_allocated = i == 0 ? 50000ull * 65536 : i == 1 ? 50000ull * 256 : 500ull * 65536;
         s.held_bytes_per_peer = i == 2 ? 65536 : 0;
+        s.wbuf_bytes_requested = s.bytes_allocated;
         s.rows[1].allocations = s.allocations;
         s.rows[1].bytes_allocated = s.bytes_allocated;
         s.rows[1].end_live_bytes = i == 2 ? 500ull * 65536 : 0;

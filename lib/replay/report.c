@@ -342,7 +342,7 @@ void ph_report_verdict(const ph_report *r, char *buf, size_t len)
     for (size_t i = 1; i < r->n_strategies; i++) {
         if (r->strategies[i].held_bytes_per_peer > most_held->held_bytes_per_peer)
             most_held = &r->strategies[i];
-        if (r->strategies[i].rows[1].bytes_allocated < least_bytes->rows[1].bytes_allocated)
+        if (r->strategies[i].wbuf_bytes_requested < least_bytes->wbuf_bytes_requested)
             least_bytes = &r->strategies[i];
     }
     char per[32], total[32];
@@ -355,10 +355,11 @@ void ph_report_verdict(const ph_report *r, char *buf, size_t len)
         used += (size_t)snprintf(buf + used, len - used, "no strategy holds buffers when idle");
     }
     const ph_strategy_result *fresh = find_strategy(r, "fresh");
-    /* Write buffers only: decoding and queues cost every strategy the same. */
-    if (fresh && fresh != least_bytes && fresh->rows[1].bytes_allocated && used < len) {
-        double pct = 100.0 * (double)least_bytes->rows[1].bytes_allocated /
-                     (double)fresh->rows[1].bytes_allocated;
+    /* Write buffers only (decoding and queues cost every strategy the same),
+     * over the whole session: reuse's buffers are made at set-up. */
+    if (fresh && fresh != least_bytes && fresh->wbuf_bytes_requested && used < len) {
+        double pct = 100.0 * (double)least_bytes->wbuf_bytes_requested /
+                     (double)fresh->wbuf_bytes_requested;
         snprintf(buf + used, len - used, "; %s allocates %.3g%% of fresh's write-buffer bytes",
                  least_bytes->name, pct);
     }
