@@ -118,6 +118,10 @@ static void assert_figures_add_up(const ph_strategy_result *r)
     assert_int_equal(rb, r->bytes_allocated);
     assert_int_equal(tw, r->writes);
     assert_true(r->peak_live_bytes >= r->end_live_bytes);
+    /* jemalloc's own thread counters saw the same bytes, the node's and
+     * the model's remote peers' together: the hooks missed nothing */
+    assert_int_equal(r->bytes_allocated + r->remote_bytes_allocated, r->jemalloc_bytes_allocated);
+    assert_int_equal(r->bytes_freed + r->remote_bytes_freed, r->jemalloc_bytes_freed);
     for (size_t i = 0; i < r->n_samples; i++)
         assert_true(r->peak_live_bytes >= r->samples[i].live_bytes);
 }

@@ -445,7 +445,7 @@ static void accept_cb(ph_ev *ev, int fd, unsigned events, void *ctx)
         }
         if (n->npeers >= n->cfg.max_peers) {
             n->st.refused++;
-            ph_logf(&n->cfg.log, PH_LOG_WARN, "refused a connection: %zu peers (--max-peers)",
+            ph_logf(&n->cfg.log, PH_LOG_WARN, "refused a connection: %zu peers, the most allowed",
                     n->npeers);
             close(c);
             continue;
@@ -742,7 +742,7 @@ ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg, char 
     if (!err && cfg->announce_alias) {
         err = ph_node_announce(n, cfg->announce_alias, (uint32_t)time(NULL));
         if (err)
-            snprintf(n->why, sizeof n->why, "--announce: %s", ph_strerror(err));
+            snprintf(n->why, sizeof n->why, "announcing ourselves: %s", ph_strerror(err));
     }
     if (!err)
         err = ph_ev_timer_add(ev, TICK_NS, tick_cb, n, &n->t_tick);

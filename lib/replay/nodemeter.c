@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "alloctrack.h"
+#include "memstat.h"
 #include "wbuf.h"
 #include "wire.h"
 
@@ -18,6 +19,10 @@ struct ph_nodemeter {
     int64_t live_peers;
     uint64_t *type_writes;        /* by exact type, as frames complete */
     uint64_t *type_base;          /* per-type allocations, bytes at the mark */
+    /* jemalloc's own per-thread counters at the mark: an independent count
+     * of the same allocations, to check the tracker against */
+    ph_memstat *ms;
+    uint64_t je_allocated, je_deallocated;
 };
 
 ph_err ph_nodemeter_create(ph_nodemeter **out)
@@ -43,6 +48,7 @@ void ph_nodemeter_destroy(ph_nodemeter *m)
     if (!m)
         return;
     ph_alloctrack_destroy(m->track);
+    ph_memstat_destroy(m->ms);
     free(m->type_writes);
     free(m->type_base);
     free(m);
@@ -74,6 +80,8 @@ ph_err ph_nodemeter_start(ph_nodemeter *m)
     if (err)
         return err;
     m->measuring = true;
+    if (ph_memstat_create(&m->ms) != PH_OK)
+        m->ms = NULL;
     ph_alloctrack_snapshot(m->track, &m->t0);
     m->t1 = m->t0;
     m->live_peers = m->t0.counted.live;
@@ -100,6 +108,11 @@ void ph_nodemeter_mark_phase(ph_nodemeter *m)
 {
     if (!m->measuring)
         return;
+    if (m->ms) {
+        ph_memstat_probe *p = ph_memstat_probe_of(m->ms);
+        m->je_allocated = *p->allocated;
+        m->je_deallocated = *p->deallocated;
+    }
     ph_alloctrack_snapshot(m->track, &m->t1);
     ph_alloctrack_reset_peak(m->track);
     for (uint32_t t = 0; t <= NTYPES; t++) {
@@ -156,6 +169,11 @@ void ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers, ph_strat
     if (m->measuring) {
         ph_alloctrack_totals t2, setup, phase;
         ph_alloctrack_snapshot(m->track, &t2);
+        if (m->ms) {
+            ph_memstat_probe *p = ph_memstat_probe_of(m->ms);
+            out->jemalloc_bytes_allocated = *p->allocated - m->je_allocated;
+            out->jemalloc_bytes_freed = *p->deallocated - m->je_deallocated;
+        }
         ph_alloctrack_delta(&m->t1, &m->t0, &setup);
         ph_alloctrack_delta(&t2, &m->t1, &phase);
         int64_t base = m->t0.counted.live;
@@ -176,6 +194,7 @@ void ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers, ph_strat
         }
         out->remote_allocations = phase.uncounted.allocs;
         out->remote_bytes_allocated = phase.uncounted.bytes;
+        out->remote_bytes_freed = phase.uncounted.bytes_freed + phase.uncounted.untracked_bytes;
         ph_alloctrack_stop(m->track);
     }
     add_types(m, out);

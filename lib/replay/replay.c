@@ -93,8 +93,26 @@ struct engine {
     uint64_t sample_every, next_sample;
     uint64_t t0_wall, last_progress;
 
+    /* the transport (see struct transport) */
+    const struct transport *tx;
+    int (*pairs)[2];              /* socket: [0] the node's end, [1] the remote's */
     pid_t reader_pid;
     int reader_pipe;
+};
+
+/* What differs between the transports, and nothing else: how the loop and
+ * the remotes are made, how peer i is connected, how long the loop may wait
+ * and stand still, when the remotes have it all, and how their verdict
+ * comes back. */
+struct transport {
+    const char *name;
+    ph_err (*open)(struct engine *e);
+    ph_err (*connect)(struct engine *e, size_t i, ph_conn **node_end);
+    int wait_ms;                  /* ph_ev_run_once: -1 = a virtual loop never waits */
+    uint64_t stuck_ns;            /* no progress for this long on the loop's clock: failed */
+    uint64_t default_linger_ns;
+    bool (*remotes_have_all)(struct engine *e);
+    ph_err (*collect)(struct engine *e);
 };
 
 static uint64_t mono_ns(void)
@@ -118,10 +136,6 @@ static ph_err fail(struct engine *e, ph_err err, const char *what)
     return err;
 }
 
-static bool model(const struct engine *e)
-{
-    return e->cfg->sink == PH_SINK_MODEL;
-}
 
 /* The link messages every node makes itself: a replayed node sends its
  * own, so the captured ones are not sent again. */
@@ -533,36 +547,17 @@ static ph_err node_create(struct engine *e)
     return PH_OK;
 }
 
-static ph_err connect_peers(struct engine *e, int (*pairs)[2])
+static ph_err connect_peers(struct engine *e)
 {
     for (size_t i = 0; i < e->npeers; i++) {
-        ph_conn *node_end = NULL, *remote_end = NULL;
-        ph_err err;
-        if (model(e)) {
-            ph_modelconn_config mc = {
-                .capacity = { e->cfg->model_buffer, e->cfg->model_buffer },
-                .uncounted = { false, true },
-            };
-            bool saved = ph_memtag_uncounted(e->tag, true); /* the "kernel"'s buffers */
-            err = ph_modelconn_pair(e->ev, &mc, &node_end, &remote_end);
-            ph_memtag_uncounted(e->tag, saved);
-        } else {
-            err = ph_conn_socket_create(&node_end, e->ev, pairs[i][0]);
-        }
+        ph_conn *node_end = NULL;
+        ph_err err = e->tx->connect(e, i, &node_end);
         if (err)
-            return fail(e, err, "transport");
+            return err;
         err = ph_node_add_conn(e->node, node_end, NULL, NULL, &e->peers[i].peer);
         if (err) {
             ph_conn_destroy(node_end);
-            ph_conn_destroy(remote_end);
             return fail(e, err, "node");
-        }
-        if (model(e)) {
-            bool saved = ph_memtag_uncounted(e->tag, true);
-            err = ph_remote_add(e->remotes, i, remote_end);
-            ph_memtag_uncounted(e->tag, saved);
-            if (err)
-                return fail(e, err, "remote peer");
         }
     }
     return PH_OK;
@@ -594,10 +589,10 @@ static bool setup_done(struct engine *e)
 static ph_err run_until(struct engine *e, bool (*done)(struct engine *), const char *what,
                         const char *name)
 {
-    uint64_t last_move_wall = mono_ns(), last_move_ev = ph_ev_now(e->ev);
+    uint64_t last_move = ph_ev_now(e->ev);
     uint64_t seen = UINT64_MAX;
     while (!done(e)) {
-        ph_err err = ph_ev_run_once(e->ev, model(e) ? -1 : 20);
+        ph_err err = ph_ev_run_once(e->ev, e->tx->wait_ms);
         if (err == PH_ERR_STATE)
             return fail(e, PH_ERR_TIMEOUT, what);
         if (err)
@@ -608,13 +603,11 @@ static ph_err run_until(struct engine *e, bool (*done)(struct engine *), const c
         uint64_t moved = qs.wire_bytes_out + e->handed;
         if (moved != seen) {
             seen = moved;
-            last_move_wall = mono_ns();
-            last_move_ev = ph_ev_now(e->ev);
-        } else if (model(e) ? ph_ev_now(e->ev) - last_move_ev > VIRTUAL_STUCK_NS
-                            : mono_ns() - last_move_wall > SOCKET_STUCK_NS) {
+            last_move = ph_ev_now(e->ev);
+        } else if (ph_ev_now(e->ev) - last_move > e->tx->stuck_ns) {
             char why[200];
-            snprintf(why, sizeof why, "%s (nothing moved for %s)", what,
-                     model(e) ? "an hour of virtual time" : "30 s");
+            snprintf(why, sizeof why, "%s (nothing moved for %.0f s of the %s transport's clock)",
+                     what, (double)e->tx->stuck_ns / 1e9, e->tx->name);
             return fail(e, PH_ERR_TIMEOUT, why);
         }
         for (size_t i = 0; !e->running && i < e->npeers; i++)
@@ -645,9 +638,7 @@ static bool replay_done(struct engine *e)
     }
     /* What the remotes have not read yet is not the node's memory, but
      * verification needs every byte. */
-    if (model(e) && e->cfg->verify && ph_remote_unread(e->remotes))
-        return false;
-    return true;
+    return !e->cfg->verify || e->tx->remotes_have_all(e);
 }
 
 static void linger_cb(ph_ev *ev, uint64_t id, void *ctx)
@@ -666,7 +657,7 @@ static uint64_t linger_ns(const struct engine *e)
 {
     if (e->cfg->linger_ns != UINT64_MAX)
         return e->cfg->linger_ns;
-    return model(e) ? MODEL_LINGER_NS : 0;
+    return e->tx->default_linger_ns;
 }
 
 /* ---- figures ---- */
@@ -765,32 +756,118 @@ static ph_err tcp_pairs(int (*pairs)[2], size_t n)
     return PH_ERR_IO;
 }
 
-static ph_err open_transport(struct engine *e, int (**pairs)[2])
+/* ---- the two transports ---- */
+
+static ph_err model_open(struct engine *e)
 {
-    *pairs = NULL;
-    if (model(e)) {
-        ph_err err = ph_ev_create_virtual(&e->ev, 0);
-        if (!err)
-            ph_ev_set_memtag(e->ev, e->tag);
-        bool saved = ph_memtag_uncounted(e->tag, true);
-        if (!err)
-            err = remotes_create(e, e->ev, &e->remotes);
-        ph_memtag_uncounted(e->tag, saved);
-        return err ? fail(e, err, "model transport") : PH_OK;
+    ph_err err = ph_ev_create_virtual(&e->ev, 0);
+    if (!err)
+        ph_ev_set_memtag(e->ev, e->tag);
+    bool saved = ph_memtag_uncounted(e->tag, true);
+    if (!err)
+        err = remotes_create(e, e->ev, &e->remotes);
+    ph_memtag_uncounted(e->tag, saved);
+    return err ? fail(e, err, "model transport") : PH_OK;
+}
+
+/* A connection is two ends of the model; the remote's end, and the buffers
+ * that stand for the kernel's, are not the node's memory. */
+static ph_err model_connect(struct engine *e, size_t i, ph_conn **node_end)
+{
+    ph_modelconn_config mc = {
+        .capacity = { e->cfg->model_buffer, e->cfg->model_buffer },
+        .uncounted = { false, true },
+    };
+    ph_conn *remote_end = NULL;
+    bool saved = ph_memtag_uncounted(e->tag, true);
+    ph_err err = ph_modelconn_pair(e->ev, &mc, node_end, &remote_end);
+    if (!err && (err = ph_remote_add(e->remotes, i, remote_end)) != PH_OK) {
+        ph_conn_destroy(*node_end);
+        *node_end = NULL;
     }
-    *pairs = calloc(e->npeers, sizeof **pairs);
-    if (!*pairs)
+    ph_memtag_uncounted(e->tag, saved);
+    return err ? fail(e, err, "model transport") : PH_OK;
+}
+
+static bool model_remotes_have_all(struct engine *e)
+{
+    return ph_remote_unread(e->remotes) == 0;
+}
+
+static ph_err model_collect(struct engine *e)
+{
+    ph_remote_result rr;
+    ph_remote_get_result(e->remotes, true, &rr);
+    e->res->verified = rr.verified;
+    e->res->mismatches = rr.mismatches + rr.missing;
+    if (rr.failed)
+        return fail(e, PH_ERR_PEER_PROTOCOL, rr.first_error);
+    return PH_OK;
+}
+
+static ph_err socket_open(struct engine *e)
+{
+    e->pairs = calloc(e->npeers, sizeof *e->pairs);
+    if (!e->pairs)
         return PH_ERR_NOMEM;
-    ph_err err = tcp_pairs(*pairs, e->npeers);
-    if (err)
+    ph_err err = tcp_pairs(e->pairs, e->npeers);
+    if (err) {
+        free(e->pairs);
+        e->pairs = NULL;
         return fail(e, err, "loopback TCP connections (raise the open-files limit?)");
-    err = start_reader(e, *pairs);
+    }
+    err = start_reader(e, e->pairs);
     if (!err)
         err = ph_ev_create(&e->ev);
     if (!err)
         ph_ev_set_memtag(e->ev, e->tag);
     return err;
 }
+
+static ph_err socket_connect(struct engine *e, size_t i, ph_conn **node_end)
+{
+    ph_err err = ph_conn_socket_create(node_end, e->ev, e->pairs[i][0]);
+    if (err)
+        return fail(e, err, "transport");
+    e->pairs[i][0] = -1; /* the conn owns it */
+    return PH_OK;
+}
+
+static bool socket_remotes_have_all(struct engine *e)
+{
+    (void)e;
+    return true; /* the reader reads to end of stream once the node closes */
+}
+
+/* Closing the node's ends tells the reader it has everything. */
+static ph_err socket_collect(struct engine *e)
+{
+    ph_node_destroy(e->node);
+    e->node = NULL;
+    return collect_reader(e);
+}
+
+static const struct transport model_transport = {
+    .name = "model",
+    .open = model_open,
+    .connect = model_connect,
+    .wait_ms = -1,
+    .stuck_ns = VIRTUAL_STUCK_NS,
+    .default_linger_ns = MODEL_LINGER_NS,
+    .remotes_have_all = model_remotes_have_all,
+    .collect = model_collect,
+};
+
+static const struct transport socket_transport = {
+    .name = "socket",
+    .open = socket_open,
+    .connect = socket_connect,
+    .wait_ms = 20,
+    .stuck_ns = SOCKET_STUCK_NS,
+    .default_linger_ns = 0,
+    .remotes_have_all = socket_remotes_have_all,
+    .collect = socket_collect,
+};
 
 static void begin_phase(struct engine *e)
 {
@@ -817,14 +894,14 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
         errbuf[0] = 0;
     struct engine e = {.in = in, .cfg = cfg, .res = out, .errbuf = errbuf, .errlen = errlen,
                        .reader_pipe = -1};
-    int (*pairs)[2] = NULL;
+    e.tx = cfg->sink == PH_SINK_MODEL ? &model_transport : &socket_transport;
     ph_err err = engine_init(&e, strategy);
     if (!err)
-        err = open_transport(&e, &pairs); /* forks the reader before measuring */
+        err = e.tx->open(&e); /* forks the socket reader before measuring */
     if (err)
         goto done;
-    err = ph_nodemeter_start(e.meter);
-    if (err && !cfg->allow_unmeasured) {
+    err = cfg->unmeasured ? PH_ERR_MEMSTAT : ph_nodemeter_start(e.meter);
+    if (err && !cfg->allow_unmeasured && !cfg->unmeasured) {
         fail(&e, err, "allocation hooks (is peerheap linked with jemalloc 5.3?)");
         goto done;
     }
@@ -834,7 +911,7 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     if ((err = node_create(&e)))
         goto done;
     ph_nodemeter_mark_peers(e.meter);
-    if ((err = connect_peers(&e, pairs)))
+    if ((err = connect_peers(&e)))
         goto done;
     if ((err = run_until(&e, setup_done, "set-up did not finish", strategy)))
         goto done;
@@ -862,21 +939,12 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     for (size_t i = 0; i < e.nsamples; i++)
         ph_strategy_result_add_sample(out, &e.samples[i]);
 
-    if (model(&e)) {
-        ph_remote_result rr;
-        ph_remote_get_result(e.remotes, true, &rr);
-        out->verified = rr.verified;
-        out->mismatches = rr.mismatches + rr.missing;
-        if (rr.failed)
-            err = fail(&e, PH_ERR_PEER_PROTOCOL, rr.first_error);
-    } else {
-        /* Closing the node's ends tells the reader it has everything. */
-        ph_node_destroy(e.node);
-        e.node = NULL;
-        err = collect_reader(&e);
-    }
+    err = e.tx->collect(&e);
 done:
-    free(pairs);
+    for (size_t i = 0; e.pairs && i < e.npeers; i++)
+        if (e.pairs[i][0] >= 0)
+            close(e.pairs[i][0]);
+    free(e.pairs);
     if (e.reader_pid > 0) {
         kill(e.reader_pid, SIGKILL);
         waitpid(e.reader_pid, NULL, 0);

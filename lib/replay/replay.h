@@ -76,6 +76,7 @@ typedef struct ph_replay_config {
     size_t model_buffer;       /* model: bytes in flight per connection (0 = 256 KiB) */
     unsigned samples;          /* time-series points to aim for (0 = 400) */
     bool allow_unmeasured;     /* run even without jemalloc (sanitizer builds): figures are 0 */
+    bool unmeasured;           /* do not install the allocation hooks (to time their cost) */
     /* Called about twice a second from the measuring process (may be NULL). */
     void (*progress)(void *ctx, const ph_replay_progress *p);
     void *progress_ctx;

@@ -393,6 +393,7 @@ static const struct u64_field u64_fields[] = {
     U64F(setup_live_bytes), U64F(wbuf_buffers_allocated), U64F(wbuf_bytes_requested),
     U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches), U64F(partial_writes),
     U64F(would_block), U64F(remote_allocations), U64F(remote_bytes_allocated),
+    U64F(remote_bytes_freed), U64F(jemalloc_bytes_allocated), U64F(jemalloc_bytes_freed),
 };
 #define DBLF(f) {#f, offsetof(ph_strategy_result, f)}
 static const struct u64_field double_fields[] = {

@@ -72,6 +72,11 @@ typedef struct ph_strategy_result {
     uint64_t would_block;      /* writes refused outright (EAGAIN) */
     uint64_t remote_allocations;      /* the model transport's remote peers (not counted above) */
     uint64_t remote_bytes_allocated;
+    uint64_t remote_bytes_freed;
+    /* jemalloc's own thread counters over the same phase: every byte the
+     * tracker saw, counted and remote, by another mechanism (a check) */
+    uint64_t jemalloc_bytes_allocated;
+    uint64_t jemalloc_bytes_freed;
     double virtual_seconds;    /* the loop's clock over the replay phase (model transport) */
     double cpu_seconds;
     double wall_seconds;
