@@ -645,6 +645,44 @@ static void test_detach_frees_everything(void **state)
     ph_memstat_destroy(ms);
 }
 
+/* Buffers a peer owns: per frame in flight for the per-message strategies,
+ * reuse's one for life, the ring's one however often it grows. */
+static void test_peer_buffers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        size_t idle, with_three_out;
+    } want[] = {
+        {"fresh", 0, 3}, {"exact", 0, 3}, {"reuse", 1, 1},
+        {"pool", 0, 3},  {"ring", 0, 1},  {"tiered", 0, 3},
+    };
+    assert_int_equal(ph_wbuf_peer_buffers(NULL), 0);
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        ph_wbuf *w = make(want[k].name, NULL);
+        ph_wbuf_peer *p = attach(w);
+        assert_int_equal(ph_wbuf_peer_buffers(p), want[k].idle);
+        ph_wbuf_frame f[3];
+        size_t out = 0;
+        for (; out < 3; out++) {
+            /* 30,000 bytes: the 4 KiB ring grows on the way */
+            ph_err e = ph_wbuf_acquire(p, 30000, &f[out], 0);
+            if (e == PH_ERR_AGAIN)
+                break;
+            assert_int_equal(e, PH_OK);
+        }
+        if (ph_wbuf_peer_buffers(p) != want[k].with_three_out)
+            fail_msg("%s: %zu buffers with %zu frames out", want[k].name,
+                     ph_wbuf_peer_buffers(p), out);
+        for (size_t i = 0; i < out; i++)
+            ph_wbuf_release(p, &f[i], 0);
+        size_t after = strcmp(want[k].name, "ring") == 0 ? 1 : want[k].idle;
+        assert_int_equal(ph_wbuf_peer_buffers(p), after);
+        ph_wbuf_peer_detach(p);
+        ph_wbuf_destroy(w);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_tiered_classes),
         cmocka_unit_test(test_tiered_recycle_cap_expiry),
         cmocka_unit_test(test_detach_frees_everything),
+        cmocka_unit_test(test_peer_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

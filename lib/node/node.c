@@ -845,6 +845,7 @@ void ph_node_write_totals(const ph_node *n, ph_outq_stats *out)
         out->queued_bytes += st.out.queued_bytes;
         out->inflight_frames += st.out.inflight_frames;
         out->wbuf_held += st.out.wbuf_held;
+        out->wbuf_buffers += st.out.wbuf_buffers;
     }
 }
 

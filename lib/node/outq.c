@@ -289,6 +289,7 @@ void ph_outq_get_stats(const ph_outq *q, ph_outq_stats *out)
     out->queued_bytes = ph_outq_queued_bytes(q);
     out->inflight_frames = q->fl_n - q->fl_first;
     out->wbuf_held = ph_wbuf_peer_held(q->wb);
+    out->wbuf_buffers = ph_wbuf_peer_buffers(q->wb);
 }
 
 static ph_err ring_grow(ph_outq *q)

@@ -154,6 +154,7 @@ typedef struct ph_outq_stats {
     uint64_t peak_queued_bytes;
     uint64_t inflight_frames;
     size_t wbuf_held;                   /* ph_wbuf_peer_held() of the queue's peer */
+    size_t wbuf_buffers;                /* ph_wbuf_peer_buffers() of the queue's peer */
 } ph_outq_stats;
 
 typedef struct ph_outq ph_outq;

@@ -244,6 +244,11 @@ size_t ph_wbuf_peer_held(const ph_wbuf_peer *p)
     return p ? p->held : 0;
 }
 
+size_t ph_wbuf_peer_buffers(const ph_wbuf_peer *p)
+{
+    return p ? p->buffers : 0;
+}
+
 void *ph_wbuf__alloc(ph_wbuf *w, size_t size, int zeroed)
 {
     void *buf = zeroed ? calloc(1, size) : malloc(size);
@@ -271,11 +276,13 @@ void ph_wbuf__free(ph_wbuf *w, void *buf, size_t size)
 void ph_wbuf__hold(ph_wbuf_peer *p, size_t n)
 {
     p->held += n;
+    p->buffers += n > 0; /* the ring's first growth undoes a hold of nothing */
 }
 
 void ph_wbuf__unhold(ph_wbuf_peer *p, size_t n)
 {
     p->held -= n;
+    p->buffers -= n > 0;
 }
 
 ph_err ph_wbuf__idle_init(struct ph_wbuf__idle *q, size_t cap)

@@ -92,6 +92,8 @@ void ph_wbuf_tick(ph_wbuf *w, uint64_t now_ns);
 void ph_wbuf_get_stats(const ph_wbuf *w, ph_wbuf_stats *out);
 /* Buffer bytes this peer owns right now (what an idle peer costs). */
 size_t ph_wbuf_peer_held(const ph_wbuf_peer *p);
+/* Buffers this peer owns right now (a ring counts as one). */
+size_t ph_wbuf_peer_buffers(const ph_wbuf_peer *p);
 
 /* All strategy names, NULL-terminated, in the order reports use. */
 const char *const *ph_wbuf_names(void);

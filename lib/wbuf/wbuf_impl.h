@@ -56,6 +56,7 @@ struct ph_wbuf_peer {
     ph_wbuf_peer *prev, *next;
     ph_wbuf_frame *out_head, *out_tail; /* acquire order */
     size_t held;
+    size_t buffers;       /* ph_wbuf__hold calls not yet undone */
     max_align_t state[];  /* ops->peer_state_size bytes */
 };
 
@@ -73,7 +74,9 @@ extern const struct ph_wbuf_ops ph_wbuf_ops_tiered;
 void *ph_wbuf__alloc(ph_wbuf *w, size_t size, int zeroed);
 void ph_wbuf__free(ph_wbuf *w, void *buf, size_t size);
 
-/* Bytes a peer owns (ph_wbuf_peer_held). */
+/* Bytes a peer owns (ph_wbuf_peer_held): one hold per buffer the peer
+ * owns, undone by one unhold, so that the holds outstanding are the peer's
+ * buffers (ph_wbuf_peer_buffers); a hold or unhold of 0 bytes is no buffer. */
 void ph_wbuf__hold(ph_wbuf_peer *p, size_t n);
 void ph_wbuf__unhold(ph_wbuf_peer *p, size_t n);
 
