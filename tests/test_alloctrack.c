@@ -701,6 +701,83 @@ static void test_other_thread(void **state)
     assert_sums(t);
 }
 
+/* Each row's share of the counted peak is what it held at the moment of
+ * the peak, not its own later high: write buffers peak first, the queue
+ * later, lower. */
+static void test_rows_at_peak(void **state)
+{
+    ph_memtag tag;
+    ph_memtag_init(&tag);
+    ph_alloctrack *t = started(state, &tag);
+    ph_alloctrack_reset_peak(t);
+    ph_alloctrack_totals before = snap(t);
+
+    ph_memtag_row(&tag, PH_MEMROW_WBUF);
+    void *a = xmalloc(64 * KIB), *b = xmalloc(64 * KIB);
+    ph_memtag_row(&tag, PH_MEMROW_QUEUE);
+    void *q = xmalloc(16 * KIB); /* the peak: 128 KiB of buffers + 16 KiB */
+    ph_memtag_row(&tag, PH_MEMROW_OTHER);
+    free(a);
+    free(b);
+    ph_memtag_row(&tag, PH_MEMROW_QUEUE);
+    void *q2 = xmalloc(32 * KIB); /* the queue's own high, below the peak */
+    ph_memtag_row(&tag, PH_MEMROW_OTHER);
+
+    ph_alloctrack_totals after = snap(t), d;
+    ph_alloctrack_delta(&after, &before, &d);
+    assert_int_equal(d.counted.peak, 144 * KIB);
+    assert_int_equal(d.rows_at_peak[PH_MEMROW_WBUF], 128 * KIB);
+    assert_int_equal(d.rows_at_peak[PH_MEMROW_QUEUE], 16 * KIB);
+    assert_int_equal(d.rows[PH_MEMROW_QUEUE].peak, 48 * KIB);
+    free(q);
+    free(q2);
+    /* a new window starts at the rows' current live bytes */
+    ph_alloctrack_reset_peak(t);
+    after = snap(t);
+    for (unsigned r = 0; r < PH_MEMROW__COUNT; r++)
+        assert_int_equal(after.rows_at_peak[r], after.rows[r].live);
+    ph_alloctrack_stop(t);
+}
+
+/* A block's record, as allocated: size class, row, type, counted; none
+ * for blocks from before start, after their free, or once stopped. */
+static void test_block_lookup(void **state)
+{
+    ph_memtag tag;
+    ph_memtag_init(&tag);
+    void *old = xmalloc(100);
+    ph_alloctrack *t = started_or_free(state, &tag, &old, 1);
+    ph_alloctrack_block_info bi;
+    assert_false(ph_alloctrack_block(t, old, &bi));
+    assert_false(ph_alloctrack_block(t, NULL, &bi));
+
+    ph_memtag_row(&tag, PH_MEMROW_WBUF);
+    ph_memtag_type(&tag, 258);
+    void *p = xmalloc(1000);
+    ph_memtag_row(&tag, PH_MEMROW_OTHER);
+    ph_memtag_type(&tag, PH_MEMTAG_NO_TYPE);
+    ph_memtag_uncounted(&tag, true);
+    void *u = xmalloc(50);
+    ph_memtag_uncounted(&tag, false);
+
+    assert_true(ph_alloctrack_block(t, p, &bi));
+    assert_int_equal(bi.usize, usz(1000));
+    assert_int_equal(bi.row, PH_MEMROW_WBUF);
+    assert_int_equal(bi.type, 258);
+    assert_true(bi.counted);
+    assert_true(ph_alloctrack_block(t, u, &bi));
+    assert_false(bi.counted);
+    assert_int_equal(bi.type, PH_MEMTAG_NO_TYPE);
+    uintptr_t gone = (uintptr_t)p;
+    __asm__ __volatile__("" : "+r"(gone)); /* only the address is asked about */
+    free(p);
+    assert_false(ph_alloctrack_block(t, (void *)gone, &bi));
+    ph_alloctrack_stop(t);
+    assert_false(ph_alloctrack_block(t, u, &bi));
+    free(u);
+    free(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -719,6 +796,8 @@ int main(void)
         cmocka_unit_test_teardown(test_stop, teardown),
         cmocka_unit_test_teardown(test_start_twice, teardown),
         cmocka_unit_test_teardown(test_other_thread, teardown),
+        cmocka_unit_test_teardown(test_rows_at_peak, teardown),
+        cmocka_unit_test_teardown(test_block_lookup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

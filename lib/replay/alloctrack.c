@@ -99,6 +99,7 @@ struct ph_alloctrack {
     ph_alloctrack_counts counted, uncounted;
     struct foreign_counts foreign;
     uint64_t in_place, stale, lost;
+    int64_t rows_at_peak[PH_MEMROW__COUNT];
     struct type_counts *types; /* PH_ALLOCTRACK_TYPES */
     enum state state;
     pthread_t owner;
@@ -206,13 +207,22 @@ static void map_remove(struct map *m, struct slot *s)
 
 /* ---- accounting --------------------------------------------------------- */
 
-static void count_alloc(ph_alloctrack_counts *c, uint64_t usize)
+/* True when the allocation made a new peak. */
+static bool count_alloc(ph_alloctrack_counts *c, uint64_t usize)
 {
     c->allocs++;
     c->bytes += usize;
     c->live += (int64_t)usize;
-    if (c->live > c->peak)
-        c->peak = c->live;
+    if (c->live <= c->peak)
+        return false;
+    c->peak = c->live;
+    return true;
+}
+
+static void rows_at_peak_take(ph_alloctrack *t)
+{
+    for (unsigned r = 0; r < PH_MEMROW__COUNT; r++)
+        t->rows_at_peak[r] = t->rows[r].live;
 }
 
 static void count_free(ph_alloctrack_counts *c, uint64_t usize)
@@ -230,7 +240,8 @@ static void charge_alloc(ph_alloctrack *t, bool counted, unsigned row, uint32_t 
         return;
     }
     count_alloc(&t->rows[row], usize);
-    count_alloc(&t->counted, usize);
+    if (count_alloc(&t->counted, usize))
+        rows_at_peak_take(t);
     t->types[type_ix].allocs++;
     t->types[type_ix].bytes += usize;
 }
@@ -481,6 +492,7 @@ void ph_alloctrack_reset_peak(ph_alloctrack *t)
         reset(&t->rows[r]);
     reset(&t->counted);
     reset(&t->uncounted);
+    rows_at_peak_take(t);
 }
 
 void ph_alloctrack_snapshot(const ph_alloctrack *t, ph_alloctrack_totals *out)
@@ -499,6 +511,7 @@ void ph_alloctrack_snapshot(const ph_alloctrack *t, ph_alloctrack_totals *out)
     f->frees = atomic_load_explicit(&t->foreign.frees, memory_order_relaxed);
     f->bytes_freed = atomic_load_explicit(&t->foreign.bytes_freed, memory_order_relaxed);
     f->live = (int64_t)(f->bytes - f->bytes_freed);
+    memcpy(out->rows_at_peak, t->rows_at_peak, sizeof out->rows_at_peak);
     out->in_place = t->in_place;
     out->stale = t->stale;
     out->lost = t->lost;
@@ -534,12 +547,28 @@ void ph_alloctrack_delta(const ph_alloctrack_totals *after, const ph_alloctrack_
     counts_delta(&after->uncounted, &before->uncounted, &d.uncounted);
     counts_delta(&after->foreign, &before->foreign, &d.foreign);
     d.foreign.peak = 0;
+    for (unsigned r = 0; r < PH_MEMROW__COUNT; r++)
+        d.rows_at_peak[r] = after->rows_at_peak[r] - before->rows[r].live;
     d.in_place = after->in_place - before->in_place;
     d.stale = after->stale - before->stale;
     d.lost = after->lost - before->lost;
     d.blocks = after->blocks;
     d.map_bytes = after->map_bytes;
     *out = d;
+}
+
+bool ph_alloctrack_block(const ph_alloctrack *t, const void *ptr, ph_alloctrack_block_info *out)
+{
+    if (!t || !ptr || !out || t->state != ST_RUNNING || !is_owner(t))
+        return false;
+    const struct slot *s = map_probe(&t->map, (uintptr_t)ptr);
+    if (!s->key)
+        return false;
+    out->usize = s->usize;
+    out->row = s->row;
+    out->type = s->type_ix == NO_TYPE_IX ? PH_MEMTAG_NO_TYPE : s->type_ix;
+    out->counted = s->counted;
+    return true;
 }
 
 int64_t ph_alloctrack_live(const ph_alloctrack *t)

@@ -104,6 +104,9 @@ typedef struct ph_alloctrack_totals {
     ph_alloctrack_counts counted;   /* all counted work */
     ph_alloctrack_counts uncounted; /* work tagged uncounted */
     ph_alloctrack_counts foreign;   /* other threads, counted apart */
+    /* each row's live bytes when counted.peak was reached (after a delta:
+     * less the row's live bytes at the phase's start, like peak) */
+    int64_t rows_at_peak[PH_MEMROW__COUNT];
     uint64_t in_place;   /* resizes in place (expand hook) by the owner */
     uint64_t stale;      /* map entries found still present when their address
                             was allocated again (freed unseen, e.g. by
@@ -150,6 +153,20 @@ void ph_alloctrack_snapshot(const ph_alloctrack *t, ph_alloctrack_totals *out);
  * map_bytes are after's. out may alias either input. */
 void ph_alloctrack_delta(const ph_alloctrack_totals *after, const ph_alloctrack_totals *before,
                          ph_alloctrack_totals *out);
+
+/* What the map holds for a block allocated since start: size-class bytes,
+ * row, type and counted flag as they were at its allocation. False when
+ * the block is not in the map (allocated before start, by another thread,
+ * or not a block), when the tracker is not running, or when called from a
+ * thread other than the owner (the map is the owner's). Allocates nothing,
+ * so it may run inside free(). */
+typedef struct ph_alloctrack_block_info {
+    uint64_t usize;
+    uint8_t row;
+    uint32_t type;    /* PH_MEMTAG_NO_TYPE when none */
+    bool counted;
+} ph_alloctrack_block_info;
+bool ph_alloctrack_block(const ph_alloctrack *t, const void *ptr, ph_alloctrack_block_info *out);
 
 /* Counted live bytes now and their peak (counted.live, counted.peak). */
 int64_t ph_alloctrack_live(const ph_alloctrack *t);
