@@ -83,6 +83,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_OBJ) $(BUILD)/libpeerheap.a
 
 tests-build: all $(TEST_BIN)
 
+# The GC model's test compiles in the executable's free() (tool/freeshim.c).
+$(BUILD)/obj/tests/test_gcmodel.o: tool/freeshim.c
+
 # Installs only what is missing; uses sudo when not root.
 deps:
 	@sh tool/deps.sh $(DEB_PKGS)
