@@ -36,6 +36,7 @@ struct fake {
     char slot[NBLOCKS];
     size_t released;
     uint64_t released_bytes;
+    ph_gcmodel *m;     /* told of every allocation, as the tracker's observer does */
 };
 
 static size_t slot_of(struct fake *f, const void *p)
@@ -66,13 +67,16 @@ static void fake_release(void *ctx, void *ptr)
     f->released_bytes += f->size[i];
 }
 
-/* "Allocates" block i: the heap grows by its size. */
+/* "Allocates" block i: the heap grows by its size, then the model may
+ * collect (the block itself is live). */
 static void *fake_alloc(struct fake *f, size_t i, uint64_t size, unsigned row, bool counted)
 {
     f->size[i] = size;
     f->row[i] = row;
     f->counted[i] = counted;
     f->heap += size;
+    if (counted)
+        ph_gcmodel_alloc_point(f->m);
     return &f->slot[i];
 }
 
@@ -89,6 +93,7 @@ static ph_gcmodel *model(struct fake *f, int gogc, uint64_t limit)
     ph_gc_host h = {fake_classify, fake_heap, fake_release, f};
     ph_gcmodel *m = NULL;
     assert_int_equal(ph_gcmodel_create(&m, gogc, limit, &h), PH_OK);
+    f->m = m;
     return m;
 }
 
@@ -115,17 +120,24 @@ static void test_goal(void **state)
     assert_int_equal(ph_gcmodel_goal(PH_GC_OFF, 5 * MIB), 0);
 }
 
-/* GOGC=100 on 64 KiB buffers freed one by one over 1 MiB of live heap,
- * then a 2 MiB live block, then that block freed:
- *   #1 at buffer 48: heap 1 + 48 x 64 KiB = 4 MiB reaches the 4 MiB
- *      minimum; after: 1 MiB; next goal max(2, 4) = 4 MiB
- *   (2 MiB live allocated: heap 3 MiB)
- *   #2 at buffer 64 (16 more): 3 MiB + 1 MiB = 4 MiB; after 3 MiB; goal 6
- *   #3 at buffer 112 (48 more): 3 + 3 = 6 MiB; after 3 MiB; goal 6
- *   (the 2 MiB block freed: garbage, heap still 3 MiB, no collection)
- *   #4 at buffer 160 (48 more): releases 48 buffers + 2 MiB = 5 MiB;
- *      after 1 MiB; goal 4 MiB
- *   a safepoint 119 s after #4: nothing; at 120 s: #5, forced. */
+/* GOGC=100 on 64 KiB buffers, each allocated then freed, over 1 MiB of
+ * live heap; then a 2 MiB live block; later that block freed. A collection
+ * runs at the allocation that brings the heap to the goal; the buffer just
+ * allocated is live, the others are garbage (all sizes in KiB):
+ *   #1 at buffer 48: heap 1024 + 48 x 64 = 4096 = the 4 MiB minimum;
+ *      releases 47 buffers (3008); after 1024 + 64 = 1088; goal max(2176,
+ *      4096) = 4096
+ *   (before buffer 49: the 2 MiB block: heap 3072 + 64 = 3136 < 4096)
+ *   #2 at buffer 63: 3136 + 15 x 64 = 4096; releases b48..b62 (960); after
+ *      3072 + 64 = 3136; goal 6272
+ *   #3 at buffer 112: 3136 + 49 x 64 = 6272; releases b63..b111 (3136);
+ *      after 3072 + 64 = 3136; goal 6272
+ *   (before buffer 113: the 2 MiB block freed: garbage with b112; the
+ *      heap stays 3136)
+ *   #4 at buffer 161: 3136 + 49 x 64 = 6272; releases b112..b160 (3136)
+ *      and the 2048 block: 5184; after 1024 + 64 = 1088; goal 4096
+ *   a safepoint 119 s after #4: nothing; at 120 s: #5, forced, releases
+ *   b161. */
 static void test_collection_points(void **state)
 {
     (void)state;
@@ -139,7 +151,7 @@ static void test_collection_points(void **state)
     size_t buf = 1; /* block index of the next buffer */
     uint64_t at[8] = {0};
     size_t nat = 0;
-    for (int k = 1; k <= 160; k++) {
+    for (int k = 1; k <= 161; k++) {
         if (k == 49) {
             fake_alloc(&f, 4000, 2 * MIB, PH_MEMROW_QUEUE, true);
             ph_gcmodel_safepoint(m, 0);
@@ -149,9 +161,9 @@ static void test_collection_points(void **state)
             uint64_t before = f.released;
             fake_free(&f, m, &f.slot[4000]);
             assert_int_equal(f.released, before); /* kept */
-            assert_int_equal(f.heap, 3 * MIB);
-            assert_int_equal(stats(m).garbage_bytes, 2 * MIB);
-            assert_int_equal(stats(m).garbage_wbuf_bytes, 0);
+            assert_int_equal(f.heap, 3136 * KIB);
+            assert_int_equal(stats(m).garbage_bytes, 2112 * KIB);
+            assert_int_equal(stats(m).garbage_wbuf_bytes, 64 * KIB);
         }
         uint64_t before = stats(m).collections;
         void *b = fake_alloc(&f, buf++, 64 * KIB, PH_MEMROW_WBUF, true);
@@ -161,36 +173,36 @@ static void test_collection_points(void **state)
     }
     assert_int_equal(nat, 4);
     assert_int_equal(at[0], 48);
-    assert_int_equal(at[1], 64);
+    assert_int_equal(at[1], 63);
     assert_int_equal(at[2], 112);
-    assert_int_equal(at[3], 160);
+    assert_int_equal(at[3], 161);
 
     const ph_gc_collection *ev;
     assert_int_equal(ph_gcmodel_events(m, &ev), 4);
-    static const uint64_t before_mib[] = {4, 4, 6, 6}, after_mib[] = {1, 3, 3, 1},
-                          goal_mib[] = {4, 4, 6, 6}, released_kib[] = {3072, 1024, 3072, 5120},
-                          wbuf_kib[] = {3072, 1024, 3072, 3072};
+    static const uint64_t before_kib[] = {4096, 4096, 6272, 6272},
+                          after_kib[] = {1088, 3136, 3136, 1088},
+                          goal_kib[] = {4096, 4096, 6272, 6272},
+                          released_kib[] = {3008, 960, 3136, 5184},
+                          wbuf_kib[] = {3008, 960, 3136, 3136};
     for (size_t i = 0; i < 4; i++) {
         assert_int_equal(ev[i].index, i + 1);
-        assert_int_equal(ev[i].heap_before, before_mib[i] * MIB);
-        assert_int_equal(ev[i].heap_after, after_mib[i] * MIB);
-        assert_int_equal(ev[i].goal, goal_mib[i] * MIB);
+        assert_int_equal(ev[i].heap_before, before_kib[i] * KIB);
+        assert_int_equal(ev[i].heap_after, after_kib[i] * KIB);
+        assert_int_equal(ev[i].goal, goal_kib[i] * KIB);
         assert_int_equal(ev[i].released_bytes, released_kib[i] * KIB);
         assert_int_equal(ev[i].wbuf_bytes, wbuf_kib[i] * KIB);
         assert_false(ev[i].forced);
     }
     ph_gc_stats s = stats(m);
-    assert_int_equal(s.deferred, 161);
-    assert_int_equal(s.deferred_bytes, 160 * 64 * KIB + 2 * MIB);
-    assert_int_equal(s.released_bytes, s.deferred_bytes);
-    assert_int_equal(s.garbage_bytes, 0);
-    assert_int_equal(s.live_after_last, 1 * MIB);
+    assert_int_equal(s.deferred, 162);
+    assert_int_equal(s.deferred_bytes, 161 * 64 * KIB + 2 * MIB);
+    assert_int_equal(s.released_bytes, 12288 * KIB);
+    assert_int_equal(s.garbage_bytes, 64 * KIB); /* buffer 161 */
+    assert_int_equal(s.live_after_last, 1088 * KIB);
     assert_int_equal(s.goal, 4 * MIB);
-    assert_int_equal(s.peak_garbage_bytes, 5 * MIB);
+    assert_int_equal(s.peak_garbage_bytes, 5184 * KIB);
 
-    /* one buffer of garbage, then the clock: forced 2 minutes after #4 */
-    void *b = fake_alloc(&f, buf++, 64 * KIB, PH_MEMROW_WBUF, true);
-    fake_free(&f, m, b);
+    /* the clock: forced 2 minutes after #4 */
     ph_gcmodel_safepoint(m, 119 * SEC);
     assert_int_equal(stats(m).collections, 4);
     ph_gcmodel_safepoint(m, 120 * SEC);
@@ -201,6 +213,7 @@ static void test_collection_points(void **state)
     assert_true(ev[4].forced);
     assert_int_equal(ev[4].at_ns, 120 * SEC);
     assert_int_equal(ev[4].released_bytes, 64 * KIB);
+    assert_int_equal(ev[4].heap_after, 1 * MIB);
     assert_int_equal(f.heap, 1 * MIB);
 
     /* a block of uncounted work is freed at once */
@@ -221,21 +234,22 @@ static void test_mark_phase(void **state)
     ph_gcmodel *m = model(&f, 100, 0);
     for (size_t i = 0; i < 70; i++)
         fake_free(&f, m, fake_alloc(&f, i, 64 * KIB, PH_MEMROW_WBUF, true));
-    /* #1 at the 64th: 4 MiB; 6 more buffers of garbage */
+    /* #1 at the 64th allocation (4 MiB): 63 released; b63..b69 garbage */
     assert_int_equal(stats(m).collections, 1);
     ph_gcmodel_mark_phase(m, 5 * SEC);
     ph_gc_stats s = stats(m);
     assert_int_equal(s.collections, 0);
     assert_int_equal(s.deferred, 0);
-    assert_int_equal(s.garbage_bytes, 6 * 64 * KIB);
+    assert_int_equal(s.garbage_bytes, 7 * 64 * KIB);
     assert_int_equal(s.goal, 4 * MIB);
     const ph_gc_collection *ev;
     assert_int_equal(ph_gcmodel_events(m, &ev), 0);
     for (size_t i = 70; i < 128; i++)
         fake_free(&f, m, fake_alloc(&f, i, 64 * KIB, PH_MEMROW_WBUF, true));
+    /* #1 of the phase at allocation 126: b63..b125 released */
     assert_int_equal(ph_gcmodel_events(m, &ev), 1);
     assert_int_equal(ev[0].index, 1);
-    assert_int_equal(ev[0].released_bytes, 4 * MIB);
+    assert_int_equal(ev[0].released_bytes, 63 * 64 * KIB);
     ph_gcmodel_destroy(m);
     assert_int_equal(f.heap, 0);
 }
@@ -267,7 +281,7 @@ static void test_off_and_limit(void **state)
     assert_int_equal(f.released, 161);
 }
 
-/* GOGC=0 collects at every free: 3,000 collections; the table keeps
+/* GOGC=0 collects at every allocation: 3,000 collections; the table keeps
  * 1..1024, then odd ones, then one in four: 750 entries, 1 mod 4. */
 static void test_events_thinned(void **state)
 {
@@ -308,6 +322,8 @@ static void test_parse_and_errors(void **state)
             fail_msg("'%s' parsed", bad[i]);
     ph_gcmodel *m;
     ph_gc_host h = {fake_classify, fake_heap, fake_release, NULL};
+    ph_gcmodel_alloc_point(NULL);
+    ph_gcmodel_safepoint(NULL, 0);
     assert_int_equal(ph_gcmodel_create(&m, -2, 0, &h), PH_ERR_ARG);
     assert_int_equal(ph_gcmodel_create(&m, PH_GC_GOGC_MAX + 1, 0, &h), PH_ERR_ARG);
     h.release = NULL;
@@ -320,7 +336,6 @@ static void test_parse_and_errors(void **state)
 
 struct real {
     ph_alloctrack *t;
-    const ph_free_interposer *fi;
 };
 
 static bool real_classify(void *ctx, const void *ptr, uint64_t *usize, unsigned *row)
@@ -342,7 +357,12 @@ static uint64_t real_heap(void *ctx)
 
 static void real_release(void *ctx, void *ptr)
 {
-    ((struct real *)ctx)->fi->release(ptr);
+    ph_alloctrack_release(((struct real *)ctx)->t, ptr);
+}
+
+static void observer(void *ctx)
+{
+    ph_gcmodel_alloc_point(ctx);
 }
 
 static bool filter(void *ctx, void *ptr)
@@ -374,7 +394,7 @@ static void test_free_really_deferred(void **state)
     }
     ph_memtag tag;
     ph_memtag_init(&tag);
-    struct real r = {NULL, fi};
+    struct real r = {NULL};
     assert_int_equal(ph_alloctrack_create(&r.t, &tag), PH_OK);
     assert_int_equal(ph_alloctrack_start(r.t), PH_OK);
     ph_gc_host h = {real_classify, real_heap, real_release, &r};
@@ -408,26 +428,38 @@ static void test_free_really_deferred(void **state)
     assert_int_equal(ph_alloctrack_live(r.t), live - (int64_t)(64 * KIB));
     assert_int_equal(stats(m).collections, 1);
 
-    /* 64 KiB buffers freed until the heap reaches the 4 MiB goal: the
-     * collection runs inside free() */
+    /* 64 KiB buffers freed until an allocation brings the heap to the
+     * 4 MiB goal: the collection runs inside malloc, from the tracker's
+     * observer, and the tracker still counts every release */
     fi->set_filter(NULL, NULL);
     ph_gcmodel_mark_phase(m, 0);
     fi->set_filter(filter, m);
-    for (int i = 0; i < 80 && !stats(m).collections; i++) {
+    ph_alloctrack_set_observer(r.t, observer, m);
+    int64_t base = ph_alloctrack_live(r.t);
+    uint64_t dealloc1 = *probe->deallocated;
+    uint64_t n = 0;
+    while (n < 80 && !stats(m).collections) {
         ph_memtag_row(&tag, PH_MEMROW_WBUF);
         void *p = xmalloc(64 * KIB);
         ph_memtag_row(&tag, PH_MEMROW_OTHER);
-        free(p);
+        n++;
+        free_call(p);
     }
     fi->set_filter(NULL, NULL);
+    ph_alloctrack_set_observer(r.t, NULL, NULL);
     ph_gc_stats s = stats(m);
     assert_int_equal(s.collections, 1);
     const ph_gc_collection *ev;
     assert_int_equal(ph_gcmodel_events(m, &ev), 1);
     assert_true(ev[0].heap_before >= 4 * MIB);
     assert_true(ev[0].heap_before < 4 * MIB + 64 * KIB);
+    /* the buffer that reached the goal was live; the n - 1 before it went */
+    assert_int_equal(ev[0].released_bytes, (n - 1) * 64 * KIB);
     assert_int_equal(ev[0].wbuf_bytes, ev[0].released_bytes);
     assert_int_equal(ev[0].released_bytes, ev[0].heap_before - ev[0].heap_after);
+    /* jemalloc saw exactly those bytes go back, and the tracker agrees */
+    assert_int_equal(*probe->deallocated - dealloc1, ev[0].released_bytes);
+    assert_int_equal(ph_alloctrack_live(r.t), base + (int64_t)(64 * KIB));
     ph_gcmodel_destroy(m);
     ph_alloctrack_destroy(r.t);
     ph_memstat_destroy(ms);

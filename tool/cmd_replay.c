@@ -13,6 +13,7 @@
 #include "lninput.h"
 #include "peer.h"
 #include "replay.h"
+#include "replay_view.h"
 #include "report.h"
 #include "wbuf.h"
 
@@ -38,7 +39,9 @@ static const char replay_help[] =
     "  --types LIST         only messages of these types (numbers or names, comma-\n"
     "                       separated, as in dump: e.g. 256,257,258 or channel_update)\n"
     "  --strategy LIST|all  comma-separated: fresh,exact,reuse,pool,ring,tiered (default all)\n"
-    "  --peers N            simulated peers; peer i replays session i mod S (default S)\n"
+    "  --peers N|LIST       simulated peers; peer i replays session i mod S (default S);\n"
+    "                       a list (1,10,100,1000) runs the replay at each count and\n"
+    "                       prints held per peer, end and peak live, writes/s against peers\n"
     "  --transport socket|model  socket pairs to remote peers in a reader process\n"
     "                       (default), or the in-memory model transport on a\n"
     "                       virtual clock (deterministic); --sink is the same\n"
@@ -60,7 +63,19 @@ static const char replay_help[] =
     "  --verify             check that every frame arrives byte-exact\n"
     "  --json FILE          write the report as JSON (schema in README.md)\n"
     "  --csv FILE           write the live-heap time series as CSV\n"
-    "  --svg FILE           plot live heap over time, one line per strategy\n"
+    "  --svg FILE           plot live heap over time, one line per strategy (a sweep:\n"
+    "                       memory against peers)\n"
+    "  --html FILE          one self-contained page: table, plots, per-peer bars,\n"
+    "                       breakdown by row and type, GC collections\n"
+    "  --gc-model go[:GOGC] keep freed blocks allocated until Go's collector would run\n"
+    "                       (heap goal: live after the last collection x (1 + GOGC/100),\n"
+    "                       at least 4 MiB x GOGC/100; GOGC default 100, off: never)\n"
+    "  --prof DIR           jemalloc heap profiles of each strategy's replay phase:\n"
+    "                       DIR/STRATEGY.heap (end) and DIR/STRATEGY.peak.heap, for jeprof\n"
+    "  --timeline-peers N   per-peer series (held, queued, buffers) for the N costliest\n"
+    "                       peers in --csv, --svg and --html\n"
+    "  --top N              print the N costliest message types and, where a strategy\n"
+    "                       holds memory per peer, the N costliest peers\n"
     "  --quiet              no progress line\n"
     "\n"
     "exit status: 0 ok, 1 some input could not be decrypted or a check failed,\n"
@@ -74,6 +89,7 @@ struct replay_opts {
     const char *json, *csv, *svg;
     bool quiet;
     ph_replay_config cfg;
+    struct ph_replay_view view;
 };
 
 static bool parse_pace(const char *s, ph_replay_config *cfg)
@@ -114,9 +130,7 @@ static bool parse_number_opt(const char *name, const char *val, struct replay_op
     }
     if (!ph_cli_parse_u64(val, &v))
         return false;
-    if (strcmp(name, "--peers") == 0 && v > 0 && v <= 1000000)
-        o->cfg.peers = (size_t)v;
-    else if (strcmp(name, "--reader-rate") == 0 && v > 0)
+    if (strcmp(name, "--reader-rate") == 0 && v > 0)
         o->cfg.reader_rate = v;
     else if (strcmp(name, "--stalled") == 0)
         o->cfg.stalled = (size_t)v;
@@ -134,7 +148,7 @@ static bool parse_number_opt(const char *name, const char *val, struct replay_op
 }
 
 static const char *const number_opts[] = {
-    "--peers", "--reader-rate", "--stalled", "--queue-soft", "--queue-hard",
+    "--reader-rate", "--stalled", "--queue-soft", "--queue-hard",
     "--pool-workers", "--pool-expiry", "--model-buffer", "--linger", NULL,
 };
 
@@ -154,6 +168,7 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
     o->strategies = "all";
     o->cfg.sink = PH_SINK_SOCKET;
     o->cfg.linger_ns = UINT64_MAX;
+    int rc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || strcmp(a, "-") == 0) {
@@ -215,6 +230,9 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
                 ph_cli_error("replay: --pace is asap, capture or xK (e.g. x10), not '%s'", v);
                 return PH_EXIT_USAGE;
             }
+        } else if ((rc = ph_replay_view_option(a, v, &o->view, &o->cfg)) >= 0) {
+            if (rc)
+                return rc;
         } else {
             ph_cli_error("replay: unknown option '%s' (see 'peerheap replay --help')", a);
             return PH_EXIT_USAGE;
@@ -224,7 +242,7 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
         ph_cli_error("replay: no capture given (see 'peerheap replay --help')");
         return PH_EXIT_USAGE;
     }
-    return PH_EXIT_OK;
+    return ph_replay_view_prepare(&o->view, &o->cfg, argc, argv);
 }
 
 /* Expands "all" and checks every name before anything runs. */
@@ -541,6 +559,36 @@ static void print_sides(const ph_lninput *li, const struct replay_opts *o, FILE 
     fputc('\n', f);
 }
 
+/* Each strategy in its own process at the configured peer count, into the
+ * report (and its sweep). 0 or the exit status of a failed run. */
+static int run_strategies(struct replay_opts *o, const ph_replay_input *in,
+                          char names[][PH_REPORT_NAME_MAX], size_t nnames, ph_report *r,
+                          bool sweep, int *status)
+{
+    for (size_t i = 0; i < nnames; i++) {
+        ph_strategy_result res;
+        char err[320];
+        ph_err e = ph_replay_run_isolated(in, &o->cfg, names[i], &res, err, sizeof err);
+        if (o->cfg.progress)
+            fprintf(stderr, "\r%60s\r", "");
+        if (e) {
+            ph_cli_error("replay: %s", err[0] ? err : ph_strerror(e));
+            return e == PH_ERR_ARG ? PH_EXIT_USAGE : PH_EXIT_PARTIAL;
+        }
+        if (res.mismatches)
+            *status = PH_EXIT_PARTIAL;
+        ph_err ae = ph_report_add_strategy(r, &res);
+        if (!ae && sweep)
+            ae = ph_report_add_sweep(r, o->cfg.peers, &res);
+        ph_strategy_result_clear(&res);
+        if (ae) {
+            ph_cli_error("replay: out of memory");
+            return PH_EXIT_USAGE;
+        }
+    }
+    return PH_EXIT_OK;
+}
+
 static int run_all(struct replay_opts *o, ph_replay_input *in, ph_lninput **li,
                    int input_status)
 {
@@ -550,18 +598,24 @@ static int run_all(struct replay_opts *o, ph_replay_input *in, ph_lninput **li,
     if (rc)
         return rc;
     size_t peers = o->cfg.peers ? o->cfg.peers : ph_replay_input_sessions(in);
-    if (o->cfg.stalled > peers) {
-        ph_cli_error("replay: --stalled %zu is more than the %zu peers", o->cfg.stalled, peers);
+    size_t fewest = peers, most = peers;
+    for (size_t c = 0; c < o->view.ncounts; c++) {
+        fewest = o->view.counts[c] < fewest ? (size_t)o->view.counts[c] : fewest;
+        most = o->view.counts[c] > most ? (size_t)o->view.counts[c] : most;
+    }
+    if (o->cfg.stalled > fewest) {
+        ph_cli_error("replay: --stalled %zu is more than the %zu peers", o->cfg.stalled, fewest);
         return PH_EXIT_USAGE;
     }
     if (o->cfg.sink == PH_SINK_SOCKET)
-        raise_nofile(peers);
+        raise_nofile(most);
     if (!o->quiet && isatty(STDERR_FILENO))
         o->cfg.progress = progress_line;
     ph_report *r;
     if (ph_report_create(&r))
         return PH_EXIT_USAGE;
     fill_report_header(r, o, in, peers);
+    ph_replay_view_header(&o->view, r);
     if (add_sides(r, *li)) {
         ph_cli_error("replay: out of memory");
         ph_report_destroy(r);
@@ -572,24 +626,24 @@ static int run_all(struct replay_opts *o, ph_replay_input *in, ph_lninput **li,
     ph_lninput_destroy(*li);
     *li = NULL;
     int status = input_status;
-    for (size_t i = 0; i < nnames; i++) {
-        ph_strategy_result res;
-        char err[320];
-        ph_err e = ph_replay_run_isolated(in, &o->cfg, names[i], &res, err, sizeof err);
-        if (o->cfg.progress)
-            fprintf(stderr, "\r%60s\r", "");
-        if (e) {
-            ph_cli_error("replay: %s", err[0] ? err : ph_strerror(e));
-            ph_report_destroy(r);
-            return e == PH_ERR_ARG ? PH_EXIT_USAGE : PH_EXIT_PARTIAL;
+    bool sweep = ph_replay_view_sweep(&o->view);
+    for (size_t c = 0; c < (sweep ? o->view.ncounts : 1); c++) {
+        if (sweep) {
+            /* each count its own replay; the table shows the last */
+            o->cfg.peers = (size_t)o->view.counts[c];
+            r->options.peers = o->view.counts[c];
+            ph_report_clear_strategies(r);
         }
-        if (res.mismatches)
-            status = PH_EXIT_PARTIAL;
-        ph_report_add_strategy(r, &res);
-        ph_strategy_result_clear(&res);
+        if ((rc = run_strategies(o, in, names, nnames, r, sweep, &status))) {
+            ph_report_destroy(r);
+            return rc;
+        }
     }
     ph_report_print_table(r, stdout);
+    ph_replay_view_print(&o->view, r, stdout);
     fflush(stdout);
+    if ((rc = ph_replay_view_write(&o->view, r)))
+        status = rc;
     if (o->json && (rc = write_output(o->json, ph_report_write_json, r)))
         status = rc;
     if (o->csv && (rc = write_output(o->csv, ph_report_write_csv, r)))

@@ -7,7 +7,8 @@
  * (replay --gc-model), blocks the filter keeps stay allocated.
  *
  * Blocks go back to jemalloc through dallocx: calling free() here would
- * come back here. Sanitizer builds leave free() to the sanitizer, which
+ * come back here (the GC model releases its garbage the same way,
+ * ph_alloctrack_release). Sanitizer builds leave free() to the sanitizer, which
  * owns malloc there: no interposer, and --gc-model is refused. */
 #include "freeshim.h"
 
@@ -44,15 +45,9 @@ static void set_filter(bool (*fn)(void *ctx, void *ptr), void *ctx)
     filter_fn = fn;
 }
 
-static void release(void *ptr)
-{
-    if (ptr)
-        dallocx(ptr, 0);
-}
-
 const ph_free_interposer *ph_tool_free_interposer(void)
 {
-    static const ph_free_interposer shim = {set_filter, release};
+    static const ph_free_interposer shim = {set_filter};
     return &shim;
 }
 #else

@@ -100,6 +100,9 @@ struct ph_alloctrack {
     struct foreign_counts foreign;
     uint64_t in_place, stale, lost;
     int64_t rows_at_peak[PH_MEMROW__COUNT];
+    void (*observer)(void *ctx);  /* after each counted allocation, in the hook */
+    void *observer_ctx;
+    bool in_hook;                 /* the owner is inside one of our hooks */
     struct type_counts *types; /* PH_ALLOCTRACK_TYPES */
     enum state state;
     pthread_t owner;
@@ -324,6 +327,22 @@ static void on_alloc(void *extra, enum je_hook_alloc type, void *result, uintptr
         return;
     }
     track_alloc(t, result, sallocx(result, 0));
+    if (t->observer && tag_counted(t)) {
+        t->in_hook = true;
+        t->observer(t->observer_ctx);
+        t->in_hook = false;
+    }
+}
+
+static void charge_dalloc(ph_alloctrack *t, void *address)
+{
+    struct slot *s = map_probe(&t->map, (uintptr_t)address);
+    if (!s->key) {
+        charge_untracked(t, sallocx(address, 0));
+        return;
+    }
+    charge_free(t, s, s->usize);
+    map_remove(&t->map, s);
 }
 
 static void on_dalloc(void *extra, enum je_hook_dalloc type, void *address,
@@ -345,13 +364,7 @@ static void on_dalloc(void *extra, enum je_hook_dalloc type, void *address,
         t->probe_free = address;
         return;
     }
-    struct slot *s = map_probe(&t->map, (uintptr_t)address);
-    if (!s->key) {
-        charge_untracked(t, sallocx(address, 0));
-        return;
-    }
-    charge_free(t, s, s->usize);
-    map_remove(&t->map, s);
+    charge_dalloc(t, address);
 }
 
 static void on_expand(void *extra, enum je_hook_expand type, void *address, size_t old_usize,
@@ -569,6 +582,25 @@ bool ph_alloctrack_block(const ph_alloctrack *t, const void *ptr, ph_alloctrack_
     out->type = s->type_ix == NO_TYPE_IX ? PH_MEMTAG_NO_TYPE : s->type_ix;
     out->counted = s->counted;
     return true;
+}
+
+void ph_alloctrack_set_observer(ph_alloctrack *t, void (*fn)(void *ctx), void *ctx)
+{
+    if (!t)
+        return;
+    t->observer = NULL;
+    t->observer_ctx = ctx;
+    t->observer = fn;
+}
+
+void ph_alloctrack_release(ph_alloctrack *t, void *ptr)
+{
+    if (!ptr)
+        return;
+    /* Inside our hook jemalloc calls no hook again: count the free here. */
+    if (t && t->in_hook && t->state == ST_RUNNING && is_owner(t))
+        charge_dalloc(t, ptr);
+    dallocx(ptr, 0);
 }
 
 int64_t ph_alloctrack_live(const ph_alloctrack *t)

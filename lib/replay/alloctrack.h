@@ -168,6 +168,16 @@ typedef struct ph_alloctrack_block_info {
 } ph_alloctrack_block_info;
 bool ph_alloctrack_block(const ph_alloctrack *t, const void *ptr, ph_alloctrack_block_info *out);
 
+/* fn(ctx) runs after every counted allocation of the owning thread, from
+ * inside jemalloc's allocation hook (where jemalloc calls no hook again):
+ * it must not allocate, and may free blocks only with
+ * ph_alloctrack_release. NULL removes it. The GC model collects there,
+ * when an allocation brings the heap to its goal, as Go does. */
+void ph_alloctrack_set_observer(ph_alloctrack *t, void (*fn)(void *ctx), void *ctx);
+/* Frees a block for real (jemalloc's dallocx, not free()), counted as a
+ * free whether or not it runs inside the observer. */
+void ph_alloctrack_release(ph_alloctrack *t, void *ptr);
+
 /* Counted live bytes now and their peak (counted.live, counted.peak). */
 int64_t ph_alloctrack_live(const ph_alloctrack *t);
 int64_t ph_alloctrack_peak(const ph_alloctrack *t);

@@ -191,9 +191,13 @@ bool ph_gcmodel_free(ph_gcmodel *m, void *ptr)
         return false;
     uint64_t usize = 0;
     unsigned row = PH_MEMROW_OTHER;
-    bool kept = m->host.classify(m->host.ctx, ptr, &usize, &row) && keep(m, ptr, usize, row);
-    maybe_collect(m);
-    return kept;
+    return m->host.classify(m->host.ctx, ptr, &usize, &row) && keep(m, ptr, usize, row);
+}
+
+void ph_gcmodel_alloc_point(ph_gcmodel *m)
+{
+    if (m && pthread_equal(pthread_self(), m->owner))
+        maybe_collect(m);
 }
 
 void ph_gcmodel_safepoint(ph_gcmodel *m, uint64_t now_ns)

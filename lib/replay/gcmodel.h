@@ -13,11 +13,12 @@
  *  - the heap goal is the live heap after the last collection times
  *    (1 + GOGC/100), and at least Go's heap minimum, 4 MiB x GOGC/100;
  *    before the first collection the goal is that minimum;
- *  - a collection runs at the first free() or safepoint at which the heap
- *    (live + garbage, from the host) has reached the goal. Go starts its
- *    concurrent mark a little before the goal and the program allocates
- *    while it marks, so the heap overshoots a trigger in Go as well; here
- *    the overshoot is what the code allocates between two frees;
+ *  - a collection runs at the allocation that brings the heap (live +
+ *    garbage, from the host) to the goal (ph_gcmodel_alloc_point, called
+ *    by the host after each allocation of the measured work), as Go starts
+ *    a cycle from its allocator; the block just allocated is live, every
+ *    garbage block is released. (Go marks concurrently and sweeps lazily,
+ *    so its heap can pass the goal a little; this one stops at it);
  *  - a safepoint at least 2 minutes after the last collection forces one
  *    (Go's sysmon forces a collection every 2 minutes);
  *  - GOGC `off` (PH_GC_OFF) never collects. A heap above `heap_limit`
@@ -37,7 +38,8 @@
  * The host callbacks decide which blocks are garbage (the measured work's:
  * blocks allocated as counted work; the replay's model of the remote peers
  * is not the node and frees at once), what the heap is, and how a block is
- * released for real (around the filter).
+ * released for real (around the filter, and possibly from inside the
+ * allocator's hook: lib/replay/alloctrack.h, ph_alloctrack_release).
  *
  * Single-threaded: the model belongs to the thread that created it; free()
  * from any other thread passes through untouched. The model never calls
@@ -81,8 +83,6 @@ typedef struct ph_free_interposer {
     /* Routes every free() of the process through filter(ctx, ptr) first;
      * a filter that returns true has kept the block. NULL: plain free(). */
     void (*set_filter)(bool (*filter)(void *ctx, void *ptr), void *ctx);
-    /* Frees a block for real, around the filter. */
-    void (*release)(void *ptr);
 } ph_free_interposer;
 
 typedef struct ph_gc_collection {
@@ -120,10 +120,15 @@ void ph_gcmodel_destroy(ph_gcmodel *m);
 uint64_t ph_gcmodel_goal(int gogc, uint64_t live_after);
 
 /* The filter: true when `ptr` was kept as garbage (the caller must not free
- * it); false when the caller frees it now. May run a collection. */
+ * it); false when the caller frees it now. Never collects: a free does not
+ * raise the heap. */
 bool ph_gcmodel_free(ph_gcmodel *m, void *ptr);
-/* A point where the program may collect: the heap is checked against the
- * goal, and `now_ns` (the loop clock) against the forced period. */
+/* After an allocation of the measured work: collects when the heap has
+ * reached the goal. */
+void ph_gcmodel_alloc_point(ph_gcmodel *m);
+/* A point where the program may collect (between loop iterations): the
+ * heap is checked against the goal, and `now_ns` (the loop clock) against
+ * the forced period. */
 void ph_gcmodel_safepoint(ph_gcmodel *m, uint64_t now_ns);
 /* Releases every garbage block now (a forced collection, recorded). */
 void ph_gcmodel_collect(ph_gcmodel *m);

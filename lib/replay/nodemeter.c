@@ -23,6 +23,11 @@ struct ph_nodemeter {
      * of the same allocations, to check the tracker against */
     ph_memstat *ms;
     uint64_t je_allocated, je_deallocated;
+    /* the GC model, when on */
+    ph_gcmodel *gc;
+    const ph_free_interposer *fi;
+    bool filtering;               /* fi's filter is the model's */
+    uint64_t gc_now;
 };
 
 ph_err ph_nodemeter_create(ph_nodemeter **out)
@@ -43,10 +48,21 @@ ph_err ph_nodemeter_create(ph_nodemeter **out)
     return PH_OK;
 }
 
+static void gc_stop(ph_nodemeter *m)
+{
+    if (m->filtering) {
+        m->fi->set_filter(NULL, NULL);
+        ph_alloctrack_set_observer(m->track, NULL, NULL);
+    }
+    m->filtering = false;
+}
+
 void ph_nodemeter_destroy(ph_nodemeter *m)
 {
     if (!m)
         return;
+    gc_stop(m);
+    ph_gcmodel_destroy(m->gc);
     ph_alloctrack_destroy(m->track);
     ph_memstat_destroy(m->ms);
     free(m->type_writes);
@@ -88,6 +104,77 @@ ph_err ph_nodemeter_start(ph_nodemeter *m)
     return PH_OK;
 }
 
+/* The GC model's view of the heap: the tracker's counted work. */
+static bool gc_classify(void *ctx, const void *ptr, uint64_t *usize, unsigned *row)
+{
+    ph_nodemeter *m = ctx;
+    ph_alloctrack_block_info bi;
+    if (!ph_alloctrack_block(m->track, ptr, &bi) || !bi.counted)
+        return false;
+    *usize = bi.usize;
+    *row = bi.row;
+    return true;
+}
+
+static uint64_t gc_heap(void *ctx)
+{
+    ph_nodemeter *m = ctx;
+    int64_t live = ph_alloctrack_live(m->track);
+    return live > 0 ? (uint64_t)live : 0;
+}
+
+static void gc_release(void *ctx, void *ptr)
+{
+    ph_alloctrack_release(((ph_nodemeter *)ctx)->track, ptr);
+}
+
+static void gc_alloc_point(void *ctx)
+{
+    ph_gcmodel_alloc_point(ctx);
+}
+
+static bool gc_filter(void *ctx, void *ptr)
+{
+    return ph_gcmodel_free(ctx, ptr);
+}
+
+ph_err ph_nodemeter_gc_start(ph_nodemeter *m, int gogc, uint64_t heap_limit,
+                             const ph_free_interposer *fi)
+{
+    if (!fi)
+        return PH_ERR_GC_UNAVAILABLE;
+    if (!m->measuring || m->gc)
+        return PH_ERR_STATE;
+    ph_gc_host host = {gc_classify, gc_heap, gc_release, m};
+    m->fi = fi;
+    /* The model's own tables are not the node's memory. */
+    bool saved = ph_memtag_uncounted(&m->tag, true);
+    ph_err err = ph_gcmodel_create(&m->gc, gogc, heap_limit, &host);
+    ph_memtag_uncounted(&m->tag, saved);
+    if (err) {
+        m->fi = NULL;
+        return err;
+    }
+    fi->set_filter(gc_filter, m->gc);
+    ph_alloctrack_set_observer(m->track, gc_alloc_point, m->gc);
+    m->filtering = true;
+    return PH_OK;
+}
+
+void ph_nodemeter_gc_safepoint(ph_nodemeter *m, uint64_t now_ns)
+{
+    m->gc_now = now_ns;
+    if (m->filtering)
+        ph_gcmodel_safepoint(m->gc, now_ns);
+}
+
+bool ph_nodemeter_gc_over_limit(const ph_nodemeter *m)
+{
+    ph_gc_stats st;
+    ph_gcmodel_stats(m->gc, &st);
+    return st.over_limit;
+}
+
 bool ph_nodemeter_measuring(const ph_nodemeter *m)
 {
     return m->measuring;
@@ -113,6 +200,7 @@ void ph_nodemeter_mark_phase(ph_nodemeter *m)
         m->je_allocated = *p->allocated;
         m->je_deallocated = *p->deallocated;
     }
+    ph_gcmodel_mark_phase(m->gc, m->gc_now);
     ph_alloctrack_snapshot(m->track, &m->t1);
     ph_alloctrack_reset_peak(m->track);
     for (uint32_t t = 0; t <= NTYPES; t++) {
@@ -163,8 +251,41 @@ static void write_figures(ph_node *node, ph_strategy_result *out)
     out->wbuf_peak_held_bytes = wb.peak_held_bytes;
 }
 
+static void gc_figures(const ph_nodemeter *m, ph_strategy_result *out)
+{
+    if (!m->gc)
+        return;
+    ph_gc_stats st;
+    ph_gcmodel_stats(m->gc, &st);
+    out->gc_collections = st.collections;
+    out->gc_forced = st.forced;
+    out->gc_deferred_bytes = st.deferred_bytes;
+    out->gc_released_bytes = st.released_bytes;
+    out->gc_end_garbage_bytes = st.garbage_bytes;
+    out->gc_peak_garbage_bytes = st.peak_garbage_bytes;
+    out->gc_live_after_last_bytes = st.live_after_last;
+    out->gc_goal_bytes = st.goal;
+    const ph_gc_collection *ev;
+    size_t n = ph_gcmodel_events(m->gc, &ev);
+    for (size_t i = 0; i < n; i++) {
+        ph_gc_event e = {
+            .index = ev[i].index,
+            .t = (double)ev[i].at_ns / 1e9,
+            .goal = ev[i].goal,
+            .heap_before = ev[i].heap_before,
+            .heap_after = ev[i].heap_after,
+            .wbuf_bytes = ev[i].wbuf_bytes,
+            .forced = ev[i].forced,
+        };
+        ph_strategy_result_add_gc_event(out, &e);
+    }
+}
+
 void ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers, ph_strategy_result *out)
 {
+    /* The figures are taken with the garbage still held (Go's picture);
+     * from here on frees are plain frees again. */
+    gc_stop(m);
     write_figures(node, out);
     if (m->measuring) {
         ph_alloctrack_totals t2, setup, phase;
@@ -184,6 +305,8 @@ void ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers, ph_strat
         out->bytes_allocated = phase.counted.bytes;
         out->bytes_freed = phase.counted.bytes_freed + phase.counted.untracked_bytes;
         out->peak_live_bytes = positive(t2.counted.peak - base);
+        out->wbuf_at_peak_bytes =
+            positive(t2.rows_at_peak[PH_MEMROW_WBUF] - m->t0.rows[PH_MEMROW_WBUF].live);
         out->end_live_bytes = positive(t2.counted.live - base);
         int64_t held = t2.counted.live - m->live_peers;
         out->held_bytes_per_peer = npeers ? positive(held) / npeers : 0;
@@ -198,4 +321,5 @@ void ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers, ph_strat
         ph_alloctrack_stop(m->track);
     }
     add_types(m, out);
+    gc_figures(m, out);
 }

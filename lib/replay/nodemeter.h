@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
+#include "gcmodel.h"
 #include "memtag.h"
 #include "node.h"
 #include "report.h"
@@ -38,6 +39,18 @@ ph_err ph_nodemeter_start(ph_nodemeter *m);
 bool ph_nodemeter_measuring(const ph_nodemeter *m);
 void ph_nodemeter_mark_peers(ph_nodemeter *m);
 void ph_nodemeter_mark_phase(ph_nodemeter *m);
+/* The GC model (gcmodel.h) over the meter's tracker, after start: a free()
+ * of a block the node allocated as counted work is kept as garbage
+ * through the program's interposer `fi` until a collection. GOGC as in
+ * ph_gcmodel_create; heap_limit 0 = none. PH_ERR_GC_UNAVAILABLE without
+ * an interposer, PH_ERR_STATE when not measuring. The filter is removed
+ * by finish and destroy; the garbage is released by destroy. */
+ph_err ph_nodemeter_gc_start(ph_nodemeter *m, int gogc, uint64_t heap_limit,
+                             const ph_free_interposer *fi);
+/* Where a collection may run (the loop, between iterations). */
+void ph_nodemeter_gc_safepoint(ph_nodemeter *m, uint64_t now_ns);
+/* The heap passed the model's limit (the run's figures are not Go's). */
+bool ph_nodemeter_gc_over_limit(const ph_nodemeter *m);
 /* Counted live bytes since start (0 when not measuring). */
 int64_t ph_nodemeter_live(const ph_nodemeter *m);
 /* Fills the write-path and memory figures of `out` (name, times and

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "heapprof.h"
 #include "memstat.h"
 #include "memtag.h"
 #include "modelconn.h"
@@ -90,6 +91,8 @@ struct engine {
 
     ph_sample *samples;
     size_t nsamples, samples_cap;
+    ph_peer_point *pp;            /* --timeline-peers: peer i's point k at [i * samples_cap + k] */
+    ph_heapprof *prof;
     uint64_t sample_every, next_sample;
     uint64_t t0_wall, last_progress;
 
@@ -279,6 +282,32 @@ static void pace_cb(ph_ev *ev, uint64_t id, void *ctx)
 
 /* ---- samples and progress ---- */
 
+static ph_peer_end peer_now(ph_peer *p)
+{
+    ph_peer_end pe = {0};
+    if (!p)
+        return pe;
+    ph_peer_stats st;
+    ph_peer_get_stats(p, &st);
+    pe.held_bytes = ph_peer_heap_bytes(p);
+    pe.wbuf_bytes = st.out.wbuf_held;
+    pe.queued_bytes = st.out.queued_bytes;
+    pe.buffers = st.out.wbuf_buffers;
+    return pe;
+}
+
+/* Every peer's point k, into the table made before measuring. */
+static void sample_peers(struct engine *e, size_t k)
+{
+    if (!e->pp)
+        return;
+    for (size_t i = 0; i < e->npeers; i++) {
+        ph_peer_end pe = peer_now(e->peers[i].peer);
+        e->pp[i * e->samples_cap + k] =
+            (ph_peer_point){pe.held_bytes, pe.queued_bytes, pe.buffers};
+    }
+}
+
 static void take_sample(struct engine *e)
 {
     if (e->nsamples >= e->samples_cap)
@@ -301,6 +330,7 @@ static void take_sample(struct engine *e)
     s.queued_bytes = qs.queued_bytes;
     if (s.queued_bytes > e->res->peak_queued_bytes)
         e->res->peak_queued_bytes = s.queued_bytes;
+    sample_peers(e, e->nsamples);
     e->samples[e->nsamples++] = s;
 }
 
@@ -597,6 +627,9 @@ static ph_err run_until(struct engine *e, bool (*done)(struct engine *), const c
             return fail(e, PH_ERR_TIMEOUT, what);
         if (err)
             return fail(e, err, "event loop");
+        ph_nodemeter_gc_safepoint(e->meter, ph_ev_now(e->ev));
+        if (e->running && (err = ph_heapprof_observe(e->prof, ph_nodemeter_live(e->meter))))
+            return fail(e, err, ph_heapprof_path(e->prof, true));
         progress(e, name, false);
         ph_outq_stats qs;
         ph_node_write_totals(e->node, &qs);
@@ -691,6 +724,11 @@ static ph_err engine_init(struct engine *e, const char *strategy)
     err = ph_memstat_create(&e->ms);
     if (err && !cfg->allow_unmeasured)
         return fail(e, err, "jemalloc statistics (is peerheap linked with jemalloc?)");
+    /* Tables the measured phase fills are made before it, uncounted. */
+    if (cfg->timeline_peers && !(e->pp = calloc(e->npeers * e->samples_cap, sizeof *e->pp)))
+        return PH_ERR_NOMEM;
+    if (cfg->prof_dir && (err = ph_heapprof_create(&e->prof, cfg->prof_dir, strategy)))
+        return fail(e, err, "heap profile");
     return PH_OK;
 }
 
@@ -707,6 +745,8 @@ static void engine_free(struct engine *e)
     free(e->subs);
     free(e->nsubs);
     free(e->samples);
+    free(e->pp);
+    ph_heapprof_destroy(e->prof);
     ph_nodemeter_destroy(e->meter);
     ph_memstat_destroy(e->ms);
 }
@@ -869,8 +909,9 @@ static const struct transport socket_transport = {
     .collect = socket_collect,
 };
 
-static void begin_phase(struct engine *e)
+static ph_err begin_phase(struct engine *e)
 {
+    ph_nodemeter_gc_safepoint(e->meter, ph_ev_now(e->ev));
     ph_nodemeter_mark_phase(e->meter);
     e->running = true;
     e->t_start = ph_ev_now(e->ev);
@@ -883,6 +924,82 @@ static void begin_phase(struct engine *e)
     } else {
         ph_ev_timer_add(e->ev, 0, pace_cb, e, &e->pace_timer);
     }
+    ph_err err = e->prof ? ph_heapprof_begin(e->prof) : PH_OK;
+    return err ? fail(e, err, "heap profile") : PH_OK;
+}
+
+/* The GC model's limit: half the machine's memory. */
+static uint64_t gc_heap_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 2 : 0;
+}
+
+static ph_err start_measuring(struct engine *e)
+{
+    const ph_replay_config *cfg = e->cfg;
+    ph_err err = cfg->unmeasured ? PH_ERR_MEMSTAT : ph_nodemeter_start(e->meter);
+    if (err && (cfg->gc_model || (!cfg->allow_unmeasured && !cfg->unmeasured)))
+        return fail(e, err, "allocation hooks (is peerheap linked with jemalloc 5.3?)");
+    if (!cfg->gc_model)
+        return PH_OK;
+    err = ph_nodemeter_gc_start(e->meter, cfg->gc_gogc, gc_heap_limit(), cfg->free_interposer);
+    return err ? fail(e, err, "GC model") : PH_OK;
+}
+
+/* The end of the phase, before the figures: the end profile, and the GC
+ * model's verdict on its heap. */
+static ph_err end_phase(struct engine *e)
+{
+    if (e->prof) {
+        ph_err err = ph_heapprof_end(e->prof);
+        if (err)
+            return fail(e, err, ph_heapprof_path(e->prof, false));
+    }
+    if (e->cfg->gc_model && ph_nodemeter_gc_over_limit(e->meter)) {
+        char why[160], lim[32];
+        ph_format_bytes(gc_heap_limit(), lim, sizeof lim);
+        snprintf(why, sizeof why, "GC model: the heap passed %s, half of this machine's memory "
+                 "(Go would run out of memory here)", lim);
+        return fail(e, PH_ERR_LIMIT, why);
+    }
+    return PH_OK;
+}
+
+/* The costliest peers' series (highest held + queued at a sample), and
+ * every peer at the end. */
+static ph_err peer_figures(struct engine *e, ph_strategy_result *out)
+{
+    ph_peer_end *end = calloc(e->npeers ? e->npeers : 1, sizeof *end);
+    if (!end)
+        return PH_ERR_NOMEM;
+    for (size_t i = 0; i < e->npeers; i++)
+        end[i] = peer_now(e->peers[i].peer);
+    ph_err err = ph_strategy_result_set_peers_end(out, end, e->npeers);
+    free(end);
+    size_t want = e->cfg->timeline_peers < e->npeers ? e->cfg->timeline_peers : e->npeers;
+    uint64_t *cost = e->pp && want ? calloc(e->npeers, sizeof *cost) : NULL;
+    if (!cost)
+        return err ? err : (e->pp && want ? PH_ERR_NOMEM : PH_OK);
+    for (size_t i = 0; i < e->npeers; i++)
+        for (size_t k = 0; k < out->n_samples; k++) {
+            const ph_peer_point *pt = &e->pp[i * e->samples_cap + k];
+            if (pt->held_bytes + pt->queued_bytes + 1 > cost[i])
+                cost[i] = pt->held_bytes + pt->queued_bytes + 1;
+        }
+    for (size_t n = 0; !err && n < want; n++) {
+        size_t best = 0;
+        for (size_t i = 1; i < e->npeers; i++)
+            if (cost[i] > cost[best])
+                best = i;
+        cost[best] = 0;
+        ph_peer_series *ps;
+        if ((err = ph_strategy_result_add_peer_series(out, best, &ps)))
+            break;
+        memcpy(ps->points, &e->pp[best * e->samples_cap], out->n_samples * sizeof *ps->points);
+    }
+    free(cost);
+    return err;
 }
 
 ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config *cfg,
@@ -900,12 +1017,8 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
         err = e.tx->open(&e); /* forks the socket reader before measuring */
     if (err)
         goto done;
-    err = cfg->unmeasured ? PH_ERR_MEMSTAT : ph_nodemeter_start(e.meter);
-    if (err && !cfg->allow_unmeasured && !cfg->unmeasured) {
-        fail(&e, err, "allocation hooks (is peerheap linked with jemalloc 5.3?)");
+    if ((err = start_measuring(&e)))
         goto done;
-    }
-    err = PH_OK;
 
     /* Set-up: the node, the connections, handshakes, init, filters. */
     if ((err = node_create(&e)))
@@ -917,7 +1030,8 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
         goto done;
 
     /* The replay phase. */
-    begin_phase(&e);
+    if ((err = begin_phase(&e)))
+        goto done;
     double cpu0 = cpu_seconds();
     err = run_until(&e, replay_done, "the replay did not finish", strategy);
     if (!err && linger_ns(&e)) {
@@ -927,6 +1041,8 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     out->wall_seconds = (double)(mono_ns() - e.t0_wall) / 1e9;
     out->cpu_seconds = cpu_seconds() - cpu0;
     out->virtual_seconds = (double)(ph_ev_now(e.ev) - e.t_start) / 1e9;
+    if (!err)
+        err = end_phase(&e);
     if (err)
         goto done;
     take_sample(&e);
@@ -938,6 +1054,8 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     out->verify = cfg->verify;
     for (size_t i = 0; i < e.nsamples; i++)
         ph_strategy_result_add_sample(out, &e.samples[i]);
+    if ((err = peer_figures(&e, out)))
+        goto done;
 
     err = e.tx->collect(&e);
 done:

@@ -31,9 +31,11 @@
  * Ownership: inputs are borrowed for the call; `out` is filled and owned by
  * the caller (ph_strategy_result_clear). Errors: PH_ERR_STRATEGY_UNKNOWN,
  * PH_ERR_MEMSTAT (not running on jemalloc, or its hooks missing),
- * PH_ERR_NOMEM, PH_ERR_IO (sockets, fork), PH_ERR_ARG (inconsistent
- * options), PH_ERR_TIMEOUT (no progress), PH_ERR_PEER_PROTOCOL (a remote
- * failed or verification failed to run); `errbuf` gets one line. */
+ * PH_ERR_NOMEM, PH_ERR_IO (sockets, fork, profile files), PH_ERR_ARG
+ * (inconsistent options), PH_ERR_TIMEOUT (no progress), PH_ERR_PEER_PROTOCOL
+ * (a remote failed or verification failed to run), PH_ERR_GC_UNAVAILABLE,
+ * PH_ERR_PROF_UNAVAILABLE, PH_ERR_LIMIT (the GC model's heap limit);
+ * `errbuf` gets one line. */
 #ifndef PH_REPLAY_H
 #define PH_REPLAY_H
 
@@ -42,6 +44,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "gcmodel.h"
 #include "replayin.h"
 #include "report.h"
 #include "wbuf.h"
@@ -77,6 +80,20 @@ typedef struct ph_replay_config {
     unsigned samples;          /* time-series points to aim for (0 = 400) */
     bool allow_unmeasured;     /* run even without jemalloc (sanitizer builds): figures are 0 */
     bool unmeasured;           /* do not install the allocation hooks (to time their cost) */
+    /* Go's collector over the node's frees (gcmodel.h): GOGC gc_gogc
+     * (PH_GC_OFF: never collects); needs the program's free() interposer
+     * (PH_ERR_GC_UNAVAILABLE without) and the allocation hooks. A heap
+     * above half the machine's memory fails the run with PH_ERR_LIMIT. */
+    bool gc_model;
+    int gc_gogc;
+    const ph_free_interposer *free_interposer;
+    /* jemalloc heap profiles of the replay phase (heapprof.h) into this
+     * directory, as STRATEGY.heap and STRATEGY.peak.heap; the process must
+     * have been started with profiling (PH_ERR_PROF_UNAVAILABLE). NULL: none */
+    const char *prof_dir;
+    /* per-peer series for this many peers, the costliest (highest held +
+     * queued bytes at a sample) first; 0: none */
+    size_t timeline_peers;
     /* Called about twice a second from the measuring process (may be NULL). */
     void (*progress)(void *ctx, const ph_replay_progress *p);
     void *progress_ctx;

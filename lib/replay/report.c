@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "svgplot.h"
 
 ph_err ph_report_create(ph_report **out)
 {
@@ -23,6 +24,11 @@ void ph_strategy_result_clear(ph_strategy_result *s)
 {
     free(s->types);
     free(s->samples);
+    free(s->gc_events);
+    for (size_t i = 0; i < s->n_peer_series; i++)
+        free(s->peer_series[i].points);
+    free(s->peer_series);
+    free(s->peers_end);
     memset(s, 0, sizeof *s);
 }
 
@@ -35,10 +41,18 @@ void ph_report_destroy(ph_report *r)
     free(r->input.captures);
     free(r->input.sides);
     free(r->options.types);
+    ph_report_clear_strategies(r);
+    free(r->sweep);
+    free(r);
+}
+
+void ph_report_clear_strategies(ph_report *r)
+{
     for (size_t i = 0; i < r->n_strategies; i++)
         ph_strategy_result_clear(&r->strategies[i]);
     free(r->strategies);
-    free(r);
+    r->strategies = NULL;
+    r->n_strategies = 0;
 }
 
 ph_err ph_report_add_capture(ph_report *r, const char *path)
@@ -83,22 +97,64 @@ static void *dup_array(const void *src, size_t n, size_t size)
     return d;
 }
 
+ph_err ph_strategy_result_copy(ph_strategy_result *d, const ph_strategy_result *s)
+{
+    *d = *s;
+    d->peer_series = NULL;
+    d->n_peer_series = 0;
+    d->types = dup_array(s->types, s->n_types, sizeof *s->types);
+    d->samples = dup_array(s->samples, s->n_samples, sizeof *s->samples);
+    d->gc_events = dup_array(s->gc_events, s->n_gc_events, sizeof *s->gc_events);
+    d->peers_end = dup_array(s->peers_end, s->n_peers_end, sizeof *s->peers_end);
+    bool ok = (!s->n_types || d->types) && (!s->n_samples || d->samples) &&
+              (!s->n_gc_events || d->gc_events) && (!s->n_peers_end || d->peers_end);
+    if (ok && s->n_peer_series) {
+        d->peer_series = calloc(s->n_peer_series, sizeof *d->peer_series);
+        ok = d->peer_series != NULL;
+        for (size_t i = 0; ok && i < s->n_peer_series; i++) {
+            d->peer_series[i].peer = s->peer_series[i].peer;
+            d->peer_series[i].points =
+                dup_array(s->peer_series[i].points, s->n_samples, sizeof(ph_peer_point));
+            d->n_peer_series++;
+            ok = !s->n_samples || d->peer_series[i].points;
+        }
+    }
+    if (!ok) {
+        ph_strategy_result_clear(d);
+        return PH_ERR_NOMEM;
+    }
+    return PH_OK;
+}
+
 ph_err ph_report_add_strategy(ph_report *r, const ph_strategy_result *s)
 {
     ph_strategy_result *a = realloc(r->strategies, (r->n_strategies + 1) * sizeof *a);
     if (!a)
         return PH_ERR_NOMEM;
     r->strategies = a;
-    ph_strategy_result *d = &a[r->n_strategies];
-    *d = *s;
-    d->types = dup_array(s->types, s->n_types, sizeof *s->types);
-    d->samples = dup_array(s->samples, s->n_samples, sizeof *s->samples);
-    if ((s->n_types && !d->types) || (s->n_samples && !d->samples)) {
-        free(d->types);
-        free(d->samples);
+    ph_err err = ph_strategy_result_copy(&a[r->n_strategies], s);
+    if (!err)
+        r->n_strategies++;
+    return err;
+}
+
+ph_err ph_report_add_sweep(ph_report *r, uint64_t peers, const ph_strategy_result *s)
+{
+    ph_sweep_point *a = realloc(r->sweep, (r->n_sweep + 1) * sizeof *a);
+    if (!a)
         return PH_ERR_NOMEM;
-    }
-    r->n_strategies++;
+    r->sweep = a;
+    ph_sweep_point *p = &a[r->n_sweep++];
+    memset(p, 0, sizeof *p);
+    p->peers = peers;
+    snprintf(p->name, sizeof p->name, "%s", s->name);
+    p->peak_live_bytes = s->peak_live_bytes;
+    p->end_live_bytes = s->end_live_bytes;
+    p->held_bytes_per_peer = s->held_bytes_per_peer;
+    p->wbuf_at_peak_bytes = s->wbuf_at_peak_bytes;
+    p->writes = s->writes;
+    p->writes_per_second = s->writes_per_second;
+    p->gc_collections = s->gc_collections;
     return PH_OK;
 }
 
@@ -121,6 +177,48 @@ ph_err ph_strategy_result_add_type(ph_strategy_result *s, const char *name, uint
     t->writes += writes;
     t->allocations += allocations;
     t->bytes_allocated += bytes_allocated;
+    return PH_OK;
+}
+
+ph_err ph_strategy_result_add_gc_event(ph_strategy_result *s, const ph_gc_event *e)
+{
+    size_t n = s->n_gc_events;
+    if (n == 0 || (n & (n - 1)) == 0) {
+        ph_gc_event *a = realloc(s->gc_events, (n ? 2 * n : 16) * sizeof *a);
+        if (!a)
+            return PH_ERR_NOMEM;
+        s->gc_events = a;
+    }
+    s->gc_events[s->n_gc_events++] = *e;
+    return PH_OK;
+}
+
+ph_err ph_strategy_result_add_peer_series(ph_strategy_result *s, uint64_t peer,
+                                          ph_peer_series **out)
+{
+    ph_peer_series *a = realloc(s->peer_series, (s->n_peer_series + 1) * sizeof *a);
+    if (!a)
+        return PH_ERR_NOMEM;
+    s->peer_series = a;
+    ph_peer_point *pts = calloc(s->n_samples ? s->n_samples : 1, sizeof *pts);
+    if (!pts)
+        return PH_ERR_NOMEM;
+    ph_peer_series *ps = &a[s->n_peer_series++];
+    ps->peer = peer;
+    ps->points = pts;
+    if (out)
+        *out = ps;
+    return PH_OK;
+}
+
+ph_err ph_strategy_result_set_peers_end(ph_strategy_result *s, const ph_peer_end *p, size_t n)
+{
+    ph_peer_end *a = dup_array(p, n, sizeof *p);
+    if (n && !a)
+        return PH_ERR_NOMEM;
+    free(s->peers_end);
+    s->peers_end = a;
+    s->n_peers_end = n;
     return PH_OK;
 }
 
@@ -256,6 +354,24 @@ static size_t reference_column(const ph_report *r)
 }
 
 #define COL_W 20
+
+const char *ph_report_table_row(size_t k)
+{
+    return k < sizeof rows / sizeof rows[0] ? rows[k].label : NULL;
+}
+
+void ph_report_table_cell(const ph_report *r, size_t k, size_t i, char *cell, size_t len,
+                          char *ratio, size_t rlen)
+{
+    cell[0] = ratio[0] = 0;
+    if (k >= sizeof rows / sizeof rows[0] || i >= r->n_strategies)
+        return;
+    format_cell(&r->strategies[i], &rows[k], cell, len);
+    size_t ref = reference_column(r);
+    if (rows[k].ratio && i != ref && r->n_strategies > 1)
+        format_ratio(field_value(&r->strategies[i], &rows[k]),
+                     field_value(&r->strategies[ref], &rows[k]), ratio, rlen);
+}
 
 ph_err ph_report_print_table(const ph_report *r, FILE *f)
 {
@@ -394,6 +510,9 @@ static const struct u64_field u64_fields[] = {
     U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches), U64F(partial_writes),
     U64F(would_block), U64F(remote_allocations), U64F(remote_bytes_allocated),
     U64F(remote_bytes_freed), U64F(jemalloc_bytes_allocated), U64F(jemalloc_bytes_freed),
+    U64F(wbuf_at_peak_bytes), U64F(gc_collections), U64F(gc_forced), U64F(gc_deferred_bytes),
+    U64F(gc_released_bytes), U64F(gc_end_garbage_bytes), U64F(gc_peak_garbage_bytes),
+    U64F(gc_live_after_last_bytes), U64F(gc_goal_bytes),
 };
 #define DBLF(f) {#f, offsetof(ph_strategy_result, f)}
 static const struct u64_field double_fields[] = {
@@ -407,6 +526,68 @@ const char *ph_report_row_name(unsigned row)
         "other", "write_buffers", "queue", "decode", "session",
     };
     return row < PH_REPORT_ROWS ? names[row] : "?";
+}
+
+/* Arrays of numbers per entry keep these compact:
+ * gc_events: [index, t, goal, heap_before, heap_after, wbuf_bytes, forced 0/1]
+ * peers_end: [held, wbuf, queued, buffers]
+ * peer_series: {"peer", "points": [[held, queued, buffers], ...]} */
+static void write_u64_row(ph_json_writer *w, const uint64_t *v, size_t n)
+{
+    ph_jw_array_begin(w);
+    for (size_t i = 0; i < n; i++)
+        ph_jw_u64(w, v[i]);
+    ph_jw_array_end(w);
+}
+
+static void write_gc_events(ph_json_writer *w, const ph_strategy_result *s)
+{
+    ph_jw_key(w, "gc_events");
+    ph_jw_array_begin(w);
+    for (size_t i = 0; i < s->n_gc_events; i++) {
+        const ph_gc_event *e = &s->gc_events[i];
+        ph_jw_array_begin(w);
+        ph_jw_u64(w, e->index);
+        ph_jw_double(w, e->t);
+        uint64_t rest[] = {e->goal, e->heap_before, e->heap_after, e->wbuf_bytes, e->forced};
+        for (size_t k = 0; k < sizeof rest / sizeof rest[0]; k++)
+            ph_jw_u64(w, rest[k]);
+        ph_jw_array_end(w);
+    }
+    ph_jw_array_end(w);
+}
+
+static void write_peers_end(ph_json_writer *w, const ph_strategy_result *s)
+{
+    ph_jw_key(w, "peers_end");
+    ph_jw_array_begin(w);
+    for (size_t i = 0; i < s->n_peers_end; i++) {
+        const ph_peer_end *p = &s->peers_end[i];
+        uint64_t v[] = {p->held_bytes, p->wbuf_bytes, p->queued_bytes, p->buffers};
+        write_u64_row(w, v, 4);
+    }
+    ph_jw_array_end(w);
+}
+
+static void write_peer_series(ph_json_writer *w, const ph_strategy_result *s)
+{
+    ph_jw_key(w, "peer_series");
+    ph_jw_array_begin(w);
+    for (size_t i = 0; i < s->n_peer_series; i++) {
+        const ph_peer_series *ps = &s->peer_series[i];
+        ph_jw_object_begin(w);
+        write_u64_field(w, "peer", ps->peer);
+        ph_jw_key(w, "points");
+        ph_jw_array_begin(w);
+        for (size_t k = 0; k < s->n_samples; k++) {
+            uint64_t v[] = {ps->points[k].held_bytes, ps->points[k].queued_bytes,
+                            ps->points[k].buffers};
+            write_u64_row(w, v, 3);
+        }
+        ph_jw_array_end(w);
+        ph_jw_object_end(w);
+    }
+    ph_jw_array_end(w);
 }
 
 static void write_strategy(ph_json_writer *w, const ph_strategy_result *s, bool with_samples)
@@ -448,7 +629,10 @@ static void write_strategy(ph_json_writer *w, const ph_strategy_result *s, bool 
         ph_jw_object_end(w);
     }
     ph_jw_object_end(w);
+    write_gc_events(w, s);
+    write_peers_end(w, s);
     if (with_samples) {
+        write_peer_series(w, s);
         /* [t, live, active, resident, queued] rows keep the file compact */
         ph_jw_key(w, "samples");
         ph_jw_array_begin(w);
@@ -485,6 +669,28 @@ ph_err ph_strategy_result_write_json(const ph_strategy_result *s, FILE *f)
         return err;
     write_strategy(w, s, true);
     return finish_writer(w, f);
+}
+
+static void write_sweep(ph_json_writer *w, const ph_report *r)
+{
+    ph_jw_key(w, "sweep");
+    ph_jw_array_begin(w);
+    for (size_t i = 0; i < r->n_sweep; i++) {
+        const ph_sweep_point *p = &r->sweep[i];
+        ph_jw_object_begin(w);
+        write_u64_field(w, "peers", p->peers);
+        ph_jw_key(w, "name");
+        ph_jw_string(w, p->name);
+        write_u64_field(w, "peak_live_bytes", p->peak_live_bytes);
+        write_u64_field(w, "end_live_bytes", p->end_live_bytes);
+        write_u64_field(w, "held_bytes_per_peer", p->held_bytes_per_peer);
+        write_u64_field(w, "wbuf_at_peak_bytes", p->wbuf_at_peak_bytes);
+        write_u64_field(w, "writes", p->writes);
+        write_double_field(w, "writes_per_second", p->writes_per_second);
+        write_u64_field(w, "gc_collections", p->gc_collections);
+        ph_jw_object_end(w);
+    }
+    ph_jw_array_end(w);
 }
 
 ph_err ph_report_write_json(const ph_report *r, FILE *f)
@@ -550,6 +756,8 @@ ph_err ph_report_write_json(const ph_report *r, FILE *f)
     write_u64_field(w, "queue_hard", r->options.queue_hard);
     ph_jw_key(w, "types");
     ph_jw_string(w, r->options.types ? r->options.types : "");
+    ph_jw_key(w, "gc_model");
+    ph_jw_string(w, r->options.gc_model);
     ph_jw_object_end(w);
 
     ph_jw_key(w, "strategies");
@@ -557,6 +765,7 @@ ph_err ph_report_write_json(const ph_report *r, FILE *f)
     for (size_t i = 0; i < r->n_strategies; i++)
         write_strategy(w, &r->strategies[i], false);
     ph_jw_array_end(w);
+    write_sweep(w, r);
     ph_jw_object_end(w);
     return finish_writer(w, f);
 }
@@ -565,6 +774,84 @@ static void copy_str(char *dst, size_t cap, const ph_json *v)
 {
     const char *s = ph_json_str(v, NULL);
     snprintf(dst, cap, "%s", s ? s : "");
+}
+
+/* An array of n unsigned numbers into v. */
+static bool read_u64_row(const ph_json *row, uint64_t *v, size_t n)
+{
+    if (ph_json_len(row) != n)
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if (!ph_json_u64(ph_json_at(row, k), &v[k]))
+            return false;
+    return true;
+}
+
+static ph_err read_gc_events(ph_strategy_result *s, const ph_json *a)
+{
+    for (size_t i = 0; i < ph_json_len(a); i++) {
+        const ph_json *row = ph_json_at(a, i);
+        uint64_t v[7];
+        ph_gc_event e;
+        memset(&e, 0, sizeof e);
+        if (ph_json_len(row) != 7 || !ph_json_double(ph_json_at(row, 1), &e.t))
+            return PH_ERR_JSON;
+        for (size_t k = 0; k < 7; k++)
+            if (k != 1 && !ph_json_u64(ph_json_at(row, k), &v[k]))
+                return PH_ERR_JSON;
+        e.index = v[0];
+        e.goal = v[2];
+        e.heap_before = v[3];
+        e.heap_after = v[4];
+        e.wbuf_bytes = v[5];
+        e.forced = v[6] != 0;
+        if (ph_strategy_result_add_gc_event(s, &e))
+            return PH_ERR_NOMEM;
+    }
+    return PH_OK;
+}
+
+static ph_err read_peers_end(ph_strategy_result *s, const ph_json *a)
+{
+    size_t n = ph_json_len(a);
+    if (!n)
+        return PH_OK;
+    ph_peer_end *p = calloc(n, sizeof *p);
+    if (!p)
+        return PH_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v[4];
+        if (!read_u64_row(ph_json_at(a, i), v, 4)) {
+            free(p);
+            return PH_ERR_JSON;
+        }
+        p[i] = (ph_peer_end){v[0], v[1], v[2], v[3]};
+    }
+    free(s->peers_end);
+    s->peers_end = p;
+    s->n_peers_end = n;
+    return PH_OK;
+}
+
+static ph_err read_peer_series(ph_strategy_result *s, const ph_json *a)
+{
+    for (size_t i = 0; i < ph_json_len(a); i++) {
+        const ph_json *o = ph_json_at(a, i);
+        const ph_json *pts = ph_json_get(o, "points");
+        uint64_t peer;
+        if (!ph_json_u64(ph_json_get(o, "peer"), &peer) || ph_json_len(pts) != s->n_samples)
+            return PH_ERR_JSON;
+        ph_peer_series *ps;
+        if (ph_strategy_result_add_peer_series(s, peer, &ps))
+            return PH_ERR_NOMEM;
+        for (size_t k = 0; k < s->n_samples; k++) {
+            uint64_t v[3];
+            if (!read_u64_row(ph_json_at(pts, k), v, 3))
+                return PH_ERR_JSON;
+            ps->points[k] = (ph_peer_point){v[0], v[1], v[2]};
+        }
+    }
+    return PH_OK;
 }
 
 static ph_err read_strategy(ph_strategy_result *s, const ph_json *o)
@@ -606,6 +893,11 @@ static ph_err read_strategy(ph_strategy_result *s, const ph_json *o)
         if (ph_strategy_result_add_type(s, name, wr, al, by))
             return PH_ERR_NOMEM;
     }
+    ph_err err = read_gc_events(s, ph_json_get(o, "gc_events"));
+    if (!err)
+        err = read_peers_end(s, ph_json_get(o, "peers_end"));
+    if (err)
+        return err;
     const ph_json *samples = ph_json_get(o, "samples");
     for (size_t i = 0; i < ph_json_len(samples); i++) {
         const ph_json *row = ph_json_at(samples, i);
@@ -619,7 +911,8 @@ static ph_err read_strategy(ph_strategy_result *s, const ph_json *o)
         if (ph_strategy_result_add_sample(s, &p))
             return PH_ERR_NOMEM;
     }
-    return PH_OK;
+    /* after the samples: each series has one point per sample */
+    return read_peer_series(s, ph_json_get(o, "peer_series"));
 }
 
 ph_err ph_strategy_result_read_json(ph_strategy_result *out, const char *text, size_t len)
@@ -633,6 +926,29 @@ ph_err ph_strategy_result_read_json(ph_strategy_result *out, const char *text, s
         ph_strategy_result_clear(out);
     ph_json_free(j);
     return err;
+}
+
+static ph_err read_sweep(ph_report *r, const ph_json *a)
+{
+    for (size_t i = 0; i < ph_json_len(a); i++) {
+        const ph_json *o = ph_json_at(a, i);
+        ph_strategy_result s;
+        memset(&s, 0, sizeof s);
+        uint64_t peers = 0;
+        if (!ph_json_u64(ph_json_get(o, "peers"), &peers) || !ph_json_str(ph_json_get(o, "name"), NULL))
+            return PH_ERR_JSON;
+        copy_str(s.name, sizeof s.name, ph_json_get(o, "name"));
+        ph_json_u64(ph_json_get(o, "peak_live_bytes"), &s.peak_live_bytes);
+        ph_json_u64(ph_json_get(o, "end_live_bytes"), &s.end_live_bytes);
+        ph_json_u64(ph_json_get(o, "held_bytes_per_peer"), &s.held_bytes_per_peer);
+        ph_json_u64(ph_json_get(o, "wbuf_at_peak_bytes"), &s.wbuf_at_peak_bytes);
+        ph_json_u64(ph_json_get(o, "writes"), &s.writes);
+        ph_json_double(ph_json_get(o, "writes_per_second"), &s.writes_per_second);
+        ph_json_u64(ph_json_get(o, "gc_collections"), &s.gc_collections);
+        if (ph_report_add_sweep(r, peers, &s))
+            return PH_ERR_NOMEM;
+    }
+    return PH_OK;
 }
 
 static ph_err read_report(ph_report *r, const ph_json *j)
@@ -684,6 +1000,10 @@ static ph_err read_report(ph_report *r, const ph_json *j)
     const char *types = ph_json_str(ph_json_get(o, "types"), NULL);
     if (types && types[0] && ph_report_set_types(r, types))
         return PH_ERR_NOMEM;
+    copy_str(r->options.gc_model, sizeof r->options.gc_model, ph_json_get(o, "gc_model"));
+    ph_err serr = read_sweep(r, ph_json_get(j, "sweep"));
+    if (serr)
+        return serr;
     const ph_json *st = ph_json_get(j, "strategies");
     for (size_t i = 0; i < ph_json_len(st); i++) {
         ph_strategy_result s;
@@ -721,15 +1041,33 @@ ph_err ph_report_read_json(ph_report **out, const char *text, size_t len)
 
 /* ---- CSV ---- */
 
+static bool has_peer_series(const ph_report *r)
+{
+    for (size_t i = 0; i < r->n_strategies; i++)
+        if (r->strategies[i].n_peer_series)
+            return true;
+    return false;
+}
+
 ph_err ph_report_write_csv(const ph_report *r, FILE *f)
 {
-    fprintf(f, "time_s,strategy,live_bytes,active_bytes,resident_bytes,queued_bytes\n");
+    bool peers = has_peer_series(r);
+    fprintf(f, "time_s,strategy,live_bytes,active_bytes,resident_bytes,queued_bytes%s\n",
+            peers ? ",peer,buffers" : "");
     for (size_t i = 0; i < r->n_strategies; i++) {
         const ph_strategy_result *s = &r->strategies[i];
         for (size_t k = 0; k < s->n_samples; k++) {
             const ph_sample *p = &s->samples[k];
-            fprintf(f, "%.6f,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", p->t, s->name,
-                    p->live_bytes, p->active_bytes, p->resident_bytes, p->queued_bytes);
+            fprintf(f, "%.6f,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "%s\n", p->t,
+                    s->name, p->live_bytes, p->active_bytes, p->resident_bytes, p->queued_bytes,
+                    peers ? ",," : "");
+        }
+        for (size_t j = 0; j < s->n_peer_series; j++) {
+            const ph_peer_series *ps = &s->peer_series[j];
+            for (size_t k = 0; k < s->n_samples; k++)
+                fprintf(f, "%.6f,%s,%" PRIu64 ",,,%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n",
+                        s->samples[k].t, s->name, ps->points[k].held_bytes,
+                        ps->points[k].queued_bytes, ps->peer, ps->points[k].buffers);
         }
     }
     return fflush(f) || ferror(f) ? PH_ERR_IO : PH_OK;
@@ -737,111 +1075,487 @@ ph_err ph_report_write_csv(const ph_report *r, FILE *f)
 
 /* ---- SVG ---- */
 
-static const char *const palette[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e",
-                                      "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+/* Series of one strategy's timeline: x and y arrays owned by the caller's
+ * buffer (freed with ph_report_plot_free). */
+struct plot_buf {
+    ph_svg_series *s;
+    size_t n;
+    double *vals;
+    char (*names)[64];
+    char (*notes)[48];
+};
 
-/* A "nice" axis step: 1, 2 or 5 times a power of ten, giving about 5 ticks. */
-static double nice_step(double range)
+static void plot_free(struct plot_buf *b)
 {
-    if (range <= 0)
-        return 1;
-    double raw = range / 5;
-    double mag = pow(10, floor(log10(raw)));
-    double norm = raw / mag;
-    double step = norm < 1.5 ? 1 : norm < 3.5 ? 2 : norm < 7.5 ? 5 : 10;
-    return step * mag;
+    free(b->s);
+    free(b->vals);
+    free(b->names);
+    free(b->notes);
 }
 
-static void svg_escape(FILE *f, const char *s)
+static ph_err plot_alloc(struct plot_buf *b, size_t nseries, size_t nvals)
 {
-    for (; *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else
-            fputc(*s, f);
+    memset(b, 0, sizeof *b);
+    b->s = calloc(nseries ? nseries : 1, sizeof *b->s);
+    b->vals = calloc(nvals ? nvals : 1, sizeof *b->vals);
+    b->names = calloc(nseries ? nseries : 1, sizeof *b->names);
+    b->notes = calloc(nseries ? nseries : 1, sizeof *b->notes);
+    if (!b->s || !b->vals || !b->names || !b->notes) {
+        plot_free(b);
+        return PH_ERR_NOMEM;
     }
+    return PH_OK;
+}
+
+/* Live heap over time per strategy; per-peer held bytes dashed, in the
+ * strategy's colour, when chosen peers were followed. */
+static ph_err timeline_series(const ph_report *r, bool with_peers, struct plot_buf *b)
+{
+    size_t ns = r->n_strategies, nv = 0;
+    for (size_t i = 0; i < r->n_strategies; i++) {
+        size_t np = with_peers ? r->strategies[i].n_peer_series : 0;
+        ns += np;
+        nv += 2 * r->strategies[i].n_samples * (1 + np);
+    }
+    ph_err err = plot_alloc(b, ns, nv);
+    if (err)
+        return err;
+    double *v = b->vals;
+    for (size_t i = 0; i < r->n_strategies; i++) {
+        const ph_strategy_result *s = &r->strategies[i];
+        size_t np = with_peers ? s->n_peer_series : 0;
+        for (size_t j = 0; j <= np; j++) {
+            ph_svg_series *se = &b->s[b->n];
+            se->n = s->n_samples;
+            se->x = v;
+            se->y = v + s->n_samples;
+            for (size_t k = 0; k < s->n_samples; k++) {
+                v[k] = s->samples[k].t;
+                v[s->n_samples + k] = j == 0 ? (double)s->samples[k].live_bytes
+                                             : (double)s->peer_series[j - 1].points[k].held_bytes;
+            }
+            v += 2 * s->n_samples;
+            se->color = ph_svg_color(i);
+            se->dashed = j > 0;
+            if (j == 0) {
+                char peak[32];
+                ph_format_bytes(s->peak_live_bytes, peak, sizeof peak);
+                snprintf(b->names[b->n], sizeof b->names[0], "%s", s->name);
+                snprintf(b->notes[b->n], sizeof b->notes[0], "(peak %s)", peak);
+                se->note = b->notes[b->n];
+            } else {
+                snprintf(b->names[b->n], sizeof b->names[0], "%s peer %" PRIu64, s->name,
+                         s->peer_series[j - 1].peer);
+            }
+            se->name = b->names[b->n];
+            b->n++;
+        }
+    }
+    return PH_OK;
+}
+
+ph_err ph_report_write_timeline_svg(const ph_report *r, FILE *f, bool responsive)
+{
+    struct plot_buf b;
+    ph_err err = timeline_series(r, true, &b);
+    if (err)
+        return err;
+    char title[160];
+    snprintf(title, sizeof title, "Live heap during replay (peers: %" PRIu64 ", sink: %s, pace: %s%s%s)",
+             r->options.peers, r->options.sink, r->options.pace,
+             r->options.gc_model[0] ? ", GC model: " : "", r->options.gc_model);
+    ph_svg_chart c = {
+        .title = title,
+        .x_label = "wall time since the replay phase began (s)",
+        .y_label = "live heap",
+        .y_bytes = true,
+        .responsive = responsive,
+    };
+    err = ph_svg_lines(f, &c, b.s, b.n);
+    plot_free(&b);
+    return err;
+}
+
+/* Memory against peers: each strategy's peak live (solid) and end live
+ * (dashed) at each peer count of the sweep. */
+ph_err ph_report_write_sweep_svg(const ph_report *r, FILE *f, bool responsive)
+{
+    size_t nnames = 0;
+    const char *names[16];
+    for (size_t i = 0; i < r->n_sweep && nnames < 16; i++) {
+        size_t k = 0;
+        while (k < nnames && strcmp(names[k], r->sweep[i].name) != 0)
+            k++;
+        if (k == nnames)
+            names[nnames++] = r->sweep[i].name;
+    }
+    struct plot_buf b;
+    ph_err err = plot_alloc(&b, 2 * nnames, 4 * r->n_sweep);
+    if (err)
+        return err;
+    double *v = b.vals;
+    for (size_t k = 0; k < nnames; k++) {
+        for (int end = 0; end < 2; end++) {
+            ph_svg_series *se = &b.s[b.n];
+            double *x = v, *y;
+            size_t n = 0;
+            for (size_t i = 0; i < r->n_sweep; i++)
+                if (strcmp(r->sweep[i].name, names[k]) == 0)
+                    x[n++] = (double)r->sweep[i].peers;
+            y = x + n;
+            n = 0;
+            for (size_t i = 0; i < r->n_sweep; i++)
+                if (strcmp(r->sweep[i].name, names[k]) == 0)
+                    y[n++] = (double)(end ? r->sweep[i].end_live_bytes
+                                          : r->sweep[i].peak_live_bytes);
+            v += 2 * n;
+            snprintf(b.names[b.n], sizeof b.names[0], "%s %s", names[k], end ? "end" : "peak");
+            *se = (ph_svg_series){.name = b.names[b.n], .n = n, .x = x, .y = y,
+                                  .color = ph_svg_color(k), .markers = true, .dashed = end};
+            b.n++;
+        }
+    }
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < r->n_sweep; i++) {
+        lo = r->sweep[i].peers < lo ? r->sweep[i].peers : lo;
+        hi = r->sweep[i].peers > hi ? r->sweep[i].peers : hi;
+    }
+    ph_svg_chart c = {
+        .title = "Memory against peers (each peer count its own replay)",
+        .x_label = "peers",
+        .y_label = "live heap",
+        .y_bytes = true,
+        .x_log = lo > 0 && hi >= 10 * lo,
+        .responsive = responsive,
+    };
+    err = ph_svg_lines(f, &c, b.s, b.n);
+    plot_free(&b);
+    return err;
 }
 
 ph_err ph_report_write_svg(const ph_report *r, FILE *f)
 {
-    const double W = 980, H = 520, L = 90, R = 250, T = 50, B = 60;
-    const double pw = W - L - R, ph = H - T - B;
-    double tmax = 0, ymax = 0;
-    for (size_t i = 0; i < r->n_strategies; i++)
-        for (size_t k = 0; k < r->strategies[i].n_samples; k++) {
-            const ph_sample *p = &r->strategies[i].samples[k];
-            tmax = fmax(tmax, p->t);
-            ymax = fmax(ymax, (double)p->live_bytes);
+    ph_err err = r->n_sweep ? ph_report_write_sweep_svg(r, f, false)
+                            : ph_report_write_timeline_svg(r, f, false);
+    if (!err && fflush(f))
+        err = PH_ERR_IO;
+    return err;
+}
+
+/* ---- the GC model, sweeps, top N (text) ---- */
+
+static double pct(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+static void print_label(FILE *f, const char *label)
+{
+    fprintf(f, "%-28s", label);
+}
+
+static void print_bytes_cells(const ph_report *r, FILE *f, const char *label, size_t offset)
+{
+    print_label(f, label);
+    for (size_t i = 0; i < r->n_strategies; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&r->strategies[i] + offset, sizeof v);
+        char b[32];
+        ph_format_bytes(v, b, sizeof b);
+        fprintf(f, " %*s", COL_W - 1, b);
+    }
+    fputc('\n', f);
+}
+
+/* The types with the most bytes allocated in any strategy, most first. */
+static size_t top_type_names(const ph_report *r, size_t n, char (*out)[PH_REPORT_NAME_MAX])
+{
+    size_t k = 0;
+    for (size_t round = 0; round < n; round++) {
+        const char *best = NULL;
+        uint64_t best_b = 0;
+        for (size_t i = 0; i < r->n_strategies; i++) {
+            const ph_strategy_result *s = &r->strategies[i];
+            for (size_t t = 0; t < s->n_types; t++) {
+                bool taken = false;
+                for (size_t j = 0; j < k; j++)
+                    taken |= strcmp(out[j], s->types[t].name) == 0;
+                if (!taken && s->types[t].bytes_allocated > best_b) {
+                    best = s->types[t].name;
+                    best_b = s->types[t].bytes_allocated;
+                }
+            }
         }
-    /* Pick the unit from the data so tick labels stay short. */
-    const char *unit = "KiB";
-    double div = 1024;
-    if (ymax >= 1024.0 * 1024 * 1024) {
-        unit = "GiB";
-        div = 1024.0 * 1024 * 1024;
-    } else if (ymax >= 1024.0 * 1024) {
-        unit = "MiB";
-        div = 1024.0 * 1024;
+        if (!best)
+            break;
+        snprintf(out[k++], PH_REPORT_NAME_MAX, "%s", best);
     }
-    double ystep = nice_step(ymax / div);
-    double ytop = ceil(ymax / div / ystep) * ystep;
-    if (ytop <= 0)
-        ytop = ystep;
-    double tstep = nice_step(tmax);
-    double ttop = ceil(tmax / tstep) * tstep;
-    if (ttop <= 0)
-        ttop = tstep;
+    return k;
+}
 
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-               "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n",
-            W, H, W, H);
-    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"%.0f\" y=\"24\" font-size=\"16\" text-anchor=\"middle\">Live heap "
-               "during replay (peers: %" PRIu64 ", sink: %s, pace: %s)</text>\n",
-            L + pw / 2, r->options.peers, r->options.sink, r->options.pace);
-    for (double y = 0; y <= ytop + ystep / 2; y += ystep) {
-        double py = T + ph - y / ytop * ph;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L,
-                py, L + pw, py);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", L - 6, py + 4, y);
-    }
-    for (double t = 0; t <= ttop + tstep / 2; t += tstep) {
-        double px = L + t / ttop * pw;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\"/>\n", px,
-                T + ph, px, T + ph + 5);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px,
-                T + ph + 20, t);
-    }
-    fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
-               "stroke=\"black\"/>\n", L, T, pw, ph);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">wall time since the "
-               "replay phase began (s)</text>\n", L + pw / 2, H - 15);
-    fprintf(f, "<text transform=\"translate(22,%.1f) rotate(-90)\" text-anchor=\"middle\">"
-               "live heap (%s)</text>\n", T + ph / 2, unit);
+static uint64_t type_bytes(const ph_strategy_result *s, const char *name)
+{
+    for (size_t t = 0; t < s->n_types; t++)
+        if (strcmp(s->types[t].name, name) == 0)
+            return s->types[t].bytes_allocated;
+    return 0;
+}
 
+static void print_share_row(FILE *f, const char *label, const ph_report *r,
+                            uint64_t (*part)(const ph_strategy_result *, const void *),
+                            const void *arg)
+{
+    char l[64];
+    snprintf(l, sizeof l, "  %s", label);
+    print_label(f, l);
+    for (size_t i = 0; i < r->n_strategies; i++) {
+        char cell[32];
+        snprintf(cell, sizeof cell, "%.1f%%",
+                 pct(part(&r->strategies[i], arg), r->strategies[i].bytes_allocated));
+        fprintf(f, " %*s", COL_W - 1, cell);
+    }
+    fputc('\n', f);
+}
+
+static uint64_t row_part(const ph_strategy_result *s, const void *arg)
+{
+    return s->rows[*(const unsigned *)arg].bytes_allocated;
+}
+
+static uint64_t type_part(const ph_strategy_result *s, const void *arg)
+{
+    return type_bytes(s, arg);
+}
+
+static void print_header_row(const ph_report *r, FILE *f)
+{
+    print_label(f, "");
+    for (size_t i = 0; i < r->n_strategies; i++)
+        fprintf(f, " %*s", COL_W - 1, r->strategies[i].name);
+    fputc('\n', f);
+}
+
+ph_err ph_report_print_gc(const ph_report *r, FILE *f)
+{
+    if (!r->options.gc_model[0] || !r->n_strategies)
+        return PH_OK;
+    fprintf(f, "\nGC model %s: a freed block stays allocated until a collection, at the heap "
+               "goal\n(live after the last collection x (1 + GOGC/100), at least 4 MiB x "
+               "GOGC/100; every 2 min at least)\n\n", r->options.gc_model);
+    print_header_row(r, f);
+    print_label(f, "collections");
+    for (size_t i = 0; i < r->n_strategies; i++)
+        fprintf(f, " %*" PRIu64, COL_W - 1, r->strategies[i].gc_collections);
+    fputc('\n', f);
+    print_bytes_cells(r, f, "peak heap (live + garbage)",
+                      offsetof(ph_strategy_result, peak_live_bytes));
+    print_label(f, "write buffers at the peak");
     for (size_t i = 0; i < r->n_strategies; i++) {
         const ph_strategy_result *s = &r->strategies[i];
-        const char *color = palette[i % (sizeof palette / sizeof palette[0])];
-        if (s->n_samples) {
-            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" points=\"", color);
-            for (size_t k = 0; k < s->n_samples; k++)
-                fprintf(f, "%.1f,%.1f ", L + s->samples[k].t / ttop * pw,
-                        T + ph - (double)s->samples[k].live_bytes / div / ytop * ph);
-            fprintf(f, "\"/>\n");
-        }
-        double ly = T + 10 + 22.0 * (double)i;
-        fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" "
-                   "stroke-width=\"3\"/>\n", L + pw + 15, ly, L + pw + 40, ly, color);
-        char peak[32];
-        ph_format_bytes(s->peak_live_bytes, peak, sizeof peak);
-        fprintf(f, "<text x=\"%.0f\" y=\"%.1f\">", L + pw + 46, ly + 4);
-        svg_escape(f, s->name);
-        fprintf(f, " (peak %s)</text>\n", peak);
+        char b[32], cell[48];
+        ph_format_bytes(s->wbuf_at_peak_bytes, b, sizeof b);
+        snprintf(cell, sizeof cell, "%s (%.0f%%)", b, pct(s->wbuf_at_peak_bytes, s->peak_live_bytes));
+        fprintf(f, " %*s", COL_W - 1, cell);
     }
-    fprintf(f, "</svg>\n");
-    return fflush(f) || ferror(f) ? PH_ERR_IO : PH_OK;
+    fputc('\n', f);
+    print_label(f, "heap after last collection");
+    for (size_t i = 0; i < r->n_strategies; i++) {
+        char b[32] = "-";
+        if (r->strategies[i].gc_collections)
+            ph_format_bytes(r->strategies[i].gc_live_after_last_bytes, b, sizeof b);
+        fprintf(f, " %*s", COL_W - 1, b);
+    }
+    fputc('\n', f);
+    print_bytes_cells(r, f, "most garbage at once",
+                      offsetof(ph_strategy_result, gc_peak_garbage_bytes));
+    print_bytes_cells(r, f, "garbage collected",
+                      offsetof(ph_strategy_result, gc_released_bytes));
+    print_bytes_cells(r, f, "garbage left at the end",
+                      offsetof(ph_strategy_result, gc_end_garbage_bytes));
+    fprintf(f, "bytes allocated by row (alloc_space)\n");
+    for (unsigned row = 0; row < PH_REPORT_ROWS; row++)
+        print_share_row(f, ph_report_row_name(row), r, row_part, &row);
+    char names[6][PH_REPORT_NAME_MAX];
+    size_t nt = top_type_names(r, 6, names);
+    fprintf(f, "bytes allocated by message type (alloc_space)\n");
+    for (size_t t = 0; t < nt; t++)
+        print_share_row(f, names[t], r, type_part, names[t]);
+    return ferror(f) ? PH_ERR_IO : PH_OK;
+}
+
+/* Peer counts of the sweep in increasing order of first appearance. */
+static size_t sweep_counts(const ph_report *r, uint64_t *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_sweep; i++) {
+        size_t k = 0;
+        while (k < n && out[k] != r->sweep[i].peers)
+            k++;
+        if (k == n && n < cap)
+            out[n++] = r->sweep[i].peers;
+    }
+    return n;
+}
+
+static const ph_sweep_point *sweep_at(const ph_report *r, const char *name, uint64_t peers)
+{
+    for (size_t i = 0; i < r->n_sweep; i++)
+        if (r->sweep[i].peers == peers && strcmp(r->sweep[i].name, name) == 0)
+            return &r->sweep[i];
+    return NULL;
+}
+
+enum sweep_fig { SW_HELD, SW_END, SW_PEAK, SW_RATE };
+
+static void sweep_cell(const ph_sweep_point *p, enum sweep_fig fig, char *buf, size_t len)
+{
+    if (!p) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    switch (fig) {
+    case SW_HELD: ph_format_bytes(p->held_bytes_per_peer, buf, len); break;
+    case SW_END: ph_format_bytes(p->end_live_bytes, buf, len); break;
+    case SW_PEAK: ph_format_bytes(p->peak_live_bytes, buf, len); break;
+    case SW_RATE: snprintf(buf, len, "%.0f", p->writes_per_second); break;
+    }
+}
+
+ph_err ph_report_print_sweep(const ph_report *r, FILE *f)
+{
+    if (!r->n_sweep)
+        return PH_OK;
+    uint64_t counts[64];
+    size_t nc = sweep_counts(r, counts, 64);
+    char names[16][PH_REPORT_NAME_MAX];
+    size_t nn = 0;
+    for (size_t i = 0; i < r->n_sweep && nn < 16; i++) {
+        size_t k = 0;
+        while (k < nn && strcmp(names[k], r->sweep[i].name) != 0)
+            k++;
+        if (k == nn)
+            snprintf(names[nn++], PH_REPORT_NAME_MAX, "%s", r->sweep[i].name);
+    }
+    static const struct {
+        enum sweep_fig fig;
+        const char *label;
+    } figs[] = {
+        {SW_HELD, "held per peer"},
+        {SW_END, "end live"},
+        {SW_PEAK, "peak live"},
+        {SW_RATE, "writes/s"},
+    };
+    fprintf(f, "\nsweep: each peer count is its own replay\n");
+    for (size_t g = 0; g < sizeof figs / sizeof figs[0]; g++) {
+        fprintf(f, "%-20s", figs[g].label);
+        for (size_t c = 0; c < nc; c++) {
+            char h[32];
+            snprintf(h, sizeof h, "%" PRIu64 " peer%s", counts[c], counts[c] == 1 ? "" : "s");
+            fprintf(f, " %12s", h);
+        }
+        fputc('\n', f);
+        for (size_t k = 0; k < nn; k++) {
+            fprintf(f, "  %-18s", names[k]);
+            for (size_t c = 0; c < nc; c++) {
+                char cell[32];
+                sweep_cell(sweep_at(r, names[k], counts[c]), figs[g].fig, cell, sizeof cell);
+                fprintf(f, " %12s", cell);
+            }
+            fputc('\n', f);
+        }
+    }
+    return ferror(f) ? PH_ERR_IO : PH_OK;
+}
+
+static bool holds_per_peer(const ph_strategy_result *s)
+{
+    for (size_t i = 0; i < s->n_peers_end; i++)
+        if (s->peers_end[i].wbuf_bytes)
+            return true;
+    return false;
+}
+
+/* Index of the costliest peer not yet in `taken` (n entries). */
+static size_t next_costliest(const ph_strategy_result *s, const size_t *taken, size_t n)
+{
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < s->n_peers_end; i++) {
+        bool t = false;
+        for (size_t j = 0; j < n; j++)
+            t |= taken[j] == i;
+        if (!t && (best == SIZE_MAX || s->peers_end[i].held_bytes > s->peers_end[best].held_bytes))
+            best = i;
+    }
+    return best;
+}
+
+static void print_top_types(const ph_strategy_result *s, size_t n, FILE *f)
+{
+    fprintf(f, "  %-8s", s->name);
+    size_t *taken = calloc(n ? n : 1, sizeof *taken);
+    if (!taken)
+        return;
+    for (size_t k = 0; k < n; k++) {
+        size_t best = SIZE_MAX;
+        for (size_t t = 0; t < s->n_types; t++) {
+            bool used = false;
+            for (size_t j = 0; j < k; j++)
+                used |= taken[j] == t;
+            if (!used && (best == SIZE_MAX ||
+                          s->types[t].bytes_allocated > s->types[best].bytes_allocated))
+                best = t;
+        }
+        if (best == SIZE_MAX || !s->types[best].bytes_allocated)
+            break;
+        taken[k] = best;
+        char b[32];
+        ph_format_bytes(s->types[best].bytes_allocated, b, sizeof b);
+        fprintf(f, "%s %s %s (%.1f%%, %" PRIu64 " allocations)", k ? ";" : "",
+                s->types[best].name, b, pct(s->types[best].bytes_allocated, s->bytes_allocated),
+                s->types[best].allocations);
+    }
+    fputc('\n', f);
+    free(taken);
+}
+
+static void print_top_peers(const ph_strategy_result *s, size_t n, FILE *f)
+{
+    fprintf(f, "  %-8s", s->name);
+    size_t *taken = calloc(n ? n : 1, sizeof *taken);
+    if (!taken)
+        return;
+    for (size_t k = 0; k < n && k < s->n_peers_end; k++) {
+        size_t i = next_costliest(s, taken, k);
+        taken[k] = i;
+        const ph_peer_end *p = &s->peers_end[i];
+        char h[32], w[32];
+        ph_format_bytes(p->held_bytes, h, sizeof h);
+        ph_format_bytes(p->wbuf_bytes, w, sizeof w);
+        fprintf(f, "%s peer %zu %s (%s in %" PRIu64 " buffer%s)", k ? ";" : "", i, h, w,
+                p->buffers, p->buffers == 1 ? "" : "s");
+    }
+    fputc('\n', f);
+    free(taken);
+}
+
+ph_err ph_report_print_top(const ph_report *r, size_t n, FILE *f)
+{
+    if (!n || !r->n_strategies)
+        return PH_OK;
+    fprintf(f, "\ntop %zu message types by bytes allocated in the replay phase:\n", n);
+    for (size_t i = 0; i < r->n_strategies; i++)
+        print_top_types(&r->strategies[i], n, f);
+    bool any = false;
+    for (size_t i = 0; i < r->n_strategies; i++)
+        any |= holds_per_peer(&r->strategies[i]);
+    if (any) {
+        fprintf(f, "top %zu peers by heap held at the end (strategies holding write buffers "
+                   "per peer):\n", n);
+        for (size_t i = 0; i < r->n_strategies; i++)
+            if (holds_per_peer(&r->strategies[i]))
+                print_top_peers(&r->strategies[i], n, f);
+    } else {
+        fprintf(f, "no strategy holds write buffers per peer at the end\n");
+    }
+    return ferror(f) ? PH_ERR_IO : PH_OK;
 }

@@ -51,6 +51,37 @@ typedef struct ph_sample {
     uint64_t queued_bytes;   /* bytes waiting in peer queues */
 } ph_sample;
 
+/* One collection of the GC model (replay --gc-model; gcmodel.h). */
+typedef struct ph_gc_event {
+    uint64_t index;          /* 1 = the phase's first collection */
+    double t;                /* seconds since the replay phase began, loop clock */
+    uint64_t goal;           /* the heap goal it was due at */
+    uint64_t heap_before;    /* live + garbage when it ran */
+    uint64_t heap_after;     /* live after it */
+    uint64_t wbuf_bytes;     /* write-buffer garbage it released */
+    bool forced;             /* the 2-minute collection */
+} ph_gc_event;
+
+/* One chosen peer at one sample point (aligned with `samples`). */
+typedef struct ph_peer_point {
+    uint64_t held_bytes;     /* heap the peer owns (ph_peer_heap_bytes) */
+    uint64_t queued_bytes;   /* bytes waiting in its queue */
+    uint64_t buffers;        /* write buffers it owns (ph_wbuf_peer_buffers) */
+} ph_peer_point;
+
+typedef struct ph_peer_series {
+    uint64_t peer;           /* 0-based peer index (peer i replays session i mod S) */
+    ph_peer_point *points;   /* n_samples of the result */
+} ph_peer_series;
+
+/* Every peer at the end of the run (after the linger). */
+typedef struct ph_peer_end {
+    uint64_t held_bytes;     /* heap the peer owns */
+    uint64_t wbuf_bytes;     /* ... of it write buffers */
+    uint64_t queued_bytes;
+    uint64_t buffers;
+} ph_peer_end;
+
 typedef struct ph_strategy_result {
     char name[PH_REPORT_NAME_MAX];
     /* replay phase */
@@ -90,6 +121,17 @@ typedef struct ph_strategy_result {
     uint64_t wbuf_buffers_allocated;
     uint64_t wbuf_bytes_requested;
     uint64_t wbuf_peak_held_bytes;
+    /* write buffers (live + GC-model garbage) when the live heap peaked */
+    uint64_t wbuf_at_peak_bytes;
+    /* the GC model (all 0 without it; gc_collections etc. over the phase) */
+    uint64_t gc_collections;
+    uint64_t gc_forced;
+    uint64_t gc_deferred_bytes;       /* freed by the node, kept as garbage */
+    uint64_t gc_released_bytes;       /* given back by collections */
+    uint64_t gc_end_garbage_bytes;    /* still garbage at the end */
+    uint64_t gc_peak_garbage_bytes;
+    uint64_t gc_live_after_last_bytes;
+    uint64_t gc_goal_bytes;           /* the next goal at the end */
     /* --verify */
     bool verify;
     uint64_t verified;
@@ -100,7 +142,26 @@ typedef struct ph_strategy_result {
     ph_type_figures *types;
     size_t n_samples;
     ph_sample *samples;
+    size_t n_gc_events;
+    ph_gc_event *gc_events;           /* thinned evenly beyond 1,024 */
+    size_t n_peer_series;
+    ph_peer_series *peer_series;      /* --timeline-peers: the costliest first */
+    size_t n_peers_end;
+    ph_peer_end *peers_end;           /* every peer, by index */
 } ph_strategy_result;
+
+/* One strategy at one peer count of a sweep (replay --peers 1,10,100). */
+typedef struct ph_sweep_point {
+    uint64_t peers;
+    char name[PH_REPORT_NAME_MAX];
+    uint64_t peak_live_bytes;
+    uint64_t end_live_bytes;
+    uint64_t held_bytes_per_peer;
+    uint64_t wbuf_at_peak_bytes;
+    uint64_t writes;
+    double writes_per_second;
+    uint64_t gc_collections;
+} ph_sweep_point;
 
 /* The node under study in one replayed session: whose messages were
  * replayed, and why that side (lib/lninput chooses). */
@@ -139,6 +200,7 @@ typedef struct ph_report_options {
     uint64_t queue_hard;
     char *types;             /* message types replayed, as listed ("256,ping");
                                 NULL = every type. Owned: ph_report_set_types */
+    char gc_model[32];       /* "" = none, "go:100", "go:off" */
 } ph_report_options;
 
 typedef struct ph_report {
@@ -146,7 +208,9 @@ typedef struct ph_report {
     ph_report_input input;
     ph_report_options options;
     size_t n_strategies;
-    ph_strategy_result *strategies;
+    ph_strategy_result *strategies;  /* a sweep: those of its last peer count */
+    size_t n_sweep;
+    ph_sweep_point *sweep;           /* by peer count, then strategy */
 } ph_report;
 
 ph_err ph_report_create(ph_report **out);
@@ -156,18 +220,35 @@ ph_err ph_report_add_capture(ph_report *r, const char *path);
 ph_err ph_report_add_side(ph_report *r, const ph_report_side *side);
 /* Sets options.types to a copy of `types` (NULL: every type). */
 ph_err ph_report_set_types(ph_report *r, const char *types);
-/* Appends a copy of `s` (types and samples are copied too). */
+/* Appends a copy of `s` (its arrays are copied too). */
 ph_err ph_report_add_strategy(ph_report *r, const ph_strategy_result *s);
-/* Frees what a result owns (types, samples) and zeroes it. */
+/* Copies `from` into an empty `to`, arrays included (deep copy). */
+ph_err ph_strategy_result_copy(ph_strategy_result *to, const ph_strategy_result *from);
+/* Frees what a result owns (its arrays) and zeroes it. */
 void ph_strategy_result_clear(ph_strategy_result *s);
+/* Appends a sweep point made from `s` at `peers`. */
+ph_err ph_report_add_sweep(ph_report *r, uint64_t peers, const ph_strategy_result *s);
+/* Drops the strategies (a sweep keeps only its last peer count's). */
+void ph_report_clear_strategies(ph_report *r);
 /* Adds `n` to the figures of message type `name`, creating the entry. */
 ph_err ph_strategy_result_add_type(ph_strategy_result *s, const char *name, uint64_t writes,
                                    uint64_t allocations, uint64_t bytes_allocated);
 ph_err ph_strategy_result_add_sample(ph_strategy_result *s, const ph_sample *sample);
+ph_err ph_strategy_result_add_gc_event(ph_strategy_result *s, const ph_gc_event *e);
+/* Adds a series for `peer` with n_samples zeroed points to fill in. */
+ph_err ph_strategy_result_add_peer_series(ph_strategy_result *s, uint64_t peer,
+                                          ph_peer_series **out);
+ph_err ph_strategy_result_set_peers_end(ph_strategy_result *s, const ph_peer_end *p, size_t n);
 
 /* The side-by-side table: one column per strategy, ratio to the first
  * strategy named "fresh" (or the first column), then a verdict line. */
 ph_err ph_report_print_table(const ph_report *r, FILE *f);
+/* The table's rows for other renderings (HTML): the label of row k (NULL
+ * past the last), and strategy i's cell with its ratio to the reference
+ * column ("" when the row has none). */
+const char *ph_report_table_row(size_t k);
+void ph_report_table_cell(const ph_report *r, size_t k, size_t i, char *cell, size_t len,
+                          char *ratio, size_t rlen);
 /* One-line verdict, e.g. "reuse holds 64 KiB x 500 peers = 32 MiB idle; ...". */
 void ph_report_verdict(const ph_report *r, char *buf, size_t len);
 
@@ -177,10 +258,27 @@ ph_err ph_strategy_result_write_json(const ph_strategy_result *s, FILE *f);
 ph_err ph_strategy_result_read_json(ph_strategy_result *out, const char *text, size_t len);
 ph_err ph_report_read_json(ph_report **out, const char *text, size_t len);
 
-/* time,strategy,live_bytes,active_bytes,resident_bytes,queued_bytes */
+/* time,strategy,live_bytes,active_bytes,resident_bytes,queued_bytes; with
+ * per-peer series, two more columns (peer, buffers) and one row per
+ * chosen peer and sample (live_bytes = the peer's held bytes). */
 ph_err ph_report_write_csv(const ph_report *r, FILE *f);
-/* Live heap over time, one line per strategy, axes with units, legend. */
+/* Live heap over time, one line per strategy, axes with units, legend;
+ * a sweep: memory against peers instead. */
 ph_err ph_report_write_svg(const ph_report *r, FILE *f);
+
+/* The two plots on their own; `responsive`: viewBox only, for inline use. */
+ph_err ph_report_write_timeline_svg(const ph_report *r, FILE *f, bool responsive);
+ph_err ph_report_write_sweep_svg(const ph_report *r, FILE *f, bool responsive);
+
+/* The GC model's table (collections, peak heap, write buffers' share of
+ * it, shares of bytes allocated by row and type); nothing without it. */
+ph_err ph_report_print_gc(const ph_report *r, FILE *f);
+/* A sweep's table: per strategy, held per peer, peak live and writes/s
+ * against the peer count; nothing without a sweep. */
+ph_err ph_report_print_sweep(const ph_report *r, FILE *f);
+/* The n costliest message types per strategy and, for strategies that hold
+ * memory per peer at the end, the n costliest peers. */
+ph_err ph_report_print_top(const ph_report *r, size_t n, FILE *f);
 
 /* "64.0 KiB", "31.3 MiB": binary units with one decimal. */
 void ph_format_bytes(uint64_t bytes, char *buf, size_t len);

@@ -47,6 +47,8 @@ static const char *const texts[PH_ERR__COUNT] = {
 
     [PH_ERR_STRATEGY_UNKNOWN] = "unknown write-buffer strategy",
     [PH_ERR_MEMSTAT] = "jemalloc statistics unavailable",
+    [PH_ERR_GC_UNAVAILABLE] = "GC model: this program cannot defer free()",
+    [PH_ERR_PROF_UNAVAILABLE] = "jemalloc heap profiling is not enabled in this process",
 
     [PH_ERR_GOSSIP_FORMAT] = "gossip: malformed gossip file record",
     [PH_ERR_GOSSIP_ENCODING] = "gossip: unsupported short_channel_id encoding",

@@ -65,6 +65,8 @@ typedef enum ph_err {
     /* write-buffer strategies and measurement */
     PH_ERR_STRATEGY_UNKNOWN,   /* no strategy of that name */
     PH_ERR_MEMSTAT,            /* a jemalloc mallctl failed */
+    PH_ERR_GC_UNAVAILABLE,     /* the program cannot defer free() (GC model) */
+    PH_ERR_PROF_UNAVAILABLE,   /* jemalloc heap profiling is not on in this process */
 
     /* gossip store (BOLT 7) */
     PH_ERR_GOSSIP_FORMAT,      /* a gossip file record is truncated or not gossip */
