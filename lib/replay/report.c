@@ -1170,6 +1170,7 @@ ph_err ph_report_write_timeline_svg(const ph_report *r, FILE *f, bool responsive
         .y_label = "live heap",
         .y_bytes = true,
         .responsive = responsive,
+        .font_size = responsive ? 15 : 0,
     };
     err = ph_svg_lines(f, &c, b.s, b.n);
     plot_free(&b);
@@ -1227,6 +1228,7 @@ ph_err ph_report_write_sweep_svg(const ph_report *r, FILE *f, bool responsive)
         .y_bytes = true,
         .x_log = lo > 0 && hi >= 10 * lo,
         .responsive = responsive,
+        .font_size = responsive ? 15 : 0,
     };
     err = ph_svg_lines(f, &c, b.s, b.n);
     plot_free(&b);

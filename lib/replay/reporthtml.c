@@ -25,6 +25,7 @@ static const char style[] =
     ".bar{display:inline-block;height:.7em;background:#1f77b4;vertical-align:middle;"
     "margin-left:4px;-webkit-print-color-adjust:exact;print-color-adjust:exact}"
     "figure{margin:.5em 0}figure svg{width:100%;height:auto;display:block}"
+    ".wide svg{min-width:620px}"
     "figcaption{font-size:.85em;color:#444}"
     ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:12px}"
     "section{break-inside:avoid-page}"
@@ -139,12 +140,14 @@ static void main_table(const ph_report *r, FILE *f)
 
 static ph_err timeline(const ph_report *r, FILE *f)
 {
-    fputs("<section id=\"timeline\">\n<h2>Live heap over time</h2>\n<figure>\n", f);
+    fputs("<section id=\"timeline\">\n<h2>Live heap over time</h2>\n<figure>\n"
+          "<div class=\"scroll wide\">\n", f);
     ph_err err = ph_report_write_timeline_svg(r, f, true);
     bool peers = false;
     for (size_t i = 0; i < r->n_strategies; i++)
         peers |= r->strategies[i].n_peer_series > 0;
-    fprintf(f, "<figcaption>One line per strategy%s.</figcaption>\n</figure>\n</section>\n",
+    fprintf(f, "</div>\n<figcaption>One line per strategy%s.</figcaption>\n</figure>\n"
+               "</section>\n",
             peers ? "; dashed: the heap each chosen peer holds (the costliest peers), in its "
                     "strategy's colour" : "");
     return err;
@@ -154,9 +157,10 @@ static ph_err sweep(const ph_report *r, FILE *f)
 {
     if (!r->n_sweep)
         return PH_OK;
-    fputs("<section id=\"sweep\">\n<h2>Memory against peers</h2>\n<figure>\n", f);
+    fputs("<section id=\"sweep\">\n<h2>Memory against peers</h2>\n<figure>\n"
+          "<div class=\"scroll wide\">\n", f);
     ph_err err = ph_report_write_sweep_svg(r, f, true);
-    fputs("<figcaption>Each peer count is its own replay. Solid: peak live heap; dashed: live "
+    fputs("</div>\n<figcaption>Each peer count is its own replay. Solid: peak live heap; dashed: live "
           "heap at the end (what the connected peers hold).</figcaption>\n</figure>\n"
           "<div class=\"scroll\"><table>\n<thead><tr><th>strategy</th><th>peers</th>"
           "<th>held per peer</th><th>end live</th><th>peak live</th><th>writes/s</th></tr>"
@@ -201,7 +205,7 @@ static ph_err peer_bars(const ph_report *r, FILE *f)
         snprintf(title, sizeof title, "%s: heap held per peer at the end", s->name);
         ph_svg_chart c = {.title = title, .x_label = "peers, costliest first",
                           .y_label = "held", .y_bytes = true, .responsive = true,
-                          .width = 560, .height = 300};
+                          .width = 560, .height = 320, .font_size = 18};
         fputs("<figure>\n", f);
         err = ph_svg_bars(f, &c, b, s->n_peers_end);
         fputs("</figure>\n", f);
@@ -218,8 +222,8 @@ static void share_cell(FILE *f, uint64_t part, uint64_t whole)
     double p = whole ? 100.0 * (double)part / (double)whole : 0;
     fputs("<td>", f);
     bytes(f, part);
-    fprintf(f, " <span class=\"ratio\">%.1f%%</span><span class=\"bar\" style=\"width:%.0fpx\">"
-               "</span></td>", p, p * 0.6);
+    fprintf(f, "<br><span class=\"ratio\">%.1f%%</span><span class=\"bar\" style=\"width:%.0fpx\">"
+               "</span></td>", p, p * 0.5);
 }
 
 static uint64_t type_bytes(const ph_strategy_result *s, const char *name)
@@ -315,15 +319,16 @@ static ph_err gc_chart(const ph_strategy_result *s, size_t color, FILE *f)
         v[2 * n + k] = (double)s->gc_events[k].heap_after;
     }
     ph_svg_series se[2] = {
-        {.name = "heap at the collection", .n = n, .x = v, .y = v + n,
+        {.name = "at it", .n = n, .x = v, .y = v + n,
          .color = ph_svg_color(color), .markers = n <= 40},
-        {.name = "live after it", .n = n, .x = v, .y = v + 2 * n, .color = ph_svg_color(color),
+        {.name = "after", .n = n, .x = v, .y = v + 2 * n, .color = ph_svg_color(color),
          .dashed = true, .markers = n <= 40},
     };
     char title[96];
     snprintf(title, sizeof title, "%s: %" PRIu64 " collections", s->name, s->gc_collections);
     ph_svg_chart c = {.title = title, .x_label = "collection", .y_label = "heap",
-                      .y_bytes = true, .responsive = true, .width = 560, .height = 300};
+                      .y_bytes = true, .responsive = true, .width = 560, .height = 320,
+                      .font_size = 18};
     fputs("<figure>\n", f);
     ph_err err = ph_svg_lines(f, &c, se, 2);
     fputs("</figure>\n", f);
@@ -351,8 +356,16 @@ static ph_err gc(const ph_report *r, FILE *f)
     for (size_t i = 0; i < r->n_strategies; i++)
         share_cell(f, r->strategies[i].wbuf_at_peak_bytes, r->strategies[i].peak_live_bytes);
     fputs("</tr>\n", f);
-    gc_row(r, f, "heap after the last collection",
-           offsetof(ph_strategy_result, gc_live_after_last_bytes));
+    fputs("<tr><td>heap after the last collection</td>", f);
+    for (size_t i = 0; i < r->n_strategies; i++) {
+        fputs("<td>", f);
+        if (r->strategies[i].gc_collections)
+            bytes(f, r->strategies[i].gc_live_after_last_bytes);
+        else
+            fputs("-", f);
+        fputs("</td>", f);
+    }
+    fputs("</tr>\n", f);
     gc_row(r, f, "most garbage at once", offsetof(ph_strategy_result, gc_peak_garbage_bytes));
     gc_row(r, f, "garbage collected", offsetof(ph_strategy_result, gc_released_bytes));
     gc_row(r, f, "garbage left at the end", offsetof(ph_strategy_result, gc_end_garbage_bytes));
@@ -361,7 +374,9 @@ static ph_err gc(const ph_report *r, FILE *f)
     for (size_t i = 0; !err && i < r->n_strategies; i++)
         if (r->strategies[i].n_gc_events)
             err = gc_chart(&r->strategies[i], i, f);
-    fputs("</div>\n</section>\n", f);
+    fputs("</div>\n<p class=\"meta\">Per collection: the heap when it ran (solid) and the live "
+          "heap it left (dashed), which sets the next goal. Beyond 1,024 collections they are "
+          "thinned evenly.</p>\n</section>\n", f);
     return err;
 }
 

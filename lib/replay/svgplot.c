@@ -39,6 +39,7 @@ static double nice_step(double range)
 
 struct frame {
     double W, H, L, R, T, B, pw, ph;
+    double fs;              /* font size */
     double xmin, xmax;      /* data (log10 of it on a log axis) */
     double ytop, ystep, ydiv;
     const char *unit;
@@ -65,10 +66,12 @@ static void frame_init(struct frame *fr, const ph_svg_chart *c, double right, do
 {
     fr->W = c->width > 0 ? c->width : 980;
     fr->H = c->height > 0 ? c->height : 520;
-    fr->L = 80;
-    fr->R = right;
-    fr->T = 46;
-    fr->B = 58;
+    fr->fs = c->font_size > 0 ? c->font_size : 12;
+    double k = fr->fs / 12;
+    fr->L = 68 * k + 12;
+    fr->R = right < 0 ? -right : right * k;
+    fr->T = 40 * k + 6;
+    fr->B = 48 * k + 10;
     fr->pw = fr->W - fr->L - fr->R;
     fr->ph = fr->H - fr->T - fr->B;
     fr->xlog = c->x_log;
@@ -107,11 +110,11 @@ static void open_svg(FILE *f, const ph_svg_chart *c, const struct frame *fr)
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" ");
     if (!c->responsive)
         fprintf(f, "width=\"%.0f\" height=\"%.0f\" ", fr->W, fr->H);
-    fprintf(f, "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\" "
-               "role=\"img\">\n", fr->W, fr->H);
+    fprintf(f, "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"%g\" "
+               "role=\"img\">\n", fr->W, fr->H, fr->fs);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"%.1f\" y=\"24\" font-size=\"16\" text-anchor=\"middle\">",
-            fr->L + fr->pw / 2);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" font-size=\"%g\" text-anchor=\"middle\">",
+            fr->L + fr->pw / 2, 2 * fr->fs, fr->fs * 4 / 3);
     ph_svg_escape(f, c->title);
     fprintf(f, "</text>\n");
 }
@@ -123,10 +126,10 @@ static void y_axis(FILE *f, const ph_svg_chart *c, const struct frame *fr)
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
                 fr->L, yy, fr->L + fr->pw, yy);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", fr->L - 6,
-                yy + 4, y);
+                yy + fr->fs / 3, y);
     }
-    fprintf(f, "<text transform=\"translate(20,%.1f) rotate(-90)\" text-anchor=\"middle\">",
-            fr->T + fr->ph / 2);
+    fprintf(f, "<text transform=\"translate(%.0f,%.1f) rotate(-90)\" text-anchor=\"middle\">",
+            fr->fs * 1.5, fr->T + fr->ph / 2);
     ph_svg_escape(f, c->y_label);
     if (c->y_bytes)
         fprintf(f, " (%s)", fr->unit);
@@ -139,7 +142,7 @@ static void x_tick(FILE *f, const struct frame *fr, double x, double label)
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\"/>\n", xx,
             fr->T + fr->ph, xx, fr->T + fr->ph + 5);
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", xx,
-            fr->T + fr->ph + 20, label);
+            fr->T + fr->ph + 1.6 * fr->fs, label);
 }
 
 static void x_axis(FILE *f, const ph_svg_chart *c, const struct frame *fr)
@@ -155,7 +158,7 @@ static void x_axis(FILE *f, const ph_svg_chart *c, const struct frame *fr)
     fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
                "stroke=\"black\"/>\n", fr->L, fr->T, fr->pw, fr->ph);
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", fr->L + fr->pw / 2,
-            fr->H - 14);
+            fr->H - fr->fs);
     ph_svg_escape(f, c->x_label);
     fprintf(f, "</text>\n");
 }
@@ -178,11 +181,11 @@ static void series_line(FILE *f, const struct frame *fr, const ph_svg_series *s,
 static void legend_entry(FILE *f, const struct frame *fr, size_t i, const ph_svg_series *s,
                          const char *color)
 {
-    double ly = fr->T + 10 + 22.0 * (double)i;
+    double ly = fr->T + 10 + 1.8 * fr->fs * (double)i;
     fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" "
                "stroke-width=\"3\"%s/>\n", fr->L + fr->pw + 15, ly, fr->L + fr->pw + 40, ly,
             color, s->dashed ? " stroke-dasharray=\"6 4\"" : "");
-    fprintf(f, "<text x=\"%.0f\" y=\"%.1f\">", fr->L + fr->pw + 46, ly + 4);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.1f\">", fr->L + fr->pw + 46, ly + fr->fs / 3);
     ph_svg_escape(f, s->name);
     if (s->note) {
         fputc(' ', f);
@@ -204,8 +207,15 @@ ph_err ph_svg_lines(FILE *f, const ph_svg_chart *c, const ph_svg_series *s, size
         xmin = xmax = 0;
     if (!c->x_log)
         xmin = fmin(xmin, 0);
+    /* the legend's width follows its longest entry */
+    size_t longest = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(s[i].name ? s[i].name : "") + (s[i].note ? strlen(s[i].note) + 1 : 0);
+        longest = len > longest ? len : longest;
+    }
+    double fs = c->font_size > 0 ? c->font_size : 12;
     struct frame fr;
-    frame_init(&fr, c, 250, xmin, xmax, ymax);
+    frame_init(&fr, c, -(56 + 0.62 * fs * (double)longest), xmin, xmax, ymax);
     open_svg(f, c, &fr);
     y_axis(f, c, &fr);
     x_axis(f, c, &fr);
@@ -243,7 +253,8 @@ ph_err ph_svg_bars(FILE *f, const ph_svg_chart *c, const ph_svg_bar *b, size_t n
         x_tick(f, &fr, (double)r, (double)r);
     fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
                "stroke=\"black\"/>\n", fr.L, fr.T, fr.pw, fr.ph);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", fr.L + fr.pw / 2, fr.H - 14);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", fr.L + fr.pw / 2,
+            fr.H - fr.fs);
     ph_svg_escape(f, c->x_label);
     fprintf(f, "</text>\n</svg>\n");
     return ferror(f) ? PH_ERR_IO : PH_OK;

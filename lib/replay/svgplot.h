@@ -31,6 +31,7 @@ typedef struct ph_svg_chart {
     bool x_log;          /* x on a log10 axis (x > 0) */
     bool responsive;     /* viewBox only, scales to its container (HTML) */
     double width, height;/* 0: 980 x 520 */
+    double font_size;    /* 0: 12 (small charts shown scaled down want more) */
 } ph_svg_chart;
 
 typedef struct ph_svg_bar {
