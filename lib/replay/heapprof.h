@@ -5,7 +5,7 @@
  * process started with MALLOC_CONF=prof:true (the program re-executes
  * itself for that; `peerheap replay --prof` does), and jemalloc must be
  * built with --enable-prof (Debian's is). Within such a process the
- * profiler is switched on for the measured phase only (prof.reset, then
+ * profiler is switched on for the measured run only (prof.reset, then
  * prof.active) and writes:
  *   DIR/NAME.peak.heap  at the highest live heap seen at an observe() call
  *                       (re-written each time the live heap passes the last

@@ -628,7 +628,7 @@ static ph_err run_until(struct engine *e, bool (*done)(struct engine *), const c
         if (err)
             return fail(e, err, "event loop");
         ph_nodemeter_gc_safepoint(e->meter, ph_ev_now(e->ev));
-        if (e->running && (err = ph_heapprof_observe(e->prof, ph_nodemeter_live(e->meter))))
+        if ((err = ph_heapprof_observe(e->prof, ph_nodemeter_live(e->meter))))
             return fail(e, err, ph_heapprof_path(e->prof, true));
         progress(e, name, false);
         ph_outq_stats qs;
@@ -924,8 +924,7 @@ static ph_err begin_phase(struct engine *e)
     } else {
         ph_ev_timer_add(e->ev, 0, pace_cb, e, &e->pace_timer);
     }
-    ph_err err = e->prof ? ph_heapprof_begin(e->prof) : PH_OK;
-    return err ? fail(e, err, "heap profile") : PH_OK;
+    return PH_OK;
 }
 
 /* The GC model's limit: half the machine's memory. */
@@ -941,10 +940,15 @@ static ph_err start_measuring(struct engine *e)
     ph_err err = cfg->unmeasured ? PH_ERR_MEMSTAT : ph_nodemeter_start(e->meter);
     if (err && (cfg->gc_model || (!cfg->allow_unmeasured && !cfg->unmeasured)))
         return fail(e, err, "allocation hooks (is peerheap linked with jemalloc 5.3?)");
-    if (!cfg->gc_model)
-        return PH_OK;
-    err = ph_nodemeter_gc_start(e->meter, cfg->gc_gogc, gc_heap_limit(), cfg->free_interposer);
-    return err ? fail(e, err, "GC model") : PH_OK;
+    if (cfg->gc_model &&
+        (err = ph_nodemeter_gc_start(e->meter, cfg->gc_gogc, gc_heap_limit(),
+                                     cfg->free_interposer)))
+        return fail(e, err, "GC model");
+    /* The profile starts with the node, so that buffers made at set-up
+     * (reuse's) are in it, and without the input the parent loaded. */
+    if (e->prof && (err = ph_heapprof_begin(e->prof)))
+        return fail(e, err, "heap profile");
+    return PH_OK;
 }
 
 /* The end of the phase, before the figures: the end profile, and the GC

@@ -87,9 +87,13 @@ typedef struct ph_replay_config {
     bool gc_model;
     int gc_gogc;
     const ph_free_interposer *free_interposer;
-    /* jemalloc heap profiles of the replay phase (heapprof.h) into this
-     * directory, as STRATEGY.heap and STRATEGY.peak.heap; the process must
-     * have been started with profiling (PH_ERR_PROF_UNAVAILABLE). NULL: none */
+    /* jemalloc heap profiles of the measured run (heapprof.h), from the
+     * node's creation (set-up and replay phase) to the end, into this
+     * directory as STRATEGY.heap (the end) and STRATEGY.peak.heap; the
+     * process must have been started with profiling
+     * (PH_ERR_PROF_UNAVAILABLE). The model transport's remotes run in the
+     * same process and are in the profile; the socket transport's are not.
+     * NULL: none */
     const char *prof_dir;
     /* per-peer series for this many peers, the costliest (highest held +
      * queued bytes at a sample) first; 0: none */
