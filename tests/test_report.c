@@ -197,6 +197,192 @@ static void test_format_bytes(void **state)
     assert_string_equal(b, "3.0 GiB");
 }
 
+/* A GC-model sweep: the last count's strategies with GC figures, every
+ * peer at the end, chosen peers' series, and the sweep's points. */
+static ph_report *gc_sweep_report(void)
+{
+    ph_report *r = sample_report();
+    snprintf(r->options.gc_model, sizeof r->options.gc_model, "go:100");
+    for (size_t i = 0; i < r->n_strategies; i++) {
+        ph_strategy_result *s = &r->strategies[i];
+        s->peak_live_bytes = 8u << 20;
+        s->wbuf_at_peak_bytes = i == 0 ? 6u << 20 : 512u << 10;
+        s->gc_collections = i == 0 ? 3 : 0;
+        s->gc_live_after_last_bytes = 1u << 20;
+        s->gc_released_bytes = i == 0 ? 9u << 20 : 0;
+        for (uint64_t k = 1; k <= s->gc_collections; k++) {
+            ph_gc_event e = {.index = k, .t = 0.5 * (double)k, .goal = 4u << 20,
+                             .heap_before = (4u << 20) + k, .heap_after = 1u << 20,
+                             .wbuf_bytes = 3u << 20, .forced = k == 3};
+            assert_int_equal(ph_strategy_result_add_gc_event(s, &e), PH_OK);
+        }
+        ph_peer_end pe[4];
+        for (int k = 0; k < 4; k++)
+            pe[k] = (ph_peer_end){.held_bytes = 3000u + (i == 2 ? 65536u : 0) + (unsigned)k,
+                                  .wbuf_bytes = i == 2 ? 65535u : 0, .queued_bytes = 5,
+                                  .buffers = i == 2 ? 1 : 0};
+        assert_int_equal(ph_strategy_result_set_peers_end(s, pe, 4), PH_OK);
+        ph_peer_series *ps;
+        assert_int_equal(ph_strategy_result_add_peer_series(s, 3, &ps), PH_OK);
+        for (size_t k = 0; k < s->n_samples; k++)
+            ps->points[k] = (ph_peer_point){.held_bytes = 100 + k, .queued_bytes = k,
+                                            .buffers = i == 2 ? 1 : 0};
+    }
+    static const uint64_t counts[] = {1, 10, 100, 1000};
+    for (size_t c = 0; c < 4; c++)
+        for (size_t i = 0; i < r->n_strategies; i++) {
+            ph_strategy_result s = r->strategies[i];
+            s.held_bytes_per_peer = i == 2 ? 68000 : 3300;
+            s.end_live_bytes = s.held_bytes_per_peer * counts[c];
+            s.peak_live_bytes = 2 * s.end_live_bytes;
+            s.writes_per_second = 1000.0 * (double)(c + 1);
+            assert_int_equal(ph_report_add_sweep(r, counts[c], &s), PH_OK);
+        }
+    return r;
+}
+
+static void test_gc_sweep_peers_json(void **state)
+{
+    (void)state;
+    ph_report *r = gc_sweep_report();
+    char *j = render(ph_report_write_json, r);
+    ph_report *back;
+    assert_int_equal(ph_report_read_json(&back, j, strlen(j)), PH_OK);
+    free(j);
+    assert_string_equal(back->options.gc_model, "go:100");
+    const ph_strategy_result *f = &back->strategies[0], *u = &back->strategies[2];
+    assert_int_equal(f->wbuf_at_peak_bytes, 6u << 20);
+    assert_int_equal(f->gc_collections, 3);
+    assert_int_equal(f->gc_released_bytes, 9u << 20);
+    assert_int_equal(f->n_gc_events, 3);
+    assert_int_equal(f->gc_events[1].index, 2);
+    assert_true(f->gc_events[1].t == 1.0);
+    assert_int_equal(f->gc_events[2].heap_before, (4u << 20) + 3);
+    assert_true(f->gc_events[2].forced && !f->gc_events[1].forced);
+    assert_int_equal(u->n_peers_end, 4);
+    assert_int_equal(u->peers_end[3].held_bytes, 3000u + 65536u + 3u);
+    assert_int_equal(u->peers_end[3].wbuf_bytes, 65535);
+    assert_int_equal(u->peers_end[3].buffers, 1);
+    assert_int_equal(u->n_peer_series, 0); /* the report leaves series out */
+    assert_int_equal(back->n_sweep, 12);
+    assert_int_equal(back->sweep[11].peers, 1000);
+    assert_string_equal(back->sweep[11].name, "reuse");
+    assert_int_equal(back->sweep[11].end_live_bytes, 68000ull * 1000);
+    assert_true(back->sweep[4].writes_per_second == 2000.0);
+    ph_report_destroy(back);
+
+    /* the child -> parent form carries the series */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    assert_int_equal(ph_strategy_result_write_json(&r->strategies[2], fp), PH_OK);
+    fclose(fp);
+    ph_strategy_result s;
+    assert_int_equal(ph_strategy_result_read_json(&s, buf, len), PH_OK);
+    assert_int_equal(s.n_peer_series, 1);
+    assert_int_equal(s.peer_series[0].peer, 3);
+    assert_int_equal(s.peer_series[0].points[199].held_bytes, 299);
+    assert_int_equal(s.peer_series[0].points[199].buffers, 1);
+    ph_strategy_result copy;
+    assert_int_equal(ph_strategy_result_copy(&copy, &s), PH_OK);
+    assert_int_equal(copy.peer_series[0].points[5].queued_bytes, 5);
+    assert_int_equal(copy.n_peers_end, 4);
+    ph_strategy_result_clear(&copy);
+    ph_strategy_result_clear(&s);
+    /* a series whose points do not match the samples is refused */
+    static const char bad[] = "{\"name\":\"x\",\"samples\":[[0,1,0,0,0]],"
+                              "\"peer_series\":[{\"peer\":1,\"points\":[]}]}";
+    assert_int_equal(ph_strategy_result_read_json(&s, bad, strlen(bad)), PH_ERR_JSON);
+    static const char bad_ev[] = "{\"name\":\"x\",\"gc_events\":[[1,0.5,2,3]]}";
+    assert_int_equal(ph_strategy_result_read_json(&s, bad_ev, strlen(bad_ev)), PH_ERR_JSON);
+    free(buf);
+    ph_report_destroy(r);
+}
+
+static void test_gc_sweep_top_tables(void **state)
+{
+    (void)state;
+    ph_report *plain = sample_report();
+    char *t = render(ph_report_print_gc, plain);
+    assert_string_equal(t, ""); /* no GC model, no table */
+    free(t);
+    t = render(ph_report_print_sweep, plain);
+    assert_string_equal(t, "");
+    free(t);
+    ph_report_destroy(plain);
+
+    ph_report *r = gc_sweep_report();
+    t = render(ph_report_print_gc, r);
+    assert_non_null(strstr(t, "GC model go:100"));
+    assert_non_null(strstr(t, "collections                                    3"));
+    assert_non_null(strstr(t, "6.0 MiB (75%)"));  /* fresh: 6 of 8 MiB */
+    assert_non_null(strstr(t, "512.0 KiB (6%)"));
+    /* "-" where no collection ran */
+    char l1[32], l2[32], l3[32], a1[32], a2[32], a3[32];
+    const char *line = strstr(t, "heap after last collection ");
+    assert_non_null(line);
+    assert_int_equal(sscanf(line, "%31s %31s %31s %31s %31s %31s %31s", l1, l2, l3, a1, a2, a3, a3),
+                     7);
+    assert_string_equal(a1, "collection");
+    assert_string_equal(a2, "1.0");
+    assert_string_equal(a3, "-");
+    assert_non_null(strstr(t, "  write_buffers                           100.0%"));
+    assert_non_null(strstr(t, "  channel_update"));
+    free(t);
+    t = render(ph_report_print_sweep, r);
+    assert_non_null(strstr(t, "held per peer              1 peer     10 peers    100 peers   1000 peers\n"));
+    assert_non_null(strstr(t, "  reuse                  66.4 KiB     66.4 KiB     66.4 KiB     66.4 KiB\n"));
+    assert_non_null(strstr(t, "  reuse                  66.4 KiB    664.1 KiB      6.5 MiB     64.8 MiB\n"));
+    assert_non_null(strstr(t, "  fresh                      1000         2000         3000         4000\n"));
+    free(t);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(ph_report_print_top(r, 2, f), PH_OK);
+    fclose(f);
+    assert_non_null(strstr(buf, "top 2 message types by bytes allocated"));
+    assert_non_null(strstr(buf, "  fresh    channel_update 1.2 KiB"));
+    /* only reuse holds write buffers per peer: its costliest first */
+    assert_non_null(strstr(buf, "  reuse    peer 3 66.9 KiB (64.0 KiB in 1 buffer); peer 2"));
+    assert_null(strstr(buf, "  exact    peer"));
+    free(buf);
+    ph_report_destroy(r);
+}
+
+static void test_csv_peers_and_sweep_svg(void **state)
+{
+    (void)state;
+    ph_report *r = gc_sweep_report();
+    char *csv = render(ph_report_write_csv, r);
+    size_t lines = 0;
+    for (char *c = csv; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 1 + 3 * 200 * 2); /* each strategy: aggregate + one peer */
+    assert_non_null(strstr(csv, "queued_bytes,peer,buffers\n"));
+    assert_non_null(strstr(csv, "\n1.990000,reuse,597000,0,0,7,,\n"));
+    assert_non_null(strstr(csv, "\n1.990000,reuse,299,,,199,3,1\n"));
+    free(csv);
+    char *svg = render(ph_report_write_svg, r);
+    assert_non_null(strstr(svg, "Memory against peers"));
+    size_t polylines = 0, dashed = 0;
+    for (char *c = svg; (c = strstr(c, "<polyline")); c++) {
+        polylines++;
+        char *end = strchr(c, '>'), *dash = strstr(c, "stroke-dasharray");
+        dashed += dash && dash < end;
+    }
+    assert_int_equal(polylines, 6); /* peak and end, per strategy */
+    assert_int_equal(dashed, 3);
+    /* a log axis: a tick per decade */
+    assert_non_null(strstr(svg, ">1</text>"));
+    assert_non_null(strstr(svg, ">10</text>"));
+    assert_non_null(strstr(svg, ">1000</text>"));
+    assert_non_null(strstr(svg, ">100</text>"));
+    assert_non_null(strstr(svg, "reuse end"));
+    assert_non_null(strstr(svg, "live heap (MiB)"));
+    free(svg);
+    ph_report_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +391,9 @@ int main(void)
         cmocka_unit_test(test_sides_and_types),
         cmocka_unit_test(test_csv_and_svg),
         cmocka_unit_test(test_format_bytes),
+        cmocka_unit_test(test_gc_sweep_peers_json),
+        cmocka_unit_test(test_gc_sweep_top_tables),
+        cmocka_unit_test(test_csv_peers_and_sweep_svg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
