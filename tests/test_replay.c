@@ -437,6 +437,78 @@ static void test_input_plans(void **state)
     ph_replay_input_destroy(in);
 }
 
+/* Every peer at the end, and the chosen peers over time: relayed gossip
+ * piles up in a stalled reader's queue (up to the soft cap), which makes
+ * peer 0 the costliest, followed first; reuse's peers each own their one
+ * buffer; the series follow the samples. */
+static void test_per_peer_figures(void **state)
+{
+    (void)state;
+    require_measurement();
+    ph_replay_input *in = sample_prefix(3000);
+    ph_replay_config cfg = model_cfg(4);
+    cfg.stalled = 1;
+    cfg.timeline_peers = 2;
+    cfg.model_buffer = 8192;
+    cfg.pace = PH_PACE_SCALED;
+    cfg.pace_factor = 1000;
+    ph_strategy_result r;
+    run(in, &cfg, "reuse", &r);
+    assert_int_equal(r.n_peers_end, 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(r.peers_end[i].wbuf_bytes, 65535);
+        assert_int_equal(r.peers_end[i].buffers, 1);
+        assert_true(r.peers_end[i].held_bytes > 65535);
+    }
+    assert_true(r.peers_end[0].queued_bytes > 256 * 1024); /* the stalled one */
+    assert_int_equal(r.peers_end[1].queued_bytes, 0);
+    assert_int_equal(r.n_peer_series, 2);
+    assert_int_equal(r.peer_series[0].peer, 0);
+    assert_true(r.n_samples > 10);
+    uint64_t most = 0;
+    for (size_t k = 0; k < r.n_samples; k++) {
+        const ph_peer_point *pt = &r.peer_series[0].points[k];
+        most = pt->queued_bytes > most ? pt->queued_bytes : most;
+        assert_true(pt->buffers <= 1);
+    }
+    assert_true(most > 0);
+    /* the end point is the end figure */
+    assert_int_equal(r.peer_series[0].points[r.n_samples - 1].held_bytes, r.peers_end[0].held_bytes);
+    ph_strategy_result_clear(&r);
+    /* none asked: none followed; every peer's end figures all the same */
+    cfg.timeline_peers = 0;
+    run(in, &cfg, "fresh", &r);
+    assert_int_equal(r.n_peer_series, 0);
+    assert_int_equal(r.n_peers_end, 4);
+    assert_int_equal(r.peers_end[2].buffers, 0);
+    ph_strategy_result_clear(&r);
+    ph_replay_input_destroy(in);
+}
+
+/* The GC model needs the program's free(); profiles need a profiled
+ * process: each refused with its own error and one line. */
+static void test_gc_and_prof_unavailable(void **state)
+{
+    (void)state;
+    require_measurement();
+    ph_replay_input *in = sample_prefix(10);
+    ph_replay_config cfg = model_cfg(2);
+    cfg.gc_model = true;
+    cfg.gc_gogc = 100;
+    ph_strategy_result r;
+    char err[256];
+    assert_int_equal(ph_replay_run_strategy(in, &cfg, "fresh", &r, err, sizeof err),
+                     PH_ERR_GC_UNAVAILABLE);
+    assert_non_null(strstr(err, "GC model"));
+    assert_null(strchr(err, '\n'));
+    cfg.gc_model = false;
+    cfg.prof_dir = "/tmp";
+    assert_int_equal(ph_replay_run_strategy(in, &cfg, "fresh", &r, err, sizeof err),
+                     PH_ERR_PROF_UNAVAILABLE);
+    assert_non_null(strstr(err, "heap profile"));
+    ph_replay_input_destroy(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +522,8 @@ int main(void)
         cmocka_unit_test(test_analytic_relations),
         cmocka_unit_test(test_stalled_reader),
         cmocka_unit_test(test_socket_sink_verifies),
+        cmocka_unit_test(test_per_peer_figures),
+        cmocka_unit_test(test_gc_and_prof_unavailable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
