@@ -465,8 +465,9 @@ void ph_report_verdict(const ph_report *r, char *buf, size_t len)
     if (most_held->held_bytes_per_peer) {
         ph_format_bytes(most_held->held_bytes_per_peer, per, sizeof per);
         ph_format_bytes(most_held->held_bytes_per_peer * r->options.peers, total, sizeof total);
-        used += (size_t)snprintf(buf + used, len - used, "%s holds %s x %" PRIu64 " peers = %s idle",
-                                 most_held->name, per, r->options.peers, total);
+        used += (size_t)snprintf(buf + used, len - used, "%s holds %s x %" PRIu64 " peers = %s %s",
+                                 most_held->name, per, r->options.peers, total,
+                                 r->options.gc_model[0] ? "at the end, garbage included" : "idle");
     } else {
         used += (size_t)snprintf(buf + used, len - used, "no strategy holds buffers when idle");
     }
@@ -1111,7 +1112,7 @@ static ph_err plot_alloc(struct plot_buf *b, size_t nseries, size_t nvals)
  * strategy's colour, when chosen peers were followed. */
 static ph_err timeline_series(const ph_report *r, bool with_peers, struct plot_buf *b)
 {
-    size_t ns = r->n_strategies, nv = 0;
+    size_t ns = r->n_strategies + 1, nv = 0;
     for (size_t i = 0; i < r->n_strategies; i++) {
         size_t np = with_peers ? r->strategies[i].n_peer_series : 0;
         ns += np;
@@ -1146,11 +1147,16 @@ static ph_err timeline_series(const ph_report *r, bool with_peers, struct plot_b
             } else {
                 snprintf(b->names[b->n], sizeof b->names[0], "%s peer %" PRIu64, s->name,
                          s->peer_series[j - 1].peer);
+                se->no_legend = true;
             }
             se->name = b->names[b->n];
             b->n++;
         }
     }
+    /* one legend entry for every followed peer's line */
+    if (b->n > r->n_strategies)
+        b->s[b->n++] = (ph_svg_series){.name = "its costliest peers (dashed)",
+                                       .color = "#555", .dashed = true};
     return PH_OK;
 }
 

@@ -325,7 +325,8 @@ static ph_err gc_chart(const ph_strategy_result *s, size_t color, FILE *f)
          .dashed = true, .markers = n <= 40},
     };
     char title[96];
-    snprintf(title, sizeof title, "%s: %" PRIu64 " collections", s->name, s->gc_collections);
+    snprintf(title, sizeof title, "%s: %" PRIu64 " collection%s", s->name, s->gc_collections,
+             s->gc_collections == 1 ? "" : "s");
     ph_svg_chart c = {.title = title, .x_label = "collection", .y_label = "heap",
                       .y_bytes = true, .responsive = true, .width = 560, .height = 320,
                       .font_size = 18};

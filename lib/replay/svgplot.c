@@ -114,7 +114,7 @@ static void open_svg(FILE *f, const ph_svg_chart *c, const struct frame *fr)
                "role=\"img\">\n", fr->W, fr->H, fr->fs);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" font-size=\"%g\" text-anchor=\"middle\">",
-            fr->L + fr->pw / 2, 2 * fr->fs, fr->fs * 4 / 3);
+            fr->W / 2, 2 * fr->fs, fr->fs * 4 / 3);
     ph_svg_escape(f, c->title);
     fprintf(f, "</text>\n");
 }
@@ -178,10 +178,13 @@ static void series_line(FILE *f, const struct frame *fr, const ph_svg_series *s,
                 py(fr, s->y[k]), color);
 }
 
-static void legend_entry(FILE *f, const struct frame *fr, size_t i, const ph_svg_series *s,
-                         const char *color)
+static void legend_entry(FILE *f, const struct frame *fr, size_t i, size_t n,
+                         const ph_svg_series *s, const char *color)
 {
-    double ly = fr->T + 10 + 1.8 * fr->fs * (double)i;
+    double step = 1.8 * fr->fs;
+    if (n > 1 && step * (double)(n - 1) > fr->ph - 10)
+        step = (fr->ph - 10) / (double)(n - 1);
+    double ly = fr->T + 10 + step * (double)i;
     fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" "
                "stroke-width=\"3\"%s/>\n", fr->L + fr->pw + 15, ly, fr->L + fr->pw + 40, ly,
             color, s->dashed ? " stroke-dasharray=\"6 4\"" : "");
@@ -210,6 +213,8 @@ ph_err ph_svg_lines(FILE *f, const ph_svg_chart *c, const ph_svg_series *s, size
     /* the legend's width follows its longest entry */
     size_t longest = 0;
     for (size_t i = 0; i < n; i++) {
+        if (s[i].no_legend)
+            continue;
         size_t len = strlen(s[i].name ? s[i].name : "") + (s[i].note ? strlen(s[i].note) + 1 : 0);
         longest = len > longest ? len : longest;
     }
@@ -219,10 +224,14 @@ ph_err ph_svg_lines(FILE *f, const ph_svg_chart *c, const ph_svg_series *s, size
     open_svg(f, c, &fr);
     y_axis(f, c, &fr);
     x_axis(f, c, &fr);
+    size_t listed = 0, k = 0;
+    for (size_t i = 0; i < n; i++)
+        listed += !s[i].no_legend;
     for (size_t i = 0; i < n; i++) {
         const char *color = s[i].color ? s[i].color : ph_svg_color(i);
         series_line(f, &fr, &s[i], color);
-        legend_entry(f, &fr, i, &s[i], color);
+        if (!s[i].no_legend)
+            legend_entry(f, &fr, k++, listed, &s[i], color);
     }
     fprintf(f, "</svg>\n");
     return ferror(f) ? PH_ERR_IO : PH_OK;

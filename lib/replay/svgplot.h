@@ -21,6 +21,7 @@ typedef struct ph_svg_series {
     const char *color;   /* NULL: ph_svg_color(index) */
     bool markers;        /* a dot at every point (few points: sweeps) */
     bool dashed;
+    bool no_legend;      /* drawn, not listed (many similar lines) */
 } ph_svg_series;
 
 typedef struct ph_svg_chart {
@@ -39,7 +40,8 @@ typedef struct ph_svg_bar {
     const char *color;   /* NULL: the first colour */
 } ph_svg_bar;
 
-/* One polyline per series, legend on the right. */
+/* One polyline per series (none for a series of no points), legend on the
+ * right, its entries closer together when many. */
 ph_err ph_svg_lines(FILE *f, const ph_svg_chart *c, const ph_svg_series *s, size_t n);
 /* Vertical bars in the given order, x = rank (1..n); no legend. */
 ph_err ph_svg_bars(FILE *f, const ph_svg_chart *c, const ph_svg_bar *b, size_t n);
