@@ -88,7 +88,7 @@ int ph_replay_view_option(const char *name, const char *val, struct ph_replay_vi
             ph_cli_error("replay: %s is a number from 1 to 1000, not '%s'", name, val);
             return PH_EXIT_USAGE;
         }
-        if (name[2] == 't' && name[3] == 'o')
+        if (strcmp(name, "--top") == 0)
             v->top = n;
         else
             cfg->timeline_peers = n;
