@@ -909,7 +909,7 @@ static const struct transport socket_transport = {
     .collect = socket_collect,
 };
 
-static ph_err begin_phase(struct engine *e)
+static void begin_phase(struct engine *e)
 {
     ph_nodemeter_gc_safepoint(e->meter, ph_ev_now(e->ev));
     ph_nodemeter_mark_phase(e->meter);
@@ -924,7 +924,6 @@ static ph_err begin_phase(struct engine *e)
     } else {
         ph_ev_timer_add(e->ev, 0, pace_cb, e, &e->pace_timer);
     }
-    return PH_OK;
 }
 
 /* The GC model's limit: half the machine's memory. */
@@ -996,6 +995,8 @@ static ph_err peer_figures(struct engine *e, ph_strategy_result *out)
         for (size_t i = 1; i < e->npeers; i++)
             if (cost[i] > cost[best])
                 best = i;
+        if (!cost[best])
+            break; /* no samples: nothing to follow */
         cost[best] = 0;
         ph_peer_series *ps;
         if ((err = ph_strategy_result_add_peer_series(out, best, &ps)))
@@ -1034,8 +1035,7 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
         goto done;
 
     /* The replay phase. */
-    if ((err = begin_phase(&e)))
-        goto done;
+    begin_phase(&e);
     double cpu0 = cpu_seconds();
     err = run_until(&e, replay_done, "the replay did not finish", strategy);
     if (!err && linger_ns(&e)) {
