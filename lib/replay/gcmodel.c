@@ -172,8 +172,12 @@ static bool keep(ph_gcmodel *m, void *ptr, uint64_t usize, unsigned row)
 {
     if (m->heap_limit && m->host.heap(m->host.ctx) > m->heap_limit)
         m->st.over_limit = true;
-    if (m->st.over_limit || (m->n == m->cap && !list_grow(m)))
+    if (m->st.over_limit)
         return false;
+    if (m->n == m->cap && !list_grow(m)) {
+        m->st.unkept++;
+        return false;
+    }
     m->list[m->n++] = (struct garbage){ptr, usize, row};
     m->st.deferred++;
     m->st.deferred_bytes += usize;
@@ -232,6 +236,7 @@ void ph_gcmodel_mark_phase(ph_gcmodel *m, uint64_t now_ns)
     m->st.garbage_wbuf_bytes = keep_st.garbage_wbuf_bytes;
     m->st.live_after_last = keep_st.live_after_last;
     m->st.over_limit = keep_st.over_limit;
+    m->st.unkept = keep_st.unkept;
     m->nev = 0;
     m->stride = 1;
 }

@@ -107,6 +107,8 @@ typedef struct ph_gc_stats {
     uint64_t goal;                       /* the next goal (0: off) */
     uint64_t live_after_last;            /* heap after the last collection */
     bool over_limit;                     /* the heap passed heap_limit */
+    uint64_t unkept;                     /* frees that could not be kept: the list
+                                            of garbage could not grow (no memory) */
 } ph_gc_stats;
 
 typedef struct ph_gcmodel ph_gcmodel;

@@ -168,11 +168,9 @@ void ph_nodemeter_gc_safepoint(ph_nodemeter *m, uint64_t now_ns)
         ph_gcmodel_safepoint(m->gc, now_ns);
 }
 
-bool ph_nodemeter_gc_over_limit(const ph_nodemeter *m)
+void ph_nodemeter_gc_stats(const ph_nodemeter *m, ph_gc_stats *out)
 {
-    ph_gc_stats st;
-    ph_gcmodel_stats(m->gc, &st);
-    return st.over_limit;
+    ph_gcmodel_stats(m->gc, out);
 }
 
 bool ph_nodemeter_measuring(const ph_nodemeter *m)

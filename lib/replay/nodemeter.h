@@ -49,8 +49,9 @@ ph_err ph_nodemeter_gc_start(ph_nodemeter *m, int gogc, uint64_t heap_limit,
                              const ph_free_interposer *fi);
 /* Where a collection may run (the loop, between iterations). */
 void ph_nodemeter_gc_safepoint(ph_nodemeter *m, uint64_t now_ns);
-/* The heap passed the model's limit (the run's figures are not Go's). */
-bool ph_nodemeter_gc_over_limit(const ph_nodemeter *m);
+/* The model's figures (all 0 without it): over_limit or unkept mean the
+ * model stopped keeping some frees, and the run's figures are not Go's. */
+void ph_nodemeter_gc_stats(const ph_nodemeter *m, ph_gc_stats *out);
 /* Counted live bytes since start (0 when not measuring). */
 int64_t ph_nodemeter_live(const ph_nodemeter *m);
 /* Fills the write-path and memory figures of `out` (name, times and

@@ -959,12 +959,19 @@ static ph_err end_phase(struct engine *e)
         if (err)
             return fail(e, err, ph_heapprof_path(e->prof, false));
     }
-    if (e->cfg->gc_model && ph_nodemeter_gc_over_limit(e->meter)) {
-        char why[160], lim[32];
+    ph_gc_stats st;
+    ph_nodemeter_gc_stats(e->meter, &st);
+    char why[160], lim[32];
+    if (st.over_limit) {
         ph_format_bytes(gc_heap_limit(), lim, sizeof lim);
         snprintf(why, sizeof why, "GC model: the heap passed %s, half of this machine's memory "
                  "(Go would run out of memory here)", lim);
         return fail(e, PH_ERR_LIMIT, why);
+    }
+    if (st.unkept) {
+        snprintf(why, sizeof why, "GC model: %llu frees could not be kept (no memory for the "
+                 "list of garbage)", (unsigned long long)st.unkept);
+        return fail(e, PH_ERR_NOMEM, why);
     }
     return PH_OK;
 }
