@@ -5,10 +5,29 @@ VERSION := 0.1.0
 CC ?= cc
 BUILD ?= build
 PREFIX ?= /usr/local
-PKGS := libsecp256k1 libsodium jemalloc libpcap
+PKGS := libsecp256k1 libsodium jemalloc libpcap jansson
 # Debian packages everything here needs, tests and captures included.
-DEB_PKGS := libsecp256k1-dev libsodium-dev libjemalloc-dev libpcap-dev libcmocka-dev \
-            pkg-config tcpdump tshark python3-electrum
+DEB_PKGS := libsecp256k1-dev libsodium-dev libjemalloc-dev libpcap-dev libjansson-dev \
+            libcmocka-dev pkg-config tcpdump tshark python3-electrum
+# The Debian package of each pkg-config name the build needs.
+DEB_OF_libsecp256k1 := libsecp256k1-dev
+DEB_OF_libsodium := libsodium-dev
+DEB_OF_jemalloc := libjemalloc-dev
+DEB_OF_libpcap := libpcap-dev
+DEB_OF_jansson := libjansson-dev
+DEB_OF_cmocka := libcmocka-dev
+
+# Targets that install the packages first (or need none) skip the check:
+# everything else stops at once with one line naming what is missing,
+# instead of a compiler error about a header.
+NO_CHECK_GOALS := deps test asan check-clang demo bench captures clean
+ifneq ($(filter-out $(NO_CHECK_GOALS),$(or $(MAKECMDGOALS),all)),)
+CHECK_PKGS := $(PKGS) $(if $(filter tests-build test-run,$(MAKECMDGOALS)),cmocka)
+MISSING_PKGS := $(if $(shell command -v pkg-config),$(foreach p,$(CHECK_PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(DEB_OF_$(p)))),pkg-config $(foreach p,$(CHECK_PKGS),$(DEB_OF_$(p))))
+ifneq ($(strip $(MISSING_PKGS)),)
+$(error missing Debian packages: $(strip $(MISSING_PKGS)); run 'make deps' (installs them))
+endif
+endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -12,6 +12,7 @@
 
 #include "gossip.h"
 #include "json.h"
+#include "vecjson.h"
 #include "wire.h"
 
 #define SAMPLE "captures/mainnet-gossip.lnmsgs"
@@ -1344,24 +1345,24 @@ static void test_query_short_channel_ids_sample(void **state)
 static void test_query_vectors(void **state)
 {
     (void)state;
-    ph_json *root = NULL;
-    assert_int_equal(ph_json_parse_file(&root, VECTORS, NULL), PH_OK);
-    const ph_json *vs = ph_json_get(root, "vectors");
+    ph_vjson *root = NULL;
+    assert_int_equal(ph_vjson_parse_file(&root, VECTORS, NULL), PH_OK);
+    const ph_vjson *vs = ph_vjson_get(root, "vectors");
     assert_non_null(vs);
     ph_gossip_config cfg;
     ph_gossip_config_default(&cfg);
     assert_int_equal(ph_hex_decode_fixed(
-                         ph_json_str(ph_json_path(vs, "0.decoded_by_extractor.chain_hash"), NULL),
+                         ph_vjson_str(ph_vjson_path(vs, "0.decoded_by_extractor.chain_hash"), NULL),
                          cfg.chain_hash, 32),
                      PH_OK);
     ph_gossip_store *st;
     assert_int_equal(ph_gossip_store_create(&cfg, &st), PH_OK);
     size_t tested = 0, refused = 0;
-    for (size_t i = 0; i < ph_json_len(vs); i++) {
-        const ph_json *v = ph_json_at(vs, i);
-        const char *hex = ph_json_str(ph_json_get(v, "hex"), NULL);
+    for (size_t i = 0; i < ph_vjson_len(vs); i++) {
+        const ph_vjson *v = ph_vjson_at(vs, i);
+        const char *hex = ph_vjson_str(ph_vjson_get(v, "hex"), NULL);
         bool zlib = false;
-        assert_true(ph_json_bool(ph_json_get(v, "uses_zlib_encoding"), &zlib));
+        assert_true(ph_vjson_bool(ph_vjson_get(v, "uses_zlib_encoding"), &zlib));
         uint8_t *msg;
         size_t len;
         assert_int_equal(ph_hex_decode(hex, strlen(hex), &msg, &len), PH_OK);
@@ -1393,7 +1394,7 @@ static void test_query_vectors(void **state)
     assert_int_equal(tested, 6);
     assert_int_equal(refused, 3);
     ph_gossip_store_destroy(st);
-    ph_json_free(root);
+    ph_vjson_free(root);
 }
 
 static void test_timestamp_filter_and_chains(void **state)

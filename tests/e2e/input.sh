@@ -162,7 +162,7 @@ rows = [json.loads(l) for l in open(sys.argv[1])][:-1]
 print(sum(1 for r in rows if r["src"] == node[r["session"]]))
 PY
 )
-    replay types "$CHATTY" --types "$types" --json "$T/types.json"
+    replay types "$CHATTY" --types "$types" --json "$T/types.json" --force
     got=$(sed -n 's/^session [0-9]*: replaying .*, \([0-9,]*\) messages (.*/\1/p' "$T/types.out" | tr -d , |
         awk '{s += $1} END {print s + 0}')
     [ "$got" -eq "$want" ] || { cat "$T/types.out"; fail "--types $types: replayed $got, dump lists $want"; }
