@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 PKGS := libsecp256k1 libsodium jemalloc libpcap jansson
 # Debian packages everything here needs, tests and captures included.
 DEB_PKGS := libsecp256k1-dev libsodium-dev libjemalloc-dev libpcap-dev libjansson-dev \
-            libcmocka-dev pkg-config tcpdump tshark python3-electrum
+            libcmocka-dev pkg-config tcpdump tshark python3-electrum groff-base
 # The Debian package of each pkg-config name the build needs.
 DEB_OF_libsecp256k1 := libsecp256k1-dev
 DEB_OF_libsodium := libsodium-dev
@@ -65,7 +65,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 .SECONDARY:
 .PHONY: tests-build all deps test test-run asan demo bench captures install clean check-clang
 
-all: $(BUILD)/libpeerheap.a $(BUILD)/libpeerheap.so $(BUILD)/peerheap
+all: $(BUILD)/libpeerheap.a $(BUILD)/libpeerheap.so $(BUILD)/peerheap $(BUILD)/peerheap.1
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -89,6 +89,11 @@ $(BUILD)/libpeerheap.so: $(LIB_PIC)
 $(BUILD)/peerheap: $(TOOL_OBJ) $(BUILD)/libpeerheap.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(SAN_FLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libpeerheap.a $(LDLIBS_ALL)
+
+# The man page: each command's section is its --help text (no drift).
+$(BUILD)/peerheap.1: $(BUILD)/peerheap tool/peerheap.1.in tool/gen_man.sh
+	$(call msg,MAN,$@)
+	$(Q)sh tool/gen_man.sh $(BUILD)/peerheap tool/peerheap.1.in $(VERSION) >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/tests/%.o: tests/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -151,8 +156,9 @@ captures: deps
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/peerheap \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/peerheap $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/peerheap.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(BUILD)/libpeerheap.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libpeerheap.so $(DESTDIR)$(PREFIX)/lib/libpeerheap.so.0
 	ln -sf libpeerheap.so.0 $(DESTDIR)$(PREFIX)/lib/libpeerheap.so

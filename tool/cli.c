@@ -103,3 +103,15 @@ int ph_cli_output_commit(const char *cmd, struct ph_atomicfile *af, const char *
     }
     return PH_EXIT_OK;
 }
+
+int ph_cli_output_finish(const char *cmd, struct ph_atomicfile *af, const char *path,
+                         ph_err write_err)
+{
+    if (!write_err)
+        return ph_cli_output_commit(cmd, af, path);
+    int e = errno;
+    ph_atomicfile_abort(af);
+    ph_cli_error("%s: writing %s failed: %s; nothing was changed there", cmd, path,
+                 write_err == PH_ERR_IO ? strerror(e) : ph_strerror(write_err));
+    return PH_EXIT_USAGE;
+}

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
+
 /* Exit codes used by every subcommand. */
 enum {
     PH_EXIT_OK = 0,
@@ -50,5 +52,9 @@ struct ph_atomicfile;
 struct ph_atomicfile *ph_cli_output_open(const char *cmd, const char *path, bool replace,
                                          bool private_mode);
 int ph_cli_output_commit(const char *cmd, struct ph_atomicfile *af, const char *path);
+/* Commit after writing the content, or, when writing it failed (`write_err`;
+ * errno says why for PH_ERR_IO), abort with one line saying so. */
+int ph_cli_output_finish(const char *cmd, struct ph_atomicfile *af, const char *path,
+                         ph_err write_err);
 
 #endif

@@ -36,6 +36,7 @@ struct dump {
     ph_atomicfile *exp_file; /* --export, renamed into place when complete */
     FILE *exp;
     bool exp_err;
+    int exp_errno;           /* why the export failed */
     uint64_t *by_type;       /* 65,536 counters */
     uint64_t messages;
     uint8_t *wanted;         /* --types: 65,536 flags, NULL = every type */
@@ -110,8 +111,10 @@ static void on_msg(void *ctx, const struct ph_lninput_msg *m)
         d->by_type[type]++;
     if (d->exp && !d->exp_err) {
         uint8_t hdr[2] = {(uint8_t)(m->len >> 8), (uint8_t)m->len};
-        if (fwrite(hdr, 1, 2, d->exp) != 2 || fwrite(m->msg, 1, m->len, d->exp) != m->len)
+        if (fwrite(hdr, 1, 2, d->exp) != 2 || fwrite(m->msg, 1, m->len, d->exp) != m->len) {
             d->exp_err = true;
+            d->exp_errno = errno;
+        }
     }
     char src[PH_ENDPOINT_STRLEN], dst[PH_ENDPOINT_STRLEN];
     if (d->o->json) {
@@ -335,14 +338,14 @@ static int finish(struct dump *d, int rc)
 static int finish_export(struct dump *d, int status)
 {
     const char *path = d->o->export_path;
-    if (d->exp_err || status == PH_EXIT_USAGE) {
-        ph_cli_error("dump: %s not written (%s)", path,
-                     d->exp_err ? "write error" : "unusable input");
+    if (status == PH_EXIT_USAGE && !d->exp_err) {
+        ph_cli_error("dump: %s not written (unusable input)", path);
         return PH_EXIT_USAGE;
     }
     ph_atomicfile *af = d->exp_file;
     d->exp_file = NULL;
-    return ph_cli_output_commit("dump", af, path);
+    errno = d->exp_errno;
+    return ph_cli_output_finish("dump", af, path, d->exp_err ? PH_ERR_IO : PH_OK);
 }
 
 static int run(int argc, char **argv)

@@ -160,6 +160,17 @@ static struct option *all_options(void)
     return all;
 }
 
+static bool output_option(int c)
+{
+    static const char *const outputs[] = {"force", "json", "csv", "svg", "quiet"};
+    for (const struct option *lo = ph_replay_cli_options; lo->name; lo++)
+        if (lo->val == c)
+            for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
+                if (strcmp(lo->name, outputs[i]) == 0)
+                    return true;
+    return false;
+}
+
 static int gate_option(struct gate_opts *o, int c, const char *arg)
 {
     switch (c) {
@@ -179,8 +190,9 @@ static int gate_option(struct gate_opts *o, int c, const char *arg)
     default:
         break;
     }
-    /* a replay option, or a capture (code 1) */
-    if (c != 1)
+    /* a capture (code 1) or a replay option; those that shape the replay
+     * make no sense with --report, the output ones do */
+    if (c != 1 && !output_option(c))
         o->replay_options = true;
     return ph_replay_cli_option(&o->replay, "gate", c, arg);
 }
@@ -437,7 +449,7 @@ static void write_junit_error(ph_atomicfile *af, const struct gate_opts *o, cons
     junit_attr(f, "message", why);
     fprintf(f, "/>\n    </testcase>\n");
     junit_suite_close(f);
-    ph_cli_output_commit("gate", af, o->junit);
+    ph_cli_output_finish("gate", af, o->junit, ferror(f) ? PH_ERR_IO : PH_OK);
 }
 
 /* ---- the run ---- */
@@ -464,12 +476,8 @@ static int write_baseline(const struct gate_opts *o, const ph_report *r)
     ph_atomicfile *af = ph_cli_output_open("gate", o->baseline, true, false);
     if (!af)
         return PH_EXIT_USAGE;
-    if (ph_report_write_json(r, ph_atomicfile_stream(af)) != PH_OK) {
-        ph_atomicfile_abort(af);
-        ph_cli_error("gate: writing %s failed; nothing was changed there", o->baseline);
-        return PH_EXIT_USAGE;
-    }
-    int rc = ph_cli_output_commit("gate", af, o->baseline);
+    int rc = ph_cli_output_finish("gate", af, o->baseline,
+                                  ph_report_write_json(r, ph_atomicfile_stream(af)));
     if (!rc)
         printf("gate: wrote baseline %s (%zu strateg%s, %zu input file%s)\n", o->baseline,
                r->n_strategies, r->n_strategies == 1 ? "y" : "ies", r->input.n_files,
@@ -507,13 +515,8 @@ static int judge(const struct gate_opts *o, const ph_report *base, const ph_repo
     if (*junit) {
         ph_atomicfile *af = *junit;
         *junit = NULL;
-        if (write_junit(ph_atomicfile_stream(af), o, g) != PH_OK) {
-            ph_atomicfile_abort(af);
-            ph_cli_error("gate: writing %s failed; nothing was changed there", o->junit);
+        if (ph_cli_output_finish("gate", af, o->junit, write_junit(ph_atomicfile_stream(af), o, g)))
             rc = PH_EXIT_USAGE;
-        } else if (ph_cli_output_commit("gate", af, o->junit)) {
-            rc = PH_EXIT_USAGE;
-        }
     }
     ph_gate_destroy(g);
     return rc;
@@ -565,9 +568,10 @@ static int run_gate(struct gate_opts *o)
     for (size_t i = 0; i < 3; i++) {
         if (!extra_file[i])
             continue;
-        if (rc || writer[i](now, ph_atomicfile_stream(extra_file[i])) != PH_OK)
+        if (rc)
             ph_atomicfile_abort(extra_file[i]);
-        else if (ph_cli_output_commit("gate", extra_file[i], extra[i]))
+        else if (ph_cli_output_finish("gate", extra_file[i], extra[i],
+                                      writer[i](now, ph_atomicfile_stream(extra_file[i]))))
             rc = PH_EXIT_USAGE;
     }
     if (!rc && o->write_baseline)

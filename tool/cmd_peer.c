@@ -478,9 +478,8 @@ static int write_stats(ph_atomicfile *af, ph_nodemeter *meter, ph_node *node,
     r->options.queue_hard = o->node.peer.outq.hard_cap;
     if (ph_report_add_strategy(r, &res) != PH_OK)
         goto out;
-    if (ph_report_write_json(r, ph_atomicfile_stream(af)) != PH_OK)
-        goto out;
-    rc = ph_cli_output_commit("peer", af, o->stats_json);
+    rc = ph_cli_output_finish("peer", af, o->stats_json,
+                              ph_report_write_json(r, ph_atomicfile_stream(af)));
     af = NULL;
 out:
     if (af) {
@@ -511,12 +510,25 @@ static int run_peer(int argc, char **argv)
         return PH_EXIT_OK;
     if (rc)
         return rc;
-    if (ph_noise_global_init() != PH_OK) {
-        ph_cli_error("peer: cannot initialise libsodium");
+    /* Outputs that may not be replaced stop the peer before anything is
+     * created (the node checks --record again when it opens it). */
+    struct stat st;
+    if (o.node.record_path && !o.force && stat(o.node.record_path, &st) == 0) {
+        ph_cli_error("peer: %s exists (--force replaces it)", o.node.record_path);
         return PH_EXIT_USAGE;
     }
-    if ((rc = load_key(o.key_path, o.node.priv)) != PH_EXIT_OK)
+    ph_atomicfile *stats_file = NULL;
+    if (o.stats_json && !(stats_file = ph_cli_output_open("peer", o.stats_json, o.force, false)))
+        return PH_EXIT_USAGE;
+    if (ph_noise_global_init() != PH_OK) {
+        ph_cli_error("peer: cannot initialise libsodium");
+        ph_atomicfile_abort(stats_file);
+        return PH_EXIT_USAGE;
+    }
+    if ((rc = load_key(o.key_path, o.node.priv)) != PH_EXIT_OK) {
+        ph_atomicfile_abort(stats_file);
         return rc;
+    }
     const char *env_keylog = getenv("LIGHTNINGKEYLOGFILE");
     if (!o.node.keylog_path && env_keylog && *env_keylog)
         o.node.keylog_path = env_keylog;
@@ -528,10 +540,7 @@ static int run_peer(int argc, char **argv)
 
     struct run r = { .sigfd = -1 };
     ph_nodemeter *meter = NULL;
-    ph_atomicfile *stats_file = NULL;
     o.node.replace_record = o.force;
-    if (o.stats_json && !(stats_file = ph_cli_output_open("peer", o.stats_json, o.force, false)))
-        return PH_EXIT_USAGE;
     if (o.stats_json) {
         if (ph_nodemeter_create(&meter) != PH_OK) {
             ph_cli_error("peer: out of memory");

@@ -764,13 +764,8 @@ static int commit_outputs(struct outputs *out, const ph_report *r)
             ph_atomicfile_abort(af);
             continue;
         }
-        if (out->write[i](r, ph_atomicfile_stream(af)) != PH_OK) {
-            ph_atomicfile_abort(af);
-            ph_cli_error("replay: writing %s failed; nothing was changed there", out->path[i]);
-            status = PH_EXIT_USAGE;
-            continue;
-        }
-        int rc = ph_cli_output_commit("replay", af, out->path[i]);
+        int rc = ph_cli_output_finish("replay", af, out->path[i],
+                                      out->write[i](r, ph_atomicfile_stream(af)));
         if (rc)
             status = rc;
     }

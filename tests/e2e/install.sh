@@ -7,7 +7,8 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 make --no-print-directory -s BUILD="$BUILD" install PREFIX="$dir" >/dev/null
 for f in bin/peerheap lib/libpeerheap.a lib/libpeerheap.so lib/libpeerheap.so.0 \
-         include/peerheap/noise.h include/peerheap/wire.h lib/pkgconfig/peerheap.pc; do
+         include/peerheap/noise.h include/peerheap/wire.h lib/pkgconfig/peerheap.pc \
+         share/man/man1/peerheap.1; do
     [ -e "$dir/$f" ] || { echo "missing $f"; exit 1; }
 done
 [ ! -e "$dir/include/peerheap/wbuf_impl.h" ] || { echo "internal header installed"; exit 1; }
