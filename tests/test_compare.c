@@ -78,6 +78,7 @@ static void test_lines(void **state)
     assert_int_equal(find(c, "fresh", "cpu_seconds")->kind, PH_CMP_DRIFT);
     assert_int_equal(find(c, "fresh", "peak_resident_bytes")->kind, PH_CMP_DRIFT);
     assert_int_equal(find(c, "fresh", "writes")->kind, PH_CMP_INFO);
+    assert_int_equal(find(c, "fresh", "setup_allocations")->kind, PH_CMP_GATED);
     assert_int_equal(find(c, "fresh", "by_type.ping.allocations")->kind, PH_CMP_GATED);
     assert_int_equal(find(c, "fresh", "by_type.ping.bytes_allocated")->kind, PH_CMP_INFO);
 

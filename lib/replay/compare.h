@@ -6,7 +6,8 @@
  *    options give the same value on every run and machine with the same
  *    libraries), so a gate compares them exactly or within a tolerance:
  *    allocations and bytes allocated per write, peak and end live bytes,
- *    held per peer, the write-buffer strategy's own counters, every row's
+ *    held per peer, the write-buffer strategy's own counters, the set-up
+ *    phase's allocations and bytes (connections coming up), every row's
  *    allocations / bytes / end live, and each message type's allocations;
  *  - info: deterministic but not gated (writes, per-type writes and bytes);
  *  - drift: times, rates and jemalloc's active/resident pages, which move

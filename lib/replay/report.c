@@ -405,7 +405,7 @@ static const struct num_field u64_fields[] = {
     U64G(writes), U64F(write_bytes), U64G(allocations), U64G(bytes_allocated), U64F(bytes_freed),
     U64G(peak_live_bytes), U64G(end_live_bytes), U64G(held_bytes_per_peer),
     U64F(peak_active_bytes), U64F(peak_resident_bytes), U64F(peak_queued_bytes), U64F(dropped),
-    U64F(disconnected), U64F(decode_errors), U64F(setup_allocations), U64F(setup_bytes_allocated),
+    U64F(disconnected), U64F(decode_errors), U64G(setup_allocations), U64G(setup_bytes_allocated),
     U64F(setup_live_bytes), U64G(wbuf_buffers_allocated), U64G(wbuf_bytes_requested),
     U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches), U64F(partial_writes),
     U64F(would_block), U64F(remote_allocations), U64F(remote_bytes_allocated),
