@@ -7,6 +7,7 @@
 # Every dump must equal the sample byte for byte, in order. Once per
 # write-buffer strategy of the serving node (the clients cycle through them
 # too).
+. tests/e2e/lib.sh
 . tests/interop/lib.sh
 ih_need_peer
 T=$IH_TMP
@@ -42,3 +43,4 @@ for strat in $STRATEGIES; do
     ih_peer_stop "s_$strat"
 done
 echo "interop_self: ok ($NPEERS peers x $NSAMPLE messages, byte-exact, strategies: $STRATEGIES)"
+ph_done
