@@ -21,6 +21,11 @@ SAN_FLAGS :=
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+# What the tests need to know about this build (tests/run.sh, tests/e2e):
+# sanitizer builds may skip jemalloc measurements (declared); a program
+# linked against the library needs the same runtime flags.
+TEST_ENV = PH_SANITIZER=$(if $(filter 1,$(SAN)),1,0) PH_CC='$(CC)' \
+           PH_LINK_FLAGS='$(strip $(SAN_FLAGS))'
 # lib/ is grouped by subsystem; modules include each other by bare name.
 LIB_DIRS := $(sort $(dir $(wildcard lib/*/*.c lib/*/*.h)))
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SAN_FLAGS) -D_GNU_SOURCE \
@@ -90,8 +95,9 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
+# TESTS="test_x e2e:y ..." runs only those (default: everything).
 test-run: tests-build
-	@sh tests/run.sh $(BUILD)
+	@$(TEST_ENV) sh tests/run.sh $(BUILD) $(TESTS)
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-run
