@@ -58,7 +58,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
 .PHONY: tests-build all deps test test-run asan demo bench captures install clean check-clang \
-        coverage
+        mutants coverage
 
 all: $(BUILD)/libpeerheap.a $(BUILD)/libpeerheap.so $(BUILD)/peerheap
 
@@ -111,6 +111,12 @@ test-run: tests-build
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-run
+
+# Is the suite able to fail? Each mutant of tests/mutants.txt (a deliberate
+# bug) is applied to a scratch copy and must make the suite fail; see
+# tests/mutants.sh (MUTANT_TESTS, MUTANT_ONLY). Exits 1 if one survives.
+mutants: deps
+	@sh tests/mutants.sh
 
 # Line coverage of the whole suite (gcov + lcov) in build-cov: HTML report in
 # build-cov/coverage/index.html, per-file figures of lib/ printed.
