@@ -176,7 +176,7 @@ run_e2e() { # NAME (script tests/e2e/NAME.sh)
     fi
 }
 
-echo "tests: build $BUILD$([ "$SANITIZER" = 1 ] && echo ", sanitizer build: declared jemalloc skips allowed")"
+echo "run.sh: build $BUILD$([ "$SANITIZER" = 1 ] && echo ", sanitizer build: declared jemalloc skips allowed")"
 ran_any=0
 for src in tests/test_*.c; do
     name=$(basename "$src" .c)

@@ -34,7 +34,7 @@ for strat in $STRATEGIES; do
     i=1
     while [ $i -le $NPEERS ]; do
         c="c${i}_$strat"
-        ih_peer_wait "$c" 90
+        ih_peer_wait "$c" 60
         cmp -s "$T/$c.lnmsgs" "$SAMPLE" ||
             ih_fail "$c: the gossip received differs from $SAMPLE ($(wc -c <"$T/$c.lnmsgs") bytes vs $(wc -c <"$SAMPLE")): $(cmp "$T/$c.lnmsgs" "$SAMPLE" 2>&1 | head -n 1)"
         rm -f "$T/$c.lnmsgs"
