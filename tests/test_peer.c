@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -22,6 +23,7 @@
 #include "memstat.h"
 #include "node.h"
 #include "noise.h"
+#include "ph_test.h"
 #include "outq.h"
 #include "peer.h"
 #include "wbuf.h"
@@ -33,18 +35,11 @@
 /* ---- time-bounded pumping (deadlines are generous: never a pass/fail
  * criterion, only a guard against hanging) ---- */
 
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 #define PUMP_UNTIL(ev, cond)                                                      \
     do {                                                                          \
-        uint64_t deadline_ = wall_ms() + 60000;                                   \
+        uint64_t deadline_ = ph_test_deadline();                                  \
         while (!(cond)) {                                                         \
-            assert_true(wall_ms() < deadline_);                                   \
+            ph_test_check_deadline(deadline_, #cond);                             \
             assert_int_equal(ph_ev_run_once((ev), 5), PH_OK);                     \
         }                                                                         \
     } while (0)
@@ -175,7 +170,7 @@ struct raw {
 
 static void raw_write_all(struct raw *r, const uint8_t *b, size_t len)
 {
-    uint64_t deadline = wall_ms() + 60000;
+    uint64_t deadline = ph_test_deadline();
     while (len) {
         ssize_t n = send(r->fd, b, len, MSG_NOSIGNAL);
         if (n > 0) {
@@ -184,7 +179,7 @@ static void raw_write_all(struct raw *r, const uint8_t *b, size_t len)
             continue;
         }
         assert_true(n < 0 && (errno == EAGAIN || errno == EINTR));
-        assert_true(wall_ms() < deadline);
+        ph_test_check_deadline(deadline, "the peer to take our bytes (raw_write_all)");
         assert_int_equal(ph_ev_run_once(r->ev, 1), PH_OK);
     }
 }
@@ -193,7 +188,7 @@ static void raw_write_all(struct raw *r, const uint8_t *b, size_t len)
  * waiting. */
 static bool raw_fill(struct raw *r)
 {
-    uint64_t deadline = wall_ms() + 60000;
+    uint64_t deadline = ph_test_deadline();
     if (r->roff == r->rlen)
         r->roff = r->rlen = 0;
     for (;;) {
@@ -204,7 +199,7 @@ static bool raw_fill(struct raw *r)
         }
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
             return false;
-        assert_true(wall_ms() < deadline);
+        ph_test_check_deadline(deadline, "bytes from the peer (raw_fill)");
         assert_int_equal(ph_ev_run_once(r->ev, 1), PH_OK);
     }
 }
@@ -324,7 +319,7 @@ static ph_ev *mkev(void)
     return ev;
 }
 
-static size_t raise_nofile(size_t want);
+static void need_nofile(size_t want);
 
 /* ---- tests ---- */
 
@@ -378,7 +373,9 @@ static void test_ping_pong(void **state)
     b.cfg.ping_interval_ns = 5000000; /* 5 ms */
     connect_pair(&a, &b);
     ph_peer_stats sa, sb;
+    uint64_t deadline = ph_test_deadline();
     do {
+        ph_test_check_deadline(deadline, "3 pings answered by a and 3 pongs received by b");
         assert_int_equal(ph_ev_run_once(ev, 5), PH_OK);
         assert_int_equal(a.closed + b.closed, 0);
         ph_peer_get_stats(a.p, &sa);
@@ -551,7 +548,9 @@ static void ping_burst(int pings, double burst, double rate, int expect_pongs)
     raw_write_all(&r, frames, (size_t)(pings + 1) * one);
     free(frames);
     ph_peer_stats st;
+    uint64_t deadline = ph_test_deadline();
     do {
+        ph_test_check_deadline(deadline, "a to read every ping of the flood");
         assert_int_equal(ph_ev_run_once(ev, 5), PH_OK);
         ph_peer_get_stats(a.p, &st);
     } while (st.msgs_in < (uint64_t)pings + 2);
@@ -637,7 +636,9 @@ static void test_inbound_rate(void **state)
         raw_send(&r, big, 65535);
     free(big);
     ph_peer_stats st;
+    uint64_t deadline = ph_test_deadline();
     do {
+        ph_test_check_deadline(deadline, "a to read 10 rate-limited unknown odd messages");
         assert_int_equal(ph_ev_run_once(ev, 5), PH_OK);
         ph_peer_get_stats(a.p, &st);
     } while (st.unknown_odd < 10);
@@ -670,26 +671,31 @@ static void test_handshake_timeout(void **state)
     ph_ev_destroy(ev);
 }
 
+/* Bytes waiting to be read on the n sockets. */
+static size_t unread_bytes(const int *fds, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = 0;
+        assert_int_equal(ioctl(fds[i], FIONREAD, &k), 0);
+        total += (size_t)k;
+    }
+    return total;
+}
+
 /* Connections that never finish act 1 cost a small fixed amount each:
  * the peer struct, the handshake state and its 66-byte act buffer. */
 static void test_handshake_memory(void **state)
 {
     (void)state;
-    ph_memstat *ms = NULL;
-    if (ph_memstat_create(&ms) != PH_OK) {
-        print_message("jemalloc statistics unavailable (ASan?): skipped\n");
-        skip();
-    }
+    ph_memstat *ms = ph_test_require_jemalloc();
     enum { N = 200 };
-    if (raise_nofile(2 * N + 64) < 2 * N + 64) {
-        ph_memstat_destroy(ms);
-        skip();
-    }
+    need_nofile(2 * N + 64);
     ph_ev *ev = mkev();
     struct side a;
     side_init(&a, ev, 1, "reuse");
     static ph_peer *peers[N];
-    static int other[N];
+    static int other[N], mine[N];
     /* Warm up the loop's own tables first. */
     for (int i = 0; i < N; i++) {
         int sv[2];
@@ -709,11 +715,11 @@ static void test_handshake_memory(void **state)
         nonblock(sv[0]);
         assert_int_equal(ph_peer_create_inbound(&peers[i], &a.env, sv[0], (uint32_t)i), PH_OK);
         other[i] = sv[1];
+        mine[i] = sv[0];
         uint8_t part[20] = { 0 };
         assert_int_equal(write(sv[1], part, sizeof part), (ssize_t)sizeof part);
     }
-    for (int i = 0; i < 10; i++)
-        ph_ev_run_once(ev, 1);
+    PUMP_UNTIL(ev, unread_bytes(mine, N) == 0); /* every peer has read its partial act 1 */
     int64_t per = (ph_memstat_live(ph_memstat_probe_of(ms)) - before) / N;
     print_message("heap per connection stuck in act 1: %lld bytes\n", (long long)per);
     assert_true(per < 2048);
@@ -996,16 +1002,27 @@ static void test_node_relays_new_gossip(void **state)
     ph_ev_destroy(ev);
 }
 
-static size_t raise_nofile(size_t want)
+/* Raises RLIMIT_NOFILE to `want` (the hard limit too when permitted), or
+ * fails saying why the test cannot run. */
+static void need_nofile(size_t want)
 {
     struct rlimit rl;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_cur < want) {
+    if (rl.rlim_cur >= want)
+        return;
+    if (rl.rlim_max < want)
+        rl.rlim_max = want; /* root (CAP_SYS_RESOURCE) may raise it */
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
         rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
         setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
     }
-    return (size_t)rl.rlim_cur;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < want)
+        fail_msg("RLIMIT_NOFILE is %llu (hard %llu), this test needs %zu open files: "
+                 "raise it (ulimit -n %zu) or run as root", (unsigned long long)rl.rlim_cur,
+                 (unsigned long long)rl.rlim_max, want, want);
 }
 
 static size_t count_open(ph_node *n)
@@ -1014,6 +1031,31 @@ static size_t count_open(ph_node *n)
     for (size_t i = 0; i < ph_node_peer_count(n); i++)
         k += ph_peer_get_state(ph_node_peer_at(n, i)) == PH_PEER_OPEN;
     return k;
+}
+
+/* Messages x's peers wrote (*out) and read (*in); false while any of them
+ * still has gossip to stream or messages queued or in flight. */
+static bool node_msgs(ph_node *x, uint64_t *out, uint64_t *in)
+{
+    *out = *in = 0;
+    for (size_t i = 0; i < ph_node_peer_count(x); i++) {
+        ph_peer *p = ph_node_peer_at(x, i);
+        ph_peer_stats st;
+        ph_peer_get_stats(p, &st);
+        if (!ph_peer_gossip_live(p) || st.out.queued_msgs || st.out.inflight_frames)
+            return false;
+        *out += st.out.msgs_out;
+        *in += st.msgs_in;
+    }
+    return true;
+}
+
+/* Two nodes connected only to each other are quiet: nothing pending, and
+ * every message one wrote the other has read. */
+static bool nodes_quiet(ph_node *x, ph_node *y)
+{
+    uint64_t xo, xi, yo, yi;
+    return node_msgs(x, &xo, &xi) && node_msgs(y, &yo, &yi) && xo == yi && yo == xi;
 }
 
 /* N connections between two nodes on one loop; both ends OPEN. */
@@ -1039,10 +1081,7 @@ static void test_500_inbound(void **state)
 {
     (void)state;
     const size_t N = 500;
-    if (raise_nofile(2 * N + 64) < 2 * N + 64) {
-        print_message("RLIMIT_NOFILE too low for %zu connections: skipped\n", N);
-        skip();
-    }
+    need_nofile(2 * N + 64);
     ph_ev *ev = mkev();
     struct nodeside a, b;
     node_open(&a, ev, 1, "pool", true, N);
@@ -1068,16 +1107,9 @@ static void test_500_inbound(void **state)
 static void test_idle_memory_per_peer(void **state)
 {
     (void)state;
-    ph_memstat *ms = NULL;
-    if (ph_memstat_create(&ms) != PH_OK) {
-        print_message("jemalloc statistics unavailable (ASan?): skipped\n");
-        skip();
-    }
+    ph_memstat *ms = ph_test_require_jemalloc();
     const size_t counts[3] = { 1, 100, 500 };
-    if (raise_nofile(2 * 500 + 64) < 2 * 500 + 64) {
-        ph_memstat_destroy(ms);
-        skip();
-    }
+    need_nofile(2 * 500 + 64);
     ph_memstat_probe *pr = ph_memstat_probe_of(ms);
     /* marginal: heap added per idle peer once one connection exists (the
      * strategy's shared state, e.g. pool buffers, already there);
@@ -1095,8 +1127,7 @@ static void test_idle_memory_per_peer(void **state)
             assert_int_equal(ph_memstat_global_read(ms, &g0), PH_OK);
             int64_t base0 = ph_memstat_live(pr);
             connect_many(&a, &b, ev, 1);
-            for (int i = 0; i < 20; i++)
-                ph_ev_run_once(ev, 1);
+            PUMP_UNTIL(ev, nodes_quiet(a.n, b.n));
             assert_int_equal(ph_memstat_global_read(ms, &g1), PH_OK);
             int64_t base1 = ph_memstat_live(pr);
             char target[200];
@@ -1104,8 +1135,7 @@ static void test_idle_memory_per_peer(void **state)
             for (size_t i = 0; i < counts[k]; i++)
                 assert_int_equal(ph_node_connect(b.n, target), PH_OK);
             PUMP_UNTIL(ev, count_open(a.n) == counts[k] + 1 && count_open(b.n) == counts[k] + 1);
-            for (int i = 0; i < 20; i++)
-                ph_ev_run_once(ev, 1);
+            PUMP_UNTIL(ev, nodes_quiet(a.n, b.n));
             assert_int_equal(ph_memstat_global_read(ms, &g2), PH_OK);
             int64_t after = ph_memstat_live(pr);
             gmarginal[nstrat][k] = ((double)g2.allocated - (double)g1.allocated) /

@@ -15,6 +15,7 @@
 
 #include "memstat.h"
 #include "peer.h"
+#include "ph_test.h"
 #include "replay.h"
 #include "replayin.h"
 
@@ -37,23 +38,8 @@ static ph_replay_input *sample_prefix(size_t n)
 }
 
 /* Measurement is required in a normal build; only sanitizer builds, where
- * malloc is not jemalloc's, may skip (and the runner counts the skip). */
-static void require_measurement(void)
-{
-    ph_memstat *m;
-    if (ph_memstat_create(&m) == PH_OK) {
-        ph_memstat_destroy(m);
-        return;
-    }
-#if defined(__SANITIZE_ADDRESS__)
-    skip();
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    skip();
-#endif
-#endif
-    fail_msg("jemalloc statistics unavailable in a normal build");
-}
+ * malloc is not jemalloc's, may skip (declared, and counted by the runner). */
+#define require_measurement() ph_test_need_jemalloc()
 
 static ph_replay_config model_cfg(size_t peers)
 {

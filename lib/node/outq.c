@@ -145,6 +145,7 @@ struct ph_outq {
     ph_wbuf_peer *wb;
     ph_outq_sink sink;
     size_t soft_cap, hard_cap, batch;
+    size_t flush_budget;
     ph_memtag *tag;
 
     struct entry *ring;
@@ -154,6 +155,7 @@ struct ph_outq {
     size_t fl_first, fl_n;       /* in-flight frames are fl[fl_first .. fl_n) */
     size_t inflight_left;        /* wire bytes of in-flight frames not written */
     bool starved;
+    bool yielded;                /* the last flush stopped at its budget */
 
     size_t low_water;
     ph_outq_refill_fn refill;
@@ -195,6 +197,7 @@ ph_err ph_outq_create(ph_outq **out, ph_noise *noise, ph_wbuf_peer *wb,
     q->sink = *sink;
     q->batch = batch;
     q->tag = tag;
+    q->flush_budget = cfg && cfg->flush_budget ? cfg->flush_budget : PH_OUTQ_DEFAULT_FLUSH_BUDGET;
     q->soft_cap = cfg && cfg->soft_cap ? cfg->soft_cap : PH_OUTQ_DEFAULT_SOFT_CAP;
     q->hard_cap = cfg && cfg->hard_cap ? cfg->hard_cap : PH_OUTQ_DEFAULT_HARD_CAP;
     if (q->hard_cap < q->soft_cap)
@@ -267,6 +270,11 @@ bool ph_outq_pending(const ph_outq *q)
 bool ph_outq_wbuf_starved(const ph_outq *q)
 {
     return q->starved;
+}
+
+bool ph_outq_yielded(const ph_outq *q)
+{
+    return q->yielded;
 }
 
 size_t ph_outq_self_bytes(const ph_outq *q)
@@ -556,8 +564,16 @@ ph_err ph_outq_flush(ph_outq *q, uint64_t now_ns)
 {
     struct iovec iov[3 * PH_OUTQ_MAX_BATCH];
     q->starved = false;
+    q->yielded = false;
+    size_t written = 0;
     for (;;) {
         if (q->fl_first == q->fl_n) {
+            /* Between batches: one peer's long backlog must not keep the
+             * loop from every other connection. */
+            if (written >= q->flush_budget) {
+                q->yielded = true;
+                return PH_ERR_AGAIN;
+            }
             maybe_refill(q);
             if (!q->count)
                 return PH_OK;
@@ -589,6 +605,7 @@ ph_err ph_outq_flush(ph_outq *q, uint64_t now_ns)
             q->sink.tap(q->sink.tap_ctx, iov, n, taken);
         q->st.writes++;
         q->st.wire_bytes_out += taken;
+        written += taken;
         if (taken < offered)
             q->st.partial_writes++;
         advance(q, taken, now_ns);

@@ -8,8 +8,9 @@
 # The captures are real BOLT 8 sessions made by the test binary
 # test_lnsession (--write-fixtures), deterministic.
 set -u
-PEERHEAP=${PEERHEAP:-$(pwd)/build/peerheap}
-BUILD=${PH_BUILD:-build}
+. tests/e2e/lib.sh
+ph_require_tool python3 editcap
+BUILD=$PH_BUILD
 GEN="$BUILD/tests/test_lnsession"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -71,11 +72,9 @@ run override 1 good.pcap --keylog wrong.keys --json
 has override.err "bad MAC in 127.0.0.1:40312 -> 127.0.0.1:9735 at stream offset 116"
 
 # pcapng gives the same result
-if command -v editcap >/dev/null 2>&1; then
-    editcap -F pcapng good.pcap good.pcapng && cp good.pcap.keys good.pcapng.keys
-    run pcapng 0 good.pcapng --json
-    cmp good-json.out pcapng.out || fail "pcapng output differs"
-fi
+editcap -F pcapng good.pcap good.pcapng && cp good.pcap.keys good.pcapng.keys || fail "editcap -F pcapng"
+run pcapng 0 good.pcapng --json
+cmp good-json.out pcapng.out || fail "pcapng output differs"
 
 # two captures, one numbering
 run two 0 good.pcap alt.pcap --json
@@ -189,4 +188,4 @@ EOF
     ! sanitizer fuzz.err || { cat fuzz.err; fail "fuzz $i: sanitizer"; }
     i=$((i + 1))
 done
-echo "dump e2e ok"
+ph_done

@@ -5,10 +5,9 @@
 # here), --from overrides it, --types keeps the same messages dump --types
 # lists, and many sessions get the grouped summary.
 set -u
-PEERHEAP=${PEERHEAP:-$(pwd)/build/peerheap}
+. tests/e2e/lib.sh
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:exitcode=86"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:exitcode=86"
 sanitizer() { grep -q -e "Sanitizer" -e "runtime error" "$1"; }
@@ -17,11 +16,7 @@ CHATTY=captures/chatty-8peers.pcap
 # Sanitizer builds have no jemalloc statistics: replay then stops after
 # loading its input (the side lines are printed by then), with no report.
 measured=1
-"$PEERHEAP" replay captures/gossip-flood.pcap --types init --sink model --strategy exact --quiet \
-    >/dev/null 2>"$T/probe.err" || measured=0
-if [ $measured = 0 ]; then
-    grep -q jemalloc "$T/probe.err" || { cat "$T/probe.err"; fail "probe failed, not for jemalloc"; }
-fi
+ph_have_jemalloc measured-replays || measured=0
 
 # replay NAME ARGS...: stdout $T/NAME.out, stderr $T/NAME.err, status $T/NAME.rc
 # (sh has no local variables: callers must not use $name)
@@ -193,3 +188,4 @@ grep -q "^  $node in 8 sessions, 40,016 messages (sent 7,077,464 of 7,078,168 by
 grep -q "^  .lnmsgs in 1 session, 28,809 messages" "$T/many.out" || fail "grouped summary: .lnmsgs"
 [ "$(grep -c "^session " "$T/many.out")" -eq 0 ] || fail "grouped summary also listed sessions"
 echo "input e2e ok"
+ph_done
