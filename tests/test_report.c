@@ -6,6 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "json.h"
 #include "report.h"
 
 static ph_report *sample_report(void)
@@ -232,6 +233,48 @@ static void test_digests_options_and_reasons(void **state)
     ph_report_destroy(r);
 }
 
+/* Every figure a gate compares must be there: a report without one is
+ * refused naming it, whichever it is. */
+static void test_gated_figures_required(void **state)
+{
+    (void)state;
+    static const char *const gated[] = {
+        "writes", "allocations", "bytes_allocated", "peak_live_bytes", "end_live_bytes",
+        "held_bytes_per_peer", "wbuf_buffers_allocated", "wbuf_bytes_requested",
+        "setup_allocations", "setup_bytes_allocated", "by_row", "by_type",
+    };
+    ph_report *r = sample_report();
+    char *text = render(ph_report_write_json, r);
+    for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++) {
+        json_t *j;
+        assert_int_equal(ph_json_parse(text, strlen(text), &j, NULL, 0), PH_OK);
+        json_t *s1 = json_array_get(json_object_get(j, "strategies"), 1);
+        assert_int_equal(json_object_del(s1, gated[i]), 0);
+        char *cut = json_dumps(j, 0);
+        ph_report *back;
+        char why[200], want[200];
+        assert_int_equal(ph_report_parse(&back, cut, strlen(cut), why, sizeof why), PH_ERR_JSON);
+        snprintf(want, sizeof want, "strategies[1] (exact): %s: missing", gated[i]);
+        assert_string_equal(why, want);
+        free(cut);
+        json_decref(j);
+    }
+    /* and a type's allocations */
+    json_t *j;
+    assert_int_equal(ph_json_parse(text, strlen(text), &j, NULL, 0), PH_OK);
+    json_t *t = json_object_get(json_object_get(json_array_get(json_object_get(j, "strategies"), 0),
+                                                "by_type"), "ping");
+    assert_int_equal(json_object_del(t, "allocations"), 0);
+    char *cut = json_dumps(j, 0), why[200];
+    ph_report *back;
+    assert_int_equal(ph_report_parse(&back, cut, strlen(cut), why, sizeof why), PH_ERR_JSON);
+    assert_string_equal(why, "strategies[0] (fresh): by_type.ping.allocations: missing");
+    free(cut);
+    json_decref(j);
+    free(text);
+    ph_report_destroy(r);
+}
+
 static void test_csv_and_svg(void **state)
 {
     (void)state;
@@ -276,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_sides_and_types),
         cmocka_unit_test(test_digests_options_and_reasons),
+        cmocka_unit_test(test_gated_figures_required),
         cmocka_unit_test(test_csv_and_svg),
         cmocka_unit_test(test_format_bytes),
     };
