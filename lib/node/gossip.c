@@ -1538,7 +1538,9 @@ enum {
     QF_ALL = QF_ANN | QF_UPD1 | QF_UPD2 | QF_NODE1 | QF_NODE2,
 };
 
-static ph_err answer_one_scid(ph_gossip_store *s, const struct chan *c, uint64_t flags,
+/* The messages of one channel, as the planned flags say (node duplicates
+ * already removed by the plan). */
+static ph_err answer_one_scid(ph_gossip_store *s, const struct chan *c, unsigned flags,
                               ph_gossip_emit_fn emit, void *ctx)
 {
     ph_gossip_msg *out[5];
@@ -1546,15 +1548,11 @@ static ph_err answer_one_scid(ph_gossip_store *s, const struct chan *c, uint64_t
     if (flags & QF_ANN)
         out[n++] = c->ann;
     for (int d = 0; d < 2; d++)
-        if ((flags & (uint64_t)(QF_UPD1 << d)) && c->upd[d])
+        if ((flags & (unsigned)(QF_UPD1 << d)) && c->upd[d])
             out[n++] = c->upd[d];
-    for (int i = 0; i < 2; i++) {
-        struct node *nd = c->node[i];
-        if (!(flags & (uint64_t)(QF_NODE1 << i)) || !nd->ann || nd->query_mark == s->query_serial)
-            continue;
-        nd->query_mark = s->query_serial; /* one node_announcement per node per query */
-        out[n++] = nd->ann;
-    }
+    for (int i = 0; i < 2; i++)
+        if ((flags & (unsigned)(QF_NODE1 << i)) && c->node[i]->ann)
+            out[n++] = c->node[i]->ann;
     for (size_t i = 0; i < n; i++) {
         s->st.scid_query_messages++;
         ph_err err = emit_ref(emit, ctx, out[i]);
@@ -1564,10 +1562,98 @@ static ph_err answer_one_scid(ph_gossip_store *s, const struct chan *c, uint64_t
     return PH_OK;
 }
 
-ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *query, size_t len,
-                                          ph_gossip_emit_fn emit, void *ctx)
+struct ph_gossip_scid_answer {
+    ph_gossip_store *s;
+    uint8_t chain[HASH_LEN];
+    bool ours, ended;
+    size_t n, next;
+    uint64_t *scids;   /* known channels, each once, in first-asked order */
+    uint8_t *flags;    /* QF_* per channel, node duplicates removed */
+};
+
+struct asked {
+    uint64_t scid;
+    size_t pos;        /* position in the query */
+    unsigned flags;
+};
+
+static int by_scid_then_pos(const void *a, const void *b)
 {
-    if (!s || !query || !emit)
+    const struct asked *x = a, *y = b;
+    if (x->scid != y->scid)
+        return x->scid < y->scid ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int by_pos(const void *a, const void *b)
+{
+    const struct asked *x = a, *y = b;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Known channels of the query, each once (a repeated scid's flags are
+ * merged into its first occurrence), in query order; then each node's
+ * announcement only where the node first appears (BOLT 7: SHOULD avoid
+ * duplicate node_announcements in one answer). */
+static ph_err plan_answer(ph_gossip_store *s, const struct scid_query *q,
+                          ph_gossip_scid_answer *a)
+{
+    struct asked *v = malloc((q->n ? q->n : 1) * sizeof *v);
+    if (!v)
+        return PH_ERR_NOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        uint64_t scid = rd64(q->scids + 8 * i);
+        if (find_chan(s, scid))
+            v[m++] = (struct asked){ scid, i, (unsigned)((q->flags ? q->flags[i] : QF_ALL) & QF_ALL) };
+    }
+    qsort(v, m, sizeof *v, by_scid_then_pos);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (u && v[u - 1].scid == v[i].scid)
+            v[u - 1].flags |= v[i].flags;
+        else
+            v[u++] = v[i];
+    }
+    qsort(v, u, sizeof *v, by_pos);
+    a->scids = malloc((u ? u : 1) * sizeof *a->scids);
+    a->flags = malloc(u ? u : 1);
+    if (!a->scids || !a->flags) {
+        free(v);
+        return PH_ERR_NOMEM;
+    }
+    s->query_serial++;
+    for (size_t i = 0; i < u; i++) {
+        const struct chan *c = find_chan(s, v[i].scid);
+        for (int k = 0; k < 2; k++) {
+            struct node *nd = c->node[k];
+            if (!(v[i].flags & (unsigned)(QF_NODE1 << k)))
+                continue;
+            if (nd->query_mark == s->query_serial)
+                v[i].flags &= ~(unsigned)(QF_NODE1 << k);
+            nd->query_mark = s->query_serial;
+        }
+        a->scids[i] = v[i].scid;
+        a->flags[i] = (uint8_t)v[i].flags;
+    }
+    a->n = u;
+    free(v);
+    return PH_OK;
+}
+
+void ph_gossip_scid_answer_destroy(ph_gossip_scid_answer *a)
+{
+    if (!a)
+        return;
+    free(a->scids);
+    free(a->flags);
+    free(a);
+}
+
+ph_err ph_gossip_scid_answer_create(ph_gossip_store *s, const uint8_t *query, size_t len,
+                                    ph_gossip_scid_answer **out)
+{
+    if (!s || !query || !out)
         return PH_ERR_ARG;
     if (len >= 2 && rd16(query) != PH_WIRE_QUERY_SHORT_CHANNEL_IDS)
         return PH_ERR_ARG;
@@ -1576,22 +1662,67 @@ ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *que
     struct scid_query q = { 0 };
     if (!err)
         err = parse_scid_query(wm, &q);
+    ph_gossip_scid_answer *a = NULL;
+    if (!err && !(a = calloc(1, sizeof *a)))
+        err = PH_ERR_NOMEM;
+    if (!err) {
+        a->s = s;
+        memcpy(a->chain, q.chain, HASH_LEN);
+        a->ours = our_chain(s, q.chain);
+        if (a->ours)
+            err = plan_answer(s, &q, a);
+    }
+    free(q.flags);
+    ph_wire_msg_free(wm);
     if (err) {
-        ph_wire_msg_free(wm);
+        ph_gossip_scid_answer_destroy(a);
         return err;
     }
     s->st.scid_queries++;
-    bool ours = our_chain(s, q.chain);
-    s->query_serial++;
-    for (size_t i = 0; i < q.n && ours && !err; i++) {
-        const struct chan *c = find_chan(s, rd64(q.scids + 8 * i));
-        if (c)
-            err = answer_one_scid(s, c, q.flags ? q.flags[i] : QF_ALL, emit, ctx);
+    *out = a;
+    return PH_OK;
+}
+
+ph_err ph_gossip_scid_answer_next(ph_gossip_scid_answer *a, ph_gossip_emit_fn emit, void *ctx,
+                                  bool *done)
+{
+    if (!a || !emit || !done)
+        return PH_ERR_ARG;
+    *done = a->ended;
+    if (a->ended)
+        return PH_OK;
+    if (a->next < a->n) {
+        const struct chan *c = find_chan(a->s, a->scids[a->next]);
+        unsigned flags = a->flags[a->next];
+        a->next++;
+        return c ? answer_one_scid(a->s, c, flags, emit, ctx) : PH_OK;
     }
-    if (!err)
-        err = emit_scid_end(emit, ctx, q.chain, ours);
-    free(q.flags);
-    ph_wire_msg_free(wm);
+    a->ended = true;
+    *done = true;
+    return emit_scid_end(emit, ctx, a->chain, a->ours);
+}
+
+size_t ph_gossip_scid_answer_heap_bytes(const ph_gossip_scid_answer *a)
+{
+    return a ? sizeof *a + a->n * (sizeof *a->scids + sizeof *a->flags) : 0;
+}
+
+size_t ph_gossip_scid_answer_left(const ph_gossip_scid_answer *a)
+{
+    return a && !a->ended ? a->n - a->next + 1 : 0;
+}
+
+ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *query, size_t len,
+                                          ph_gossip_emit_fn emit, void *ctx)
+{
+    if (!emit)
+        return PH_ERR_ARG;
+    ph_gossip_scid_answer *a = NULL;
+    ph_err err = ph_gossip_scid_answer_create(s, query, len, &a);
+    bool done = false;
+    while (!err && !done)
+        err = ph_gossip_scid_answer_next(a, emit, ctx, &done);
+    ph_gossip_scid_answer_destroy(a);
     return err;
 }
 
