@@ -1573,22 +1573,39 @@ struct ph_gossip_scid_answer {
 
 struct asked {
     uint64_t scid;
-    size_t pos;        /* position in the query */
-    unsigned flags;
+    uint32_t pos;      /* position in the query */
+    uint32_t flags;
 };
 
-static int by_scid_then_pos(const void *a, const void *b)
+static bool asked_before(const struct asked *x, const struct asked *y)
 {
-    const struct asked *x = a, *y = b;
-    if (x->scid != y->scid)
-        return x->scid < y->scid ? -1 : 1;
-    return x->pos < y->pos ? -1 : x->pos > y->pos;
+    return x->scid != y->scid ? x->scid < y->scid : x->pos < y->pos;
 }
 
-static int by_pos(const void *a, const void *b)
+/* In place, no allocation: the largest query sorts in its own 131 KB. */
+static void sift_down(struct asked *v, size_t root, size_t n)
 {
-    const struct asked *x = a, *y = b;
-    return x->pos < y->pos ? -1 : x->pos > y->pos;
+    for (size_t child; (child = 2 * root + 1) < n; root = child) {
+        if (child + 1 < n && asked_before(&v[child], &v[child + 1]))
+            child++;
+        if (!asked_before(&v[root], &v[child]))
+            return;
+        struct asked t = v[root];
+        v[root] = v[child];
+        v[child] = t;
+    }
+}
+
+static void heapsort_asked(struct asked *v, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(v, i, n);
+    for (size_t end = n; end-- > 1;) {
+        struct asked t = v[0];
+        v[0] = v[end];
+        v[end] = t;
+        sift_down(v, 0, end);
+    }
 }
 
 /* Known channels of the query, each once (a repeated scid's flags are
@@ -1599,45 +1616,59 @@ static ph_err plan_answer(ph_gossip_store *s, const struct scid_query *q,
                           ph_gossip_scid_answer *a)
 {
     struct asked *v = malloc((q->n ? q->n : 1) * sizeof *v);
-    if (!v)
+    uint32_t *first = calloc(q->n ? q->n : 1, sizeof *first); /* pos -> entry + 1 */
+    if (!v || !first) {
+        free(v);
+        free(first);
         return PH_ERR_NOMEM;
+    }
     size_t m = 0;
     for (size_t i = 0; i < q->n; i++) {
         uint64_t scid = rd64(q->scids + 8 * i);
         if (find_chan(s, scid))
-            v[m++] = (struct asked){ scid, i, (unsigned)((q->flags ? q->flags[i] : QF_ALL) & QF_ALL) };
+            v[m++] = (struct asked){ scid, (uint32_t)i,
+                                     (uint32_t)((q->flags ? q->flags[i] : QF_ALL) & QF_ALL) };
     }
-    qsort(v, m, sizeof *v, by_scid_then_pos);
+    heapsort_asked(v, m);
     size_t u = 0;
     for (size_t i = 0; i < m; i++) {
-        if (u && v[u - 1].scid == v[i].scid)
+        if (u && v[u - 1].scid == v[i].scid) {
             v[u - 1].flags |= v[i].flags;
-        else
-            v[u++] = v[i];
+            continue;
+        }
+        v[u] = v[i];
+        first[v[u].pos] = (uint32_t)u + 1;
+        u++;
     }
-    qsort(v, u, sizeof *v, by_pos);
     a->scids = malloc((u ? u : 1) * sizeof *a->scids);
     a->flags = malloc(u ? u : 1);
     if (!a->scids || !a->flags) {
         free(v);
+        free(first);
         return PH_ERR_NOMEM;
     }
     s->query_serial++;
-    for (size_t i = 0; i < u; i++) {
-        const struct chan *c = find_chan(s, v[i].scid);
-        for (int k = 0; k < 2; k++) {
-            struct node *nd = c->node[k];
-            if (!(v[i].flags & (unsigned)(QF_NODE1 << k)))
+    size_t k = 0;
+    for (size_t pos = 0; pos < q->n; pos++) {
+        if (!first[pos])
+            continue;
+        struct asked *e = &v[first[pos] - 1];
+        const struct chan *c = find_chan(s, e->scid);
+        for (int i = 0; i < 2; i++) {
+            struct node *nd = c->node[i];
+            if (!(e->flags & (uint32_t)(QF_NODE1 << i)))
                 continue;
             if (nd->query_mark == s->query_serial)
-                v[i].flags &= ~(unsigned)(QF_NODE1 << k);
+                e->flags &= ~(uint32_t)(QF_NODE1 << i);
             nd->query_mark = s->query_serial;
         }
-        a->scids[i] = v[i].scid;
-        a->flags[i] = (uint8_t)v[i].flags;
+        a->scids[k] = e->scid;
+        a->flags[k] = (uint8_t)e->flags;
+        k++;
     }
-    a->n = u;
+    a->n = k;
     free(v);
+    free(first);
     return PH_OK;
 }
 
