@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 PKGS := libsecp256k1 libsodium jemalloc libpcap
 # Debian packages everything here needs, tests and captures included.
 DEB_PKGS := libsecp256k1-dev libsodium-dev libjemalloc-dev libpcap-dev libcmocka-dev \
-            pkg-config tcpdump tshark python3-electrum lcov
+            pkg-config tcpdump tshark python3-electrum lcov valgrind
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -706,3 +706,8 @@ size_t ph_noise_rx_buffered(const ph_noise *n)
         return 0;
     return n->hdr_have + (n->body ? n->body_len + PH_NOISE_MAC_LEN : 0);
 }
+
+bool ph_noise_rx_in_frame(const ph_noise *n)
+{
+    return n && (n->in_body || n->hdr_have > 0);
+}

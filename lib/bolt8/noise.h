@@ -27,6 +27,7 @@
 #ifndef PH_NOISE_H
 #define PH_NOISE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
@@ -145,5 +146,9 @@ ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size
  * partial header plus the heap buffer of the current frame (body + MAC; the
  * last delivered message stays held until the next call, then is freed). */
 size_t ph_noise_rx_buffered(const ph_noise *n);
+
+/* Whether part of a frame (some of its header or body) has been fed and the
+ * frame is not complete yet: how a reader bounds the time a frame may take. */
+bool ph_noise_rx_in_frame(const ph_noise *n);
 
 #endif
