@@ -561,7 +561,7 @@ ph_err ph_lnsession_create(ph_lnsessions **out, const ph_keylog *kl,
     s->ctx = ctx;
     s->next_id = opts && opts->first_id ? opts->first_id : 1;
     s->max_problems = opts && opts->max_problems ? opts->max_problems : DEF_MAX_PROBLEMS;
-    struct ph_tcpreasm_cb rcb = {on_open, on_data, on_end, on_close};
+    struct ph_tcpreasm_cb rcb = {on_open, on_data, on_end, on_close, NULL};
     ph_err e = ph_tcpreasm_create(&s->reasm, &rcb, s, opts ? &opts->limits : NULL);
     if (e) {
         free(s);
