@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "capgen.h"
 #include "capture.h"
 #include "keylog.h"
 #include "lnsession.h"
@@ -125,6 +126,11 @@ struct gen {
     uint64_t drop_at;        /* at this stream offset */
     size_t drop_len;
     bool dropped;
+    uint64_t skip_before[2]; /* bytes before these stream offsets never captured
+                                (the receiver's ACK still shows them) */
+    bool midstream;          /* no TCP handshake either: capture began later */
+    int corrupt_dir;         /* flip one bit of this direction (-1: none) */
+    uint64_t corrupt_at;     /* at this stream offset */
 };
 
 static const uint8_t PRIV_I[32] = {[0 ... 31] = 0x11};
@@ -158,10 +164,43 @@ static void expect_free(struct expect *e)
     memset(e, 0, sizeof *e);
 }
 
-/* Write `len` stream bytes of direction `dir` as TCP segments. */
+static void put_chunk_raw(struct gen *g, int dir, const uint8_t *p, size_t len);
+
+/* Write `len` stream bytes of direction `dir` as TCP segments: bytes
+ * before skip_before[dir] are not captured, corrupt_at gets a flipped bit. */
 static void put_chunk(struct gen *g, int dir, const uint8_t *p, size_t len)
 {
+    /* the clock moves (and the random stream with it) whatever is captured,
+     * so that a damaged capture carries the same messages as a clean one */
     gclock += 1000 + rnd() % 5000;
+    uint64_t off = g->off[dir];
+    if (off < g->skip_before[dir]) {
+        size_t n = g->skip_before[dir] - off < len ? (size_t)(g->skip_before[dir] - off) : len;
+        ph_pcapw_set_next_seq(g->c, dir, ph_pcapw_next_seq(g->c, dir) + (uint32_t)n);
+        if (!g->midstream) /* the receiver had them */
+            assert_int_equal(ph_pcapw_segment(g->c, !dir, ph_pcapw_next_seq(g->c, !dir),
+                                              PH_TCP_ACK, NULL, 0, gclock), PH_OK);
+        g->off[dir] += n;
+        p += n;
+        len -= n;
+        if (!len)
+            return;
+    }
+    if (g->corrupt_dir == dir && g->off[dir] <= g->corrupt_at &&
+        g->corrupt_at < g->off[dir] + len) {
+        uint8_t *copy = malloc(len);
+        assert_non_null(copy);
+        memcpy(copy, p, len);
+        copy[g->corrupt_at - g->off[dir]] ^= 0x20;
+        put_chunk_raw(g, dir, copy, len);
+        free(copy);
+        return;
+    }
+    put_chunk_raw(g, dir, p, len);
+}
+
+static void put_chunk_raw(struct gen *g, int dir, const uint8_t *p, size_t len)
+{
     if (g->drop_dir == dir && !g->dropped && g->off[dir] <= g->drop_at &&
         g->drop_at < g->off[dir] + len) {
         size_t a = (size_t)(g->drop_at - g->off[dir]);
@@ -231,17 +270,36 @@ static void send_msg(struct gen *g, int dir, const uint8_t *m, size_t len)
         flush_dir(g, dir, rnd() % (g->plen[dir] + 1));
 }
 
+static void gen_open_opts(struct gen *g, ph_pcapw *w, const char *client, const char *server,
+                          struct expect *exp, const struct gen *damage);
+
 static void gen_open(struct gen *g, ph_pcapw *w, const char *client, const char *server,
                      struct expect *exp)
+{
+    gen_open_opts(g, w, client, server, exp, NULL);
+}
+
+/* The same with the capture's damage set before the first byte. */
+static void gen_open_opts(struct gen *g, ph_pcapw *w, const char *client, const char *server,
+                          struct expect *exp, const struct gen *damage)
 {
     memset(g, 0, sizeof *g);
     g->w = w;
     g->exp = exp;
     g->drop_dir = -1;
-        struct ph_endpoint cl, sv;
+    g->corrupt_dir = -1;
+    if (damage) {
+        g->skip_before[0] = damage->skip_before[0];
+        g->skip_before[1] = damage->skip_before[1];
+        g->midstream = damage->midstream;
+        g->corrupt_dir = damage->corrupt_dir;
+        g->corrupt_at = damage->corrupt_at;
+    }
+    struct ph_endpoint cl, sv;
     assert_int_equal(ph_endpoint_parse(client, &cl), PH_OK);
     assert_int_equal(ph_endpoint_parse(server, &sv), PH_OK);
-    assert_int_equal(ph_pcapw_conn_open(w, &cl, &sv, gclock, NULL, &g->c), PH_OK);
+    struct ph_pcapw_conn_opts co = {.no_handshake = g->midstream};
+    assert_int_equal(ph_pcapw_conn_open(w, &cl, &sv, gclock, &co, &g->c), PH_OK);
 
     uint8_t pub_r[33], a1[50], a2[50], a3[66];
     ph_noise_hs *hi, *hr;
@@ -343,6 +401,10 @@ struct check {
     uint64_t session;
     bool multi;               /* several sessions: per-session checks off */
     int src_port[2];
+    bool skips;               /* messages may be missing (resynchronised):
+                                 each must equal a later expected one */
+    size_t next_exp[2];       /* with skips: the next expected index */
+    size_t first_exp[2];      /* with skips: index of the first one seen */
 };
 
 static void check_cb(void *ctx, const struct ph_ln_record *r)
@@ -358,7 +420,21 @@ static void check_cb(void *ctx, const struct ph_ln_record *r)
         assert_int_equal(r->index, c->got[d]);
     if (c->src_port[d])
         assert_int_equal(r->src->port, c->src_port[d]);
-    if (c->exp) {
+    if (c->exp && c->skips) {
+        size_t j = c->next_exp[d];
+        while (j < c->exp->n[d] && (c->exp->m[d][j].len != r->len ||
+                                    memcmp(c->exp->m[d][j].p, r->msg, r->len) != 0))
+            j++;
+        if (j == c->exp->n[d] && c->multi) /* another connection made of damaged packets */
+            for (j = 0; j < c->exp->n[d]; j++)
+                if (c->exp->m[d][j].len == r->len && !memcmp(c->exp->m[d][j].p, r->msg, r->len))
+                    break;
+        if (j == c->exp->n[d])
+            fail_msg("message %zu of direction %d was never sent", c->got[d], d);
+        if (!c->got[d])
+            c->first_exp[d] = j;
+        c->next_exp[d] = j + 1;
+    } else if (c->exp) {
         assert_true(c->got[d] < c->exp->n[d]);
         const struct msg *m = &c->exp->m[d][c->got[d]];
         assert_int_equal(r->len, m->len);
@@ -517,24 +593,40 @@ static void test_missing_first_key(void **state)
     free(text);
 }
 
+/* A key missing after a rotation: that key period is lost, decryption
+ * resumes at the next logged key's first frame (message 1000). */
 static void test_missing_rotation_key(void **state)
 {
     (void)state;
     struct gen g;
+    struct expect exp = {0};
     const char *path = tmp_path("norot.pcap");
-    make_capture(path, &g, NULL, 20, 1100, true, true, 1000, -1, 0, true);
+    make_capture(path, &g, &exp, 20, 1100, true, true, 1000, -1, 0, true);
     char *text = keylog_text(&g.keys, 1, 1, false); /* responder's 2nd key */
     ph_keylog *kl = keylog_of(text);
-    struct check chk = {0};
+    struct check chk = {.exp = &exp, .skips = true};
     ph_lnsessions *s = decode(path, kl, &chk, NULL);
+    print_problems(s);
     assert_int_equal(chk.got[0], 20);
-    assert_int_equal(chk.got[1], 500);
+    assert_int_equal(chk.got[1], 600);
+    assert_int_equal(chk.next_exp[1], 1100); /* 0..499, then 1000..1099 */
     assert_true(has_problem(s, PH_LN_PROB_NO_NEXT_KEY,
                             "no key for 127.0.0.1:9735 -> 127.0.0.1:40312 after rotation 1 "
                             "(message 500"));
+    assert_true(has_problem(s, PH_LN_PROB_RESYNC,
+                            "127.0.0.1:9735 -> 127.0.0.1:40312: decryption resumed at stream "
+                            "offset"));
+    const struct ph_ln_session_stats *st = ph_lnsession_stats(s, 0);
+    assert_int_equal(st->resyncs[1], 1);
+    assert_int_equal(st->keys[1], 2);
+    assert_false(st->complete[1]);
+    assert_true(st->undecrypted[1] > 0);
+    assert_int_equal(st->handshake_bytes[1] + st->frame_bytes[1] + st->undecrypted[1],
+                     st->stream_bytes[1]);
     ph_lnsession_destroy(s);
     ph_keylog_destroy(kl);
     free(text);
+    expect_free(&exp);
 }
 
 static void test_wrong_key(void **state)
@@ -550,8 +642,10 @@ static void test_wrong_key(void **state)
     assert_int_equal(chk.got[0], 0);
     assert_int_equal(chk.got[1], 30);
     assert_true(has_problem(s, PH_LN_PROB_BAD_MAC,
-                            "bad MAC in 127.0.0.1:40312 -> 127.0.0.1:9735 at stream offset 116 "
-                            "(message 0, key 1): the key log's key for this frame is wrong"));
+                            "bad MAC on the length header of the first frame under key 1 in "
+                            "127.0.0.1:40312 -> 127.0.0.1:9735 at stream offset 116: that "
+                            "frame's MAC is in the key log but its key does not authenticate "
+                            "it: the key log's key for it is wrong"));
     ph_lnsession_destroy(s);
     ph_keylog_destroy(kl);
     free(text);
@@ -807,7 +901,7 @@ static void test_random_damage(void **state)
         ph_capture *c = NULL;
         if (ph_capture_open(&c, dam, NULL, NULL) != PH_OK)
             continue;
-        struct check chk = {.exp = &exp};
+        struct check chk = {.exp = &exp, .multi = true, .skips = true};
         ph_lnsessions *s = NULL;
         assert_int_equal(ph_lnsession_create(&s, kl, NULL, check_cb, &chk), PH_OK);
         ph_lnsession_run(s, c);
@@ -857,6 +951,375 @@ static void test_random_streams(void **state)
     ph_lnsession_finish(s);
     assert_int_equal(chk.got[0] + chk.got[1], 0);
     ph_lnsession_destroy(s);
+}
+
+/* ---- damage: resynchronisation, blame, accounting ---- */
+
+/* Every session's stream bytes add up: handshake + frames + undecrypted. */
+static void check_accounting(const ph_lnsessions *s)
+{
+    for (size_t i = 0; i < ph_lnsession_count(s); i++) {
+        const struct ph_ln_session_stats *st = ph_lnsession_stats(s, i);
+        for (int d = 0; d < 2; d++)
+            assert_int_equal(st->handshake_bytes[d] + st->frame_bytes[d] + st->undecrypted[d],
+                             st->stream_bytes[d]);
+    }
+}
+
+/* One session of n0 / n1 messages with `damage` applied (NULL: none). The
+ * random stream is saved by the caller to make the same session twice. */
+static void make_damaged(const char *path, struct gen *g, struct expect *exp, size_t n0,
+                         size_t n1, const struct gen *damage)
+{
+    ph_pcapw *w;
+    assert_int_equal(ph_pcapw_open(&w, path, NULL), PH_OK);
+    gen_open_opts(g, w, "127.0.0.1:40312", "127.0.0.1:9735", exp, damage);
+    gen_traffic(g, n0, n1);
+    gen_close(g, true);
+    assert_int_equal(ph_pcapw_close(w), PH_OK);
+}
+
+/* Stream offset of message i of direction dir (frames follow the acts). */
+static uint64_t msg_offset(const struct expect *e, int dir, size_t i)
+{
+    uint64_t off = dir == 0 ? 116 : 50;
+    for (size_t k = 0; k < i; k++)
+        off += e->m[dir][k].len + PH_NOISE_OVERHEAD;
+    return off;
+}
+
+/* The same session clean (exp, keys) and damaged (path). */
+static char *damaged_session(const char *path, struct expect *exp, size_t n0, size_t n1,
+                             struct gen *damage, void (*place)(struct gen *, const struct expect *))
+{
+    uint64_t saved_rng = rng, saved_clock = gclock;
+    struct gen g;
+    make_damaged(tmp_path("clean.pcap"), &g, exp, n0, n1, NULL);
+    char *text = keylog_text(&g.keys, -1, -1, false);
+    place(damage, exp);
+    rng = saved_rng;
+    gclock = saved_clock;
+    make_damaged(path, &g, NULL, n0, n1, damage);
+    return text;
+}
+
+static void place_body(struct gen *d, const struct expect *e)
+{
+    d->corrupt_dir = 1;
+    d->corrupt_at = msg_offset(e, 1, 0) + PH_NOISE_HDR_LEN + 2; /* message 0's body */
+}
+
+static void place_header(struct gen *d, const struct expect *e)
+{
+    d->corrupt_dir = 1;
+    d->corrupt_at = msg_offset(e, 1, 5) + 1; /* message 5's length bytes */
+}
+
+/* A flipped bit in a body whose length header authenticated is blamed on
+ * the capture (not the key log), and costs that message only. Before, it
+ * read "the key log's key for this frame is wrong" and the direction
+ * stopped. */
+static void test_blame_body(void **state)
+{
+    (void)state;
+    struct expect exp = {0};
+    struct gen damage = {.corrupt_dir = -1};
+    const char *path = tmp_path("body.pcap");
+    char *text = damaged_session(path, &exp, 30, 40, &damage, place_body);
+    ph_keylog *kl = keylog_of(text);
+    struct check chk = {.exp = &exp, .skips = true, .next_exp = {0, 1}};
+    ph_lnsessions *s = decode(path, kl, &chk, NULL);
+    print_problems(s);
+    assert_int_equal(chk.got[0], 30);
+    assert_int_equal(chk.got[1], 39);
+    assert_int_equal(chk.next_exp[1], 40);
+    assert_true(has_problem(s, PH_LN_PROB_BAD_MAC,
+                            "session 1: bad MAC on the body of message 0 in 127.0.0.1:9735 -> "
+                            "127.0.0.1:40312 (frame at stream offset 50, "));
+    assert_true(has_problem(s, PH_LN_PROB_BAD_MAC,
+                            "its length header authenticated under key 1, so the key is right "
+                            "and the frame's bytes are damaged in the capture; that message is "
+                            "lost"));
+    assert_false(has_problem(s, PH_LN_PROB_BAD_MAC, "key log's key"));
+    assert_int_equal(ph_lnsession_problem_count(s), 1);
+    const struct ph_ln_session_stats *st = ph_lnsession_stats(s, 0);
+    assert_int_equal(st->lost_messages[1], 1);
+    assert_int_equal(st->undecrypted[1], exp.m[1][0].len + PH_NOISE_OVERHEAD);
+    assert_false(st->complete[1]);
+    check_accounting(s);
+    ph_lnsession_destroy(s);
+    ph_keylog_destroy(kl);
+    free(text);
+    expect_free(&exp);
+}
+
+/* A damaged length header loses the frame boundary: named as such, then
+ * the stream is searched and decryption resumes at the next key (message
+ * 500 of the responder's 1300). */
+static void test_blame_header_and_resync(void **state)
+{
+    (void)state;
+    struct expect exp = {0};
+    struct gen damage = {.corrupt_dir = -1};
+    const char *path = tmp_path("header.pcap");
+    char *text = damaged_session(path, &exp, 20, 1300, &damage, place_header);
+    ph_keylog *kl = keylog_of(text);
+    struct check chk = {.exp = &exp, .skips = true};
+    ph_lnsessions *s = decode(path, kl, &chk, NULL);
+    print_problems(s);
+    assert_int_equal(chk.got[1], 5 + 800);
+    char want[200];
+    snprintf(want, sizeof want,
+             "bad MAC on the length header of message 5 in 127.0.0.1:9735 -> 127.0.0.1:40312 "
+             "at stream offset %llu (key 1 had authenticated 5 frames)",
+             (unsigned long long)msg_offset(&exp, 1, 5));
+    assert_true(has_problem(s, PH_LN_PROB_BAD_MAC, want));
+    snprintf(want, sizeof want, "decryption resumed at stream offset %llu (the first frame "
+             "under a logged key)", (unsigned long long)msg_offset(&exp, 1, 500));
+    assert_true(has_problem(s, PH_LN_PROB_RESYNC, want));
+    const struct ph_ln_session_stats *st = ph_lnsession_stats(s, 0);
+    assert_int_equal(st->undecrypted[1], msg_offset(&exp, 1, 500) - msg_offset(&exp, 1, 5));
+    check_accounting(s);
+    ph_lnsession_destroy(s);
+    ph_keylog_destroy(kl);
+    free(text);
+    expect_free(&exp);
+}
+
+static uint64_t mid_cut[2];
+
+static void place_midstream(struct gen *d, const struct expect *e)
+{
+    d->midstream = true;
+    d->skip_before[0] = msg_offset(e, 0, 3) + 7;   /* inside the initiator's 4th frame */
+    d->skip_before[1] = msg_offset(e, 1, 260) + 9; /* inside the responder's 261st */
+    mid_cut[0] = d->skip_before[0];
+    mid_cut[1] = d->skip_before[1];
+}
+
+/* A capture that begins mid-connection (no SYN, no acts) decrypts from the
+ * first logged key's frame on: the responder from message 500, and the
+ * problem says from which offset and how much before could not be. The
+ * initiator (one key, its first frame not captured) is reported whole.
+ * Before: "not a Lightning session ... began mid-connection", nothing. */
+static void test_midstream_resync(void **state)
+{
+    (void)state;
+    struct expect exp = {0};
+    struct gen damage = {.corrupt_dir = -1};
+    const char *path = tmp_path("midstream.pcap");
+    char *text = damaged_session(path, &exp, 20, 1300, &damage, place_midstream);
+    ph_keylog *kl = keylog_of(text);
+    struct check chk = {.exp = &exp, .skips = true, .next_exp = {0, 500}};
+    ph_lnsessions *s = decode(path, kl, &chk, NULL);
+    print_problems(s);
+    assert_int_equal(ph_lnsession_count(s), 1);
+    assert_int_equal(chk.got[0], 0);
+    assert_int_equal(chk.got[1], 800);
+    assert_int_equal(chk.next_exp[1], 1300); /* 500..1299, each authentic */
+    const struct ph_ln_session_stats *st = ph_lnsession_stats(s, 0);
+    assert_false(st->handshake_seen);
+    assert_true(st->roles_guessed);
+    assert_int_equal(st->initiator.port, 40312);
+    /* stream offsets count from the first byte captured */
+    uint64_t at = msg_offset(&exp, 1, 500) - mid_cut[1];
+    assert_int_equal(st->first_frame[1], at);
+    char want[240];
+    snprintf(want, sizeof want,
+             "session 1: 127.0.0.1:9735 -> 127.0.0.1:40312: the handshake was not captured: "
+             "decrypted from stream offset %llu on (the first frame under a logged key); the "
+             "%llu bytes before could not be decrypted",
+             (unsigned long long)at, (unsigned long long)at);
+    assert_true(has_problem(s, PH_LN_PROB_MIDSTREAM, want));
+    assert_true(has_problem(s, PH_LN_PROB_UNDECRYPTED,
+                            "127.0.0.1:40312 -> 127.0.0.1:9735: the handshake was not captured "
+                            "and no frame of a logged key is in its"));
+    assert_false(has_problem(s, PH_LN_PROB_NOT_LIGHTNING, NULL));
+    check_accounting(s);
+    ph_lnsession_destroy(s);
+    ph_keylog_destroy(kl);
+    free(text);
+    expect_free(&exp);
+}
+
+static void place_acts_lost(struct gen *d, const struct expect *e)
+{
+    (void)e;
+    d->skip_before[0] = 50; /* act 1 */
+    d->skip_before[1] = 50; /* act 2 */
+}
+
+/* Acts 1 and 2 lost, the SYN seen: every message still decrypts (found by
+ * its key's MAC), the roles come from the SYN; without a key log every
+ * byte is accounted for. Before: "no Lightning session found (TCP
+ * connections seen: 1)" and nothing about the bytes. */
+static void test_acts_lost(void **state)
+{
+    (void)state;
+    struct expect exp = {0};
+    struct gen damage = {.corrupt_dir = -1};
+    const char *path = tmp_path("actslost.pcap");
+    char *text = damaged_session(path, &exp, 30, 40, &damage, place_acts_lost);
+    ph_keylog *kl = keylog_of(text);
+    struct check chk = {.exp = &exp};
+    ph_lnsessions *s = decode(path, kl, &chk, NULL);
+    print_problems(s);
+    assert_int_equal(chk.got[0], 30);
+    assert_int_equal(chk.got[1], 40);
+    const struct ph_ln_session_stats *st = ph_lnsession_stats(s, 0);
+    assert_false(st->handshake_seen);
+    assert_false(st->roles_guessed);
+    assert_int_equal(st->missing[0], 50);
+    assert_int_equal(st->missing[1], 50);
+    assert_int_equal(st->undecrypted[0], 66); /* act 3 */
+    assert_int_equal(st->undecrypted[1], 0);
+    check_accounting(s);
+    ph_lnsession_destroy(s);
+    /* no key log: the connection's bytes each way, and what is missing */
+    memset(&chk, 0, sizeof chk);
+    s = decode(path, NULL, &chk, NULL);
+    print_problems(s);
+    assert_int_equal(ph_lnsession_count(s), 0);
+    uint64_t sent = msg_offset(&exp, 0, 30) - 50, recvd = msg_offset(&exp, 1, 40) - 50;
+    char want[200];
+    snprintf(want, sizeof want, "%llu bytes (and 50 missing from the capture) sent, %llu bytes "
+             "(and 50 missing from the capture) received",
+             (unsigned long long)sent, (unsigned long long)recvd);
+    assert_true(has_problem(s, PH_LN_PROB_NOT_LIGHTNING, want));
+    ph_lnsession_destroy(s);
+    ph_keylog_destroy(kl);
+    free(text);
+    expect_free(&exp);
+}
+
+/* A gap early in a long direction: reported, then decryption resumes at
+ * the next key's first frame. */
+static void test_gap_resync(void **state)
+{
+    (void)state;
+    struct gen g;
+    struct expect exp = {0};
+    const char *path = tmp_path("gapresync.pcap");
+    make_capture(path, &g, &exp, 20, 1300, false, true, 1400, 1, 5000, true);
+    char *text = keylog_text(&g.keys, -1, -1, false);
+    ph_keylog *kl = keylog_of(text);
+    struct check chk = {.exp = &exp, .skips = true};
+    ph_lnsessions *s = decode(path, kl, &chk, NULL);
+    print_problems(s);
+    assert_int_equal(chk.next_exp[1], 1300);
+    size_t before = 0;
+    while (msg_offset(&exp, 1, before + 1) <= 5000)
+        before++;
+    assert_int_equal(chk.got[1], before + 800);
+    const struct ph_ln_session_stats *st = ph_lnsession_stats(s, 0);
+    char want[160];
+    snprintf(want, sizeof want, "gap in 127.0.0.1:9735 -> 127.0.0.1:40312 at stream offset "
+             "5000, %llu bytes missing", (unsigned long long)st->missing[1]);
+    assert_true(has_problem(s, PH_LN_PROB_GAP, want));
+    assert_true(st->missing[1] > 0 && st->missing[1] <= 100);
+    snprintf(want, sizeof want, "decryption resumed at stream offset %llu",
+             (unsigned long long)msg_offset(&exp, 1, 500));
+    assert_true(has_problem(s, PH_LN_PROB_RESYNC, want));
+    check_accounting(s);
+    ph_lnsession_destroy(s);
+    ph_keylog_destroy(kl);
+    free(text);
+    expect_free(&exp);
+}
+
+/* The session spread over three interfaces of three link types (as
+ * `dumpcap -i any -i eth0` or mergecap write), in both byte orders:
+ * every message decrypts. Before: zero packets read ("capture corrupt
+ * after record 0"). */
+static void test_multi_interface_session(void **state)
+{
+    (void)state;
+    struct gen g;
+    struct expect exp = {0};
+    char src[200];
+    snprintf(src, sizeof src, "%s", tmp_path("mi-src.pcap"));
+    make_capture(src, &g, &exp, 60, 90, true, true, 1400, -1, 0, true);
+    char *text = keylog_text(&g.keys, -1, -1, false);
+    ph_keylog *kl = keylog_of(text);
+    enum capgen_wrap kinds[3] = {CW_SLL2, CW_ETH, CW_RAW};
+    uint32_t snaplens[3] = {262144, 262144, 262144};
+    for (int be = 0; be < 2; be++) {
+        char path[200];
+        snprintf(path, sizeof path, "%s", tmp_path("multi.pcapng"));
+        capgen_pcap_to_ng(src, path, kinds, snaplens, 3, be);
+        struct check chk = {.exp = &exp};
+        ph_lnsessions *s = decode(path, kl, &chk, NULL);
+        print_problems(s);
+        assert_int_equal(ph_lnsession_problem_count(s), 0);
+        assert_int_equal(chk.got[0], 60);
+        assert_int_equal(chk.got[1], 90);
+        ph_lnsession_destroy(s);
+    }
+    ph_keylog_destroy(kl);
+    free(text);
+    expect_free(&exp);
+}
+
+/* 70,000 connections (more than the table holds), then a session: the
+ * session is found and decrypted; the eviction is said first. With data
+ * on the flood's connections, the "not a Lightning session" lines are
+ * capped but the eviction line stays first. Before: "0 sessions". */
+static void flood_then_session(bool with_data)
+{
+    const char *path = tmp_path("flood.pcap");
+    ph_pcapw *w;
+    struct ph_pcapw_opts o = {.no_acks = true};
+    assert_int_equal(ph_pcapw_open(&w, path, &o), PH_OK);
+    struct ph_endpoint a, b;
+    assert_int_equal(ph_endpoint_parse("10.1.0.0:40000", &a), PH_OK);
+    assert_int_equal(ph_endpoint_parse("10.2.0.1:80", &b), PH_OK);
+    for (uint32_t i = 0; i < 70000; i++) {
+        a.addr[2] = (uint8_t)(i >> 8);
+        a.addr[3] = (uint8_t)i;
+        a.addr[1] = (uint8_t)(1 + (i >> 16));
+        ph_pcapw_conn *c;
+        assert_int_equal(ph_pcapw_conn_open(w, &a, &b, gclock++, NULL, &c), PH_OK);
+        if (with_data)
+            assert_int_equal(ph_pcapw_data(c, 0, (const uint8_t *)"GET / HTTP/1.0\r\n\r\n", 18,
+                                           gclock++), PH_OK);
+    }
+    struct gen g;
+    struct expect exp = {0};
+    gen_open(&g, w, "127.0.0.1:40312", "127.0.0.1:9735", &exp);
+    gen_traffic(&g, 10, 20);
+    gen_close(&g, true);
+    assert_int_equal(ph_pcapw_close(w), PH_OK);
+    char *text = keylog_text(&g.keys, -1, -1, false);
+    ph_keylog *kl = keylog_of(text);
+    struct check chk = {.exp = &exp};
+    ph_lnsessions *s = decode(path, kl, &chk, NULL);
+    assert_int_equal(ph_lnsession_count(s), 1);
+    assert_int_equal(chk.got[0], 10);
+    assert_int_equal(chk.got[1], 20);
+    const struct ph_ln_problem *p0 = ph_lnsession_problem(s, 0);
+    assert_non_null(p0);
+    fprintf(stderr, "  first problem: %s\n", p0->text);
+    if (with_data) {
+        assert_int_equal(p0->kind, PH_LN_PROB_CAPTURE);
+        assert_non_null(strstr(p0->text, "TCP connections evicted from the connection table"));
+        assert_true(ph_lnsession_problems_dropped(s) > 0);
+    } else {
+        assert_int_equal(p0->kind, PH_LN_PROB_NOTE);
+        assert_non_null(strstr(p0->text, "TCP connections that carried no data"));
+        assert_int_equal(ph_lnsession_problem_count(s), 1);
+    }
+    assert_true(ph_lnsession_reasm_stats(s)->max_tracked <= 65536);
+    ph_lnsession_destroy(s);
+    ph_keylog_destroy(kl);
+    free(text);
+    expect_free(&exp);
+}
+
+static void test_flood_then_session(void **state)
+{
+    (void)state;
+    flood_then_session(false);
+    flood_then_session(true);
 }
 
 /* ---- fixtures for tests/e2e/dump.sh ---- */
@@ -987,6 +1450,13 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_concurrent_sessions),
         cmocka_unit_test(test_random_damage),
         cmocka_unit_test(test_random_streams),
+        cmocka_unit_test(test_blame_body),
+        cmocka_unit_test(test_blame_header_and_resync),
+        cmocka_unit_test(test_midstream_resync),
+        cmocka_unit_test(test_acts_lost),
+        cmocka_unit_test(test_gap_resync),
+        cmocka_unit_test(test_multi_interface_session),
+        cmocka_unit_test(test_flood_then_session),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];

@@ -700,6 +700,26 @@ ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size
     return PH_OK;
 }
 
+bool ph_noise_recv_body_failed(const ph_noise *n, size_t *body_len)
+{
+    if (!n || !n->failed || !n->in_body)
+        return false;
+    if (body_len)
+        *body_len = n->body_len;
+    return true;
+}
+
+ph_err ph_noise_recv_skip_frame(ph_noise *n)
+{
+    if (!ph_noise_recv_body_failed(n, NULL))
+        return PH_ERR_STATE;
+    cipher_advance(&n->rx);
+    n->failed = false;
+    n->in_body = false;
+    n->hdr_have = 0;
+    return PH_OK;
+}
+
 size_t ph_noise_rx_buffered(const ph_noise *n)
 {
     if (!n)

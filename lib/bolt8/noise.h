@@ -27,6 +27,7 @@
 #ifndef PH_NOISE_H
 #define PH_NOISE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
@@ -140,6 +141,16 @@ ph_err ph_noise_encrypt(ph_noise *n, const uint8_t *msg, size_t len, uint8_t *ou
  * only after the header's MAC has verified. */
 ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size_t *used,
                              const uint8_t **msg, size_t *msg_len, size_t *need);
+
+/* After PH_ERR_NOISE_BAD_MAC from ph_noise_decrypt_feed: true when the
+ * frame's length header had authenticated and its body's MAC failed
+ * (*body_len, may be NULL, is that body's length): the key was right and
+ * the body's bytes are damaged. False when the header failed. */
+bool ph_noise_recv_body_failed(const ph_noise *n, size_t *body_len);
+/* After a body MAC failure: drop that frame and go on with the next one
+ * (the nonce moves past the failed body, rotating as it would have).
+ * PH_ERR_STATE when the last failure was not a body's. */
+ph_err ph_noise_recv_skip_frame(ph_noise *n);
 
 /* Bytes held by the transport's receive buffer (for memory accounting): the
  * partial header plus the heap buffer of the current frame (body + MAC; the

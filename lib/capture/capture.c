@@ -321,7 +321,7 @@ static pres parse_ipv4(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt, 
     if (tot < ihl || tot > len)
         return P_SHORT;
     if (be16(p + 6) & 0x3fff) /* more-fragments flag or an offset */
-        return P_FRAGMENT;
+        return p[9] == IPPROTO_TCP ? P_FRAGMENT : P_OTHER;
     if (p[9] == IPPROTO_TCP) {
         memset(&pkt->src, 0, sizeof pkt->src);
         memset(&pkt->dst, 0, sizeof pkt->dst);
@@ -367,7 +367,7 @@ static pres parse_ipv6(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt, 
             if (end - off < 8)
                 return P_SHORT;
             if (be16(p + off + 2) & 0xfff9)
-                return P_FRAGMENT;
+                return p[off] == IPPROTO_TCP ? P_FRAGMENT : P_OTHER;
             hl = 8;
             break;
         default:
@@ -805,8 +805,11 @@ static void count_short(ph_capture *c, const struct ph_capfile_record *r, bool c
     if (!c->stats.truncated)
         c->stats.first_truncated = r->number;
     c->stats.truncated++;
-    if (!cut)
+    if (!cut) {
+        if (!c->stats.first_malformed)
+            c->stats.first_malformed = r->number;
         return;
+    }
     if (!c->stats.snapcut) {
         c->stats.first_snapcut = r->number;
         c->stats.snaplen = r->snaplen ? r->snaplen : r->caplen;

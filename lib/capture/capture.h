@@ -78,9 +78,10 @@ struct ph_capture_stats {
     uint64_t records;        /* records read from the file */
     uint64_t tcp;            /* TCP segments delivered */
     uint64_t other;          /* well-formed but not TCP over IP: skipped */
-    uint64_t fragments;      /* IP fragments: not reassembled, skipped */
+    uint64_t fragments;      /* IP fragments of TCP: not reassembled, skipped */
     uint64_t truncated;      /* cut short or malformed: skipped (snapcut included) */
     uint64_t first_truncated;/* record number of the first of those, 0 if none */
+    uint64_t first_malformed;/* ... of the first not cut by the snapshot length */
     uint64_t snapcut;        /* of those, cut by the interface's snapshot length */
     uint64_t first_snapcut;  /* record number of the first, 0 if none */
     uint32_t snaplen;        /* the snapshot length that cut the first one */
