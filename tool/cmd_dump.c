@@ -187,7 +187,9 @@ static void print_session_header(struct dump *d, const struct ph_lninput_session
     fprintf(d->out, "  start %s UTC, end %s UTC%s\n", t0, t1,
             st->closed ? "" : " (still open)");
     if (!st->handshake_seen)
-        fprintf(d->out, "  handshake not captured: found by a logged key's frame%s\n",
+        fprintf(d->out, "  handshake %s: found by a logged key's frame%s\n",
+                st->handshake_bytes[0] || st->handshake_bytes[1] ? "partly captured"
+                                                                  : "not captured",
                 st->roles_guessed ? "; roles guessed (the higher port initiated)" : "");
     for (int dir = 0; dir < 2; dir++) {
         /* every stream byte: decrypted, not decrypted, or never captured */

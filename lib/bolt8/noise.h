@@ -152,6 +152,15 @@ bool ph_noise_recv_body_failed(const ph_noise *n, size_t *body_len);
  * PH_ERR_STATE when the last failure was not a body's. */
 ph_err ph_noise_recv_skip_frame(ph_noise *n);
 
+/* A length header that failed to authenticate under `key` at receive nonce
+ * `nonce`: whether another value of its two ciphertext length bytes
+ * authenticates with the header's MAC, i.e. the key is right and those
+ * bytes were damaged; *len (may be NULL) gets the length that value
+ * decrypts to. 65,536 Poly1305 evaluations (milliseconds): for telling
+ * what went wrong, not for the data path. */
+bool ph_noise_header_repairable(const uint8_t key[32], uint64_t nonce,
+                                const uint8_t hdr[PH_NOISE_HDR_LEN], size_t *len);
+
 /* Bytes held by the transport's receive buffer (for memory accounting): the
  * partial header plus the heap buffer of the current frame (body + MAC; the
  * last delivered message stays held until the next call, then is freed). */

@@ -504,11 +504,16 @@ ph_err ph_capfile_open(ph_capfile **out, FILE *fp, bool own, char *err)
                 e = PH_ERR_CAPTURE_OPEN;
         }
     } else {
+        size_t first = got;
         uint32_t m = got >= 4 ? raw32(hdr) : 0;
         bool pcap = m == PCAP_US || m == PCAP_NS || m == PCAP_MOD || swap32(m) == PCAP_US ||
                     swap32(m) == PCAP_NS || swap32(m) == PCAP_MOD;
         if (!pcap) {
             describe_magic(hdr, got, err);
+            e = PH_ERR_CAPTURE_OPEN;
+        } else if (first < 12) {
+            snprintf(err, PH_CAPFILE_ERRLEN, "file ends inside the pcap header (%zu of %u bytes)",
+                     first, PCAP_HDR);
             e = PH_ERR_CAPTURE_OPEN;
         } else if ((e = read_exact(f, hdr + 12, PCAP_HDR - 12, &got)) != PH_OK) {
             snprintf(err, PH_CAPFILE_ERRLEN, "read error: %s", strerror(errno));

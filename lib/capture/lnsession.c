@@ -40,6 +40,8 @@ struct lndir {
 struct session {
     struct ph_ln_session_stats st;
     struct lndir d[2];      /* by session direction */
+    uint64_t acts_end[2];   /* found by search with the acts seen (a gap
+                               inside them): where the first frame must be */
 };
 
 enum conn_state { LC_DETECT, LC_SESSION, LC_HUNT, LC_OTHER };
@@ -52,6 +54,7 @@ struct lnconn {
     size_t head_len[2];
     uint8_t *pend[2];                  /* bytes after the acts, held during detection */
     size_t pend_len[2], pend_cap[2];
+    bool acts_seen;                    /* the acts began right before the search */
     uint64_t bytes[2];                 /* TCP payload delivered per TCP direction */
     uint64_t missing[2];               /* bytes in holes per TCP direction */
     bool gap[2];
@@ -311,8 +314,13 @@ static void note_resume(ph_lnsessions *s, struct session *se, int dir)
     char name[NAME_LEN];
     dir_name(se, dir, name, sizeof name);
     se->st.resyncs[dir]++;
-    struct ph_ln_problem *p;
-    if (d->midstream && d->skipped) {
+    struct ph_ln_problem *p = NULL;
+    if (d->midstream && se->acts_end[dir] && d->frame_start == se->acts_end[dir]) {
+        /* the first frame right after the acts: what came before was the
+         * handshake (partly missing), nothing of the transport was lost */
+        se->st.handshake_bytes[dir] = d->skipped;
+        d->skipped = 0;
+    } else if (d->midstream && d->skipped) {
         p = add_problem(s, PH_LN_PROB_MIDSTREAM, se->st.id, se->st.conn, dir, d->frame_start,
                         "%s: the handshake was not captured: decrypted from stream offset %llu "
                         "on (the first frame under a logged key); the %llu bytes before could "
@@ -413,12 +421,22 @@ static void bad_frame(ph_lnsessions *s, struct session *se, int dir, ph_err e)
             return;
         }
     } else if (e == PH_ERR_NOISE_BAD_MAC && d->fresh_key) {
-        add_problem(s, PH_LN_PROB_BAD_MAC, se->st.id, se->st.conn, dir, d->frame_start,
-                    "bad MAC on the length header of the first frame under key %llu in %s at "
-                    "stream offset %llu: that frame's MAC is in the key log but its key does "
-                    "not authenticate it: the key log's key for it is wrong (or the frame's "
-                    "two length bytes are damaged)",
-                    ull(se->st.keys[dir]), name, ull(d->frame_start));
+        const uint8_t *key = ph_keylog_find(s->kl, d->peek + 2);
+        size_t fixed = 0;
+        if (key && ph_noise_header_repairable(key, 0, d->peek, &fixed))
+            add_problem(s, PH_LN_PROB_BAD_MAC, se->st.id, se->st.conn, dir, d->frame_start,
+                        "bad MAC on the length header of the first frame under key %llu in %s "
+                        "at stream offset %llu: its two length bytes are damaged in the capture "
+                        "(with other values they authenticate under the key log's key, as "
+                        "length %zu), so the key is right; the frame boundary is lost",
+                        ull(se->st.keys[dir]), name, ull(d->frame_start), fixed);
+        else
+            add_problem(s, PH_LN_PROB_BAD_MAC, se->st.id, se->st.conn, dir, d->frame_start,
+                        "bad MAC on the length header of the first frame under key %llu in %s "
+                        "at stream offset %llu: that frame's MAC is in the key log but its key "
+                        "does not authenticate it, whatever its two length bytes: the key "
+                        "log's key for it is wrong",
+                        ull(se->st.keys[dir]), name, ull(d->frame_start));
     } else if (e == PH_ERR_NOISE_BAD_MAC) {
         add_problem(s, PH_LN_PROB_BAD_MAC, se->st.id, se->st.conn, dir, d->frame_start,
                     "bad MAC on the length header of message %llu in %s at stream offset %llu "
@@ -636,6 +654,10 @@ static void hunt_data(ph_lnsessions *s, struct lnconn *lc, struct ph_tcp_conn_in
 static void become_hunt(ph_lnsessions *s, struct lnconn *lc, struct ph_tcp_conn_info *c,
                         uint64_t ts)
 {
+    /* A gap inside acts that began right: still a handshake, only its
+     * bytes cannot be checked. */
+    lc->acts_seen = lc->init_dir >= 0 && lc->head_len[lc->init_dir] >= PH_NOISE_ACT1_LEN &&
+                    plausible(lc);
     lc->state = LC_HUNT;
     for (int t = 0; t < 2; t++) {
         struct lndir *h = &lc->hunt[t];
@@ -670,8 +692,8 @@ static void become_hunt(ph_lnsessions *s, struct lnconn *lc, struct ph_tcp_conn_
  * is a session from here on. */
 static void hunt_found(ph_lnsessions *s, struct lnconn *lc, struct ph_tcp_conn_info *c)
 {
-    bool guessed;
-    int init = guess_initiator(c, &guessed);
+    bool guessed = false;
+    int init = lc->acts_seen ? lc->init_dir : guess_initiator(c, &guessed);
     struct session *se = new_session(s, c, init, false);
     if (!se) {
         s->nomem = true;
@@ -689,6 +711,8 @@ static void hunt_found(ph_lnsessions *s, struct lnconn *lc, struct ph_tcp_conn_i
         se->st.stream_bytes[sd] = lc->bytes[t];
         se->st.missing[sd] = lc->missing[t];
         se->st.complete[sd] = false;
+        if (lc->acts_seen)
+            se->acts_end[sd] = sd == PH_LN_I2R ? INIT_HS : RESP_HS;
     }
 }
 
@@ -783,9 +807,10 @@ static void on_gap(void *ctx, struct ph_tcp_conn_info *c, int tdir, uint64_t off
     struct lnconn *lc = c->user;
     if (!lc)
         return;
-    lc->missing[tdir] += len;
     if (lc->state == LC_DETECT)
         become_hunt(s, lc, c, ts);
+    /* after: a session the search just found counts this gap itself */
+    lc->missing[tdir] += len;
     if (lc->state == LC_HUNT) {
         struct lndir *h = &lc->hunt[tdir];
         h->skipped += h->peek_len;
@@ -1032,36 +1057,49 @@ void ph_lnsession_finish(ph_lnsessions *s)
     note_nomem(s);
 }
 
+/* "packet" or "packets" after a count. */
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 /* What the capture reader skipped, said once per kind. */
 static void capture_problems(ph_lnsessions *s, const ph_capture *c)
 {
     const struct ph_capture_stats *cs = ph_capture_stats(c);
     if (cs->snapcut)
         add_problem(s, PH_LN_PROB_CAPTURE, 0, 0, -1, 0,
-                    "%llu packets cut short by the capture's snapshot length (%u bytes; first: "
-                    "packet %llu): their payload is missing, reported as gaps",
-                    ull(cs->snapcut), cs->snaplen, ull(cs->first_snapcut));
+                    "%llu %s cut short by the capture's snapshot length (%u bytes; first: "
+                    "packet %llu): the payload cut off is missing, reported as gaps",
+                    ull(cs->snapcut), plural(cs->snapcut, "packet", "packets"), cs->snaplen,
+                    ull(cs->first_snapcut));
     if (cs->truncated > cs->snapcut)
         add_problem(s, PH_LN_PROB_CAPTURE, 0, 0, -1, 0,
-                    "%llu packets malformed (headers shorter than they say), not used (first: "
-                    "packet %llu)",
-                    ull(cs->truncated - cs->snapcut), ull(cs->first_malformed));
+                    "%llu %s malformed (headers longer than the packet or impossible), not "
+                    "used (first: packet %llu)",
+                    ull(cs->truncated - cs->snapcut),
+                    plural(cs->truncated - cs->snapcut, "packet", "packets"),
+                    ull(cs->first_malformed));
     if (cs->unsupported) {
         const char *name = ph_capture_linktype_name(cs->unsupported_linktype);
         add_problem(s, PH_LN_PROB_CAPTURE, 0, 0, -1, 0,
-                    "%llu packets of an interface with link type %d%s%s%s skipped: not "
+                    "%llu %s of an interface with link type %d%s%s%s skipped: not "
                     "supported (first: packet %llu)",
-                    ull(cs->unsupported), cs->unsupported_linktype, name ? " (" : "",
+                    ull(cs->unsupported), plural(cs->unsupported, "packet", "packets"),
+                    cs->unsupported_linktype, name ? " (" : "",
                     name ? name : "", name ? ")" : "", ull(cs->first_unsupported));
     }
     if (cs->unfilterable)
         add_problem(s, PH_LN_PROB_CAPTURE, 0, 0, -1, 0,
-                    "%llu packets of link type %d skipped: the filter cannot apply to it (%s)",
-                    ull(cs->unfilterable), cs->unfilterable_linktype, ph_capture_filter_error(c));
+                    "%llu %s of link type %d skipped: the filter cannot apply to it (%s)",
+                    ull(cs->unfilterable), plural(cs->unfilterable, "packet", "packets"),
+                    cs->unfilterable_linktype, ph_capture_filter_error(c));
     if (cs->fragments)
         add_problem(s, PH_LN_PROB_CAPTURE, 0, 0, -1, 0,
-                    "%llu IP fragments of TCP segments skipped: fragments are not reassembled",
-                    ull(cs->fragments));
+                    "%llu %s skipped: IP fragments are not reassembled",
+                    ull(cs->fragments),
+                    plural(cs->fragments, "IP fragment of a TCP segment",
+                           "IP fragments of TCP segments"));
     if (cs->vlan_filtered && !cs->vlan)
         add_problem(s, PH_LN_PROB_NOTE, 0, 0, -1, 0,
                     "the filter matched none of the %llu TCP packets inside VLAN tags: a BPF "

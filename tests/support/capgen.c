@@ -71,7 +71,6 @@ capgen_ng *capgen_ng_open(const char *path, bool big_endian)
 uint32_t capgen_ng_iface(capgen_ng *w, int linktype, uint32_t snaplen, int tsresol,
                          int64_t tsoffset)
 {
-    assert_true(w->nif < MAX_IF);
     uint8_t b[64];
     size_t n = 0;
     wr(b, (uint16_t)linktype, 2, w->be);
@@ -94,13 +93,14 @@ uint32_t capgen_ng_iface(capgen_ng *w, int linktype, uint32_t snaplen, int tsres
     wr(b + n, 0, 4, w->be); /* end of options */
     n += 4;
     ng_write(w, 1, b, n);
-    w->res[w->nif] = tsresol < 0 ? 6 : tsresol;
+    if (w->nif < MAX_IF) /* more interfaces than that: microseconds */
+        w->res[w->nif] = tsresol < 0 ? 6 : tsresol;
     return w->nif++;
 }
 
 static uint64_t ng_units(const capgen_ng *w, uint32_t iface, uint64_t ts_ns)
 {
-    int r = iface < w->nif ? w->res[iface] : 6;
+    int r = iface < w->nif && iface < MAX_IF ? w->res[iface] : 6;
     if (r & 0x80) { /* 2^-k */
         int k = r & 0x7f;
         uint64_t sec = ts_ns / 1000000000u, frac = ts_ns % 1000000000u;
