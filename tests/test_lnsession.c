@@ -4,7 +4,8 @@
  * key log.
  *
  * `test_lnsession --write-fixtures DIR` writes the captures that
- * tests/e2e/dump.sh runs `peerheap dump` on (see write_fixtures()). */
+ * tests/e2e/dump.sh and realworld.sh run `peerheap dump` on (see
+ * write_fixtures() and write_realworld()). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -954,6 +955,132 @@ static void order_cb(void *ctx, const struct ph_ln_record *r)
     o->dirs[o->n++] = (uint8_t)r->dir;
 }
 
+/* An Ethernet/IPv4 TCP SYN from 10.a.b.c:40000 to 10.9.9.9:9735. */
+static size_t syn_frame(uint8_t *f, uint32_t i)
+{
+    memset(f, 0, 54);
+    f[0] = 2;
+    f[6] = 2;
+    f[12] = 0x08;
+    uint8_t *ip = f + 14;
+    ip[0] = 0x45;
+    ip[3] = 40;
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[12] = 10;
+    ip[13] = (uint8_t)(1 + (i >> 16));
+    ip[14] = (uint8_t)(i >> 8);
+    ip[15] = (uint8_t)i;
+    ip[16] = 10;
+    ip[17] = ip[18] = ip[19] = 9;
+    uint8_t *t = ip + 20;
+    t[0] = 40000 >> 8;
+    t[1] = 40000 & 0xff;
+    t[2] = 9735 >> 8;
+    t[3] = 9735 & 0xff;
+    t[7] = 1;
+    t[12] = 0x50;
+    t[13] = PH_TCP_SYN;
+    return 54;
+}
+
+/* `n` half-open connections (a SYN scan), or connections that carry a few
+ * bytes each, then the session of `session_pcap`: a capture larger than
+ * the connection table. */
+static void write_flood(const char *out, const char *session_pcap, uint32_t n, bool with_data)
+{
+    struct capgen_rec *r;
+    size_t nr = capgen_read_pcap(session_pcap, &r);
+    capgen_pcap *w = capgen_pcap_open(out, 1, 262144, 0);
+    uint8_t f[80];
+    uint64_t ts = r[0].ts_ns - 1000000000ull;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len = syn_frame(f, i);
+        if (with_data) { /* an ACK with 10 bytes of payload instead */
+            f[14 + 20 + 13] = PH_TCP_ACK | PH_TCP_PSH;
+            memcpy(f + 54, "GET / HTTP", 10);
+            f[14 + 3] = 50;
+            len = 64;
+        }
+        capgen_pcap_rec(w, ts + i, f, (uint32_t)len, (uint32_t)len);
+    }
+    for (size_t k = 0; k < nr; k++)
+        capgen_pcap_rec(w, r[k].ts_ns, r[k].data, r[k].len, r[k].len);
+    capgen_pcap_close(w);
+    capgen_free_recs(r, nr);
+}
+
+/* Fixtures for tests/e2e/realworld.sh (issue 12): one session in every
+ * form a user meets it. */
+static int write_realworld(const char *dir)
+{
+    char path[512], src[512], keyname[600];
+    struct gen g;
+    struct expect exp = {0};
+    snprintf(src, sizeof src, "%s/rw.pcap", dir);
+    make_capture(src, &g, &exp, 30, 700, true, true, 1400, -1, 0, true);
+    char *keys = keylog_text(&g.keys, -1, -1, false);
+    write_text(dir, "rw.pcap.keys", keys);
+    char counts[64];
+    snprintf(counts, sizeof counts, "%zu %zu\n", exp.n[0], exp.n[1]);
+    write_text(dir, "rw.counts", counts);
+    expect_free(&exp);
+    /* several interfaces of different link types and snapshot lengths */
+    enum capgen_wrap kinds[3] = {CW_SLL2, CW_ETH, CW_RAW};
+    uint32_t snaps[3] = {262144, 65535, 262144};
+    snprintf(path, sizeof path, "%s/multi.pcapng", dir);
+    capgen_pcap_to_ng(src, path, kinds, snaps, 3, false);
+    snprintf(path, sizeof path, "%s/multi-be.pcapng", dir);
+    capgen_pcap_to_ng(src, path, kinds, snaps, 3, true);
+    /* link types and tunnels, and VLAN tags */
+    static const struct {
+        enum capgen_wrap w;
+        const char *name;
+    } wraps[] = {{CW_NFLOG, "nflog"}, {CW_PKTAP, "pktap"}, {CW_PPP, "ppp"},
+                 {CW_PPPOE, "pppoe"}, {CW_GRE_ETH, "gre"}, {CW_ERSPAN2, "erspan"},
+                 {CW_VXLAN, "vxlan"}, {CW_GENEVE, "geneve"}, {CW_IPIP, "ipip"},
+                 {CW_VLAN, "vlan"}};
+    for (size_t i = 0; i < sizeof wraps / sizeof wraps[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s.pcap", dir, wraps[i].name);
+        capgen_pcap_rewrap(src, path, wraps[i].w, 0);
+    }
+    /* 200,000 half-open connections, then the session; 70,000 that carry
+     * data, then the session */
+    snprintf(path, sizeof path, "%s/flood.pcap", dir);
+    write_flood(path, src, 200000, false);
+    snprintf(path, sizeof path, "%s/flooddata.pcap", dir);
+    write_flood(path, src, 70000, true);
+    free(keys);
+
+    /* the same session captured from the middle, with its acts lost, with
+     * a flipped bit in a body */
+    struct {
+        const char *name;
+        struct gen damage;
+    } dmg[] = {
+        {"midstream.pcap", {.corrupt_dir = -1, .midstream = true, .skip_before = {300, 9000}}},
+        {"actslost.pcap", {.corrupt_dir = -1, .skip_before = {50, 50}}},
+        {"body.pcap", {.corrupt_dir = 1, .corrupt_at = 50 + 18 + 3}},
+    };
+    for (size_t i = 0; i < sizeof dmg / sizeof dmg[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, dmg[i].name);
+        lngen_rng = 0x5eed;
+        ph_pcapw *w;
+        if (ph_pcapw_open(&w, path, NULL) != PH_OK)
+            return 1;
+        gen_open_opts(&g, w, "127.0.0.1:40312", "127.0.0.1:9735", NULL, &dmg[i].damage);
+        gen_traffic_small(&g, 20, 1100);
+        gen_close(&g, true);
+        if (ph_pcapw_close(w) != PH_OK)
+            return 1;
+        keys = keylog_text(&g.keys, -1, -1, false);
+        snprintf(keyname, sizeof keyname, "%s.keys", dmg[i].name);
+        write_text(dir, keyname, keys);
+        free(keys);
+    }
+    return 0;
+}
+
 static int write_fixtures(const char *dir)
 {
     char path[512];
@@ -1025,7 +1152,7 @@ int main(int argc, char **argv)
     if (ph_noise_global_init() != PH_OK)
         return 1;
     if (argc == 3 && strcmp(argv[1], "--write-fixtures") == 0)
-        return write_fixtures(argv[2]);
+        return write_fixtures(argv[2]) || write_realworld(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ph_lnsession_XXXXXX");
     if (!mkdtemp(tmpdir))
         return 1;

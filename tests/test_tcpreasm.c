@@ -772,14 +772,15 @@ static void test_memory_budget(void **state)
     ph_tcpreasm *t = mk_skip(k, 10000);
     handshake(t, 0, 0);
     seg(t, 0, 1, 1, A, pattern, 10);
-    for (uint32_t i = 0; i < 80; i++) /* 8000 bytes after a 90-byte hole */
+    for (uint32_t i = 0; i < 120; i++) /* 12000 bytes after a 90-byte hole */
         seg(t, 0, 101 + i * 100, 1, A, pattern + 100 + i * 100, 100);
     const struct ph_tcpreasm_stats *st = ph_tcpreasm_stats(t);
     assert_true(st->budget_hits > 0);
     assert_true(st->max_memory_used <= 10000);
     assert_int_equal(k[0].gaps, 1);
     assert_int_equal(k[0].gap_len[0], 90);
-    assert_int_equal(k[0].next, 8100);
+    assert_int_equal(k[0].next, 12100);
+    assert_true(st->max_window_used <= 10000 / 4);
     ph_tcpreasm_finish(t, 9);
     ph_tcpreasm_destroy(t);
     /* without skip_gaps: the direction ends at its hole */
@@ -788,7 +789,7 @@ static void test_memory_budget(void **state)
     t = mk(&r, &lim);
     handshake(t, 0, 0);
     seg(t, 0, 1, 1, A, pattern, 10);
-    for (uint32_t i = 0; i < 80; i++)
+    for (uint32_t i = 0; i < 120; i++)
         seg(t, 0, 101 + i * 100, 1, A, pattern + 100 + i * 100, 100);
     assert_int_equal(r.s[1][0].why, PH_TCP_END_LIMIT);
     assert_true(ph_tcpreasm_stats(t)->max_memory_used <= 10000);
@@ -899,6 +900,7 @@ static void random_segments(bool skip)
     const struct ph_tcpreasm_stats *st = ph_tcpreasm_stats(t);
     assert_int_equal(fed, f.accounted + st->late_bytes);
     assert_true(st->max_memory_used <= 300000);
+    assert_true(st->max_window_used <= 300000 / 4);
     ph_tcpreasm_destroy(t);
 }
 

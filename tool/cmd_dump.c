@@ -255,8 +255,11 @@ static void print_totals(struct dump *d)
                 (unsigned long long)d->by_type[t]);
     }
     size_t nproblems = count_problems(d->in);
-    fprintf(d->out, "%zu sessions, %llu messages, %zu problems\n",
-            ph_lninput_session_count(d->in), (unsigned long long)d->messages, nproblems);
+    /* worded as replay words its counts */
+    size_t ns = ph_lninput_session_count(d->in);
+    fprintf(d->out, "%zu session%s, %llu message%s, %zu problem%s\n", ns, ns == 1 ? "" : "s",
+            (unsigned long long)d->messages, d->messages == 1 ? "" : "s", nproblems,
+            nproblems == 1 ? "" : "s");
     if (nproblems)
         fprintf(d->out, "problems:\n");
     for (size_t i = 0; i < ph_lninput_problem_count(d->in); i++) {

@@ -9,7 +9,7 @@
 #define DEF_RETAIN (64u << 10)
 #define DEF_MAX_CONNS 65536u
 #define DEF_MAX_MEMORY (256u << 20)
-#define RING_MIN 4096u
+#define RING_MIN 256u
 
 /* Eviction classes, evicted in this order. */
 enum { CL_CLOSED, CL_NO_PAYLOAD, CL_PAYLOAD, CL_KEEP, NCLASSES };
@@ -65,7 +65,8 @@ struct ph_tcpreasm {
     size_t nbuckets, count;       /* count includes closed ones */
     struct conn *first, *last;    /* live list */
     struct lru lru[NCLASSES];
-    size_t mem;                   /* out-of-order bytes + windows */
+    size_t mem;                   /* out-of-order bytes, all connections */
+    size_t ring_mem;              /* windows, all connections (max_memory / 4) */
 };
 
 const char *ph_tcp_end_name(enum ph_tcp_end why)
@@ -165,7 +166,8 @@ static void free_dir(ph_tcpreasm *r, struct dir *d)
         free(s);
     }
     d->ooo_tail = NULL;
-    r->mem -= d->buffered + d->ring_cap;
+    r->mem -= d->buffered;
+    r->ring_mem -= d->ring_cap;
     d->buffered = d->nsegs = 0;
     free(d->ring);
     d->ring = NULL;
@@ -247,8 +249,10 @@ static void budget_add(ph_tcpreasm *r, size_t n)
 }
 
 /* Grow the window towards `retain` as data comes (a connection that
- * carries 100 bytes costs 4 KiB, not 64), within the budget. The bytes it
- * holds move to their place in the larger ring. */
+ * carries 100 bytes costs 256 bytes, not 64 KiB), within the windows'
+ * budget, apart from the out-of-order data's so that the windows of many
+ * idle connections never cost a live one its holes. The bytes it holds move
+ * to their place in the larger ring. */
 static void ring_grow(ph_tcpreasm *r, struct dir *d, size_t want)
 {
     size_t cap = d->ring_cap ? d->ring_cap : RING_MIN;
@@ -256,14 +260,17 @@ static void ring_grow(ph_tcpreasm *r, struct dir *d, size_t want)
         cap *= 2;
     if (cap > r->lim.retain)
         cap = r->lim.retain;
-    if (cap <= d->ring_cap || !budget(r, cap - d->ring_cap))
-        return;
+    size_t more = cap - d->ring_cap, ring_budget = r->lim.max_memory / 4;
+    if (cap <= d->ring_cap || r->ring_mem + more > ring_budget)
+        return; /* only costs the ability to check retransmissions */
     uint8_t *n = malloc(cap);
     if (!n)
-        return; /* only costs the ability to check retransmissions */
+        return;
     for (uint64_t o = d->next_off - d->ring_len; o < d->next_off; o++)
         n[o % cap] = d->ring[o % d->ring_cap];
-    budget_add(r, cap - d->ring_cap);
+    r->ring_mem += more;
+    if (r->ring_mem > r->stats.max_window_used)
+        r->stats.max_window_used = r->ring_mem;
     free(d->ring);
     d->ring = n;
     d->ring_cap = cap;

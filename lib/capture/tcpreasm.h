@@ -37,14 +37,16 @@
  *   payload, and connections the consumer marked (ph_tcp_conn_info.keep)
  *   last. An evicted connection ends as PH_TCP_END_EVICTED and is counted
  *   (ph_tcpreasm_stats); nothing is refused.
- * - memory: out-of-order data and retransmission-check windows share one
- *   budget of max_memory bytes (256 MiB) over all connections, on top of
- *   max_buffer / max_segments per direction (8 MiB, 16,384 segments) and a
- *   window of at most `retain` bytes per direction (64 KiB, grown as data
- *   comes). Past the budget a hole is given up (as at a limit) and windows
- *   stop growing. Fixed cost: about 400 bytes per tracked connection and
- *   16 bytes per hash slot (at most 2 x max_conns). So with the defaults
- *   the whole table stays under 256 MiB + 28 MiB whatever the capture.
+ * - memory: out-of-order data is held to max_memory bytes (256 MiB) over
+ *   all connections, on top of max_buffer / max_segments per direction
+ *   (8 MiB, 16,384 segments); past it a hole is given up (as at a limit).
+ *   The windows that check retransmissions (at most `retain` bytes per
+ *   direction, 64 KiB, grown from 256 bytes as data comes) share a budget
+ *   of max_memory / 4 of their own: past it they stop growing, which only
+ *   costs retransmission checks. Fixed cost: about 400 bytes per tracked
+ *   connection and 16 bytes per hash slot (at most 2 x max_conns). With the
+ *   defaults the whole table stays under 256 + 64 + 28 MiB whatever the
+ *   capture.
  * - time: O(1) per segment (a keyed hash: a crafted capture cannot make
  *   chains long) plus the walk of the out-of-order list of its direction
  *   when it lands between buffered pieces (bounded by max_segments).
@@ -131,8 +133,8 @@ struct ph_tcpreasm_limits {      /* 0 = default */
     size_t retain;               /* delivered bytes kept for checking
                                     retransmissions per direction (64 KiB) */
     size_t max_conns;            /* tracked connections (65536) */
-    size_t max_memory;           /* out-of-order data + windows, all
-                                    connections (256 MiB) */
+    size_t max_memory;           /* out-of-order data, all connections (256
+                                    MiB); windows get a quarter of it more */
     bool skip_gaps;              /* deliver on after a hole (on_gap) */
 };
 
@@ -147,7 +149,8 @@ struct ph_tcpreasm_stats {
     uint64_t evicted_keep;       /* ... of which the consumer had marked */
     uint64_t budget_hits;        /* holes given up / windows not grown: memory budget */
     size_t max_tracked;          /* high-water mark of tracked connections */
-    size_t max_memory_used;      /* high-water mark of the shared budget */
+    size_t max_memory_used;      /* high-water mark of out-of-order data */
+    size_t max_window_used;      /* high-water mark of the windows */
 };
 
 typedef struct ph_tcpreasm ph_tcpreasm;

@@ -62,7 +62,7 @@ has good-text.out "session 1: 127.0.0.1:40312 -> 127.0.0.1:9735"
 has good-text.out "-> initiator: $n0 messages"
 has good-text.out "<- responder: $n1 messages"
 has good-text.out "totals by type:"
-has good-text.out "1 sessions, $total messages, 0 problems"
+has good-text.out "1 session, $total messages, 0 problems"
 
 # default key log name with the extension replaced; --keylog overrides
 cp good.pcap alt.pcap && cp good.pcap.keys alt.keys
@@ -113,7 +113,7 @@ has lnm-text.out "^== good.lnmsgs$"
 has lnm-text.out "^session 1: .lnmsgs file: one sender, no endpoints or times"
 has lnm-text.out "^  -> sender   : $total messages"
 has lnm-text.out "^@0  *#1   -> init "
-has lnm-text.out "^1 sessions, $total messages, 0 problems$"
+has lnm-text.out "^1 session, $total messages, 0 problems$"
 # after a capture, its session number follows the capture's
 run lnm-two 0 good.pcap good.lnmsgs --json
 python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; assert r[-1]["summary"]["sessions"]==2; assert r[-2]["session"]==2 and r[-2]["src"] is None' <lnm-two.out ||
