@@ -9,7 +9,8 @@
  * and the test below checks that the committed corpus is exactly what the
  * generator writes, and that the library's verdict on each file (the worst
  * problem) is the exit status the manifest documents. Run from the
- * repository root (tests/run.sh does). */
+ * repository root (tests/run.sh does). `--write-fuzz-seeds DIR` writes the
+ * capture seeds of tests/fuzz (tests/fuzz/seeds.sh). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -823,10 +824,39 @@ static void test_manifest_verdicts(void **state)
     free(e);
 }
 
+/* Seeds for tests/fuzz (fuzz_capture): one small session in every link
+ * layer and tunnel, over several interfaces in both byte orders, and in
+ * every pcap variant. */
+static int write_fuzz_seeds(const char *dir)
+{
+    snprintf(outdir, sizeof outdir, "%s", dir);
+    if (ph_noise_global_init() != PH_OK)
+        return 1;
+    session_with_keys("src.pcap", 3, 3, NULL, 30);
+    unlink(out_path("src.pcap.keys"));
+    for (int w = 0; w < CW_COUNT; w++) {
+        char name[64];
+        snprintf(name, sizeof name, "seed-%s.pcap", capgen_wrap_name((enum capgen_wrap)w));
+        capgen_pcap_rewrap(out_path("src.pcap"), out_path(name), (enum capgen_wrap)w,
+                           w % 3 == 1 ? CAPGEN_SWAPPED | CAPGEN_MICRO
+                           : w % 3 == 2 ? CAPGEN_MODIFIED : 0);
+    }
+    enum capgen_wrap kinds[4] = {CW_SLL2, CW_ETH, CW_NULL_LE, CW_NFLOG};
+    uint32_t snaps[4] = {262144, 65535, 128, 262144};
+    capgen_pcap_to_ng(out_path("src.pcap"), out_path("seed-multi-le.pcapng"), kinds, snaps, 4,
+                      false);
+    capgen_pcap_to_ng(out_path("src.pcap"), out_path("seed-multi-be.pcapng"), kinds, snaps, 4,
+                      true);
+    unlink(out_path("src.pcap"));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write") == 0)
         return write_corpus(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "--write-fuzz-seeds") == 0)
+        return write_fuzz_seeds(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus_is_generated),
         cmocka_unit_test(test_manifest_verdicts),
