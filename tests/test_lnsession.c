@@ -43,7 +43,8 @@ struct check {
 static void check_cb(void *ctx, const struct ph_ln_record *r)
 {
     struct check *c = ctx;
-    assert_true(r->ts_ns >= c->last_ts);
+    if (!c->skips) /* damaged captures may carry damaged timestamps */
+        assert_true(r->ts_ns >= c->last_ts);
     c->last_ts = r->ts_ns;
     if (c->session)
         assert_int_equal(r->session, c->session);
@@ -259,7 +260,8 @@ static void test_wrong_key(void **state)
                             "bad MAC on the length header of the first frame under key 1 in "
                             "127.0.0.1:40312 -> 127.0.0.1:9735 at stream offset 116: that "
                             "frame's MAC is in the key log but its key does not authenticate "
-                            "it: the key log's key for it is wrong"));
+                            "it, whatever its two length bytes: the key log's key for it is "
+                            "wrong"));
     ph_lnsession_destroy(s);
     ph_keylog_destroy(kl);
     free(text);
