@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 PKGS := libsecp256k1 libsodium jemalloc libpcap
 # Debian packages everything here needs, tests and captures included.
 DEB_PKGS := libsecp256k1-dev libsodium-dev libjemalloc-dev libpcap-dev libcmocka-dev \
-            pkg-config tcpdump tshark python3-electrum lcov valgrind
+            pkg-config tcpdump tshark python3-electrum lcov valgrind clang libclang-rt-14-dev
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -58,7 +58,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
 .PHONY: tests-build all deps test test-run asan demo bench captures install clean check-clang \
-        mutants coverage
+        mutants coverage fuzz fuzz-build
 
 all: $(BUILD)/libpeerheap.a $(BUILD)/libpeerheap.so $(BUILD)/peerheap
 
@@ -128,6 +128,28 @@ check-clang: deps
 	@command -v clang >/dev/null 2>&1 || sh tool/deps.sh clang
 	@$(MAKE) --no-print-directory BUILD=build-clang CC=clang tests-build
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c), clang with ASan and UBSan, in
+# build-fuzz: `make fuzz FUZZ_SECONDS=N` runs each for N seconds from its
+# seed corpus in tests/fuzz/corpus/ (tests/fuzz/run.sh; a crash fails and
+# its input is kept in build-fuzz/crashes/).
+FUZZ_SECONDS ?= 30
+FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libpeerheap.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZ,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(BUILD)/libpeerheap.a \
+	    $(LDLIBS_ALL)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	    SAN_FLAGS='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' fuzz-build
+	@sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 # The main job on the bundled capture: every strategy, 64 simulated peers
 # relaying the captured gossip, the deterministic model sink (about 30 s on
 # 2 cores; the socket sink takes about three times as long at 64 peers).
@@ -170,4 +192,4 @@ install: all
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/peerheap.pc
 
 clean:
-	rm -rf build build-asan build-clang build-cov
+	rm -rf build build-asan build-clang build-cov build-fuzz

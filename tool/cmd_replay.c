@@ -621,6 +621,7 @@ static int load_input(const struct replay_opts *o, ph_lninput **li, ph_replay_in
         return PH_EXIT_USAGE;
     struct ph_lninput_opts lo = {
         .keylog = o->keylog,
+        .keylog_fallback = getenv("LIGHTNINGKEYLOGFILE"),
         .filter = o->filter,
         .types = wanted,
         .keep = true,
