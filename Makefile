@@ -8,7 +8,8 @@ PREFIX ?= /usr/local
 PKGS := libsecp256k1 libsodium jemalloc libpcap jansson
 # Debian packages everything here needs, tests and captures included.
 DEB_PKGS := libsecp256k1-dev libsodium-dev libjemalloc-dev libpcap-dev libjansson-dev \
-            libcmocka-dev pkg-config tcpdump tshark python3-electrum groff-base lcov
+            libcmocka-dev pkg-config tcpdump tshark python3-electrum groff-base lcov valgrind clang \
+            libclang-rt-14-dev
 # The Debian package of each pkg-config name the build needs.
 DEB_OF_libsecp256k1 := libsecp256k1-dev
 DEB_OF_libsodium := libsodium-dev
@@ -20,7 +21,7 @@ DEB_OF_cmocka := libcmocka-dev
 # Targets that install the packages first (or need none) skip the check:
 # everything else stops at once with one line naming what is missing,
 # instead of a compiler error about a header.
-NO_CHECK_GOALS := deps test asan check-clang demo bench captures clean mutants coverage
+NO_CHECK_GOALS := deps test asan check-clang demo bench captures clean mutants coverage fuzz
 ifneq ($(filter-out $(NO_CHECK_GOALS),$(or $(MAKECMDGOALS),all)),)
 CHECK_PKGS := $(PKGS) $(if $(filter tests-build test-run,$(MAKECMDGOALS)),cmocka)
 MISSING_PKGS := $(if $(shell command -v pkg-config),$(foreach p,$(CHECK_PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(DEB_OF_$(p)))),pkg-config $(foreach p,$(CHECK_PKGS),$(DEB_OF_$(p))))
@@ -77,7 +78,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
 .PHONY: tests-build all deps test test-run asan demo bench captures install clean check-clang \
-        mutants coverage
+        mutants coverage fuzz fuzz-build
 
 all: $(BUILD)/libpeerheap.a $(BUILD)/libpeerheap.so $(BUILD)/peerheap $(BUILD)/peerheap.1
 
@@ -152,6 +153,28 @@ check-clang: deps
 	@command -v clang >/dev/null 2>&1 || sh tool/deps.sh clang
 	@$(MAKE) --no-print-directory BUILD=build-clang CC=clang tests-build
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c), clang with ASan and UBSan, in
+# build-fuzz: `make fuzz FUZZ_SECONDS=N` runs each for N seconds from its
+# seed corpus in tests/fuzz/corpus/ (tests/fuzz/run.sh; a crash fails and
+# its input is kept in build-fuzz/crashes/).
+FUZZ_SECONDS ?= 30
+FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libpeerheap.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZ,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(BUILD)/libpeerheap.a \
+	    $(LDLIBS_ALL)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	    SAN_FLAGS='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' fuzz-build
+	@sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 # The main job on the bundled capture: every strategy, 64 simulated peers
 # relaying the captured gossip, the deterministic model sink (about 30 s on
 # 2 cores; the socket sink takes about three times as long at 64 peers).
@@ -195,4 +218,4 @@ install: all
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/peerheap.pc
 
 clean:
-	rm -rf build build-asan build-clang build-cov
+	rm -rf build build-asan build-clang build-cov build-fuzz

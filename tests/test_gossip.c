@@ -1278,6 +1278,35 @@ static void test_query_short_channel_ids_sample(void **state)
     print_message("query_short_channel_ids: %zu messages for 3 known scids\n", ne);
     sink_free(&k);
 
+    /* The same 4 scids 2,000 times over (a 64 KB query): the same answer,
+     * each channel once; a channel at a time, the end marker last. */
+    uint64_t *many = malloc(8000 * sizeof *many);
+    for (size_t i = 0; i < 8000; i++)
+        many[i] = scids[i % 4];
+    uint8_t *big = malloc(65535);
+    size_t blen;
+    assert_int_equal(ph_gossip_build_query_short_channel_ids(chain, many, 8000, big, 65535, &blen),
+                     PH_OK);
+    ph_gossip_scid_answer *ans = NULL;
+    assert_int_equal(ph_gossip_scid_answer_create(st, big, blen, &ans), PH_OK);
+    assert_int_equal(ph_gossip_scid_answer_left(ans), 3 + 1); /* 3 known channels, the end */
+    bool done = false;
+    size_t steps = 0;
+    while (!done) {
+        assert_int_equal(ph_gossip_scid_answer_next(ans, collect, &k, &done), PH_OK);
+        steps++;
+    }
+    assert_int_equal(steps, 3 + 1);
+    assert_int_equal(ph_gossip_scid_answer_left(ans), 0);
+    ph_gossip_scid_answer_destroy(ans);
+    assert_int_equal(k.n, ne + 1);
+    for (size_t i = 0; i < ne; i++)
+        assert_msg(k.m[i], exp[i], exp_len[i]);
+    assert_int_equal(ph_gossip_msg_type(k.m[ne]), 262);
+    sink_free(&k);
+    free(big);
+    free(many);
+
     /* query_flags: [ann only, none (unknown scid), update node 1 + node_announcement
      * node 1, update node 2] */
     uint8_t fq[160];

@@ -662,6 +662,7 @@ static void test_streaming_byte_by_byte(void **state)
         assert_int_equal(used, 0);
         assert_null(out);
         assert_int_equal(need, PH_NOISE_HDR_LEN);
+        assert_false(ph_noise_rx_in_frame(rx));
         for (size_t i = 0; i < flen; i++) {
             assert_int_equal(ph_noise_decrypt_feed(rx, frame + i, 1, &used, &out, &mlen, &need),
                              PH_OK);
@@ -672,7 +673,9 @@ static void test_streaming_byte_by_byte(void **state)
                 assert_int_equal(mlen, len);
                 assert_memory_equal(out, msg, len);
                 assert_int_equal(need, 0);
+                assert_false(ph_noise_rx_in_frame(rx)); /* between frames again */
             } else {
+                assert_true(ph_noise_rx_in_frame(rx));
                 assert_null(out);
                 size_t want = have < PH_NOISE_HDR_LEN ? PH_NOISE_HDR_LEN - have : flen - have;
                 assert_int_equal(need, want);

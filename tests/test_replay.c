@@ -437,5 +437,9 @@ int main(void)
         cmocka_unit_test(test_stalled_reader),
         cmocka_unit_test(test_socket_sink_verifies),
     };
+    /* PH_TEST_FILTER=pattern: only the matching tests (tests/e2e/valgrind.sh
+     * runs the unmeasured model path alone). */
+    if (getenv("PH_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("PH_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

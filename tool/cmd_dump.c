@@ -177,12 +177,27 @@ static void print_session_header(struct dump *d, const struct ph_lninput_session
             (unsigned long long)st->id, a, b, (unsigned long long)st->conn);
     fprintf(d->out, "  start %s UTC, end %s UTC%s\n", t0, t1,
             st->closed ? "" : " (still open)");
-    for (int dir = 0; dir < 2; dir++)
-        fprintf(d->out, "  %s %-9s: %llu messages, %llu bytes (%llu on the wire, %llu key%s)%s\n",
+    if (!st->handshake_seen)
+        fprintf(d->out, "  handshake %s: found by a logged key's frame%s\n",
+                st->handshake_bytes[0] || st->handshake_bytes[1] ? "partly captured"
+                                                                  : "not captured",
+                st->roles_guessed ? "; roles guessed (the higher port initiated)" : "");
+    for (int dir = 0; dir < 2; dir++) {
+        /* every stream byte: decrypted, not decrypted, or never captured */
+        char lost[160] = "";
+        int n = 0;
+        if (st->undecrypted[dir])
+            n += snprintf(lost + n, sizeof lost - (size_t)n, "; %llu not decrypted",
+                          (unsigned long long)st->undecrypted[dir]);
+        if (st->missing[dir] && n >= 0 && (size_t)n < sizeof lost)
+            snprintf(lost + n, sizeof lost - (size_t)n, "; %llu missing from the capture",
+                     (unsigned long long)st->missing[dir]);
+        fprintf(d->out, "  %s %-9s: %llu messages, %llu bytes (%llu on the wire, %llu key%s%s)%s\n",
                 dir == PH_LN_I2R ? "->" : "<-", dir == PH_LN_I2R ? "initiator" : "responder",
                 (unsigned long long)st->messages[dir], (unsigned long long)st->bytes[dir],
                 (unsigned long long)st->stream_bytes[dir], (unsigned long long)st->keys[dir],
-                st->keys[dir] == 1 ? "" : "s", st->complete[dir] ? "" : ", INCOMPLETE");
+                st->keys[dir] == 1 ? "" : "s", lost, st->complete[dir] ? "" : ", INCOMPLETE");
+    }
     if (st->overlap_conflicts[0] || st->overlap_conflicts[1])
         fprintf(d->out, "  retransmissions that disagreed with the first copy: %llu / %llu\n",
                 (unsigned long long)st->overlap_conflicts[0],
@@ -231,8 +246,11 @@ static void print_totals(struct dump *d)
                 (unsigned long long)d->by_type[t]);
     }
     size_t nproblems = count_problems(d->in);
-    fprintf(d->out, "%zu sessions, %llu messages, %zu problems\n",
-            ph_lninput_session_count(d->in), (unsigned long long)d->messages, nproblems);
+    /* worded as replay words its counts */
+    size_t ns = ph_lninput_session_count(d->in);
+    fprintf(d->out, "%zu session%s, %llu message%s, %zu problem%s\n", ns, ns == 1 ? "" : "s",
+            (unsigned long long)d->messages, d->messages == 1 ? "" : "s", nproblems,
+            nproblems == 1 ? "" : "s");
     if (nproblems)
         fprintf(d->out, "problems:\n");
     for (size_t i = 0; i < ph_lninput_problem_count(d->in); i++) {
@@ -367,6 +385,7 @@ static int run(int argc, char **argv)
     }
     struct ph_lninput_opts lo = {
         .keylog = o.keylog,
+        .keylog_fallback = getenv("LIGHTNINGKEYLOGFILE"),
         .filter = o.filter,
         .types = d.wanted,
         .on_msg = on_msg,
@@ -378,10 +397,9 @@ static int run(int argc, char **argv)
         ph_cli_error("dump: out of memory");
         return finish(&d, PH_EXIT_USAGE);
     }
-    if (ph_tool_input_status(d.in) == PH_EXIT_USAGE) { /* the --keylog file */
-        ph_tool_print_problems(d.in, &d.told, false);
+    ph_tool_print_problems(d.in, &d.told, false); /* what the --keylog file said */
+    if (ph_tool_input_status(d.in) == PH_EXIT_USAGE)
         return finish(&d, PH_EXIT_USAGE);
-    }
     if (o.export_path) {
         if (!(d.exp_file = ph_cli_output_open("dump", o.export_path, o.force, false)))
             return finish(&d, PH_EXIT_USAGE);

@@ -166,8 +166,8 @@ enum {
     OPT_KEY = PH_OPT_BASE, OPT_LISTEN, OPT_CONNECT, OPT_STRATEGY, OPT_NETWORK, OPT_GOSSIP,
     OPT_KEYLOG, OPT_RECORD, OPT_DUMP_RECEIVED, OPT_ANNOUNCE, OPT_GOSSIP_FILTER, OPT_MAX_PEERS,
     OPT_QUEUE_SOFT, OPT_QUEUE_HARD, OPT_IN_RATE, OPT_PING_INTERVAL, OPT_PONG_TIMEOUT,
-    OPT_HANDSHAKE_TIMEOUT, OPT_PING_BURST, OPT_PING_RATE, OPT_LOG_LEVEL, OPT_EXIT_AFTER_IDLE,
-    OPT_STATS_JSON, OPT_ENCODE, OPT_MAX_MESSAGES, OPT_FORCE, OPT_HELP,
+    OPT_HANDSHAKE_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_PING_BURST, OPT_PING_RATE, OPT_LOG_LEVEL,
+    OPT_EXIT_AFTER_IDLE, OPT_STATS_JSON, OPT_ENCODE, OPT_MAX_MESSAGES, OPT_FORCE, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -189,6 +189,7 @@ static const struct option long_opts[] = {
     {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
     {"pong-timeout", required_argument, NULL, OPT_PONG_TIMEOUT},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+    {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
     {"ping-burst", required_argument, NULL, OPT_PING_BURST},
     {"ping-rate", required_argument, NULL, OPT_PING_RATE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -261,6 +262,7 @@ static bool set_number(struct opts *o, int c, const char *v)
     case OPT_PONG_TIMEOUT: return parse_seconds(v, &pc->pong_timeout_ns) && pc->pong_timeout_ns;
     case OPT_HANDSHAKE_TIMEOUT:
         return parse_seconds(v, &pc->handshake_timeout_ns) && pc->handshake_timeout_ns;
+    case OPT_FRAME_TIMEOUT: return parse_seconds(v, &pc->frame_timeout_ns);
     case OPT_PING_BURST: return ph_cli_parse_double(v, &pc->ping_burst) && pc->ping_burst >= 0;
     case OPT_PING_RATE: return ph_cli_parse_double(v, &pc->ping_rate) && pc->ping_rate >= 0;
     case OPT_LOG_LEVEL: return ph_log_level_parse(v, &o->level) == PH_OK;
@@ -596,6 +598,12 @@ static int run_peer(int argc, char **argv)
         printf("listening %s\n", bound);
     }
     fflush(stdout);
+    /* Set-up (preload, our own gossip, listeners) is measured apart: the
+     * figures and the peak are those of serving. */
+    if (meter) {
+        ph_nodemeter_mark_peers(meter);
+        ph_nodemeter_mark_phase(meter);
+    }
     for (size_t i = 0; i < o.nconnect; i++) {
         err = ph_node_connect(r.node, o.connect[i]);
         if (err) {
@@ -681,7 +689,9 @@ const struct ph_command ph_cmd_peer = {
         "                         temporary file, renamed into place at exit)\n"
         "  --stats-json FILE      at exit, write the write-path figures (writes, write\n"
         "                         buffers, allocations by row and type, peak live) in\n"
-        "                         the schema of 'peerheap replay --json'\n"        "  --force                let --record and --stats-json replace existing files\n"
+        "                         the schema of 'peerheap replay --json'; set-up (the\n"
+        "                         preload) is measured apart from serving\n"
+        "  --force                let --record and --stats-json replace existing files\n"
         "                         (without it an existing file is an error, exit 2)\n"
         "  --encode POLICY        stored (default): copy stored wire bytes into the\n"
         "                         write buffer; per-write: decode, then encode into\n"
@@ -695,6 +705,8 @@ const struct ph_command ph_cmd_peer = {
         "  --ping-interval S      send a ping this often, 0 = never (default 60)\n"
         "  --pong-timeout S       disconnect when a pong is this late (default 30)\n"
         "  --handshake-timeout S  limit for handshake + init (default 10)\n"
+        "  --frame-timeout S      after init, limit for one frame from its first byte\n"
+        "                         to its last, 0 = none (default 20)\n"
         "  --ping-burst N         pings answered in a burst (default 1500)\n"
         "  --ping-rate N/S        pings answered per second after a burst (default 10)\n"
         "  --log-level LEVEL      error, warn, info (default) or debug\n"

@@ -687,6 +687,7 @@ static int load_input(const struct ph_replay_cli *o, const char *cmd, FILE *side
         return PH_EXIT_USAGE;
     struct ph_lninput_opts lo = {
         .keylog = o->keylog,
+        .keylog_fallback = getenv("LIGHTNINGKEYLOGFILE"),
         .filter = o->filter,
         .types = wanted,
         .keep = true,

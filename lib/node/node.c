@@ -191,6 +191,31 @@ static ph_err open_backlog(void *ctx, ph_peer *p, uint32_t first, uint32_t range
     return n->cfg.open_backlog(n->cfg.backlog_ctx, p, first, range, ops, cursor);
 }
 
+/* Gossip that failed its signature check: BOLT 7 SHOULD send a warning
+ * (the connection may stay); never stored, never relayed. One log line for
+ * the first and every 1,000th, so a flood cannot flood the log. */
+static void refuse_gossip(ph_node *n, ph_peer *p, const uint8_t *msg, ph_gossip_outcome o)
+{
+    const char *what = o == PH_GOSSIP_BAD_SIGNATURE ? "an invalid signature"
+                                                    : "a signature or key that does not parse";
+    n->st.gossip_refused++;
+    if (n->st.gossip_refused == 1 || n->st.gossip_refused % 1000 == 0) {
+        const char *name = ph_wire_type_name((uint16_t)(msg[0] << 8 | msg[1]));
+        ph_logf(&n->cfg.log, PH_LOG_WARN,
+                "peer %u %s: %s with %s: not stored, not relayed (%llu refused so far)",
+                ph_peer_id(p), ph_peer_addr(p), name ? name : "gossip", what,
+                (unsigned long long)n->st.gossip_refused);
+    }
+    char text[96];
+    snprintf(text, sizeof text, "gossip with %s", what);
+    ph_wire_msg *w = NULL;
+    ph_outq_msg *om = NULL;
+    if (ph_wire_warning_new(&w, NULL, text) == PH_OK && ph_outq_msg_wire(&om, w) == PH_OK) {
+        ph_peer_send(p, om, 0);
+        ph_outq_msg_unref(om);
+    }
+}
+
 static void on_gossip(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
 {
     ph_node *n = ctx;
@@ -201,16 +226,8 @@ static void on_gossip(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
         ph_logf(&n->cfg.log, PH_LOG_ERROR, "gossip store: %s", ph_strerror(err));
         return;
     }
-    if (res.outcome == PH_GOSSIP_BAD_SIGNATURE) {
-        /* BOLT 7: SHOULD send a warning; the connection may stay. */
-        ph_wire_msg *w = NULL;
-        ph_outq_msg *om = NULL;
-        if (ph_wire_warning_new(&w, NULL, "gossip with an invalid signature") == PH_OK &&
-            ph_outq_msg_wire(&om, w) == PH_OK) {
-            ph_peer_send(p, om, 0);
-            ph_outq_msg_unref(om);
-        }
-    }
+    if (res.outcome == PH_GOSSIP_BAD_SIGNATURE || res.outcome == PH_GOSSIP_MALFORMED)
+        refuse_gossip(n, p, msg, res.outcome);
     if (ph_log_enabled(&n->cfg.log, PH_LOG_DEBUG)) {
         uint16_t t = (uint16_t)(msg[0] << 8 | msg[1]);
         ph_logf(&n->cfg.log, PH_LOG_DEBUG, "peer %u: %s %s, %zu new", ph_peer_id(p),

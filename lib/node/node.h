@@ -83,6 +83,7 @@ typedef struct ph_node_stats {
     uint64_t closed;
     uint64_t messages_in;          /* every decrypted message, all peers */
     uint64_t gossip_in;
+    uint64_t gossip_refused;       /* bad or unparseable signatures: warned, dropped */
     uint64_t relayed;              /* (message, peer) pairs queued for relay */
     size_t peers;                  /* now */
     ph_gossip_preload_stats preload;

@@ -958,6 +958,7 @@ done:
 }
 /* ---- isolation ---- */
 
+/* Everything until EOF, NUL-terminated (the error line is parsed as text). */
 static ph_err read_all(int fd, char **out, size_t *len)
 {
     size_t cap = 65536, n = 0;
@@ -965,7 +966,7 @@ static ph_err read_all(int fd, char **out, size_t *len)
     if (!buf)
         return PH_ERR_NOMEM;
     for (;;) {
-        if (n == cap) {
+        if (n + 1 >= cap) {
             char *nb = realloc(buf, cap *= 2);
             if (!nb) {
                 free(buf);
@@ -973,7 +974,7 @@ static ph_err read_all(int fd, char **out, size_t *len)
             }
             buf = nb;
         }
-        ssize_t r = read(fd, buf + n, cap - n);
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -984,6 +985,7 @@ static ph_err read_all(int fd, char **out, size_t *len)
             break;
         n += (size_t)r;
     }
+    buf[n] = 0;
     *out = buf;
     *len = n;
     return PH_OK;
