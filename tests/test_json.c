@@ -37,6 +37,14 @@ static void test_parse_and_reasons(void **state)
     ph_json_copy_str(j, "n", buf, sizeof buf);
     assert_string_equal(buf, "");
     json_decref(j);
+    /* cut at a character boundary: "é" (2 bytes) is left out whole */
+    char cut3[4];
+    ph_json_copy_text(cut3, sizeof cut3, "ab\xc3\xa9");
+    assert_string_equal(cut3, "ab");
+    ph_json_copy_text(cut3, sizeof cut3, "a\xc3\xa9z");
+    assert_string_equal(cut3, "a\xc3\xa9");
+    ph_json_copy_text(cut3, sizeof cut3, "abcdef");
+    assert_string_equal(cut3, "abc");
 
     /* a truncated document: one line, with where */
     const char *cut = "{\"a\": [1, 2";

@@ -92,7 +92,7 @@ ph_err ph_report_add_file(ph_report *r, const char *path, const char *sha256_hex
         return PH_ERR_NOMEM;
     r->input.files = f;
     ph_report_file *d = &f[r->input.n_files++];
-    snprintf(d->path, sizeof d->path, "%s", path);
+    ph_json_copy_text(d->path, sizeof d->path, path);
     snprintf(d->sha256, sizeof d->sha256, "%s", sha256_hex);
     return PH_OK;
 }

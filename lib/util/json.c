@@ -69,10 +69,26 @@ bool ph_json_double_value(const json_t *v, double *out)
     return true;
 }
 
+void ph_json_copy_text(char *buf, size_t len, const char *src)
+{
+    if (!len)
+        return;
+    size_t n = strlen(src);
+    if (n >= len) {
+        n = len - 1;
+        /* src[n] is the first byte left out: if it continues a character,
+         * that character is left out whole */
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(buf, src, n);
+    buf[n] = 0;
+}
+
 void ph_json_copy_str(const json_t *obj, const char *key, char *buf, size_t len)
 {
     const char *s = json_string_value(json_object_get(obj, key));
-    snprintf(buf, len, "%s", s ? s : "");
+    ph_json_copy_text(buf, len, s ? s : "");
 }
 
 void ph_json_put(json_t *obj, const char *key, json_t *v, bool *failed)

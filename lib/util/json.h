@@ -33,9 +33,12 @@ ph_err ph_json_load_file(const char *path, json_t **out, char *why, size_t why_l
  * and reals. */
 bool ph_json_u64_value(const json_t *v, uint64_t *out);
 bool ph_json_double_value(const json_t *v, double *out);
-/* The string member `key` of `obj` copied into buf (truncated to fit), ""
+/* The string member `key` of `obj` copied into buf (ph_json_copy_text), ""
  * when absent or not a string. */
 void ph_json_copy_str(const json_t *obj, const char *key, char *buf, size_t len);
+/* Copies `src` into buf, truncated to fit at a UTF-8 character boundary,
+ * so that valid UTF-8 stays valid (and writable by jansson) when cut. */
+void ph_json_copy_text(char *buf, size_t len, const char *src);
 
 /* Building. A failed allocation (a NULL `v` or a refused insertion) sets
  * *failed and is otherwise ignored, so a whole tree is built with one check
