@@ -473,6 +473,16 @@ static void reader_main(struct engine *e, int (*pairs)[2], int pipe_w)
     _exit(w == (ssize_t)sizeof res ? 0 : 3);
 }
 
+/* The remotes' verification, into the result. */
+static void verdict(struct engine *e, const ph_remote_result *rr)
+{
+    e->res->verified = rr->verified;
+    e->res->mismatches = rr->mismatches + rr->missing;
+    e->res->missing = rr->missing;
+    if (e->res->mismatches)
+        snprintf(e->res->verify_problem, sizeof e->res->verify_problem, "%s", rr->first_error);
+}
+
 static ph_err start_reader(struct engine *e, int (*pairs)[2])
 {
     int pp[2];
@@ -516,8 +526,7 @@ static ph_err collect_reader(struct engine *e)
     e->reader_pid = 0;
     if (got != (ssize_t)sizeof rr)
         return fail(e, PH_ERR_IO, "reader process ended without a result");
-    e->res->verified = rr.verified;
-    e->res->mismatches = rr.mismatches + rr.missing;
+    verdict(e, &rr);
     if (rr.failed)
         return fail(e, PH_ERR_PEER_PROTOCOL, rr.first_error[0] ? rr.first_error : "reader failed");
     return PH_OK;
@@ -798,8 +807,7 @@ static ph_err model_collect(struct engine *e)
 {
     ph_remote_result rr;
     ph_remote_get_result(e->remotes, true, &rr);
-    e->res->verified = rr.verified;
-    e->res->mismatches = rr.mismatches + rr.missing;
+    verdict(e, &rr);
     if (rr.failed)
         return fail(e, PH_ERR_PEER_PROTOCOL, rr.first_error);
     return PH_OK;
