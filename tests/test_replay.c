@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -224,6 +225,253 @@ static void test_analytic_relations(void **state)
     ph_replay_input_destroy(in);
 }
 
+/* ---- exact figures of pool, ring and tiered, derived from the input ----
+ *
+ * The input is built so that the node's write path is simple enough to
+ * follow by hand: each peer's whole plan is under the backlog's 64 KiB
+ * refill slice (so it is queued at once) and under the model's 256 KiB
+ * socket buffer (so every write is taken whole: no partial write, no
+ * EAGAIN, checked). Then, by the rules the README and lib/wbuf/wbuf_*.c
+ * document:
+ *   - the queue turns a peer's waiting messages into batches of the
+ *     strategy's preferred size (8 frames; ring 64), in order; a batch is
+ *     written whole and its buffers released before the next one is made,
+ *     and no other peer writes in between;
+ *   - set-up writes each peer's init, then its gossip_timestamp_filter,
+ *     each alone (the filter waits for the remote's init); both are under
+ *     256 bytes;
+ *   - pool: a new 65,535-byte buffer only when none is idle: the pool ends
+ *     up with as many as the largest batch, one of them made in set-up;
+ *   - tiered: per class (256, 1,024, 4,096, 16,384, 65,535 bytes of
+ *     plaintext) a new buffer only when the class has none idle: as many as
+ *     the most frames of that class in one batch (nothing expires: the
+ *     phase lasts no virtual time at all, and with no linger);
+ *   - ring: per peer, 4 KiB at the first frame, then doubling (repeatedly,
+ *     one allocation) when a frame's chunk - a 16-byte record, the 18-byte
+ *     header, the body and the 16-byte MAC, rounded up to 16 - does not fit
+ *     after the chunks of its batch (a ring whose frames are all released
+ *     starts again at offset 0).
+ * jemalloc serves each of these sizes from the size class of the same
+ * bytes, but 65,535 from 64 KiB. */
+#define EX_SESSIONS 2
+#define EX_PEERS 4
+
+struct wbuf_expect {
+    uint64_t buffers, bytes_requested;          /* whole session */
+    uint64_t phase_allocations, phase_bytes;    /* the wbuf row, replay phase */
+};
+
+/* Odd (unknown, ignorable) message types of a chosen length, for the
+ * larger classes the captured gossip does not reach. */
+static void add_opaque(ph_replay_input *in, uint32_t session, size_t len)
+{
+    static uint8_t buf[65535];
+    memset(buf, 0xa5, len);
+    buf[0] = 0x80;
+    buf[1] = (uint8_t)(1 + 2 * (len % 7)); /* odd */
+    assert_int_equal(ph_replay_input_add(in, 0, session, 0, buf, len), PH_OK);
+}
+
+static ph_replay_input *exact_input(void)
+{
+    ph_replay_input *all, *in;
+    assert_int_equal(ph_replay_input_create(&all), PH_OK);
+    assert_int_equal(ph_replay_input_load_lnmsgs(all, SAMPLE, 0, NULL), PH_OK);
+    assert_int_equal(ph_replay_input_create(&in), PH_OK);
+    /* session 0: 40 captured messages with a 3,000-, a 10,000- and two
+     * 20,000-byte message among them; session 1: 100 captured messages
+     * with a 1,100- and two 5,000-byte ones (two batches of a ring) */
+    size_t k = 0;
+    for (size_t i = 0; i < 40; i++) {
+        const ph_replay_msg *m = ph_replay_input_at(all, k++);
+        assert_int_equal(ph_replay_input_add(in, 0, 0, 0, m->bytes, m->len), PH_OK);
+        if (i == 5)
+            add_opaque(in, 0, 3000);
+        if (i == 6 || i == 7)
+            add_opaque(in, 0, 20000);
+        if (i == 30)
+            add_opaque(in, 0, 10000);
+    }
+    for (size_t i = 0; i < 100; i++) {
+        const ph_replay_msg *m = ph_replay_input_at(all, k++);
+        assert_int_equal(ph_replay_input_add(in, 0, 1, 0, m->bytes, m->len), PH_OK);
+        if (i == 10)
+            add_opaque(in, 1, 1100);
+        if (i == 60 || i == 62)
+            add_opaque(in, 1, 5000);
+    }
+    ph_replay_input_destroy(all);
+    return in;
+}
+
+/* The lengths of the messages peer `peer` is sent, in order. */
+static size_t plan_lengths(const ph_replay_input *in, size_t peer, uint32_t *len, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ph_replay_input_count(in); i++) {
+        const ph_replay_msg *m = ph_replay_input_at(in, i);
+        if (m->session == peer % EX_SESSIONS) {
+            assert_true(n < cap);
+            len[n++] = m->len;
+        }
+    }
+    return n;
+}
+
+static const uint64_t tier_size[5] = {256, 1024, 4096, 16384, 65535};
+
+static unsigned tier_of(uint32_t len)
+{
+    unsigned c = 0;
+    while (c < 4 && len > tier_size[c])
+        c++;
+    return c;
+}
+
+static uint64_t jemalloc_class(uint64_t n)
+{
+    return n == 65535 ? 65536 : n;
+}
+
+static struct wbuf_expect expect_pool(const ph_replay_input *in)
+{
+    uint32_t len[256];
+    size_t most = 1; /* set-up's single frames */
+    for (size_t p = 0; p < EX_PEERS; p++) {
+        size_t n = plan_lengths(in, p, len, 256);
+        for (size_t b = 0; b < n; b += 8) {
+            size_t batch = n - b < 8 ? n - b : 8;
+            if (batch > most)
+                most = batch;
+        }
+    }
+    struct wbuf_expect x = {most, most * 65535, most - 1, (most - 1) * 65536};
+    return x;
+}
+
+static struct wbuf_expect expect_tiered(const ph_replay_input *in)
+{
+    uint64_t need[5] = {1, 0, 0, 0, 0}; /* set-up: init, filter */
+    uint32_t len[256];
+    for (size_t p = 0; p < EX_PEERS; p++) {
+        size_t n = plan_lengths(in, p, len, 256);
+        for (size_t b = 0; b < n; b += 8) {
+            uint64_t in_batch[5] = {0};
+            for (size_t i = b; i < n && i < b + 8; i++)
+                in_batch[tier_of(len[i])]++;
+            for (unsigned c = 0; c < 5; c++)
+                if (in_batch[c] > need[c])
+                    need[c] = in_batch[c];
+        }
+    }
+    struct wbuf_expect x = {0};
+    for (unsigned c = 0; c < 5; c++) {
+        x.buffers += need[c];
+        x.bytes_requested += need[c] * tier_size[c];
+        x.phase_bytes += need[c] * jemalloc_class(tier_size[c]);
+    }
+    x.phase_allocations = x.buffers - 1;
+    x.phase_bytes -= 256;
+    return x;
+}
+
+static uint64_t ring_chunk(uint32_t len)
+{
+    return (16 + 18 + (uint64_t)len + 16 + 15) & ~(uint64_t)15;
+}
+
+/* Also the most bytes held at once: a growth holds the old ring and the new
+ * one together for the copy, and the peers' backlogs are written one peer
+ * after the other, in the order they connected. */
+static struct wbuf_expect expect_ring(const ph_replay_input *in, uint64_t *peak_held)
+{
+    struct wbuf_expect x = {0};
+    uint32_t len[256];
+    uint64_t cap[EX_PEERS], held = 0;
+    /* set-up made each peer's first 4 KiB ring (init and filter fit in it) */
+    for (size_t p = 0; p < EX_PEERS; p++) {
+        cap[p] = 4096;
+        held += cap[p];
+        x.buffers++;
+        x.bytes_requested += cap[p];
+    }
+    *peak_held = held;
+    for (size_t p = 0; p < EX_PEERS; p++) {
+        size_t n = plan_lengths(in, p, len, 256);
+        for (size_t b = 0; b < n; b += 64) {
+            uint64_t used = 0;
+            for (size_t i = b; i < n && i < b + 64; i++) {
+                uint64_t need = ring_chunk(len[i]);
+                if (used + need > cap[p]) {
+                    uint64_t old = cap[p];
+                    while (cap[p] < used + need)
+                        cap[p] *= 2;
+                    x.buffers++;
+                    x.bytes_requested += cap[p];
+                    x.phase_allocations++;
+                    x.phase_bytes += cap[p];
+                    if (held + cap[p] > *peak_held)
+                        *peak_held = held + cap[p];
+                    held += cap[p] - old;
+                }
+                used += need;
+            }
+        }
+    }
+    return x;
+}
+
+static void assert_wbuf_figures(const ph_strategy_result *r, const struct wbuf_expect *x)
+{
+    printf("  %s: buffers %llu (want %llu), bytes %llu (want %llu), phase %llu/%llu (want "
+           "%llu/%llu)\n", r->name, (unsigned long long)r->wbuf_buffers_allocated,
+           (unsigned long long)x->buffers, (unsigned long long)r->wbuf_bytes_requested,
+           (unsigned long long)x->bytes_requested, (unsigned long long)r->rows[1].allocations,
+           (unsigned long long)r->rows[1].bytes_allocated,
+           (unsigned long long)x->phase_allocations, (unsigned long long)x->phase_bytes);
+    assert_int_equal(r->wbuf_buffers_allocated, x->buffers);
+    assert_int_equal(r->wbuf_bytes_requested, x->bytes_requested);
+    assert_int_equal(r->rows[1].allocations, x->phase_allocations);
+    assert_int_equal(r->rows[1].bytes_allocated, x->phase_bytes);
+}
+
+static void test_pool_ring_tiered_exact(void **state)
+{
+    (void)state;
+    require_measurement();
+    ph_replay_input *in = exact_input();
+    uint32_t len[256];
+    size_t total = 0;
+    for (size_t p = 0; p < EX_PEERS; p++) {
+        uint64_t bytes = 0;
+        size_t n = plan_lengths(in, p, len, 256);
+        for (size_t i = 0; i < n; i++)
+            bytes += len[i];
+        /* the premises: one refill slice, one socket buffer */
+        assert_true(bytes < 64 * 1024);
+        total += n;
+    }
+    ph_replay_config cfg = model_cfg(EX_PEERS);
+    cfg.linger_ns = 0;
+    uint64_t ring_peak;
+    struct wbuf_expect want[3] = {expect_pool(in), expect_ring(in, &ring_peak),
+                                  expect_tiered(in)};
+    const char *names[3] = {"pool", "ring", "tiered"};
+    for (size_t i = 0; i < 3; i++) {
+        ph_strategy_result r;
+        run(in, &cfg, names[i], &r);
+        assert_figures_add_up(&r);
+        assert_int_equal(r.partial_writes, 0);
+        assert_int_equal(r.would_block, 0);
+        assert_int_equal(r.writes, total + 2 * EX_PEERS);
+        assert_wbuf_figures(&r, &want[i]);
+        if (i == 1)
+            assert_int_equal(r.wbuf_peak_held_bytes, ring_peak);
+        ph_strategy_result_clear(&r);
+    }
+    ph_replay_input_destroy(in);
+}
+
 /* per-write decodes each message for each peer (the backlog path), stored
  * copies bytes: the decode row shows it, and only it. */
 static void test_encode_policies(void **state)
@@ -434,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_pool_expires_at_asap),
         cmocka_unit_test(test_paced_virtual_duration),
         cmocka_unit_test(test_analytic_relations),
+        cmocka_unit_test(test_pool_ring_tiered_exact),
         cmocka_unit_test(test_stalled_reader),
         cmocka_unit_test(test_socket_sink_verifies),
     };
