@@ -472,6 +472,66 @@ static void test_pool_ring_tiered_exact(void **state)
     ph_replay_input_destroy(in);
 }
 
+/* A captured message the codec refuses (a channel_update cut short) is
+ * counted as a decode error and still travels, as opaque bytes, on both
+ * paths and with either encoding: the remotes get it byte-exact. The
+ * progress callback reports the messages handed out. */
+struct progress_seen {
+    unsigned calls;
+    uint64_t done, total;
+};
+
+static void on_progress(void *ctx, const ph_replay_progress *p)
+{
+    struct progress_seen *ps = ctx;
+    ps->calls++;
+    ps->done = p->messages_done;
+    ps->total = p->messages_total;
+}
+
+static void test_malformed_message_replayed(void **state)
+{
+    (void)state;
+    ph_replay_input *src = sample_prefix(50), *in;
+    assert_int_equal(ph_replay_input_create(&in), PH_OK);
+    size_t bad_at = 20;
+    for (size_t i = 0; i < 50; i++) {
+        const ph_replay_msg *m = ph_replay_input_at(src, i);
+        size_t len = m->len;
+        if (i == bad_at) {
+            assert_int_equal(m->type, 258);
+            len = 40; /* the signature and part of the chain hash */
+        }
+        assert_int_equal(ph_replay_input_add(in, m->ts_ns, 0, 0, m->bytes, len), PH_OK);
+    }
+    ph_replay_input_destroy(src);
+    for (int k = 0; k < 4; k++) {
+        ph_replay_config cfg = model_cfg(2);
+        cfg.allow_unmeasured = true;
+        cfg.verify = true;
+        cfg.pace = k & 1 ? PH_PACE_SCALED : PH_PACE_ASAP;
+        cfg.pace_factor = 100;
+        cfg.encode = k & 2 ? PH_ENCODE_PER_WRITE : PH_ENCODE_STORED;
+        struct progress_seen ps = {0};
+        cfg.progress = on_progress;
+        cfg.progress_ctx = &ps;
+        ph_strategy_result r;
+        char err[256];
+        ph_err e = ph_replay_run_strategy(in, &cfg, "exact", &r, err, sizeof err);
+        if (e)
+            fail_msg("case %d: %s", k, err);
+        assert_int_equal(r.decode_errors, 1);
+        assert_int_equal(r.verified, 2 * 50);
+        assert_int_equal(r.mismatches, 0);
+        assert_int_equal(r.writes, 2 * (50 + 2));
+        assert_true(ps.calls >= 1);
+        assert_int_equal(ps.done, 2 * 50);
+        assert_int_equal(ps.total, 2 * 50);
+        ph_strategy_result_clear(&r);
+    }
+    ph_replay_input_destroy(in);
+}
+
 /* per-write decodes each message for each peer (the backlog path), stored
  * copies bytes: the decode row shows it, and only it. */
 static void test_encode_policies(void **state)
@@ -683,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_paced_virtual_duration),
         cmocka_unit_test(test_analytic_relations),
         cmocka_unit_test(test_pool_ring_tiered_exact),
+        cmocka_unit_test(test_malformed_message_replayed),
         cmocka_unit_test(test_stalled_reader),
         cmocka_unit_test(test_socket_sink_verifies),
     };
