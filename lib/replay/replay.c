@@ -57,6 +57,8 @@ struct rpeer {
     size_t plan_n, next;
     bool backlog_open, ended;
     char close_why[120];
+    const uint8_t **expect;   /* verify: the plan's messages, lent to the remote */
+    uint32_t *expect_len;
 };
 
 struct engine {
@@ -378,18 +380,19 @@ static ph_err build_plans(struct engine *e)
     return PH_OK;
 }
 
-/* What the remotes expect (verify): each peer's plan, as byte arrays. */
-static ph_err expectations(struct engine *e, size_t i, const uint8_t ***msgs, uint32_t **lens)
+/* What the remotes expect (verify): each peer's plan, as byte arrays the
+ * engine keeps until the end (the remote set borrows them). */
+static ph_err expectations(struct engine *e, size_t i)
 {
     struct rpeer *rp = &e->peers[i];
-    *msgs = malloc((rp->plan_n ? rp->plan_n : 1) * sizeof **msgs);
-    *lens = malloc((rp->plan_n ? rp->plan_n : 1) * sizeof **lens);
-    if (!*msgs || !*lens)
+    rp->expect = malloc((rp->plan_n ? rp->plan_n : 1) * sizeof *rp->expect);
+    rp->expect_len = malloc((rp->plan_n ? rp->plan_n : 1) * sizeof *rp->expect_len);
+    if (!rp->expect || !rp->expect_len)
         return PH_ERR_NOMEM;
     for (size_t k = 0; k < rp->plan_n; k++) {
         const ph_replay_msg *m = ph_replay_input_at(e->in, rp->plan[k]);
-        (*msgs)[k] = m->bytes;
-        (*lens)[k] = m->len;
+        rp->expect[k] = m->bytes;
+        rp->expect_len[k] = m->len;
     }
     return PH_OK;
 }
@@ -411,12 +414,10 @@ static ph_err remotes_create(struct engine *e, ph_ev *ev, ph_remote_set **out)
     };
     err = ph_remote_set_create(out, &rc);
     for (size_t i = 0; !err && e->cfg->verify && i < e->npeers; i++) {
-        const uint8_t **msgs;
-        uint32_t *lens;
-        if ((err = expectations(e, i, &msgs, &lens)))
+        if ((err = expectations(e, i)))
             break;
-        /* The arrays live as long as the process: the remote set borrows them. */
-        ph_remote_expect(*out, i, msgs, lens, e->peers[i].plan_n);
+        ph_remote_expect(*out, i, e->peers[i].expect, e->peers[i].expect_len,
+                         e->peers[i].plan_n);
     }
     return err;
 }
@@ -708,8 +709,11 @@ static void engine_free(struct engine *e)
     ph_node_destroy(e->node);
     ph_remote_set_destroy(e->remotes);
     ph_ev_destroy(e->ev);
-    for (size_t i = 0; e->peers && i < e->npeers; i++)
+    for (size_t i = 0; e->peers && i < e->npeers; i++) {
         free(e->peers[i].plan);
+        free(e->peers[i].expect);
+        free(e->peers[i].expect_len);
+    }
     free(e->peers);
     for (uint32_t s = 0; e->subs && s < e->sessions; s++)
         free(e->subs[s]);
