@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "memstat.h"
@@ -684,6 +685,60 @@ static void test_socket_sink_verifies(void **state)
     ph_replay_input_destroy(in);
 }
 
+/* A captured message a peer must refuse (an unknown even type, BOLT 1):
+ * the remotes close on it, and the replay fails naming the reader and the
+ * reason, over either transport. */
+static void test_remote_refusal_fails_the_replay(void **state)
+{
+    (void)state;
+    ph_replay_input *in = sample_prefix(30);
+    static const uint8_t even[] = {0x00, 0x64, 0x00};
+    assert_int_equal(ph_replay_input_add(in, 30000000, 0, 0, even, sizeof even), PH_OK);
+    for (int k = 0; k < 2; k++) {
+        ph_replay_config cfg = model_cfg(2);
+        cfg.sink = k ? PH_SINK_SOCKET : PH_SINK_MODEL;
+        cfg.allow_unmeasured = true;
+        cfg.linger_ns = 0;
+        ph_strategy_result r;
+        char err[256] = "";
+        ph_err e = ph_replay_run_isolated(in, &cfg, "exact", &r, err, sizeof err);
+        assert_int_equal(e, PH_ERR_PEER_PROTOCOL);
+        assert_non_null(strstr(err, "unknown even message type 100"));
+        assert_non_null(strstr(err, "reader "));
+    }
+    ph_replay_input_destroy(in);
+}
+
+/* Out of file descriptors for the socket transport's connections: the
+ * replay fails at once, saying which limit to raise. */
+static void test_socket_transport_out_of_descriptors(void **state)
+{
+    (void)state;
+    ph_replay_input *in = sample_prefix(10);
+    ph_replay_config cfg = model_cfg(64);
+    cfg.sink = PH_SINK_SOCKET;
+    cfg.allow_unmeasured = true;
+    int probe = dup(0);
+    assert_true(probe >= 0);
+    close(probe);
+    struct rlimit saved, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    low = saved;
+    low.rlim_cur = (rlim_t)probe + 20; /* room for a few pairs, not 64 */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    ph_strategy_result r;
+    char err[256] = "";
+    ph_err e = ph_replay_run_strategy(in, &cfg, "exact", &r, err, sizeof err);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_int_equal(e, PH_ERR_IO);
+    assert_non_null(strstr(err, "open-files limit"));
+    /* every descriptor it opened was closed again */
+    int after = dup(0);
+    assert_int_equal(after, probe);
+    close(after);
+    ph_replay_input_destroy(in);
+}
+
 static void test_rejects_bad_config(void **state)
 {
     (void)state;
@@ -736,6 +791,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_input_plans),
         cmocka_unit_test(test_rejects_bad_config),
+        cmocka_unit_test(test_remote_refusal_fails_the_replay),
+        cmocka_unit_test(test_socket_transport_out_of_descriptors),
         cmocka_unit_test(test_model_paths_run_unmeasured),
         cmocka_unit_test(test_model_is_deterministic),
         cmocka_unit_test(test_encode_policies),

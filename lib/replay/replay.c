@@ -131,10 +131,18 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One line: what failed and why (unless `what` already says why, as a
+ * remote's own report does). */
 static ph_err fail(struct engine *e, ph_err err, const char *what)
 {
-    if (e->errbuf && e->errlen && !e->errbuf[0])
-        snprintf(e->errbuf, e->errlen, "%s: %s", what, ph_strerror(err));
+    if (!e->errbuf || !e->errlen || e->errbuf[0])
+        return err;
+    const char *why = ph_strerror(err);
+    size_t wl = strlen(what), yl = strlen(why);
+    if (wl >= yl && strcmp(what + wl - yl, why) == 0)
+        snprintf(e->errbuf, e->errlen, "%s", what);
+    else
+        snprintf(e->errbuf, e->errlen, "%s: %s", what, why);
     return err;
 }
 
@@ -807,8 +815,26 @@ static bool model_remotes_have_all(struct engine *e)
     return ph_remote_unread(e->remotes) == 0;
 }
 
+/* The figures are taken; the remotes still read what is left and act on
+ * it (a remote that refuses the last message must be heard, with or
+ * without verification), on the loop's clock: until nothing is unread,
+ * then one more second for the closes that follow. */
+static void model_drain(struct engine *e)
+{
+    uint64_t deadline = ph_ev_now(e->ev) + VIRTUAL_STUCK_NS, until = 0;
+    while (ph_ev_now(e->ev) < deadline) {
+        if (!until && !ph_remote_unread(e->remotes))
+            until = ph_ev_now(e->ev) + 1000000000ull;
+        if (until && ph_ev_now(e->ev) >= until)
+            return;
+        if (ph_ev_run_once(e->ev, -1) != PH_OK)
+            return;
+    }
+}
+
 static ph_err model_collect(struct engine *e)
 {
+    model_drain(e);
     ph_remote_result rr;
     ph_remote_get_result(e->remotes, true, &rr);
     verdict(e, &rr);
