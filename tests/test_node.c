@@ -43,6 +43,11 @@ static void keep_line(void *ctx, ph_log_level level, const char *line)
         l->len += (size_t)n;
 }
 
+static bool has_line(const struct loglines *l, const char *what)
+{
+    return strstr(l->text, what) != NULL;
+}
+
 static void node_cfg(ph_node_config *nc, uint8_t key, struct loglines *log)
 {
     memset(nc, 0, sizeof *nc);
@@ -242,12 +247,45 @@ static void test_idle_shutdown_and_failing_dump(void **state)
     ph_ev_destroy(ev);
 }
 
-/* ---- the accept back-off ---- */
-
-static bool has_line(const struct loglines *l, const char *what)
+/* A connection refused by the other end: logged with the reason, the peer
+ * gone, and the node without peers stops its loop. */
+static void test_connect_refused(void **state)
 {
-    return strstr(l->text, what) != NULL;
+    (void)state;
+    ph_ev *ev;
+    assert_int_equal(ph_ev_create(&ev), PH_OK);
+    struct loglines log = {0};
+    ph_node_config nc;
+    node_cfg(&nc, 0x61, &log);
+    ph_node *n;
+    assert_int_equal(ph_node_create(&n, ev, &nc, NULL, 0), PH_OK);
+    /* a port that was free a moment ago, with nobody listening */
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
+    close(l);
+    uint8_t id[33];
+    ph_node_id(n, id);
+    char target[200];
+    int k = 0;
+    for (size_t i = 0; i < 33; i++)
+        k += snprintf(target + k, sizeof target - (size_t)k, "%02x", id[i]);
+    snprintf(target + k, sizeof target - (size_t)k, "@127.0.0.1:%u", ntohs(sa.sin_port));
+    assert_int_equal(ph_node_connect(n, target), PH_OK);
+    uint64_t deadline = ph_test_deadline();
+    while (ph_node_peer_count(n) > 0) {
+        assert_int_equal(ph_ev_run_once(ev, 50), PH_OK);
+        ph_test_check_deadline(deadline, "the refused connection to close");
+    }
+    printf("%s", log.text);
+    assert_true(has_line(&log, "connect failed: Connection refused"));
+    ph_node_destroy(n);
+    ph_ev_destroy(ev);
 }
+
+/* ---- the accept back-off ---- */
 
 static unsigned count_lines(const struct loglines *l, const char *what)
 {
@@ -324,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_listen_and_connect_addresses),
         cmocka_unit_test(test_unopenable_files_named),
         cmocka_unit_test(test_idle_shutdown_and_failing_dump),
+        cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_accept_backs_off_on_emfile),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
