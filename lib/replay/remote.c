@@ -64,16 +64,16 @@ static void note(ph_remote_set *s, const char *fmt, size_t idx, size_t k, const 
         snprintf(s->res.first_error, sizeof s->res.first_error, fmt, idx, k, what);
 }
 
-/* The first expected message, from r->next on, that `msg` equals, or
- * expect_n. Only the next one is looked at once the searches are spent. */
+/* The first expected message after r->next that `msg` equals, or expect_n
+ * (also once the searches are spent). */
 static size_t find_expected(struct remote *r, const uint8_t *msg, size_t len)
 {
-    size_t end = r->resyncs_left ? r->expect_n : (r->next < r->expect_n ? r->next + 1 : r->next);
-    for (size_t k = r->next; k < end; k++)
+    if (!r->resyncs_left || r->next >= r->expect_n)
+        return r->expect_n;
+    for (size_t k = r->next + 1; k < r->expect_n; k++)
         if (r->expect_len[k] == len && memcmp(r->expect[k], msg, len) == 0)
             return k;
-    if (r->resyncs_left && r->next < r->expect_n)
-        r->resyncs_left--;
+    r->resyncs_left--;
     return r->expect_n;
 }
 
