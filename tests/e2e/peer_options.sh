@@ -7,8 +7,9 @@
 # --in-rate (a reader limited to R bytes/s cannot have taken its bytes in
 # less than bytes / R), --queue-hard (a 4 KiB hard cap cuts a peer
 # streaming the backlog), --queue-soft (relays dropped above 4 KiB),
-# --log-level debug (each stored gossip message logged). Every wait is on a
-# log line, a file or a process exit.
+# --log-level debug (each stored gossip message logged), --handshake-timeout
+# (a silent client is closed), --gossip-filter none|new|all (what B gets).
+# Every wait is on a log line, a file or a process exit.
 set -u
 . tests/e2e/lib.sh
 ph_require_tool python3
@@ -55,6 +56,35 @@ ph_wait_grep "$T/a.err" 'disconnect: no common chain' "node A to refuse the main
 $P peer --key "$T/c.key" --connect "$ID@$ADDR" --network regtest --max-messages 2 \
     >"$T/c.out" 2>"$T/c.err" || fail "--network regtest: the regtest peer failed"
 grep -q 'init: features' "$T/c.err" || fail "--network regtest: no init"
+stop a
+
+# --handshake-timeout: a client that connects and says nothing is closed
+# after 1 s (it waits for the close, at most 30 s).
+start a --listen 127.0.0.1:0 --handshake-timeout 1
+listening a
+python3 - "${ADDR#*:}" <<'PY' || fail "--handshake-timeout: the silent client was not closed"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(30)
+assert s.recv(1) == b""
+PY
+ph_wait_grep "$T/a.err" 'disconnect: handshake timeout' "node A to log the handshake timeout" "$a_PID"
+stop a
+
+# --gossip-filter: what B asks A for. A pings after 1 s, so a B that stops
+# after init, A's filter and the ping has had every gossip message A would
+# have streamed for its filter: none for 'none' and 'new' (the sample is
+# older than now), some for 'all'.
+start a --listen 127.0.0.1:0 --gossip "$LN" --ping-interval 1
+listening a
+for mode in none new all; do
+    $P peer --key "$T/b.key" --connect "$ID@$ADDR" --gossip-filter $mode --max-messages 3 \
+        --dump-received "$T/f_$mode.got" >"$T/f_$mode.out" 2>"$T/f_$mode.err" ||
+        fail "--gossip-filter $mode: node B exited $?"
+done
+[ ! -s "$T/f_none.got" ] || fail "--gossip-filter none: B received gossip"
+[ ! -s "$T/f_new.got" ] || fail "--gossip-filter new: B received old gossip"
+[ -s "$T/f_all.got" ] || fail "--gossip-filter all: B received no gossip"
 stop a
 
 # --ping-interval 1 --pong-timeout 1: node A pings every second; B answers
