@@ -14,6 +14,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -316,7 +317,7 @@ static void test_accept_backs_off_on_emfile(void **state)
     int c = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(c >= 0);
     /* no descriptor above the ones open now */
-    int probe = dup(0);
+    int probe = open("/dev/null", O_RDONLY);
     assert_true(probe >= 0);
     close(probe);
     struct rlimit saved, low;

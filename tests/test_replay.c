@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -718,7 +719,7 @@ static void test_socket_transport_out_of_descriptors(void **state)
     ph_replay_config cfg = model_cfg(64);
     cfg.sink = PH_SINK_SOCKET;
     cfg.allow_unmeasured = true;
-    int probe = dup(0);
+    int probe = open("/dev/null", O_RDONLY);
     assert_true(probe >= 0);
     close(probe);
     struct rlimit saved, low;
@@ -733,7 +734,7 @@ static void test_socket_transport_out_of_descriptors(void **state)
     assert_int_equal(e, PH_ERR_IO);
     assert_non_null(strstr(err, "open-files limit"));
     /* every descriptor it opened was closed again */
-    int after = dup(0);
+    int after = open("/dev/null", O_RDONLY);
     assert_int_equal(after, probe);
     close(after);
     ph_replay_input_destroy(in);
