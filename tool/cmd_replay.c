@@ -596,10 +596,14 @@ static int run_all(struct replay_opts *o, ph_replay_input *in, ph_lninput **li,
         status = rc;
     if (o->svg && (rc = write_output(o->svg, ph_report_write_svg, r)))
         status = rc;
-    for (size_t i = 0; i < r->n_strategies; i++)
-        if (r->strategies[i].mismatches)
-            ph_cli_error("replay: %s: %llu frames did not arrive as captured", r->strategies[i].name,
-                         (unsigned long long)r->strategies[i].mismatches);
+    for (size_t i = 0; i < r->n_strategies; i++) {
+        const ph_strategy_result *s = &r->strategies[i];
+        if (s->mismatches)
+            ph_cli_error("replay: %s: %llu frames did not arrive as captured (%llu different, "
+                         "%llu missing); first: %s", s->name, (unsigned long long)s->mismatches,
+                         (unsigned long long)(s->mismatches - s->missing),
+                         (unsigned long long)s->missing, s->verify_problem);
+    }
     ph_report_destroy(r);
     return status;
 }

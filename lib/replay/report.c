@@ -391,7 +391,8 @@ static const struct u64_field u64_fields[] = {
     U64F(peak_active_bytes), U64F(peak_resident_bytes), U64F(peak_queued_bytes), U64F(dropped),
     U64F(disconnected), U64F(decode_errors), U64F(setup_allocations), U64F(setup_bytes_allocated),
     U64F(setup_live_bytes), U64F(wbuf_buffers_allocated), U64F(wbuf_bytes_requested),
-    U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches), U64F(partial_writes),
+    U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches), U64F(missing),
+    U64F(partial_writes),
     U64F(would_block), U64F(remote_allocations), U64F(remote_bytes_allocated),
     U64F(remote_bytes_freed), U64F(jemalloc_bytes_allocated), U64F(jemalloc_bytes_freed),
 };
@@ -426,6 +427,8 @@ static void write_strategy(ph_json_writer *w, const ph_strategy_result *s, bool 
     }
     ph_jw_key(w, "verify");
     ph_jw_bool(w, s->verify);
+    ph_jw_key(w, "verify_problem");
+    ph_jw_string(w, s->verify_problem);
     ph_jw_key(w, "by_row");
     ph_jw_object_begin(w);
     for (unsigned i = 0; i < PH_REPORT_ROWS; i++) {
@@ -588,6 +591,7 @@ static ph_err read_strategy(ph_strategy_result *s, const ph_json *o)
         memcpy((char *)s + double_fields[i].offset, &v, sizeof v);
     }
     ph_json_bool(ph_json_get(o, "verify"), &s->verify);
+    copy_str(s->verify_problem, sizeof s->verify_problem, ph_json_get(o, "verify_problem"));
     const ph_json *rowsj = ph_json_get(o, "by_row");
     for (unsigned i = 0; i < PH_REPORT_ROWS; i++) {
         const ph_json *rj = ph_json_get(rowsj, ph_report_row_name(i));
