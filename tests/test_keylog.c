@@ -12,10 +12,12 @@
 
 #include <errno.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "keylog.h"
 #include "noise.h"
+#include "ph_test.h"
 
 static uint64_t mix64(uint64_t x)
 {
@@ -491,6 +493,60 @@ static int decode_stream(const ph_keylog *kl, const struct stream *s, size_t ski
     return keys;
 }
 
+/* The writer's and loader's failure paths: arguments, a device that takes
+ * nothing (/dev/full: the error is returned and counted, also through the
+ * callback), a path that cannot be read (a directory), and a key log that
+ * is longer than its size said when it was opened (a FIFO: size 0). */
+static void test_writer_and_loader_failures(void **state)
+{
+    (void)state;
+    uint8_t mac[16] = {1}, key[32] = {2};
+    ph_keylog_writer *w = NULL;
+    assert_int_equal(ph_keylog_writer_open(NULL, "/dev/null"), PH_ERR_ARG);
+    assert_int_equal(ph_keylog_writer_open(&w, NULL), PH_ERR_ARG);
+    assert_int_equal(ph_keylog_writer_add(NULL, mac, key), PH_ERR_ARG);
+    assert_int_equal(ph_keylog_writer_open(&w, "/dev/full"), PH_OK);
+    assert_int_equal(ph_keylog_writer_add(w, mac, key), PH_ERR_IO);
+    ph_keylog_writer_cb(w, mac, key);
+    assert_int_equal(ph_keylog_writer_errors(w), 2);
+    ph_keylog_writer_close(w);
+    ph_keylog_writer_close(NULL);
+
+    ph_keylog *kl = NULL;
+    unsigned long bad = 0;
+    assert_int_equal(ph_keylog_parse(NULL, "", 0, &bad), PH_ERR_ARG);
+    assert_int_equal(ph_keylog_load(NULL, "x", &bad), PH_ERR_ARG);
+    assert_int_equal(ph_keylog_load(&kl, "/", &bad), PH_ERR_IO);
+    assert_null(kl);
+
+    char dir[] = "/tmp/ph-keylog-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char fifo[64];
+    snprintf(fifo, sizeof fifo, "%s/keys", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    char line[PH_KEYLOG_LINE_LEN + 1];
+    ph_keylog_format(line, mac, key);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *f = fopen(fifo, "w");
+        for (int i = 0; f && i < 3; i++)
+            fprintf(f, "# a comment line\n%s", line);
+        _exit(f && fclose(f) == 0 ? 0 : 1);
+    }
+    ph_test_watchdog("the key log from a FIFO");
+    assert_int_equal(ph_keylog_load(&kl, fifo, &bad), PH_OK);
+    ph_test_watchdog(NULL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(ph_keylog_count(kl), 1);
+    assert_non_null(ph_keylog_find(kl, mac));
+    ph_keylog_destroy(kl);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 static void test_session_from_key_log(void **state)
 {
     struct tmp *t = *state;
@@ -547,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_encodings),
         cmocka_unit_test(test_many_warnings),
         cmocka_unit_test(test_writer_file),
+        cmocka_unit_test(test_writer_and_loader_failures),
         cmocka_unit_test(test_session_from_key_log),
     };
     return cmocka_run_group_tests(tests, tmp_setup, tmp_teardown);

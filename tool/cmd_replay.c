@@ -661,10 +661,15 @@ static int run_strategies(struct ph_replay_cli *o, const char *cmd, ph_replay_in
             return PH_EXIT_USAGE;
         }
     }
-    for (size_t i = 0; i < r->n_strategies; i++)
-        if (r->strategies[i].mismatches)
-            ph_cli_error("%s: %s: %llu frames did not arrive as captured", cmd,
-                         r->strategies[i].name, (unsigned long long)r->strategies[i].mismatches);
+    for (size_t i = 0; i < r->n_strategies; i++) {
+        const ph_strategy_result *s = &r->strategies[i];
+        if (s->mismatches)
+            ph_cli_error("%s: %s: %llu frames did not arrive as captured (%llu different, "
+                         "%llu missing); first: %s", cmd, s->name,
+                         (unsigned long long)s->mismatches,
+                         (unsigned long long)(s->mismatches - s->missing),
+                         (unsigned long long)s->missing, s->verify_problem);
+    }
     *out = r;
     return status;
 }

@@ -407,7 +407,8 @@ static const struct num_field u64_fields[] = {
     U64F(peak_active_bytes), U64F(peak_resident_bytes), U64F(peak_queued_bytes), U64F(dropped),
     U64F(disconnected), U64F(decode_errors), U64G(setup_allocations), U64G(setup_bytes_allocated),
     U64F(setup_live_bytes), U64G(wbuf_buffers_allocated), U64G(wbuf_bytes_requested),
-    U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches), U64F(partial_writes),
+    U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches), U64F(missing),
+    U64F(partial_writes),
     U64F(would_block), U64F(remote_allocations), U64F(remote_bytes_allocated),
     U64F(remote_bytes_freed), U64F(jemalloc_bytes_allocated), U64F(jemalloc_bytes_freed),
 };
@@ -464,6 +465,7 @@ static json_t *strategy_json(const ph_strategy_result *s, bool with_samples, boo
         ph_json_put(o, double_fields[i].key,
                     ph_json_real(get_double_at(s, double_fields[i].offset)), failed);
     ph_json_put(o, "verify", json_boolean(s->verify), failed);
+    ph_json_put(o, "verify_problem", ph_json_text(s->verify_problem), failed);
     json_t *byrow = json_object();
     for (unsigned i = 0; i < PH_REPORT_ROWS; i++)
         ph_json_put(byrow, ph_report_row_name(i),
@@ -623,6 +625,15 @@ static ph_err opt_double(struct reader *rd, const json_t *o, const char *key, do
     return PH_OK;
 }
 
+static ph_err opt_str(struct reader *rd, const json_t *o, const char *key, char *buf, size_t len)
+{
+    const json_t *v = json_object_get(o, key);
+    if (v && !json_is_string(v))
+        return bad(rd, key, "not a string");
+    ph_json_copy_str(o, key, buf, len);
+    return PH_OK;
+}
+
 static ph_err read_rows(struct reader *rd, ph_strategy_result *s, const json_t *o)
 {
     const json_t *byrow = json_object_get(o, "by_row");
@@ -726,6 +737,8 @@ static ph_err read_strategy(struct reader *rd, ph_strategy_result *s, const json
             err = bad(rd, "verify", "not true or false");
     }
     if (!err)
+        err = opt_str(rd, o, "verify_problem", s->verify_problem, sizeof s->verify_problem);
+    if (!err)
         err = read_rows(rd, s, o);
     if (!err)
         err = read_types(rd, s, o);
@@ -749,14 +762,6 @@ ph_err ph_strategy_result_read_json(ph_strategy_result *out, const char *text, s
     return err;
 }
 
-static ph_err opt_str(struct reader *rd, const json_t *o, const char *key, char *buf, size_t len)
-{
-    const json_t *v = json_object_get(o, key);
-    if (v && !json_is_string(v))
-        return bad(rd, key, "not a string");
-    ph_json_copy_str(o, key, buf, len);
-    return PH_OK;
-}
 
 static ph_err read_sides(struct reader *rd, ph_report *r, const json_t *sides)
 {

@@ -97,7 +97,9 @@ typedef struct ph_strategy_result {
     /* --verify */
     bool verify;
     uint64_t verified;
-    uint64_t mismatches;
+    uint64_t mismatches;       /* frames different from the capture, or missing */
+    uint64_t missing;          /* ... of which never arrived */
+    char verify_problem[200];  /* the first bad frame, "" when none */
 
     ph_row_figures rows[PH_REPORT_ROWS];
     size_t n_types;

@@ -7,6 +7,9 @@
 # buffers it acquired and their bytes: exactly for fresh, exact, reuse and
 # ring; for pool and tiered, whose buffer counts depend on how many peers
 # are mid-write at once (socket timing), within a stated tolerance.
+# Six recordings and six replays of 8 x 28,809 messages: more than the
+# interop helpers' default whole-script deadline on a loaded 2-core machine.
+IH_DEADLINE=${IH_DEADLINE:-900}
 . tests/e2e/lib.sh
 . tests/interop/lib.sh
 ih_need_peer

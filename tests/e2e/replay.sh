@@ -67,7 +67,7 @@ run() { # NAME WANT ARGS...
 run nofile 2 "$T/nope.pcap"
 grep -q "nope.pcap" "$T/nofile.err" || fail "missing file not named"
 run garbage 2 "$T/good.pcap.keys" --sink model
-run badkeys 2 "$T/good.pcap" --keylog "$T/badline.keys"
+run badkeys 1 "$T/good.pcap" --keylog "$T/badline.keys"
 grep -q "line 3" "$T/badkeys.err" || fail "bad key log line not named"
 run badstrat 2 "$T/good.pcap" --strategy fresh,nonesuch
 run badsink 2 "$T/good.pcap" --sink pipe
