@@ -78,8 +78,10 @@ static ph_gossip_msg *msg_new(const uint8_t *bytes, size_t len)
     m->len = (uint32_t)len;
     if (bytes)
         memcpy(m->data, bytes, len);
-    if (len >= 2)
-        m->type = rd16(bytes ? bytes : m->data);
+    /* Without bytes the caller fills the message and sets its type: the
+     * data is not written yet, so it must not be read. */
+    if (bytes && len >= 2)
+        m->type = rd16(bytes);
     return m;
 }
 

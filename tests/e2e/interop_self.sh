@@ -7,6 +7,9 @@
 # Every dump must equal the sample byte for byte, in order. Once per
 # write-buffer strategy of the serving node (the clients cycle through them
 # too).
+# Six strategies x 8 clients x 28,809 messages: more than the interop
+# helpers' default whole-script deadline on a loaded 2-core machine.
+IH_DEADLINE=${IH_DEADLINE:-600}
 . tests/e2e/lib.sh
 . tests/interop/lib.sh
 ih_need_peer

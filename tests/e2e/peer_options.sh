@@ -120,12 +120,17 @@ ph_wait_size "$T/b.got" "$(stat -c %s "$LN")" "node B to receive the whole sampl
 t1=$(date +%s%3N)
 stop b
 stop a
-python3 - "$T/a.json" "$N" "$(stat -c %s "$LN")" "$((t1 - t0))" <<'PY' || fail "--encode per-write / --in-rate"
+# The allocation rows need jemalloc's hooks: sanitizer builds declare them
+# skipped (and check the rest).
+measured=1
+ph_have_jemalloc peer-encode-rows || measured=0
+python3 - "$T/a.json" "$N" "$(stat -c %s "$LN")" "$((t1 - t0))" "$measured" <<'PY' || fail "--encode per-write / --in-rate"
 import json, sys
-r = json.load(open(sys.argv[1])); n, size, ms = map(int, sys.argv[2:5])
+r = json.load(open(sys.argv[1])); n, size, ms, measured = map(int, sys.argv[2:6])
 s = r["strategies"][0]
 assert r["options"]["encode"] == "per-write", r["options"]
-assert s["by_row"]["decode"]["allocations"] >= 2 * n, (s["by_row"]["decode"], n)
+if measured:
+    assert s["by_row"]["decode"]["allocations"] >= 2 * n, (s["by_row"]["decode"], n)
 assert ms >= (size - 1000000) / 1000, (ms, size)
 PY
 
