@@ -799,6 +799,33 @@ static void test_memory_budget(void **state)
     rec_free(&r);
 }
 
+/* An in-order segment that runs past the first buffered segment: its tail
+ * is delivered after the drain, never buffered outside the budget (found
+ * by fuzz_reasm: memory used went past max_memory). */
+static void test_in_order_tail_within_budget(void **state)
+{
+    (void)state;
+    struct rec r;
+    struct ph_tcpreasm_limits lim = {.max_memory = 1000};
+    ph_tcpreasm *t = mk(&r, &lim);
+    handshake(t, 0, 0);
+    seg(t, 0, 501, 1, A, pattern + 500, 100); /* buffered: 100 of 1000 */
+    seg(t, 0, 1, 1, A, pattern, 1500);         /* in order, covers it, 900 past it */
+    const struct ph_tcpreasm_stats *st = ph_tcpreasm_stats(t);
+    assert_int_equal(st->max_memory_used, 100);
+    assert_int_equal(st->budget_hits, 0);
+    assert_int_equal(r.s[1][0].len, 1500);
+    assert_memory_equal(r.s[1][0].buf, pattern, 1500);
+    assert_false(r.s[1][0].ended);
+    ph_tcpreasm_finish(t, 9);
+    assert_int_equal(r.info[1].st[0].retransmitted, 100);
+    assert_int_equal(r.info[1].st[0].out_of_order, 1);
+    assert_int_equal(r.info[1].st[0].overlap_conflicts, 0);
+    assert_int_equal(r.info[1].st[0].ignored, 0);
+    ph_tcpreasm_destroy(t);
+    rec_free(&r);
+}
+
 /* ---- robustness: random segments must never break the invariants ---- */
 
 static uint64_t rs = 88172645463325252ull;
@@ -1184,6 +1211,7 @@ int main(void)
         cmocka_unit_test(test_eviction_flood),
         cmocka_unit_test(test_skip_gaps),
         cmocka_unit_test(test_memory_budget),
+        cmocka_unit_test(test_in_order_tail_within_budget),
         cmocka_unit_test(test_random_segments),
         cmocka_unit_test(test_agrees_with_tshark),
         cmocka_unit_test(test_bundled_captures_agree_with_tshark),

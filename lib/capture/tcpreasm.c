@@ -581,37 +581,49 @@ static ph_err take_payload(ph_tcpreasm *r, struct conn *c, int dir, int64_t off6
         off64 = 0;
     }
     uint64_t off = (uint64_t)off64;
-    if (off < d->next_off) {
-        size_t old = d->next_off - off < len ? (size_t)(d->next_off - off) : len;
-        st->retransmitted += old;
-        if (differs_delivered(d, off, p, old))
-            st->overlap_conflicts++;
-        p += old;
-        len -= old;
-        off += old;
-        if (!len)
-            return PH_OK;
-    }
-    if (off == d->next_off) {
-        size_t n = len;
-        if (d->ooo && d->ooo->off - off < n)
-            n = (size_t)(d->ooo->off - off);
-        deliver(r, c, dir, p, n, ts);
-        p += n;
-        len -= n;
-        off += n;
-    } else {
+    if (off > d->next_off)
         st->out_of_order++;
+    /* In-order bytes are delivered, never buffered (buffering them would
+     * cost memory outside the budget until the drain); the part past the
+     * first buffered segment becomes in-order again once the drain has
+     * delivered that segment. */
+    bool conflict = false;
+    while (len && d->state == DIR_OPEN) {
+        if (off < d->next_off) {
+            size_t old = d->next_off - off < len ? (size_t)(d->next_off - off) : len;
+            st->retransmitted += old;
+            if (!conflict && differs_delivered(d, off, p, old)) {
+                conflict = true;
+                st->overlap_conflicts++;
+            }
+            p += old;
+            len -= old;
+            off += old;
+            continue;
+        }
+        if (off == d->next_off) {
+            size_t n = len;
+            if (d->ooo && d->ooo->off - off < n)
+                n = (size_t)(d->ooo->off - off);
+            deliver(r, c, dir, p, n, ts);
+            p += n;
+            len -= n;
+            off += n;
+            drain(r, c, dir, ts);
+            continue;
+        }
+        if (!make_room(r, c, dir, &off, &p, &len, ts)) {
+            st->ignored += len; /* its direction ended at the hole before it */
+            return PH_OK;
+        }
+        if (off > d->next_off) {
+            ph_err e = buffer_segment(r, c, dir, off, p, len);
+            if (e)
+                return e;
+            len = 0;
+        }
     }
-    if (len && off > d->next_off && !make_room(r, c, dir, &off, &p, &len, ts)) {
-        st->ignored += len; /* its direction ended at the hole before it */
-        return PH_OK;
-    }
-    if (len) {
-        ph_err e = buffer_segment(r, c, dir, off, p, len);
-        if (e)
-            return e;
-    }
+    st->ignored += len; /* the direction ended while it was delivered */
     drain(r, c, dir, ts);
     if (d->buffered > st->max_buffered)
         st->max_buffered = d->buffered;
