@@ -13,7 +13,6 @@
 #include "freeshim.h"
 #include "gcmodel.h"
 #include "heapprof.h"
-#include "reporthtml.h"
 
 /* jemalloc's profiler, sampling about every 16 KiB allocated (a 65,535-byte
  * write buffer is sampled with probability 1 - e^-4 = 98%, and jeprof
@@ -204,40 +203,4 @@ void ph_replay_view_print(const struct ph_replay_view *v, const ph_report *r, FI
     ph_report_print_sweep(r, f);
     ph_report_print_top(r, v->top, f);
     print_prof(v, r, f);
-}
-
-int ph_replay_view_write(const struct ph_replay_view *v, const ph_report *r)
-{
-    if (!v->html)
-        return PH_EXIT_OK;
-    size_t len = strlen(v->html) + 16;
-    char *tmp = malloc(len);
-    if (!tmp) {
-        ph_cli_error("replay: out of memory");
-        return PH_EXIT_USAGE;
-    }
-    snprintf(tmp, len, "%s.tmpXXXXXX", v->html);
-    int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        ph_cli_error("replay: cannot write %s: %s", v->html, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(tmp);
-        }
-        free(tmp);
-        return PH_EXIT_USAGE;
-    }
-    fchmod(fd, 0644);
-    ph_err err = ph_report_write_html(r, f);
-    bool ok = !err && fsync(fd) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (ok && rename(tmp, v->html) == 0) {
-        free(tmp);
-        return PH_EXIT_OK;
-    }
-    ph_cli_error("replay: writing %s failed: %s", v->html, err ? ph_strerror(err) : strerror(errno));
-    unlink(tmp);
-    free(tmp);
-    return PH_EXIT_USAGE;
 }

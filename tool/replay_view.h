@@ -1,7 +1,8 @@
 /* `peerheap replay` options for chasing heap growth: --gc-model, --peers
  * LIST (sweeps), --prof, --timeline-peers, --top, --html; their checks,
- * the re-execution that turns jemalloc's profiler on, and the outputs
- * printed or written after the main table. tool/cmd_replay.c calls in. */
+ * the re-execution that turns jemalloc's profiler on, and the tables
+ * printed after the main one. tool/cmd_replay.c calls in (and writes
+ * --html with the other output files: atomically, --force to replace). */
 #ifndef PH_TOOL_REPLAY_VIEW_H
 #define PH_TOOL_REPLAY_VIEW_H
 
@@ -40,7 +41,5 @@ void ph_replay_view_header(const struct ph_replay_view *v, ph_report *r);
 /* After the table: the GC model's table, the sweep's, the top N, where the
  * profiles went. */
 void ph_replay_view_print(const struct ph_replay_view *v, const ph_report *r, FILE *f);
-/* --html, written to a temporary file and renamed: 0 or an exit status. */
-int ph_replay_view_write(const struct ph_replay_view *v, const ph_report *r);
 
 #endif

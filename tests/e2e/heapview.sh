@@ -72,7 +72,10 @@ python3 - "$T/gc.json" "$T/gc2.json" "$T/off.json" "$T/nogc.json" <<'PY' || fail
 import json, sys
 gc, gc2, off, nogc = (json.load(open(p)) for p in sys.argv[1:5])
 assert gc["options"]["gc_model"] == "go:100", gc["options"]
-assert off["options"]["gc_model"] == "go:off" and nogc["options"]["gc_model"] == ""
+assert off["options"]["gc_model"] == "go:off"
+# without the model its option and figures are left out, not written as 0
+assert "gc_model" not in nogc["options"], nogc["options"]
+assert not any(k.startswith("gc_") for k in nogc["strategies"][0]), nogc["strategies"][0]
 s = {x["name"]: x for x in gc["strategies"]}
 fresh, reuse = s["fresh"], s["reuse"]
 # the seed's shape: write buffers (live + garbage) are most of fresh's heap
@@ -104,7 +107,7 @@ n = nogc["strategies"][0]
 assert o["gc_collections"] == 0 and o["bytes_freed"] == 0, o
 assert o["peak_live_bytes"] > 5 * n["peak_live_bytes"], (o["peak_live_bytes"], n["peak_live_bytes"])
 assert o["bytes_allocated"] == n["bytes_allocated"]
-assert n["gc_collections"] == 0 and n["gc_deferred_bytes"] == 0
+assert "sweep" not in nogc and "sweep" not in gc
 PY
 
 # A sweep: each count its own replay; table, JSON and the plot against peers.
@@ -157,6 +160,13 @@ for f in fresh.heap fresh.peak.heap reuse.heap reuse.peak.heap; do
     [ -s "$T/prof/$f" ] || fail "--prof: no $f"
 done
 ! ls -a "$T/prof" | grep -q "tmp" || fail "--prof left a temporary file"
+# profiles already there are kept without --force: exit 2 before the run
+sum=$(cat "$T/prof/reuse.heap" | cksum)
+run profexists 2 "$CHATTY" --strategy reuse --prof "$T/prof"
+grep -qF "$T/prof/reuse.heap exists (--force replaces it)" "$T/profexists.err" ||
+    { cat "$T/profexists.err"; fail "--prof: an existing profile not refused"; }
+[ ! -s "$T/profexists.out" ] || fail "--prof: the replay ran although its profile exists"
+[ "$(cat "$T/prof/reuse.heap" | cksum)" = "$sum" ] || fail "--prof: the existing profile changed"
 jeprof --text "$PEERHEAP" "$T/prof/fresh.peak.heap" >"$T/jeprof.txt" 2>"$T/jeprof.err" || fail "jeprof"
 awk 'NR <= 6' "$T/jeprof.txt" | grep -q "ph_wbuf__alloc" || { cat "$T/jeprof.txt"; fail "jeprof: write buffers not at the top"; }
 jeprof --text --base "$T/prof/reuse.peak.heap" "$PEERHEAP" "$T/prof/fresh.peak.heap" \

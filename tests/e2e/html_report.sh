@@ -4,9 +4,10 @@
 # with no console message at all; screenshots at desktop and phone width
 # have the table, the timeline and the bars where they belong
 # (tests/e2e/html_check.py reads the pixels); it prints to PDF; the page
-# loads nothing and runs no script; the file is replaced by a rename and a
-# failed write leaves nothing. The checks are shown to fail on a page with a
-# script error and on a page without its table.
+# loads nothing and runs no script; an existing file is kept without --force
+# and replaced by a rename with it; a failed write leaves nothing. The
+# checks are shown to fail on a page with a script error and on a page
+# without its table.
 set -u
 if [ -f tests/e2e/lib.sh ]; then
     . tests/e2e/lib.sh
@@ -31,7 +32,7 @@ ph_have_jemalloc "html report" || { ph_done; exit 0; }
 "$PEERHEAP" replay "$T/good.pcap" --transport model --peers 2,6 --gc-model go --timeline-peers 2 \
     --html "$T/r.html" >"$T/replay.out" 2>"$T/replay.err" || { cat "$T/replay.err"; fail "replay --html"; }
 [ -s "$T/r.html" ] || fail "no report"
-! ls "$T" | grep -q "r.html.tmp" || fail "a temporary file was left"
+! ls -a "$T" | grep -q "r.html.*tmp" || fail "a temporary file was left"
 
 # Self-contained: no script, nothing from elsewhere, every section present.
 ! grep -qi "<script" "$T/r.html" || fail "the page has a script"
@@ -86,11 +87,18 @@ PY
 browser notable 1280 "$T/notable.html"
 ! python3 tests/e2e/html_check.py desktop "$T/notable.png" >/dev/null || fail "a page without its table passed"
 
-# Written atomically: a new file renamed over the old one; a failed write
-# leaves nothing and exits 2.
+# Written atomically: an existing report is kept without --force (exit 2
+# before the replay), replaced by a new file renamed over it with --force;
+# a failed write leaves nothing and exits 2.
 before=$(stat -c %i "$T/r.html")
 "$PEERHEAP" replay "$T/good.pcap" --transport model --peers 2 --strategy exact --html "$T/r.html" \
-    >/dev/null 2>"$T/again.err" || fail "replay --html again"
+    >"$T/kept.out" 2>"$T/kept.err"
+[ $? -eq 2 ] || fail "an existing report: want exit 2 without --force"
+grep -qF "$T/r.html exists (--force replaces it)" "$T/kept.err" || { cat "$T/kept.err"; fail "kept: message"; }
+[ ! -s "$T/kept.out" ] || fail "kept: the replay ran although its output exists"
+[ "$(stat -c %i "$T/r.html")" = "$before" ] || fail "kept: the report was replaced"
+"$PEERHEAP" replay "$T/good.pcap" --transport model --peers 2 --strategy exact --html "$T/r.html" \
+    --force >/dev/null 2>"$T/again.err" || fail "replay --html --force again"
 [ "$(stat -c %i "$T/r.html")" != "$before" ] || fail "the report was rewritten in place"
 grep -q 'id="table"' "$T/r.html" || fail "the new report"
 "$PEERHEAP" replay "$T/good.pcap" --transport model --peers 2 --strategy exact \
