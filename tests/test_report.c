@@ -356,6 +356,31 @@ static ph_report *gc_sweep_report(void)
     return r;
 }
 
+/* Without the GC model and a sweep a report keeps its schema: no gc_model,
+ * no gc_ figures or collections, no sweep; every peer's end figures are
+ * there (measured every run). */
+static void test_plain_report_schema(void **state)
+{
+    (void)state;
+    ph_report *r = sample_report();
+    ph_peer_end pe[2] = {{.held_bytes = 7}, {.held_bytes = 9, .buffers = 1}};
+    assert_int_equal(ph_strategy_result_set_peers_end(&r->strategies[0], pe, 2), PH_OK);
+    char *j = render(ph_report_write_json, r);
+    assert_null(strstr(j, "gc_"));
+    assert_null(strstr(j, "\"sweep\""));
+    assert_non_null(strstr(j, "\"wbuf_at_peak_bytes\""));
+    assert_non_null(strstr(j, "\"peers_end\""));
+    ph_report *back;
+    assert_int_equal(ph_report_read_json(&back, j, strlen(j)), PH_OK);
+    free(j);
+    assert_string_equal(back->options.gc_model, "");
+    assert_int_equal(back->n_sweep, 0);
+    assert_int_equal(back->strategies[0].n_peers_end, 2);
+    assert_int_equal(back->strategies[0].peers_end[1].buffers, 1);
+    ph_report_destroy(back);
+    ph_report_destroy(r);
+}
+
 static void test_gc_sweep_peers_json(void **state)
 {
     (void)state;
@@ -404,12 +429,25 @@ static void test_gc_sweep_peers_json(void **state)
     assert_int_equal(copy.n_peers_end, 4);
     ph_strategy_result_clear(&copy);
     ph_strategy_result_clear(&s);
-    /* a series whose points do not match the samples is refused */
-    static const char bad[] = "{\"name\":\"x\",\"samples\":[[0,1,0,0,0]],"
-                              "\"peer_series\":[{\"peer\":1,\"points\":[]}]}";
-    assert_int_equal(ph_strategy_result_read_json(&s, bad, strlen(bad)), PH_ERR_JSON);
-    static const char bad_ev[] = "{\"name\":\"x\",\"gc_events\":[[1,0.5,2,3]]}";
-    assert_int_equal(ph_strategy_result_read_json(&s, bad_ev, strlen(bad_ev)), PH_ERR_JSON);
+    /* the same result spoilt one member at a time is refused: a series whose
+     * points do not match the samples, a short collection, a short peer row */
+    static const char *const spoil[][2] = {
+        {"peer_series", "[{\"peer\":1,\"points\":[]}]"},
+        {"gc_events", "[[1,0.5,2,3]]"},
+        {"peers_end", "[[1,2,3]]"},
+        {"peers_end", "{}"},
+    };
+    for (size_t k = 0; k < sizeof spoil / sizeof spoil[0]; k++) {
+        json_t *doc = json_loadb(buf, len, 0, NULL);
+        assert_non_null(doc);
+        assert_int_equal(json_object_set_new(doc, spoil[k][0], json_loads(spoil[k][1], 0, NULL)),
+                         0);
+        char *text = json_dumps(doc, JSON_COMPACT);
+        assert_non_null(text);
+        assert_int_equal(ph_strategy_result_read_json(&s, text, strlen(text)), PH_ERR_JSON);
+        free(text);
+        json_decref(doc);
+    }
     free(buf);
     ph_report_destroy(r);
 }
@@ -508,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_gated_figures_required),
         cmocka_unit_test(test_csv_and_svg),
         cmocka_unit_test(test_format_bytes),
+        cmocka_unit_test(test_plain_report_schema),
         cmocka_unit_test(test_gc_sweep_peers_json),
         cmocka_unit_test(test_gc_sweep_top_tables),
         cmocka_unit_test(test_csv_peers_and_sweep_svg),
