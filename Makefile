@@ -44,7 +44,7 @@ SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
-.PHONY: tests-build all deps test test-run asan demo bench captures install clean check-clang
+.PHONY: tests-build all deps test test-run asan demo bench captures install clean check-clang fuzz
 
 all: $(BUILD)/libpeerheap.a $(BUILD)/libpeerheap.so $(BUILD)/peerheap
 
@@ -124,6 +124,18 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 
+# The differential fuzz target of our BOLT 8 frame cipher against libsodium
+# (tests/fuzz/fuzz_chachapoly.c: clang's libFuzzer with ASan + UBSan);
+# `make test` runs the same check on a fixed seed.
+FUZZ_RUNS ?= 100000
+fuzz: deps
+	@command -v clang >/dev/null 2>&1 || sh tool/deps.sh clang
+	@mkdir -p build-fuzz
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+	    $(addprefix -I,$(LIB_DIRS:/=)) $(PKG_CFLAGS) tests/fuzz/fuzz_chachapoly.c \
+	    lib/bolt8/chachapoly.c $(PKG_LIBS) -o build-fuzz/fuzz_chachapoly
+	build-fuzz/fuzz_chachapoly -runs=$(FUZZ_RUNS) -seed=1 -max_len=64
+
 # Re-records the bundled captures with real peers and tcpdump (needs root
 # or capture rights on lo); see captures/README.md.
 captures: deps
@@ -142,4 +154,4 @@ install: all
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/peerheap.pc
 
 clean:
-	rm -rf build build-asan build-clang
+	rm -rf build build-asan build-clang build-fuzz

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "chachapoly.h"
 #include "error.h"
 
 #define PH_NOISE_ACT1_LEN 50
@@ -98,6 +99,13 @@ ph_err ph_noise_create_from_keys(ph_noise **out,
                                  const uint8_t *recv_key, const uint8_t *recv_ck);
 void ph_noise_destroy(ph_noise *n);
 
+/* The frames' cipher code (chachapoly.h): a new transport takes
+ * ph_chachapoly_best(); set_impl pins another one (tests, benchmarks);
+ * PH_ERR_ARG when this CPU cannot run it. Both ends of a session may use
+ * different ones: the bytes are the same. */
+ph_err ph_noise_set_impl(ph_noise *n, ph_chachapoly_impl impl);
+ph_chachapoly_impl ph_noise_impl(const ph_noise *n);
+
 /* Install a key-log callback (NULL to remove). */
 void ph_noise_set_key_cb(ph_noise *n, ph_noise_key_cb cb, void *ctx);
 
@@ -121,6 +129,19 @@ uint64_t ph_noise_recv_nonce(const ph_noise *n);
  * them with writev as hdr, body, mac). `len` <= 65,535 or PH_ERR_NOISE_TOO_LONG. */
 ph_err ph_noise_encrypt_detached(ph_noise *n, uint8_t hdr[PH_NOISE_HDR_LEN],
                                  uint8_t *body, size_t len, uint8_t mac[PH_NOISE_MAC_LEN]);
+
+/* Encrypt several messages, in order: the same bytes, nonces, rotations
+ * and key-callback calls as one ph_noise_encrypt_detached per frame, with
+ * the frames' keystream computed together (chachapoly.h). Nothing is
+ * encrypted unless every frame is valid (errors as above). */
+typedef struct ph_noise_frame {
+    uint8_t *hdr;   /* PH_NOISE_HDR_LEN bytes out */
+    uint8_t *body;  /* len bytes, encrypted in place */
+    size_t len;
+    uint8_t *mac;   /* PH_NOISE_MAC_LEN bytes out */
+} ph_noise_frame;
+
+ph_err ph_noise_encrypt_many(ph_noise *n, const ph_noise_frame *frames, size_t count);
 
 /* Encrypt one message into a contiguous frame: out must hold len + 34 bytes.
  * `msg` and `out` must not overlap. */

@@ -435,36 +435,56 @@ static ph_err encode_into(const struct entry *e, uint8_t *body)
     return err;
 }
 
-/* Encode and encrypt up to `batch` waiting messages into fresh frames.
- * Stops early when the strategy says PH_ERR_AGAIN. */
+/* Encrypt the frames fill() encoded, all at once (ph_noise_encrypt_many
+ * packs their keystream). The frames' pointers are read only now: a later
+ * acquire may have moved earlier frames' bytes (ring growth). On failure
+ * every one of them is released and counted. */
+static ph_err seal_filled(ph_outq *q, uint64_t now_ns)
+{
+    ph_noise_frame nf[PH_OUTQ_MAX_BATCH];
+    for (size_t i = 0; i < q->fl_n; i++) {
+        ph_wbuf_frame *f = &q->fl[i].f;
+        nf[i] = (ph_noise_frame){.hdr = f->hdr, .body = f->body, .len = q->fl[i].len,
+                                 .mac = f->mac};
+    }
+    ph_err err = ph_noise_encrypt_many(q->noise, nf, q->fl_n);
+    if (!err)
+        return PH_OK;
+    for (size_t i = 0; i < q->fl_n; i++) {
+        q->inflight_left -= q->fl[i].len + PH_NOISE_OVERHEAD;
+        ph_wbuf_release(q->wb, &q->fl[i].f, now_ns);
+        q->st.encode_errors++;
+    }
+    q->fl_n = 0;
+    return err;
+}
+
+/* Encode up to `batch` waiting messages into fresh frames, then encrypt
+ * them together. Stops early when the strategy says PH_ERR_AGAIN. */
 static ph_err fill(ph_outq *q, uint64_t now_ns)
 {
     q->fl_first = q->fl_n = 0;
+    ph_err err = PH_OK;
     while (q->fl_n < q->batch && q->count) {
         struct entry *e = &q->ring[q->head];
         struct inflight *fl = &q->fl[q->fl_n];
         uint32_t type = ph_memtag_type(q->tag, e->type);
         uint8_t row = ph_memtag_row(q->tag, PH_MEMROW_WBUF);
-        ph_err err = ph_wbuf_acquire(q->wb, e->len, &fl->f, now_ns);
+        err = ph_wbuf_acquire(q->wb, e->len, &fl->f, now_ns);
         ph_memtag_row(q->tag, row);
         ph_memtag_type(q->tag, type);
-        if (err == PH_ERR_AGAIN)
-            return PH_OK;
+        if (err == PH_ERR_AGAIN) {
+            err = PH_OK;
+            break;
+        }
         if (err)
-            return err;
+            break;
         err = encode_into(e, fl->f.body);
         if (err) {
             ph_wbuf_release(q->wb, &fl->f, now_ns);
             q->st.encode_errors++;
             pop_entry(q);
-            return err;
-        }
-        err = ph_noise_encrypt_detached(q->noise, fl->f.hdr, fl->f.body, e->len, fl->f.mac);
-        if (err) {
-            ph_wbuf_release(q->wb, &fl->f, now_ns);
-            q->st.encode_errors++;
-            pop_entry(q);
-            return err;
+            break;
         }
         fl->len = e->len;
         fl->done = 0;
@@ -473,7 +493,8 @@ static ph_err fill(ph_outq *q, uint64_t now_ns)
         q->fl_n++;
         pop_entry(q);
     }
-    return PH_OK;
+    ph_err sealed = q->fl_n ? seal_filled(q, now_ns) : PH_OK;
+    return err ? err : sealed;
 }
 
 /* One frame's three pieces, minus what is already written. */
