@@ -61,6 +61,9 @@ static const char replay_help[] =
     "  --json FILE          write the report as JSON (schema in README.md)\n"
     "  --csv FILE           write the live-heap time series as CSV\n"
     "  --svg FILE           plot live heap over time, one line per strategy\n"
+    "  --jobs N             strategies measured at once, each in its own process\n"
+    "                       (default: the number of cores); every figure but the\n"
+    "                       times is the same whatever N is\n"
     "  --quiet              no progress line\n"
     "\n"
     "exit status: 0 ok, 1 some input could not be decrypted or a check failed,\n"
@@ -73,6 +76,7 @@ struct replay_opts {
     const char *strategies;
     const char *json, *csv, *svg;
     bool quiet;
+    unsigned jobs;
     ph_replay_config cfg;
 };
 
@@ -128,6 +132,8 @@ static bool parse_number_opt(const char *name, const char *val, struct replay_op
         o->cfg.wbuf.pool_workers = (size_t)v;
     else if (strcmp(name, "--model-buffer") == 0 && v >= 4096)
         o->cfg.model_buffer = (size_t)v;
+    else if (strcmp(name, "--jobs") == 0 && v >= 1 && v <= 1024)
+        o->jobs = (unsigned)v;
     else
         return false;
     return true;
@@ -135,7 +141,7 @@ static bool parse_number_opt(const char *name, const char *val, struct replay_op
 
 static const char *const number_opts[] = {
     "--peers", "--reader-rate", "--stalled", "--queue-soft", "--queue-hard",
-    "--pool-workers", "--pool-expiry", "--model-buffer", "--linger", NULL,
+    "--pool-workers", "--pool-expiry", "--model-buffer", "--linger", "--jobs", NULL,
 };
 
 static bool is_number_opt(const char *a)
@@ -541,6 +547,66 @@ static void print_sides(const ph_lninput *li, const struct replay_opts *o, FILE 
     fputc('\n', f);
 }
 
+static void job_done(void *ctx, size_t index, size_t finished)
+{
+    const size_t *n = ctx;
+    (void)index;
+    fprintf(stderr, "\rreplay: %zu of %zu strategies measured   ", finished, *n);
+    fflush(stderr);
+}
+
+/* Each strategy in its own process, --jobs at a time; results in the
+ * order named. */
+static int run_strategies(struct replay_opts *o, const ph_replay_input *in,
+                          char names[][PH_REPORT_NAME_MAX], size_t n, ph_report *r, int *status)
+{
+    unsigned jobs = o->jobs ? o->jobs : (unsigned)(sysconf(_SC_NPROCESSORS_ONLN) > 0
+                                                       ? sysconf(_SC_NPROCESSORS_ONLN) : 1);
+    if (jobs > n)
+        jobs = (unsigned)n;
+    r->options.jobs = jobs;
+    /* Several children's progress lines would overwrite each other: the
+     * parent counts finished strategies instead. */
+    bool counting = jobs > 1 && o->cfg.progress;
+    if (counting)
+        o->cfg.progress = NULL;
+    const char *list[16];
+    ph_strategy_result *res = calloc(n, sizeof *res);
+    ph_err *errs = calloc(n, sizeof *errs);
+    char (*texts)[PH_REPLAY_ERR_MAX] = calloc(n, sizeof *texts);
+    if (!res || !errs || !texts) {
+        free(res);
+        free(errs);
+        free(texts);
+        ph_cli_error("replay: out of memory");
+        return PH_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < n; i++)
+        list[i] = names[i];
+    /* A failure to run children at all is in errs too. */
+    (void)ph_replay_run_jobs(in, &o->cfg, list, n, jobs, res, errs, texts,
+                             counting ? job_done : NULL, &n);
+    if (counting || o->cfg.progress)
+        fprintf(stderr, "\r%60s\r", "");
+    int rc = PH_EXIT_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (errs[i]) {
+            ph_cli_error("replay: %s", texts[i][0] ? texts[i] : ph_strerror(errs[i]));
+            rc = errs[i] == PH_ERR_ARG ? PH_EXIT_USAGE : PH_EXIT_PARTIAL;
+            break;
+        }
+        if (res[i].mismatches)
+            *status = PH_EXIT_PARTIAL;
+        ph_report_add_strategy(r, &res[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        ph_strategy_result_clear(&res[i]);
+    free(res);
+    free(errs);
+    free(texts);
+    return rc;
+}
+
 static int run_all(struct replay_opts *o, ph_replay_input *in, ph_lninput **li,
                    int input_status)
 {
@@ -572,21 +638,10 @@ static int run_all(struct replay_opts *o, ph_replay_input *in, ph_lninput **li,
     ph_lninput_destroy(*li);
     *li = NULL;
     int status = input_status;
-    for (size_t i = 0; i < nnames; i++) {
-        ph_strategy_result res;
-        char err[320];
-        ph_err e = ph_replay_run_isolated(in, &o->cfg, names[i], &res, err, sizeof err);
-        if (o->cfg.progress)
-            fprintf(stderr, "\r%60s\r", "");
-        if (e) {
-            ph_cli_error("replay: %s", err[0] ? err : ph_strerror(e));
-            ph_report_destroy(r);
-            return e == PH_ERR_ARG ? PH_EXIT_USAGE : PH_EXIT_PARTIAL;
-        }
-        if (res.mismatches)
-            status = PH_EXIT_PARTIAL;
-        ph_report_add_strategy(r, &res);
-        ph_strategy_result_clear(&res);
+    rc = run_strategies(o, in, names, nnames, r, &status);
+    if (rc) {
+        ph_report_destroy(r);
+        return rc;
     }
     ph_report_print_table(r, stdout);
     fflush(stdout);

@@ -137,7 +137,7 @@ struct inflight {
     uint16_t type;
 };
 
-#define RING_INITIAL 8u
+#define RING_INITIAL 8u         /* a power of two, as every size after it */
 #define RING_SHRINK_ABOVE 256u
 
 struct ph_outq {
@@ -214,7 +214,7 @@ void ph_outq_destroy(ph_outq *q)
     if (!q)
         return;
     for (size_t i = 0; i < q->count; i++)
-        entry_drop(&q->ring[(q->head + i) % q->cap]);
+        entry_drop(&q->ring[(q->head + i) & (q->cap - 1)]);
     for (size_t i = q->fl_first; i < q->fl_n; i++)
         ph_wbuf_release(q->wb, &q->fl[i].f, 0);
     free(q->ring);
@@ -292,7 +292,7 @@ static ph_err ring_grow(ph_outq *q)
     if (!r)
         return PH_ERR_NOMEM;
     for (size_t i = 0; i < q->count; i++)
-        r[i] = q->ring[(q->head + i) % q->cap];
+        r[i] = q->ring[(q->head + i) & (q->cap - 1)];
     free(q->ring);
     q->ring = r;
     q->cap = ncap;
@@ -341,7 +341,7 @@ static ph_err push_entry(ph_outq *q, struct entry *e)
             return err;
         }
     }
-    q->ring[(q->head + q->count) % q->cap] = *e;
+    q->ring[(q->head + q->count) & (q->cap - 1)] = *e;
     q->count++;
     q->waiting_bytes += e->len;
     if (queued + e->len > q->st.peak_queued_bytes)
@@ -408,7 +408,7 @@ static void pop_entry(ph_outq *q)
     struct entry *e = &q->ring[q->head];
     q->waiting_bytes -= e->len;
     entry_drop(e);
-    q->head = (q->head + 1) % q->cap;
+    q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
     ring_maybe_shrink(q);
 }

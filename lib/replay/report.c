@@ -316,7 +316,15 @@ ph_err ph_report_print_table(const ph_report *r, FILE *f)
     }
     char verdict[512];
     ph_report_verdict(r, verdict, sizeof verdict);
-    fprintf(f, "\n(ratios are to %s)\n%s\n", r->strategies[ref].name, verdict);
+    fprintf(f, "\n(ratios are to %s)\n", r->strategies[ref].name);
+    uint64_t together = 0;
+    for (size_t i = 0; i < r->n_strategies; i++)
+        if (r->strategies[i].concurrent > together)
+            together = r->strategies[i].concurrent;
+    if (together > 1)
+        fprintf(f, "(cpu and wall seconds: measured with up to %" PRIu64
+                " strategies running at once)\n", together);
+    fprintf(f, "%s\n", verdict);
     return ferror(f) ? PH_ERR_IO : PH_OK;
 }
 
@@ -394,6 +402,7 @@ static const struct u64_field u64_fields[] = {
     U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches), U64F(partial_writes),
     U64F(would_block), U64F(remote_allocations), U64F(remote_bytes_allocated),
     U64F(remote_bytes_freed), U64F(jemalloc_bytes_allocated), U64F(jemalloc_bytes_freed),
+    U64F(concurrent),
 };
 #define DBLF(f) {#f, offsetof(ph_strategy_result, f)}
 static const struct u64_field double_fields[] = {
@@ -550,6 +559,7 @@ ph_err ph_report_write_json(const ph_report *r, FILE *f)
     write_u64_field(w, "queue_hard", r->options.queue_hard);
     ph_jw_key(w, "types");
     ph_jw_string(w, r->options.types ? r->options.types : "");
+    write_u64_field(w, "jobs", r->options.jobs);
     ph_jw_object_end(w);
 
     ph_jw_key(w, "strategies");
@@ -681,6 +691,7 @@ static ph_err read_report(ph_report *r, const ph_json *j)
     copy_str(r->options.from, sizeof r->options.from, ph_json_get(o, "from"));
     ph_json_u64(ph_json_get(o, "queue_soft"), &r->options.queue_soft);
     ph_json_u64(ph_json_get(o, "queue_hard"), &r->options.queue_hard);
+    ph_json_u64(ph_json_get(o, "jobs"), &r->options.jobs);
     const char *types = ph_json_str(ph_json_get(o, "types"), NULL);
     if (types && types[0] && ph_report_set_types(r, types))
         return PH_ERR_NOMEM;

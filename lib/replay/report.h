@@ -78,6 +78,8 @@ typedef struct ph_strategy_result {
     uint64_t jemalloc_bytes_allocated;
     uint64_t jemalloc_bytes_freed;
     double virtual_seconds;    /* the loop's clock over the replay phase (model transport) */
+    uint64_t concurrent;       /* strategies measured at once, at most, while this one ran
+                                  (1: alone): the CPU and wall times shared the machine */
     double cpu_seconds;
     double wall_seconds;
     double writes_per_second;
@@ -139,6 +141,7 @@ typedef struct ph_report_options {
     uint64_t queue_hard;
     char *types;             /* message types replayed, as listed ("256,ping");
                                 NULL = every type. Owned: ph_report_set_types */
+    uint64_t jobs;           /* strategies measured at once at most (0: not recorded) */
 } ph_report_options;
 
 typedef struct ph_report {
