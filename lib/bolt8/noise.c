@@ -458,10 +458,12 @@ ph_err ph_noise_hs_finish(ph_noise_hs *hs, ph_noise **out)
 
 /* ---- transport ---------------------------------------------------------- */
 
+/* Sizes are tight: every connected peer holds one of these. A nonce never
+ * passes 1000 (rotation), a frame's body is at most 65,535 + 16 bytes. */
 struct cipher {
     uint8_t key[32];
     uint8_t ck[32];
-    uint64_t nonce;
+    uint16_t nonce;
     bool have_key;
     bool have_ck;
     bool announced; /* key callback already fired for this key */
@@ -469,17 +471,17 @@ struct cipher {
 
 struct ph_noise {
     struct cipher tx, rx;
-    ph_chachapoly_impl impl; /* the frames' cipher code (chachapoly.h) */
     ph_noise_key_cb key_cb;
     void *key_cb_ctx;
+    uint8_t *body;     /* body + MAC of the current frame, or the last message */
+    uint32_t body_len; /* plaintext length of that frame */
+    uint32_t body_have;
     /* receive side: a frame being assembled */
     uint8_t hdr[PH_NOISE_HDR_LEN];
-    size_t hdr_have;
+    uint8_t hdr_have;
     bool in_body;      /* header decrypted, collecting body + MAC */
     bool failed;       /* a MAC failed: the stream is unusable */
-    uint8_t *body;     /* body + MAC of the current frame, or the last message */
-    size_t body_len;   /* plaintext length of that frame */
-    size_t body_have;
+    uint8_t impl;      /* ph_chachapoly_impl: the frames' cipher code */
 };
 
 static void cipher_set(struct cipher *c, const uint8_t *key, const uint8_t *ck)
@@ -533,7 +535,7 @@ ph_err ph_noise_create_from_keys(ph_noise **out, const uint8_t *send_key, const 
         return PH_ERR_NOMEM;
     cipher_set(&n->tx, send_key, send_ck);
     cipher_set(&n->rx, recv_key, recv_ck);
-    n->impl = ph_chachapoly_best();
+    n->impl = (uint8_t)ph_chachapoly_best();
     return PH_OK;
 }
 
@@ -541,13 +543,13 @@ ph_err ph_noise_set_impl(ph_noise *n, ph_chachapoly_impl impl)
 {
     if (!n || !ph_chachapoly_supported(impl))
         return PH_ERR_ARG;
-    n->impl = impl;
+    n->impl = (uint8_t)impl;
     return PH_OK;
 }
 
 ph_chachapoly_impl ph_noise_impl(const ph_noise *n)
 {
-    return n->impl;
+    return (ph_chachapoly_impl)n->impl;
 }
 
 void ph_noise_destroy(ph_noise *n)
@@ -606,7 +608,7 @@ static ph_err seal(ph_noise *n, uint8_t hdr[PH_NOISE_HDR_LEN], const uint8_t *ms
         return PH_ERR_NOISE_NEED_KEY;
     if (len && body != msg)
         memcpy(body, msg, len);
-    ph_err err = ph_chachapoly_seal(n->impl, c->key, c->nonce, hdr, body, len, mac);
+    ph_err err = ph_chachapoly_seal((ph_chachapoly_impl)n->impl, c->key, c->nonce, hdr, body, len, mac);
     if (err)
         return err;
     announce(n, c, hdr + 2);
@@ -643,10 +645,10 @@ ph_err ph_noise_encrypt_many(ph_noise *n, const ph_noise_frame *frames, size_t c
         size_t k = 0, left = frames_before_rotation(c);
         for (; k < MANY_CHUNK && k < left && i + k < count; k++) {
             const ph_noise_frame *f = &frames[i + k];
-            jobs[k] = (ph_chachapoly_job){.nonce = c->nonce + 2 * k, .hdr = f->hdr,
+            jobs[k] = (ph_chachapoly_job){.nonce = (uint64_t)c->nonce + 2 * k, .hdr = f->hdr,
                                           .body = f->body, .len = f->len, .mac = f->mac};
         }
-        ph_err err = ph_chachapoly_seal_many(n->impl, c->key, jobs, k);
+        ph_err err = ph_chachapoly_seal_many((ph_chachapoly_impl)n->impl, c->key, jobs, k);
         if (err)
             return err;
         announce(n, c, frames[i].hdr + 2);
@@ -698,7 +700,7 @@ static ph_err open_header(ph_noise *n, ph_chachapoly_ks *ks)
 {
     struct cipher *c = &n->rx;
     size_t len = 0;
-    ph_err err = ph_chachapoly_open_header(n->impl, c->key, c->nonce, n->hdr, &len, ks);
+    ph_err err = ph_chachapoly_open_header((ph_chachapoly_impl)n->impl, c->key, c->nonce, n->hdr, &len, ks);
     if (err == PH_ERR_NOISE_BAD_MAC)
         return rx_fail(n);
     if (err)
@@ -708,7 +710,7 @@ static ph_err open_header(ph_noise *n, ph_chachapoly_ks *ks)
         return PH_ERR_NOMEM;
     announce(n, c, n->hdr + 2);
     cipher_advance(c);
-    n->body_len = len;
+    n->body_len = (uint32_t)len;
     n->body_have = 0;
     n->in_body = true;
     return PH_OK;
@@ -720,7 +722,7 @@ static ph_err open_body(ph_noise *n, const uint8_t *ct, const ph_chachapoly_ks *
                         const uint8_t **msg, size_t *msg_len)
 {
     struct cipher *c = &n->rx;
-    ph_err err = ph_chachapoly_open_body(n->impl, c->key, c->nonce, ct, n->body_len,
+    ph_err err = ph_chachapoly_open_body((ph_chachapoly_impl)n->impl, c->key, c->nonce, ct, n->body_len,
                                          ct + n->body_len, n->body, ks);
     if (err == PH_ERR_NOISE_BAD_MAC)
         return rx_fail(n);
@@ -740,7 +742,9 @@ static ph_err open_body(ph_noise *n, const uint8_t *ct, const ph_chachapoly_ks *
 static ph_err feed_header(ph_noise *n, const uint8_t *in, size_t in_len, size_t *used,
                           const uint8_t **msg, size_t *msg_len, size_t *need)
 {
-    n->hdr_have += take(n->hdr + n->hdr_have, PH_NOISE_HDR_LEN - n->hdr_have, in, in_len, used);
+    n->hdr_have = (uint8_t)(n->hdr_have +
+                            take(n->hdr + n->hdr_have, PH_NOISE_HDR_LEN - n->hdr_have, in, in_len,
+                                 used));
     if (n->hdr_have < PH_NOISE_HDR_LEN) {
         *need = PH_NOISE_HDR_LEN - n->hdr_have;
         return PH_OK;
@@ -778,12 +782,20 @@ ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size
             return err;
     }
     size_t frame = n->body_len + PH_NOISE_MAC_LEN;
-    n->body_have += take(n->body + n->body_have, frame - n->body_have, in, in_len, used);
+    n->body_have += (uint32_t)take(n->body + n->body_have, frame - n->body_have, in, in_len, used);
     if (n->body_have < frame) {
         *need = frame - n->body_have;
         return PH_OK;
     }
     return open_body(n, n->body, NULL, msg, msg_len);
+}
+
+void ph_noise_rx_release(ph_noise *n)
+{
+    if (!n || n->in_body)
+        return;
+    free(n->body);
+    n->body = NULL;
 }
 
 size_t ph_noise_rx_buffered(const ph_noise *n)

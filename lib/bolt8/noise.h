@@ -162,6 +162,11 @@ ph_err ph_noise_encrypt(ph_noise *n, const uint8_t *msg, size_t len, uint8_t *ou
 ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size_t *used,
                              const uint8_t **msg, size_t *msg_len, size_t *need);
 
+/* The caller is done with the last message decrypt_feed handed out: its
+ * buffer is freed now rather than at the next call, so a connection that
+ * goes quiet holds none. Does nothing in the middle of a frame. */
+void ph_noise_rx_release(ph_noise *n);
+
 /* Bytes held by the transport's receive buffer (for memory accounting): the
  * partial header plus the heap buffer of the current frame (body + MAC; the
  * last delivered message stays held until the next call, then is freed). */

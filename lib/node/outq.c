@@ -140,30 +140,43 @@ struct inflight {
 #define RING_INITIAL 8u         /* a power of two, as every size after it */
 #define RING_SHRINK_ABOVE 256u
 
+/* ph_outq_stats but the figures computed when asked (queued_msgs,
+ * queued_bytes, inflight_frames, wbuf_held): kept small, it is in every
+ * connected peer. */
+struct counters {
+    ph_msgcount out[PH_MSGTYPE__COUNT];
+    uint64_t msgs_out, bytes_out, wire_bytes_out, writes, partial_writes, would_block;
+    uint64_t wbuf_starved, relay_dropped, relay_dropped_bytes, encode_errors;
+    uint64_t peak_queued_bytes;
+};
+
+/* An idle queue holds only this struct: the entry ring and the in-flight
+ * frame slots are allocated when a burst needs them and released by
+ * ph_outq_trim once the queue has been idle. */
 struct ph_outq {
     ph_noise *noise;
     ph_wbuf_peer *wb;
     ph_outq_sink sink;
-    size_t soft_cap, hard_cap, batch;
+    size_t soft_cap, hard_cap;
     ph_memtag *tag;
 
-    struct entry *ring;
-    size_t cap, head, count;
-    size_t waiting_bytes;
-
-    size_t fl_first, fl_n;       /* in-flight frames are fl[fl_first .. fl_n) */
-    size_t inflight_left;        /* wire bytes of in-flight frames not written */
+    struct entry *ring;          /* NULL while idle */
+    uint32_t cap, head, count;
+    uint8_t batch;
+    uint8_t fl_first, fl_n;      /* in-flight frames are fl[fl_first .. fl_n) */
     bool starved;
+    bool in_refill;
+    size_t waiting_bytes;
+    struct inflight *fl;         /* `batch` slots; NULL while idle */
+    size_t inflight_left;        /* wire bytes of in-flight frames not written */
 
     size_t low_water;
     ph_outq_refill_fn refill;
     void *refill_ctx;
-    bool in_refill;
     ph_outq_frame_fn on_frame;
     void *on_frame_ctx;
 
-    ph_outq_stats st;
-    struct inflight fl[];
+    struct counters st;
 };
 
 ph_err ph_outq_create(ph_outq **out, ph_noise *noise, ph_wbuf_peer *wb,
@@ -179,21 +192,14 @@ ph_err ph_outq_create(ph_outq **out, ph_noise *noise, ph_wbuf_peer *wb,
         return PH_ERR_ARG;
     ph_memtag *tag = cfg ? cfg->tag : NULL;
     uint8_t row = ph_memtag_row(tag, PH_MEMROW_QUEUE);
-    ph_outq *q = calloc(1, sizeof *q + batch * sizeof q->fl[0]);
-    if (q)
-        q->ring = malloc(RING_INITIAL * sizeof *q->ring);
+    ph_outq *q = calloc(1, sizeof *q);
     ph_memtag_row(tag, row);
     if (!q)
         return PH_ERR_NOMEM;
-    if (!q->ring) {
-        free(q);
-        return PH_ERR_NOMEM;
-    }
-    q->cap = RING_INITIAL;
     q->noise = noise;
     q->wb = wb;
     q->sink = *sink;
-    q->batch = batch;
+    q->batch = (uint8_t)batch;
     q->tag = tag;
     q->soft_cap = cfg && cfg->soft_cap ? cfg->soft_cap : PH_OUTQ_DEFAULT_SOFT_CAP;
     q->hard_cap = cfg && cfg->hard_cap ? cfg->hard_cap : PH_OUTQ_DEFAULT_HARD_CAP;
@@ -217,8 +223,21 @@ void ph_outq_destroy(ph_outq *q)
         entry_drop(&q->ring[(q->head + i) & (q->cap - 1)]);
     for (size_t i = q->fl_first; i < q->fl_n; i++)
         ph_wbuf_release(q->wb, &q->fl[i].f, 0);
+    free(q->fl);
     free(q->ring);
     free(q);
+}
+
+void ph_outq_trim(ph_outq *q)
+{
+    if (ph_outq_pending(q))
+        return;
+    free(q->fl);
+    q->fl = NULL;
+    q->fl_first = q->fl_n = 0;
+    free(q->ring);
+    q->ring = NULL;
+    q->cap = q->head = 0;
 }
 
 void ph_outq_set_sink(ph_outq *q, const ph_outq_sink *sink)
@@ -271,12 +290,25 @@ bool ph_outq_wbuf_starved(const ph_outq *q)
 
 size_t ph_outq_self_bytes(const ph_outq *q)
 {
-    return sizeof *q + q->batch * sizeof q->fl[0] + q->cap * sizeof *q->ring;
+    return sizeof *q + (q->fl ? q->batch * sizeof q->fl[0] : 0) + q->cap * sizeof *q->ring;
 }
 
 void ph_outq_get_stats(const ph_outq *q, ph_outq_stats *out)
 {
-    *out = q->st;
+    const struct counters *c = &q->st;
+    memset(out, 0, sizeof *out);
+    memcpy(out->out, c->out, sizeof out->out);
+    out->msgs_out = c->msgs_out;
+    out->bytes_out = c->bytes_out;
+    out->wire_bytes_out = c->wire_bytes_out;
+    out->writes = c->writes;
+    out->partial_writes = c->partial_writes;
+    out->would_block = c->would_block;
+    out->wbuf_starved = c->wbuf_starved;
+    out->relay_dropped = c->relay_dropped;
+    out->relay_dropped_bytes = c->relay_dropped_bytes;
+    out->encode_errors = c->encode_errors;
+    out->peak_queued_bytes = c->peak_queued_bytes;
     out->queued_msgs = q->count;
     out->queued_bytes = ph_outq_queued_bytes(q);
     out->inflight_frames = q->fl_n - q->fl_first;
@@ -285,7 +317,9 @@ void ph_outq_get_stats(const ph_outq *q, ph_outq_stats *out)
 
 static ph_err ring_grow(ph_outq *q)
 {
-    size_t ncap = q->cap * 2;
+    size_t ncap = q->cap ? (size_t)q->cap * 2 : RING_INITIAL;
+    if (ncap > UINT32_MAX)
+        return PH_ERR_NOMEM;
     uint8_t row = ph_memtag_row(q->tag, PH_MEMROW_QUEUE);
     struct entry *r = malloc(ncap * sizeof *r);
     ph_memtag_row(q->tag, row);
@@ -295,7 +329,7 @@ static ph_err ring_grow(ph_outq *q)
         r[i] = q->ring[(q->head + i) & (q->cap - 1)];
     free(q->ring);
     q->ring = r;
-    q->cap = ncap;
+    q->cap = (uint32_t)ncap;
     q->head = 0;
     return PH_OK;
 }
@@ -464,6 +498,13 @@ static ph_err seal_filled(ph_outq *q, uint64_t now_ns)
 static ph_err fill(ph_outq *q, uint64_t now_ns)
 {
     q->fl_first = q->fl_n = 0;
+    if (!q->fl) {
+        uint8_t row = ph_memtag_row(q->tag, PH_MEMROW_QUEUE);
+        q->fl = malloc(q->batch * sizeof *q->fl);
+        ph_memtag_row(q->tag, row);
+        if (!q->fl)
+            return PH_ERR_NOMEM;
+    }
     ph_err err = PH_OK;
     while (q->fl_n < q->batch && q->count) {
         struct entry *e = &q->ring[q->head];

@@ -198,7 +198,15 @@ size_t ph_outq_waiting_bytes(const ph_outq *q); /* waiting, not yet encoded */
 size_t ph_outq_soft_cap(const ph_outq *q);
 uint64_t ph_outq_relay_dropped(const ph_outq *q);
 void ph_outq_get_stats(const ph_outq *q, ph_outq_stats *out);
-/* Heap bytes the queue itself owns (struct + entry ring), for accounting. */
+/* Heap bytes the queue itself owns (struct, entry ring, in-flight slots),
+ * for accounting. */
 size_t ph_outq_self_bytes(const ph_outq *q);
+/* Release the entry ring and the in-flight frame slots of an idle queue
+ * (nothing waiting, nothing in flight; otherwise nothing happens): an idle
+ * connection then holds only the queue's struct. The next push or flush
+ * allocates them again, so the owner calls this when the queue has stayed
+ * idle for a while (the node: on its one-second tick), not after every
+ * burst. */
+void ph_outq_trim(ph_outq *q);
 
 #endif
