@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <math.h>
 
 #include "json.h"
 
@@ -137,6 +138,54 @@ static void test_writer_round_trip(void **state)
     free(buf);
 }
 
+/* Numbers: the shortest %.Ng (N from 6) that reads back exactly, as a
+ * linear search finds it; repeated values (the writer remembers the last
+ * one) and -0 come out the same as fresh ones. */
+static void test_writer_doubles(void **state)
+{
+    (void)state;
+    double v[2000];
+    uint64_t x = 12345;
+    for (size_t i = 0; i < 2000; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        switch (i % 4) {
+        case 0: v[i] = (double)(x >> 11) / 1e9; break;           /* timestamps */
+        case 1: v[i] = (double)(x >> 40) / 1000.0; break;        /* short */
+        case 2: { double d; memcpy(&d, &x, sizeof d); v[i] = isfinite(d) ? d : 1.5; break; }
+        default: v[i] = v[i - 1]; break;                          /* repeats */
+        }
+    }
+    v[7] = -0.0;
+    v[8] = 0.0;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    ph_json_writer *w;
+    assert_int_equal(ph_json_writer_create(&w, f, false), PH_OK);
+    ph_jw_array_begin(w);
+    for (size_t i = 0; i < 2000; i++)
+        ph_jw_double(w, v[i]);
+    ph_jw_array_end(w);
+    assert_int_equal(ph_json_writer_error(w), PH_OK);
+    ph_json_writer_destroy(w);
+    fclose(f);
+    const char *p = buf + 1;
+    for (size_t i = 0; i < 2000; i++) {
+        char want[64];
+        for (int prec = 6; prec <= 17; prec++) {
+            snprintf(want, sizeof want, "%.*g", prec, v[i]);
+            if (strtod(want, NULL) == v[i])
+                break;
+        }
+        size_t n = strcspn(p, ",]");
+        if (n != strlen(want) || memcmp(p, want, n) != 0)
+            fail_msg("value %zu: wrote %.*s, want %s", i, (int)n, p, want);
+        p += n + 1;
+    }
+    free(buf);
+}
+
 static void test_vector_files_parse(void **state)
 {
     (void)state;
@@ -163,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_rejects_malformed),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_writer_round_trip),
+        cmocka_unit_test(test_writer_doubles),
         cmocka_unit_test(test_vector_files_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -625,6 +625,11 @@ struct ph_json_writer {
     bool need_comma[MAX_DEPTH + 1];
     bool after_key;
     ph_err err;
+    /* The last number ph_jw_double formatted: a capture's messages come
+     * many to a packet, with one timestamp. */
+    bool have_last;
+    double last;
+    char last_text[32];
 };
 
 ph_err ph_json_writer_create(ph_json_writer **out, FILE *f, bool pretty)
@@ -643,9 +648,11 @@ void ph_json_writer_destroy(ph_json_writer *w)
     free(w);
 }
 
+/* A writer belongs to one thread: stdio's per-call locking is not needed
+ * (dump --json writes a dozen tokens per message). */
 static void emit(ph_json_writer *w, const char *s, size_t n)
 {
-    if (!w->err && fwrite(s, 1, n, w->f) != n)
+    if (!w->err && fwrite_unlocked(s, 1, n, w->f) != n)
         w->err = PH_ERR_IO;
 }
 
@@ -708,10 +715,24 @@ void ph_jw_object_end(ph_json_writer *w) { close_container(w, "}"); }
 void ph_jw_array_begin(ph_json_writer *w) { open_container(w, "["); }
 void ph_jw_array_end(ph_json_writer *w) { close_container(w, "]"); }
 
+static bool plain_char(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\';
+}
+
+/* Runs of characters that need no escape go out in one write. */
 static void write_escaped(ph_json_writer *w, const char *s)
 {
     emit(w, "\"", 1);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    const unsigned char *c = (const unsigned char *)s;
+    while (*c) {
+        const unsigned char *run = c;
+        while (*c && plain_char(*c))
+            c++;
+        if (c > run)
+            emit(w, (const char *)run, (size_t)(c - run));
+        if (!*c)
+            break;
         char esc[8];
         switch (*c) {
         case '"': emits(w, "\\\""); break;
@@ -720,13 +741,10 @@ static void write_escaped(ph_json_writer *w, const char *s)
         case '\r': emits(w, "\\r"); break;
         case '\t': emits(w, "\\t"); break;
         default:
-            if (*c < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", *c);
-                emits(w, esc);
-            } else {
-                emit(w, (const char *)c, 1);
-            }
+            snprintf(esc, sizeof esc, "\\u%04x", *c);
+            emits(w, esc);
         }
+        c++;
     }
     emit(w, "\"", 1);
 }
@@ -747,10 +765,14 @@ void ph_jw_string(ph_json_writer *w, const char *s)
 
 void ph_jw_u64(ph_json_writer *w, uint64_t v)
 {
-    char buf[32];
+    char buf[24];
+    size_t i = sizeof buf;
     before_item(w);
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-    emits(w, buf);
+    do {
+        buf[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    emit(w, buf + i, sizeof buf - i);
 }
 
 void ph_jw_i64(ph_json_writer *w, int64_t v)
@@ -769,13 +791,27 @@ void ph_jw_double(ph_json_writer *w, double v)
         emits(w, "null");
         return;
     }
-    /* %.17g round-trips; shorter forms are tried first for readability. */
-    for (int prec = 6; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            break;
+    /* The shortest %.Ng (6 <= N <= 17) that reads back as v: %.17g always
+     * does, and a form that does stays exact with more digits, so the
+     * shortest is found by bisection. */
+    if (w->have_last && v == w->last && !(v == 0 && signbit(v) != signbit(w->last))) {
+        emits(w, w->last_text);
+        return;
     }
+    int lo = 6, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(buf, sizeof buf, "%.*g", mid, v);
+        if (strtod(buf, NULL) == v)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    snprintf(buf, sizeof buf, "%.*g", lo, v);
     emits(w, buf);
+    snprintf(w->last_text, sizeof w->last_text, "%s", buf);
+    w->last = v;
+    w->have_last = true;
 }
 
 void ph_jw_bool(ph_json_writer *w, bool v)
