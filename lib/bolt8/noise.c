@@ -473,7 +473,9 @@ struct ph_noise {
     struct cipher tx, rx;
     ph_noise_key_cb key_cb;
     void *key_cb_ctx;
-    uint8_t *body;     /* body + MAC of the current frame, or the last message */
+    uint8_t *body;     /* body + MAC of the current frame, or the last message;
+                          reused frame after frame until ph_noise_rx_release */
+    uint32_t body_cap;
     uint32_t body_len; /* plaintext length of that frame */
     uint32_t body_have;
     /* receive side: a frame being assembled */
@@ -689,10 +691,13 @@ static ph_err rx_fail(ph_noise *n)
     n->failed = true;
     free(n->body);
     n->body = NULL;
+    n->body_cap = 0;
     return PH_ERR_NOISE_BAD_MAC;
 }
 
-/* A complete header is in n->hdr: check it and allocate the body. An
+#define RX_STEP 256u
+
+/* A complete header is in n->hdr: check it and make room for the body. An
  * allocation failure leaves the header buffered and the nonce untouched, so
  * the next call retries. `ks` gets the body's keystream when the cipher
  * computed it on the way. */
@@ -705,9 +710,17 @@ static ph_err open_header(ph_noise *n, ph_chachapoly_ks *ks)
         return rx_fail(n);
     if (err)
         return err;
-    n->body = malloc(len + PH_NOISE_MAC_LEN);
-    if (!n->body)
-        return PH_ERR_NOMEM;
+    if (len + PH_NOISE_MAC_LEN > n->body_cap) {
+        /* Grown in steps, so that a stream of slightly longer messages
+         * does not reallocate each time. */
+        size_t cap = (len + PH_NOISE_MAC_LEN + RX_STEP - 1) / RX_STEP * RX_STEP;
+        uint8_t *b = malloc(cap);
+        if (!b)
+            return PH_ERR_NOMEM;
+        free(n->body);
+        n->body = b;
+        n->body_cap = (uint32_t)cap;
+    }
     announce(n, c, n->hdr + 2);
     cipher_advance(c);
     n->body_len = (uint32_t)len;
@@ -772,9 +785,6 @@ ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size
     if (n->failed)
         return PH_ERR_NOISE_BAD_MAC;
     if (!n->in_body) {
-        /* The previous call's message is no longer needed. */
-        free(n->body);
-        n->body = NULL;
         if (!n->rx.have_key)
             return PH_ERR_NOISE_NEED_KEY;
         ph_err err = feed_header(n, in, in_len, used, msg, msg_len, need);
@@ -796,11 +806,12 @@ void ph_noise_rx_release(ph_noise *n)
         return;
     free(n->body);
     n->body = NULL;
+    n->body_cap = 0;
 }
 
 size_t ph_noise_rx_buffered(const ph_noise *n)
 {
     if (!n)
         return 0;
-    return n->hdr_have + (n->body ? n->body_len + PH_NOISE_MAC_LEN : 0);
+    return n->hdr_have + (n->body ? n->body_cap : 0);
 }

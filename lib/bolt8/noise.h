@@ -151,7 +151,8 @@ ph_err ph_noise_encrypt(ph_noise *n, const uint8_t *msg, size_t len, uint8_t *ou
  * Consumes bytes from `in` (sets *used, possibly less than in_len: stop at
  * one message) and buffers partial frames internally. When a whole message
  * is decrypted, *msg points at its plaintext (valid until the next call on
- * `n`) and *msg_len is set; otherwise *msg is NULL and *need says how many
+ * `n`; the buffer is reused frame after frame, grown as needed, until
+ * ph_noise_rx_release) and *msg_len is set; otherwise *msg is NULL and *need says how many
  * more bytes complete the current header or body. Errors: PH_ERR_NOISE_BAD_MAC
  * (fatal for the session), PH_ERR_NOISE_NEED_KEY (recoverable: set the key,
  * call again with the same bytes; nothing was consumed; it is only returned
@@ -162,14 +163,15 @@ ph_err ph_noise_encrypt(ph_noise *n, const uint8_t *msg, size_t len, uint8_t *ou
 ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size_t *used,
                              const uint8_t **msg, size_t *msg_len, size_t *need);
 
-/* The caller is done with the last message decrypt_feed handed out: its
- * buffer is freed now rather than at the next call, so a connection that
- * goes quiet holds none. Does nothing in the middle of a frame. */
+/* The caller is done with the last message decrypt_feed handed out: the
+ * receive buffer is freed, so a connection that has gone quiet holds none
+ * (the next frame allocates it again). Does nothing in the middle of a
+ * frame. */
 void ph_noise_rx_release(ph_noise *n);
 
 /* Bytes held by the transport's receive buffer (for memory accounting): the
- * partial header plus the heap buffer of the current frame (body + MAC; the
- * last delivered message stays held until the next call, then is freed). */
+ * partial header plus the heap buffer frames are received into (kept
+ * between frames until ph_noise_rx_release). */
 size_t ph_noise_rx_buffered(const ph_noise *n);
 
 #endif
