@@ -123,7 +123,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libpeerheap.a $(HDRS)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpeerheap.a $(LDLIBS_ALL)
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory -s all $(BENCH_BIN) >&2
 	@sh tests/bench/run.sh $(BUILD)
 
 # The differential fuzz target of our BOLT 8 frame cipher against libsodium

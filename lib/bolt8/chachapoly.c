@@ -196,7 +196,10 @@ static uint32_t load32(const uint8_t *p)
 
 /* Eight keystream blocks into out[512]: lane j under `key` with block
  * counter ctr[j] and nonce (0, nonce[j]). The input words are reloaded for
- * the final addition rather than kept: the rounds need every register. */
+ * the final addition rather than kept: the rounds need every register.
+ * (What the compiler spills to the stack is state mixed with the key, as
+ * in any ChaCha20 implementation in C; the keystream itself is wiped by
+ * the callers.) */
 AVX2_FN static void avx2_pass(const uint8_t key[32], const uint32_t ctr[8],
                               const uint64_t nonce[8], uint8_t out[512])
 {
@@ -204,9 +207,8 @@ AVX2_FN static void avx2_pass(const uint8_t key[32], const uint32_t ctr[8],
                                            2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
     const __m256i rot8 = _mm256_setr_epi8(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14,
                                           3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14);
-    uint32_t kw[8], lo[8], hi[8];
+    uint32_t lo[8], hi[8];
     for (unsigned i = 0; i < 8; i++) {
-        kw[i] = load32(key + 4 * i);
         lo[i] = (uint32_t)nonce[i];
         hi[i] = (uint32_t)(nonce[i] >> 32);
     }
@@ -214,7 +216,7 @@ AVX2_FN static void avx2_pass(const uint8_t key[32], const uint32_t ctr[8],
 #define C1 _mm256_set1_epi32(0x3320646e)
 #define C2 _mm256_set1_epi32(0x79622d32)
 #define C3 _mm256_set1_epi32(0x6b206574)
-#define K(i) _mm256_set1_epi32((int)kw[i])
+#define K(i) _mm256_set1_epi32((int)load32(key + 4 * (i)))
 #define CTR _mm256_loadu_si256((const __m256i *)ctr)
 #define NLO _mm256_loadu_si256((const __m256i *)lo)
 #define NHI _mm256_loadu_si256((const __m256i *)hi)
@@ -257,7 +259,6 @@ AVX2_FN static void avx2_pass(const uint8_t key[32], const uint32_t ctr[8],
 #undef CTR
 #undef NLO
 #undef NHI
-    sodium_memzero(kw, sizeof kw);
 }
 
 AVX2_FN static void xor_bytes(uint8_t *out, const uint8_t *in, const uint8_t *ks, size_t len)
