@@ -373,47 +373,45 @@ static void avx2_seal_group(const uint8_t key[32], const ph_chachapoly_job *jobs
     sodium_memzero(ks, ((size_t)lanes + LANES - 1) / LANES * LANES * BLOCK);
 }
 
+/* The pass is computed where the caller keeps it (no copy), or on the
+ * stack and wiped. */
 static bool avx2_open_header(const uint8_t key[32], uint64_t n, const uint8_t hdr[18],
                              size_t *len, ph_chachapoly_ks *keep)
 {
-    uint8_t ks[512], tag[16];
+    uint8_t local[512], tag[16];
+    uint8_t *ks = keep ? keep->pass : local;
     avx2_first_pass(key, n, ks);
     header_tag(tag, ks + KS_HDR_KEY, hdr);
     bool ok = crypto_verify_16(tag, hdr + 2) == 0;
-    if (ok) {
+    if (ok)
         *len = (size_t)(hdr[0] ^ ks[KS_HDR_STREAM]) << 8 | (hdr[1] ^ ks[KS_HDR_STREAM + 1]);
-        if (keep) {
-            memcpy(keep->poly_key, ks + KS_BODY_KEY, sizeof keep->poly_key);
-            memcpy(keep->stream, ks + KS_BODY_STREAM, sizeof keep->stream);
-            keep->nonce = n + 1;
-            keep->valid = true;
-        }
+    if (keep && ok) {
+        keep->nonce = n + 1;
+        keep->valid = true;
+    } else {
+        sodium_memzero(ks, sizeof local);
     }
-    sodium_memzero(ks, sizeof ks);
     return ok;
 }
 
 static bool avx2_open_body(const uint8_t key[32], uint64_t n, const uint8_t *ct, size_t len,
                            const uint8_t mac[16], uint8_t *out, const ph_chachapoly_ks *have)
 {
-    uint8_t ks[512], tag[16];
-    const uint8_t *poly_key, *first;
-    if (have && have->valid && have->nonce == n) {
-        poly_key = have->poly_key;
-        first = have->stream;
-    } else {
-        /* Lanes 0..1 (the previous nonce's header) are computed for nothing. */
-        avx2_first_pass(key, n - 1, ks);
-        poly_key = ks + KS_BODY_KEY;
-        first = ks + KS_BODY_STREAM;
-    }
-    aead_tag(tag, poly_key, ct, len);
+    uint8_t local[512], tag[16];
+    const uint8_t *ks = local;
+    bool mine = !(have && have->valid && have->nonce == n);
+    if (mine)
+        avx2_first_pass(key, n - 1, local); /* lanes 0..1 (the previous header) for nothing */
+    else
+        ks = have->pass;
+    aead_tag(tag, ks + KS_BODY_KEY, ct, len);
     bool ok = crypto_verify_16(tag, mac) == 0;
     if (ok)
-        avx2_body_xor(key, n, first, FIRST_BODY_BLOCKS, ct, out, len);
+        avx2_body_xor(key, n, ks + KS_BODY_STREAM, FIRST_BODY_BLOCKS, ct, out, len);
     else if (len)
         memset(out, 0, len); /* as libsodium leaves it */
-    sodium_memzero(ks, sizeof ks);
+    if (mine)
+        sodium_memzero(local, sizeof local);
     return ok;
 }
 #endif /* PH_HAVE_AVX2_PATH */

@@ -57,8 +57,8 @@ const char *ph_chachapoly_impl_name(ph_chachapoly_impl impl);
  * when the body is already at hand (scratch on the caller's stack; wiped by
  * ph_chachapoly_ks_wipe, which every path that filled it must call). */
 typedef struct ph_chachapoly_ks {
-    uint8_t poly_key[32];       /* the body's Poly1305 key */
-    uint8_t stream[5 * 64];     /* the body's keystream, counters 1..5 */
+    uint8_t pass[8 * 64];       /* the header's pass: the body's Poly1305 key and
+                                   keystream (counters 1..5) are in its lanes 2..7 */
     uint64_t nonce;             /* the body's nonce */
     bool valid;
 } ph_chachapoly_ks;
