@@ -1,6 +1,6 @@
 /* ChaCha20-Poly1305 for BOLT 8 frames (see chachapoly.h): libsodium's AEAD
- * calls, or one eight-block AVX2 ChaCha20 pass per short frame with
- * libsodium's Poly1305. */
+ * calls, or our AVX2 ChaCha20 (eight blocks per pass, a batch's frames
+ * packed into shared passes) with libsodium's Poly1305. */
 #include "chachapoly.h"
 
 #include <sodium.h>
@@ -24,12 +24,6 @@ static void make_nonce(uint8_t npub[12], uint64_t n)
     memset(npub, 0, 4);
     for (unsigned i = 0; i < 8; i++)
         npub[4 + i] = (uint8_t)(n >> (8 * i));
-}
-
-static void le64(uint8_t out[8], uint64_t v)
-{
-    for (unsigned i = 0; i < 8; i++)
-        out[i] = (uint8_t)(v >> (8 * i));
 }
 
 bool ph_chachapoly_supported(ph_chachapoly_impl impl)
@@ -97,7 +91,14 @@ static bool sodium_open(const uint8_t key[32], uint64_t n, const uint8_t *ct, si
                len ? out : &scratch, NULL, len ? ct : &empty, len, mac, NULL, 0, npub, key) == 0;
 }
 
+#if PH_HAVE_AVX2_PATH
 /* ---- Poly1305 over RFC 8439's AEAD input (no associated data) ----------- */
+
+static void le64(uint8_t out[8], uint64_t v)
+{
+    for (unsigned i = 0; i < 8; i++)
+        out[i] = (uint8_t)(v >> (8 * i));
+}
 
 /* Short bodies are copied next to their padding and lengths: one call
  * costs less than the four of the streaming interface. */
@@ -142,7 +143,6 @@ static void header_tag(uint8_t tag[16], const uint8_t poly_key[32], const uint8_
 
 /* ---- AVX2: eight blocks per pass ----------------------------------------- */
 
-#if PH_HAVE_AVX2_PATH
 #define AVX2_FN __attribute__((target("avx2")))
 
 #define ROTL(x, r) _mm256_or_si256(_mm256_slli_epi32((x), (r)), _mm256_srli_epi32((x), 32 - (r)))
