@@ -5,10 +5,30 @@ VERSION := 0.1.0
 CC ?= cc
 BUILD ?= build
 PREFIX ?= /usr/local
-PKGS := libsecp256k1 libsodium jemalloc libpcap
+PKGS := libsecp256k1 libsodium jemalloc libpcap jansson
 # Debian packages everything here needs, tests and captures included.
-DEB_PKGS := libsecp256k1-dev libsodium-dev libjemalloc-dev libpcap-dev libcmocka-dev \
-            pkg-config tcpdump tshark python3-electrum
+DEB_PKGS := libsecp256k1-dev libsodium-dev libjemalloc-dev libpcap-dev libjansson-dev \
+            libcmocka-dev pkg-config tcpdump tshark python3-electrum groff-base lcov valgrind clang \
+            libclang-rt-14-dev
+# The Debian package of each pkg-config name the build needs.
+DEB_OF_libsecp256k1 := libsecp256k1-dev
+DEB_OF_libsodium := libsodium-dev
+DEB_OF_jemalloc := libjemalloc-dev
+DEB_OF_libpcap := libpcap-dev
+DEB_OF_jansson := libjansson-dev
+DEB_OF_cmocka := libcmocka-dev
+
+# Targets that install the packages first (or need none) skip the check:
+# everything else stops at once with one line naming what is missing,
+# instead of a compiler error about a header.
+NO_CHECK_GOALS := deps test asan check-clang demo bench captures clean mutants coverage fuzz
+ifneq ($(filter-out $(NO_CHECK_GOALS),$(or $(MAKECMDGOALS),all)),)
+CHECK_PKGS := $(PKGS) $(if $(filter tests-build test-run,$(MAKECMDGOALS)),cmocka)
+MISSING_PKGS := $(if $(shell command -v pkg-config),$(foreach p,$(CHECK_PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(DEB_OF_$(p)))),pkg-config $(foreach p,$(CHECK_PKGS),$(DEB_OF_$(p))))
+ifneq ($(strip $(MISSING_PKGS)),)
+$(error missing Debian packages: $(strip $(MISSING_PKGS)); run 'make deps' (installs them))
+endif
+endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -21,9 +41,22 @@ SAN_FLAGS :=
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+# COV=1 (make coverage): gcov instrumentation; forked children that end with
+# _exit write their counters too (lib/util/coverage.c wraps _exit).
+COV_CFLAGS :=
+COV_LDFLAGS :=
+ifeq ($(COV),1)
+COV_CFLAGS := --coverage -DPH_COVERAGE
+COV_LDFLAGS := --coverage -Wl,--wrap=_exit
+endif
+# What the tests need to know about this build (tests/run.sh, tests/e2e):
+# sanitizer builds may skip jemalloc measurements (declared); a program
+# linked against the library needs the same runtime flags.
+TEST_ENV = PH_SANITIZER=$(if $(filter 1,$(SAN)),1,0) PH_CC='$(CC)' \
+           PH_LINK_FLAGS='$(strip $(SAN_FLAGS) $(COV_LDFLAGS))'
 # lib/ is grouped by subsystem; modules include each other by bare name.
 LIB_DIRS := $(sort $(dir $(wildcard lib/*/*.c lib/*/*.h)))
-ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SAN_FLAGS) -D_GNU_SOURCE \
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SAN_FLAGS) $(COV_CFLAGS) -D_GNU_SOURCE \
              -DPH_VERSION='"$(VERSION)"' $(addprefix -I,$(LIB_DIRS:/=)) $(PKG_CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lm -lpthread
 
@@ -44,9 +77,10 @@ SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
-.PHONY: tests-build all deps test test-run asan demo bench captures install clean check-clang fuzz
+.PHONY: tests-build all deps test test-run asan demo bench captures install clean check-clang \
+        mutants coverage fuzz fuzz-build
 
-all: $(BUILD)/libpeerheap.a $(BUILD)/libpeerheap.so $(BUILD)/peerheap
+all: $(BUILD)/libpeerheap.a $(BUILD)/libpeerheap.so $(BUILD)/peerheap $(BUILD)/peerheap.1
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -65,11 +99,16 @@ $(BUILD)/libpeerheap.a: $(LIB_OBJ)
 
 $(BUILD)/libpeerheap.so: $(LIB_PIC)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(SAN_FLAGS) -shared -Wl,-soname,libpeerheap.so.0 -o $@ $^ $(LDLIBS_ALL)
+	$(Q)$(CC) $(SAN_FLAGS) $(COV_LDFLAGS) -shared -Wl,-soname,libpeerheap.so.0 -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/peerheap: $(TOOL_OBJ) $(BUILD)/libpeerheap.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(SAN_FLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libpeerheap.a $(LDLIBS_ALL)
+	$(Q)$(CC) $(SAN_FLAGS) $(COV_LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libpeerheap.a $(LDLIBS_ALL)
+
+# The man page: each command's section is its --help text (no drift).
+$(BUILD)/peerheap.1: $(BUILD)/peerheap tool/peerheap.1.in tool/gen_man.sh
+	$(call msg,MAN,$@)
+	$(Q)sh tool/gen_man.sh $(BUILD)/peerheap tool/peerheap.1.in $(VERSION) >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/tests/%.o: tests/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -79,7 +118,8 @@ $(BUILD)/obj/tests/%.o: tests/%.c $(HDRS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_OBJ) $(BUILD)/libpeerheap.a
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(SAN_FLAGS) -o $@ $< $(SUPPORT_OBJ) $(BUILD)/libpeerheap.a $(CMOCKA_LIBS) $(LDLIBS_ALL)
+	$(Q)$(CC) $(SAN_FLAGS) $(COV_LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(BUILD)/libpeerheap.a \
+	    $(CMOCKA_LIBS) $(LDLIBS_ALL)
 
 tests-build: all $(TEST_BIN)
 
@@ -90,15 +130,50 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
+# TESTS="test_x e2e:y ..." runs only those (default: everything).
 test-run: tests-build
-	@sh tests/run.sh $(BUILD)
+	@$(TEST_ENV) sh tests/run.sh $(BUILD) $(TESTS)
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-run
 
+# Is the suite able to fail? Each mutant of tests/mutants.txt (a deliberate
+# bug) is applied to a scratch copy and must make the suite fail; see
+# tests/mutants.sh (MUTANT_TESTS, MUTANT_ONLY). Exits 1 if one survives.
+mutants: deps
+	@sh tests/mutants.sh
+
+# Line coverage of the whole suite (gcov + lcov) in build-cov: HTML report in
+# build-cov/coverage/index.html, per-file figures of lib/ printed.
+coverage: deps
+	@$(MAKE) --no-print-directory BUILD=build-cov COV=1 CFLAGS='-O0 -g' tests-build
+	@MAKE='$(MAKE)' sh tests/coverage.sh build-cov
+
 check-clang: deps
 	@command -v clang >/dev/null 2>&1 || sh tool/deps.sh clang
 	@$(MAKE) --no-print-directory BUILD=build-clang CC=clang tests-build
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), clang with ASan and UBSan, in
+# build-fuzz: `make fuzz FUZZ_SECONDS=N` runs each for N seconds from its
+# seed corpus in tests/fuzz/corpus/ (tests/fuzz/run.sh; a crash fails and
+# its input is kept in build-fuzz/crashes/).
+FUZZ_SECONDS ?= 30
+FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libpeerheap.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZ,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(BUILD)/libpeerheap.a \
+	    $(LDLIBS_ALL)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	    SAN_FLAGS='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' fuzz-build
+	@sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 # The main job on the bundled capture: every strategy, 64 simulated peers
 # relaying the captured gossip, the deterministic model sink (about 30 s on
@@ -126,18 +201,6 @@ bench: deps
 	@$(MAKE) --no-print-directory -s all $(BENCH_BIN) >&2
 	@sh tests/bench/run.sh $(BUILD)
 
-# The differential fuzz target of our BOLT 8 frame cipher against libsodium
-# (tests/fuzz/fuzz_chachapoly.c: clang's libFuzzer with ASan + UBSan);
-# `make test` runs the same check on a fixed seed.
-FUZZ_RUNS ?= 100000
-fuzz: deps
-	@command -v clang >/dev/null 2>&1 || sh tool/deps.sh clang
-	@mkdir -p build-fuzz
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
-	    $(addprefix -I,$(LIB_DIRS:/=)) $(PKG_CFLAGS) tests/fuzz/fuzz_chachapoly.c \
-	    lib/bolt8/chachapoly.c $(PKG_LIBS) -o build-fuzz/fuzz_chachapoly
-	build-fuzz/fuzz_chachapoly -runs=$(FUZZ_RUNS) -seed=1 -max_len=64
-
 # Re-records the bundled captures with real peers and tcpdump (needs root
 # or capture rights on lo); see captures/README.md.
 captures: deps
@@ -146,8 +209,9 @@ captures: deps
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/peerheap \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/peerheap $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/peerheap.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(BUILD)/libpeerheap.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libpeerheap.so $(DESTDIR)$(PREFIX)/lib/libpeerheap.so.0
 	ln -sf libpeerheap.so.0 $(DESTDIR)$(PREFIX)/lib/libpeerheap.so
@@ -156,4 +220,4 @@ install: all
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/peerheap.pc
 
 clean:
-	rm -rf build build-asan build-clang build-fuzz
+	rm -rf build build-asan build-clang build-cov build-fuzz

@@ -14,6 +14,7 @@
 
 #include "chachapoly.h"
 #include "json.h"
+#include "vecjson.h"
 #include "fuzz/chachapoly_diff.h"
 
 #define VECTORS "tests/vectors/bolt8.json"
@@ -22,8 +23,8 @@ static int group_setup(void **state)
 {
     if (sodium_init() < 0)
         return -1;
-    ph_json *j = NULL;
-    if (ph_json_parse_file(&j, VECTORS, NULL) != PH_OK)
+    ph_vjson *j = NULL;
+    if (ph_vjson_parse_file(&j, VECTORS, NULL) != PH_OK)
         return -1;
     *state = j;
     return 0;
@@ -31,20 +32,20 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    ph_json_free(*state);
+    ph_vjson_free(*state);
     return 0;
 }
 
-static void hexget(const ph_json *obj, const char *key, uint8_t *out, size_t n)
+static void hexget(const ph_vjson *obj, const char *key, uint8_t *out, size_t n)
 {
-    const char *s = ph_json_str(ph_json_get(obj, key), NULL);
+    const char *s = ph_vjson_str(ph_vjson_get(obj, key), NULL);
     assert_non_null(s);
     assert_int_equal(ph_hex_decode_fixed(s, out, n), PH_OK);
 }
 
-static uint8_t *hexdup(const ph_json *obj, const char *key, size_t *len)
+static uint8_t *hexdup(const ph_vjson *obj, const char *key, size_t *len)
 {
-    const char *s = ph_json_str(ph_json_get(obj, key), NULL);
+    const char *s = ph_vjson_str(ph_vjson_get(obj, key), NULL);
     assert_non_null(s);
     uint8_t *b = NULL;
     assert_int_equal(ph_hex_decode(s, strlen(s), &b, len), PH_OK);
@@ -93,12 +94,12 @@ static void test_dispatch(void **state)
 
 /* The key of message i of the vectors: the initial one, then one per 500
  * messages (the rotations). */
-static void vector_key(const ph_json *mt, uint64_t i, uint8_t key[32])
+static void vector_key(const ph_vjson *mt, uint64_t i, uint8_t key[32])
 {
     if (i < 500)
-        hexget(ph_json_get(mt, "initial"), "sk", key, 32);
+        hexget(ph_vjson_get(mt, "initial"), "sk", key, 32);
     else
-        hexget(ph_json_at(ph_json_get(mt, "key_rotations"), i / 500 - 1), "new_k", key, 32);
+        hexget(ph_vjson_at(ph_vjson_get(mt, "key_rotations"), i / 500 - 1), "new_k", key, 32);
 }
 
 static void check_vector_frame(ph_chachapoly_impl impl, const uint8_t key[32], uint64_t nonce,
@@ -127,8 +128,8 @@ static void check_vector_frame(ph_chachapoly_impl impl, const uint8_t key[32], u
  * under its rotated key) and the printed length/body encryptions. */
 static void test_bolt8_vectors(void **state)
 {
-    const ph_json *mt = ph_json_get(*state, "message_encryption_test");
-    const ph_json *outs = ph_json_get(mt, "outputs");
+    const ph_vjson *mt = ph_vjson_get(*state, "message_encryption_test");
+    const ph_vjson *outs = ph_vjson_get(mt, "outputs");
     ph_chachapoly_impl list[PH_CHACHAPOLY__COUNT];
     size_t ni = impls(list);
     size_t checked = 0;
@@ -136,7 +137,7 @@ static void test_bolt8_vectors(void **state)
         for (uint64_t i = 0; i <= 1001; i++) {
             char idx[24];
             snprintf(idx, sizeof idx, "%llu", (unsigned long long)i);
-            if (!ph_json_get(outs, idx))
+            if (!ph_vjson_get(outs, idx))
                 continue;
             uint8_t key[32];
             vector_key(mt, i, key);
@@ -146,16 +147,16 @@ static void test_bolt8_vectors(void **state)
             free(want);
             checked++;
         }
-        const ph_json *parts = ph_json_get(mt, "length_and_message_encryptions");
-        for (size_t p = 0; p + 1 < ph_json_len(parts); p += 2) {
+        const ph_vjson *parts = ph_vjson_get(mt, "length_and_message_encryptions");
+        for (size_t p = 0; p + 1 < ph_vjson_len(parts); p += 2) {
             uint8_t key[32], npub[12], frame[18 + 5 + 16];
-            hexget(ph_json_at(parts, p), "sk", key, 32);
-            hexget(ph_json_at(parts, p), "nonce", npub, 12);
+            hexget(ph_vjson_at(parts, p), "sk", key, 32);
+            hexget(ph_vjson_at(parts, p), "nonce", npub, 12);
             uint64_t nonce = 0;
             for (int b = 0; b < 8; b++)
                 nonce |= (uint64_t)npub[4 + b] << (8 * b);
-            hexget(ph_json_at(parts, p), "ciphertext", frame, 18);
-            hexget(ph_json_at(parts, p + 1), "ciphertext", frame + 18, 21);
+            hexget(ph_vjson_at(parts, p), "ciphertext", frame, 18);
+            hexget(ph_vjson_at(parts, p + 1), "ciphertext", frame + 18, 21);
             check_vector_frame(list[k], key, nonce, frame, sizeof frame);
             checked++;
         }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ev.h"
+#include "ph_test.h"
 
 struct log {
     int order[64];
@@ -57,8 +58,10 @@ static void test_timer_order_and_cancel(void **state)
     assert_true(ph_ev_timer_cancel(ev, id[3]));
     assert_false(ph_ev_timer_cancel(ev, id[3]));
     assert_int_equal(ph_ev_timer_count(ev), 4);
+    ph_test_watchdog("every timer to fire (ph_ev_run_once with no time limit)");
     while (ph_ev_timer_count(ev))
         assert_int_equal(ph_ev_run_once(ev, -1), PH_OK);
+    ph_test_watchdog(NULL);
     assert_int_equal(log.n, 4);
     assert_int_equal(log.order[0], 1);
     assert_int_equal(log.order[1], 4);
@@ -109,8 +112,10 @@ static void test_timer_heap_many(void **state)
         assert_true(ph_ev_timer_cancel(ev, ids[i]));
         cancelled++;
     }
+    ph_test_watchdog("every timer to fire (ph_ev_run_once with no time limit)");
     while (ph_ev_timer_count(ev))
         assert_int_equal(ph_ev_run_once(ev, -1), PH_OK);
+    ph_test_watchdog(NULL);
     assert_int_equal(n, N - cancelled);
     for (size_t i = 1; i < n; i++)
         assert_true(fired[i - 1] <= fired[i]);

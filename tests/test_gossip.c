@@ -12,6 +12,7 @@
 
 #include "gossip.h"
 #include "json.h"
+#include "vecjson.h"
 #include "wire.h"
 
 #define SAMPLE "captures/mainnet-gossip.lnmsgs"
@@ -1277,6 +1278,35 @@ static void test_query_short_channel_ids_sample(void **state)
     print_message("query_short_channel_ids: %zu messages for 3 known scids\n", ne);
     sink_free(&k);
 
+    /* The same 4 scids 2,000 times over (a 64 KB query): the same answer,
+     * each channel once; a channel at a time, the end marker last. */
+    uint64_t *many = malloc(8000 * sizeof *many);
+    for (size_t i = 0; i < 8000; i++)
+        many[i] = scids[i % 4];
+    uint8_t *big = malloc(65535);
+    size_t blen;
+    assert_int_equal(ph_gossip_build_query_short_channel_ids(chain, many, 8000, big, 65535, &blen),
+                     PH_OK);
+    ph_gossip_scid_answer *ans = NULL;
+    assert_int_equal(ph_gossip_scid_answer_create(st, big, blen, &ans), PH_OK);
+    assert_int_equal(ph_gossip_scid_answer_left(ans), 3 + 1); /* 3 known channels, the end */
+    bool done = false;
+    size_t steps = 0;
+    while (!done) {
+        assert_int_equal(ph_gossip_scid_answer_next(ans, collect, &k, &done), PH_OK);
+        steps++;
+    }
+    assert_int_equal(steps, 3 + 1);
+    assert_int_equal(ph_gossip_scid_answer_left(ans), 0);
+    ph_gossip_scid_answer_destroy(ans);
+    assert_int_equal(k.n, ne + 1);
+    for (size_t i = 0; i < ne; i++)
+        assert_msg(k.m[i], exp[i], exp_len[i]);
+    assert_int_equal(ph_gossip_msg_type(k.m[ne]), 262);
+    sink_free(&k);
+    free(big);
+    free(many);
+
     /* query_flags: [ann only, none (unknown scid), update node 1 + node_announcement
      * node 1, update node 2] */
     uint8_t fq[160];
@@ -1344,24 +1374,24 @@ static void test_query_short_channel_ids_sample(void **state)
 static void test_query_vectors(void **state)
 {
     (void)state;
-    ph_json *root = NULL;
-    assert_int_equal(ph_json_parse_file(&root, VECTORS, NULL), PH_OK);
-    const ph_json *vs = ph_json_get(root, "vectors");
+    ph_vjson *root = NULL;
+    assert_int_equal(ph_vjson_parse_file(&root, VECTORS, NULL), PH_OK);
+    const ph_vjson *vs = ph_vjson_get(root, "vectors");
     assert_non_null(vs);
     ph_gossip_config cfg;
     ph_gossip_config_default(&cfg);
     assert_int_equal(ph_hex_decode_fixed(
-                         ph_json_str(ph_json_path(vs, "0.decoded_by_extractor.chain_hash"), NULL),
+                         ph_vjson_str(ph_vjson_path(vs, "0.decoded_by_extractor.chain_hash"), NULL),
                          cfg.chain_hash, 32),
                      PH_OK);
     ph_gossip_store *st;
     assert_int_equal(ph_gossip_store_create(&cfg, &st), PH_OK);
     size_t tested = 0, refused = 0;
-    for (size_t i = 0; i < ph_json_len(vs); i++) {
-        const ph_json *v = ph_json_at(vs, i);
-        const char *hex = ph_json_str(ph_json_get(v, "hex"), NULL);
+    for (size_t i = 0; i < ph_vjson_len(vs); i++) {
+        const ph_vjson *v = ph_vjson_at(vs, i);
+        const char *hex = ph_vjson_str(ph_vjson_get(v, "hex"), NULL);
         bool zlib = false;
-        assert_true(ph_json_bool(ph_json_get(v, "uses_zlib_encoding"), &zlib));
+        assert_true(ph_vjson_bool(ph_vjson_get(v, "uses_zlib_encoding"), &zlib));
         uint8_t *msg;
         size_t len;
         assert_int_equal(ph_hex_decode(hex, strlen(hex), &msg, &len), PH_OK);
@@ -1393,7 +1423,7 @@ static void test_query_vectors(void **state)
     assert_int_equal(tested, 6);
     assert_int_equal(refused, 3);
     ph_gossip_store_destroy(st);
-    ph_json_free(root);
+    ph_vjson_free(root);
 }
 
 static void test_timestamp_filter_and_chains(void **state)

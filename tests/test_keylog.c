@@ -2,6 +2,7 @@
  * log written during a session decrypts that session's captured bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,10 +12,12 @@
 
 #include <errno.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "keylog.h"
 #include "noise.h"
+#include "ph_test.h"
 
 static uint64_t mix64(uint64_t x)
 {
@@ -156,38 +159,134 @@ static void test_duplicates_and_case(void **state)
     ph_keylog_destroy(kl);
 }
 
-static void test_bad_lines(void **state)
+#define MAC1 "00112233445566778899aabbccddeeff"
+#define KEY1 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define MAC2 "ffeeddccbbaa99887766554433221100"
+#define KEY2 "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+#define GOOD MAC1 " " KEY1
+
+static const uint8_t MAC1_BIN[16] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+                                     0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+static const uint8_t MAC2_BIN[16] = {0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88,
+                                     0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00};
+
+/* Key logs as they are found: every key is used, every other line is a
+ * warning with its number, nothing fails. Before, any one of these lines
+ * rejected the whole key log. */
+static void test_tolerant_lines(void **state)
 {
     (void)state;
-#define GOOD "00112233445566778899aabbccddeeff 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
     static const struct {
         const char *text;
-        size_t len; /* 0: strlen */
-        unsigned long line;
+        size_t keys;
+        size_t warnings;
+        unsigned long first;                  /* first warned line */
+        enum ph_keylog_warning_kind kind;     /* its kind */
     } cases[] = {
-        {"xyz\n", 0, 1},
-        {GOOD "\n# c\n\n00112233445566778899aabbccddeef " GOOD "\n", 0, 4},      /* short MAC */
-        {GOOD "\n" GOOD "0\n", 0, 2},                                            /* long key */
-        {GOOD "\n00112233445566778899aabbccddeeff  0011\n", 0, 2},               /* two blanks */
-        {GOOD "\n" GOOD " zz\n", 0, 2},                                          /* trailing junk */
-        {"\n\n00112233445566778899aabbccddeeff 0g112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
-         0, 3},                                                                 /* not hex */
-        {" " GOOD "\n", 0, 1},                                                   /* leading blank */
-        {"00112233445566778899aabbccddeeff\n", 0, 1},                            /* no key */
-        {GOOD "\n" GOOD "\n00112233445566778899aabbccddeeff\t" GOOD "\n", 0, 3}, /* tab */
-        {GOOD "\nabc", 0, 2},                                                    /* last line, no newline */
-        {GOOD "\n" GOOD "\0\n", sizeof(GOOD "\n" GOOD "\0\n") - 1, 2},           /* NUL inside */
+        {"xyz\n", 0, 1, 1, PH_KEYLOG_WARN_NO_KEY},
+        {GOOD "\n# c\n\n00112233445566778899aabbccddeef " GOOD "\n", 1, 0, 0, 0}, /* junk, then a key */
+        {GOOD "\n" GOOD "0\n", 1, 1, 2, PH_KEYLOG_WARN_MALFORMED},               /* long key */
+        {GOOD "\n" MAC2 "  " KEY2 "\n", 2, 0, 0, 0},                             /* two blanks */
+        {GOOD "\n" MAC2 " " KEY2 " zz extra\n", 2, 0, 0, 0},                      /* extra field */
+        {"\n\n" MAC1 " 0g112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", 0, 1,
+         3, PH_KEYLOG_WARN_MALFORMED},                                            /* not hex */
+        {"   " GOOD "\n", 1, 0, 0, 0},                                            /* leading blanks */
+        {MAC1 "\n", 0, 1, 1, PH_KEYLOG_WARN_MALFORMED},                            /* no key */
+        {GOOD "\n" MAC2 "\t" KEY2 "\n", 2, 0, 0, 0},                              /* tab */
+        {GOOD "\n" MAC2 " a0a1a2a3a4a5a6a7a8a9", 1, 1, 2, PH_KEYLOG_WARN_PARTIAL}, /* cut last line */
+        {GOOD "\n" MAC2 " " KEY2, 2, 0, 0, 0},                                    /* no newline, whole */
+        {"2026-11-30T08:00:01.123Z " GOOD "\n", 1, 0, 0, 0},                      /* timestamp */
+        {"Nov 30 08:00:01 host lnd[1234]: [DBG] BRONTIDE: keylog " GOOD "\n"
+         "Nov 30 08:00:02 host lnd[1234]: [INF] PEER: connected\n"
+         "Nov 30 08:00:03 host lnd[1234]: [DBG] BRONTIDE: keylog " MAC2 " " KEY2 "\n",
+         2, 1, 2, PH_KEYLOG_WARN_NO_KEY},                                         /* a log file */
+        {GOOD " " MAC2 " " KEY2 "\n", 2, 0, 0, 0},                                /* two on a line */
+        {GOOD "\r\n" MAC2 " " KEY2 "\r\n", 2, 0, 0, 0},                           /* CRLF */
+        {"\xef\xbb\xbf" GOOD "\n", 1, 0, 0, 0},                                   /* UTF-8 BOM */
+        {GOOD "\n" GOOD "\n", 1, 0, 0, 0},                                        /* repeated */
     };
-#undef GOOD
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ph_keylog *kl = (ph_keylog *)1;
-        unsigned long bad = 0;
-        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].text);
-        assert_int_equal(ph_keylog_parse(&kl, cases[i].text, len, &bad), PH_ERR_KEYLOG_FORMAT);
-        assert_null(kl);
-        if (bad != cases[i].line)
-            fail_msg("case %zu: bad line %lu, want %lu", i, bad, cases[i].line);
+        ph_keylog *kl = NULL;
+        unsigned long first = 99;
+        assert_int_equal(ph_keylog_parse(&kl, cases[i].text, strlen(cases[i].text), &first),
+                         PH_OK);
+        if (ph_keylog_count(kl) != cases[i].keys || ph_keylog_warning_count(kl) != cases[i].warnings)
+            fail_msg("case %zu: %zu keys, %zu warnings; want %zu, %zu", i, ph_keylog_count(kl),
+                     ph_keylog_warning_count(kl), cases[i].keys, cases[i].warnings);
+        assert_int_equal(first, cases[i].first);
+        if (cases[i].warnings)
+            assert_int_equal(ph_keylog_warning(kl, 0)->kind, cases[i].kind);
+        if (cases[i].keys)
+            assert_non_null(ph_keylog_find(kl, MAC1_BIN) ? ph_keylog_find(kl, MAC1_BIN)
+                                                         : ph_keylog_find(kl, MAC2_BIN));
+        ph_keylog_destroy(kl);
     }
+}
+
+/* UTF-16 as PowerShell's `>` writes it (little-endian with a BOM), and
+ * both byte orders without a BOM; binary data finds nothing and says so. */
+static void test_encodings(void **state)
+{
+    (void)state;
+    const char *text = GOOD "\r\n" MAC2 " " KEY2 "\r\n";
+    size_t n = strlen(text);
+    for (int variant = 0; variant < 4; variant++) {
+        bool be = variant & 1, bom = variant < 2;
+        uint8_t *u = malloc(2 * n + 2);
+        assert_non_null(u);
+        size_t k = 0;
+        if (bom) {
+            u[k++] = be ? 0xfe : 0xff;
+            u[k++] = be ? 0xff : 0xfe;
+        }
+        for (size_t i = 0; i < n; i++) {
+            u[k++] = be ? 0 : (uint8_t)text[i];
+            u[k++] = be ? (uint8_t)text[i] : 0;
+        }
+        ph_keylog *kl = NULL;
+        assert_int_equal(ph_keylog_parse(&kl, (const char *)u, k, NULL), PH_OK);
+        assert_int_equal(ph_keylog_count(kl), 2);
+        assert_int_equal(ph_keylog_warning_count(kl), 0);
+        assert_int_equal(ph_keylog_encoding(kl), be ? PH_KEYLOG_UTF16BE : PH_KEYLOG_UTF16LE);
+        const uint8_t *key = ph_keylog_find(kl, MAC2_BIN);
+        assert_non_null(key);
+        assert_int_equal(key[0], 0xa0);
+        assert_int_equal(key[31], 0xbf);
+        ph_keylog_destroy(kl);
+        free(u);
+    }
+    static const uint8_t bin[] = {0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, '\n', 7, 0};
+    ph_keylog *kl = NULL;
+    assert_int_equal(ph_keylog_parse(&kl, (const char *)bin, sizeof bin, NULL), PH_OK);
+    assert_int_equal(ph_keylog_count(kl), 0);
+    assert_int_equal(ph_keylog_encoding(kl), PH_KEYLOG_BINARY);
+    ph_keylog_destroy(kl);
+}
+
+/* Many warnings: the first PH_KEYLOG_MAX_WARNINGS kept, all counted, and
+ * keys among them still found. */
+static void test_many_warnings(void **state)
+{
+    (void)state;
+    size_t lines = 5000;
+    char *t = malloc(lines * 40 + 200);
+    assert_non_null(t);
+    size_t len = 0;
+    for (size_t i = 0; i < lines; i++)
+        len += (size_t)sprintf(t + len, "log line %zu of a busy node\n", i);
+    len += (size_t)sprintf(t + len, "%s\n", GOOD);
+    ph_keylog *kl = NULL;
+    unsigned long first = 0;
+    assert_int_equal(ph_keylog_parse(&kl, t, len, &first), PH_OK);
+    assert_int_equal(ph_keylog_count(kl), 1);
+    assert_int_equal(ph_keylog_warning_count(kl), lines);
+    assert_int_equal(first, 1);
+    assert_int_equal(ph_keylog_warning(kl, PH_KEYLOG_MAX_WARNINGS - 1)->line,
+                     PH_KEYLOG_MAX_WARNINGS);
+    assert_null(ph_keylog_warning(kl, PH_KEYLOG_MAX_WARNINGS));
+    assert_int_equal(ph_keylog_lines(kl), lines + 1);
+    ph_keylog_destroy(kl);
+    free(t);
 }
 
 static void test_writer_file(void **state)
@@ -246,13 +345,15 @@ static void test_writer_file(void **state)
     assert_int_equal(ph_keylog_load(&kl, missing, &bad), PH_ERR_IO);
     assert_null(kl);
 
-    /* a bad line in a file is reported by number */
+    /* a line without a key in a file is a warning, by number */
     f = fopen(t->path[1], "w");
     assert_non_null(f);
     fputs("# x\n\nnot a key line\n", f);
     fclose(f);
-    assert_int_equal(ph_keylog_load(&kl, t->path[1], &bad), PH_ERR_KEYLOG_FORMAT);
+    assert_int_equal(ph_keylog_load(&kl, t->path[1], &bad), PH_OK);
     assert_int_equal(bad, 3);
+    assert_int_equal(ph_keylog_count(kl), 0);
+    ph_keylog_destroy(kl);
 }
 
 /* ---- a session decrypted from its key log --------------------------------- */
@@ -392,6 +493,60 @@ static int decode_stream(const ph_keylog *kl, const struct stream *s, size_t ski
     return keys;
 }
 
+/* The writer's and loader's failure paths: arguments, a device that takes
+ * nothing (/dev/full: the error is returned and counted, also through the
+ * callback), a path that cannot be read (a directory), and a key log that
+ * is longer than its size said when it was opened (a FIFO: size 0). */
+static void test_writer_and_loader_failures(void **state)
+{
+    (void)state;
+    uint8_t mac[16] = {1}, key[32] = {2};
+    ph_keylog_writer *w = NULL;
+    assert_int_equal(ph_keylog_writer_open(NULL, "/dev/null"), PH_ERR_ARG);
+    assert_int_equal(ph_keylog_writer_open(&w, NULL), PH_ERR_ARG);
+    assert_int_equal(ph_keylog_writer_add(NULL, mac, key), PH_ERR_ARG);
+    assert_int_equal(ph_keylog_writer_open(&w, "/dev/full"), PH_OK);
+    assert_int_equal(ph_keylog_writer_add(w, mac, key), PH_ERR_IO);
+    ph_keylog_writer_cb(w, mac, key);
+    assert_int_equal(ph_keylog_writer_errors(w), 2);
+    ph_keylog_writer_close(w);
+    ph_keylog_writer_close(NULL);
+
+    ph_keylog *kl = NULL;
+    unsigned long bad = 0;
+    assert_int_equal(ph_keylog_parse(NULL, "", 0, &bad), PH_ERR_ARG);
+    assert_int_equal(ph_keylog_load(NULL, "x", &bad), PH_ERR_ARG);
+    assert_int_equal(ph_keylog_load(&kl, "/", &bad), PH_ERR_IO);
+    assert_null(kl);
+
+    char dir[] = "/tmp/ph-keylog-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char fifo[64];
+    snprintf(fifo, sizeof fifo, "%s/keys", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    char line[PH_KEYLOG_LINE_LEN + 1];
+    ph_keylog_format(line, mac, key);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *f = fopen(fifo, "w");
+        for (int i = 0; f && i < 3; i++)
+            fprintf(f, "# a comment line\n%s", line);
+        _exit(f && fclose(f) == 0 ? 0 : 1);
+    }
+    ph_test_watchdog("the key log from a FIFO");
+    assert_int_equal(ph_keylog_load(&kl, fifo, &bad), PH_OK);
+    ph_test_watchdog(NULL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(ph_keylog_count(kl), 1);
+    assert_non_null(ph_keylog_find(kl, mac));
+    ph_keylog_destroy(kl);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 static void test_session_from_key_log(void **state)
 {
     struct tmp *t = *state;
@@ -444,8 +599,11 @@ int main(void)
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_parse_round_trip),
         cmocka_unit_test(test_duplicates_and_case),
-        cmocka_unit_test(test_bad_lines),
+        cmocka_unit_test(test_tolerant_lines),
+        cmocka_unit_test(test_encodings),
+        cmocka_unit_test(test_many_warnings),
         cmocka_unit_test(test_writer_file),
+        cmocka_unit_test(test_writer_and_loader_failures),
         cmocka_unit_test(test_session_from_key_log),
     };
     return cmocka_run_group_tests(tests, tmp_setup, tmp_teardown);

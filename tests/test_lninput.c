@@ -11,9 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "keylog.h"
 #include "lninput.h"
 
 #define FLOOD "captures/gossip-flood.pcap"
@@ -456,44 +459,110 @@ static void test_keylog_problems(void **state)
     assert_int_equal(s.messages, 0);
     ph_lninput_destroy(in);
 
-    /* a bad third line */
+    /* A key log as found: a BOM, a log line, a key line with a timestamp
+     * and an extra field, a partial last line. Every key is used, every
+     * other line is a numbered note, and since every session decrypts the
+     * worst is a note (exit 0). Before, the first such line made the key
+     * log unusable (exit 2). */
     size_t n;
     uint8_t *keys = read_all(FLOOD ".keys", &n);
-    assert_true(n > 3 * PH_KEYLOG_LINE_LEN);
-    keys[2 * PH_KEYLOG_LINE_LEN + 7] = 'x';
+    size_t cap_len = n * 2 + 400;
+    char *messy = malloc(cap_len);
+    assert_non_null(messy);
+    size_t m = 0;
+    memcpy(messy, "\xef\xbb\xbf", 3);
+    m = 3;
+    m += (size_t)snprintf(messy + m, cap_len - m, "lnd starting up, key log follows\n");
+    for (size_t off = 0; off + PH_KEYLOG_LINE_LEN <= n; off += PH_KEYLOG_LINE_LEN) {
+        m += (size_t)snprintf(messy + m, cap_len - m, "2026-11-25T07:24:17Z ");
+        memcpy(messy + m, keys + off, PH_KEYLOG_LINE_LEN - 1);
+        m += PH_KEYLOG_LINE_LEN - 1;
+        m += (size_t)snprintf(messy + m, cap_len - m, " extra\n");
+    }
+    m += (size_t)snprintf(messy + m, cap_len - m, "0011223344556677");
+    tmp_path(path, sizeof path, "messy.keys");
+    write_file(path, messy, m);
+    in = make(&s, path, NULL, false);
+    assert_int_equal(ph_lninput_read(in, FLOOD), PH_OK);
+    assert_int_equal(s.messages, 28831);
+    assert_int_equal(count_kind(in, PH_LNINPUT_PROB_KEYLOG_LINE), 2);
+    p = ph_lninput_problem(in, 0);
+    assert_int_equal(p->kind, PH_LNINPUT_PROB_KEYLOG_LINE);
+    assert_int_equal(p->severity, PH_LNINPUT_NOTE);
+    assert_int_equal(p->line, 1);
+    assert_int_equal(p->warning, PH_KEYLOG_WARN_NO_KEY);
+    assert_int_equal(p->file, PH_LNINPUT_NO_FILE);
+    p = ph_lninput_problem(in, 1);
+    assert_int_equal(p->line, 1 + n / PH_KEYLOG_LINE_LEN + 1);
+    assert_int_equal(p->warning, PH_KEYLOG_WARN_PARTIAL);
+    assert_int_equal(ph_lninput_worst(in), PH_LNINPUT_NOTE);
+    ph_lninput_destroy(in);
+    free(messy);
+
+    /* a damaged third line (and its twin: both ends logged each key): a
+     * note, and the session says what that key would have decrypted
+     * (decryption resumes at the next key) */
+    char mac3[33];
+    memcpy(mac3, keys + 2 * PH_KEYLOG_LINE_LEN, 32);
+    mac3[32] = 0;
+    for (size_t off = 0; off + PH_KEYLOG_LINE_LEN <= n; off += PH_KEYLOG_LINE_LEN)
+        if (memcmp(keys + off, mac3, 32) == 0)
+            keys[off + 7] = 'x';
     tmp_path(path, sizeof path, "bad.keys");
     write_file(path, keys, n);
     in = make(&s, path, NULL, false);
-    p = ph_lninput_problem(in, 0);
-    assert_int_equal(p->kind, PH_LNINPUT_PROB_KEYLOG_LINE);
-    assert_int_equal(p->line, 3);
+    assert_int_equal(count_kind(in, PH_LNINPUT_PROB_KEYLOG_LINE), 2);
+    bool line3 = false;
+    for (size_t i = 0; i < ph_lninput_problem_count(in); i++) {
+        p = ph_lninput_problem(in, i);
+        assert_int_equal(p->kind, PH_LNINPUT_PROB_KEYLOG_LINE);
+        assert_int_equal(p->warning, PH_KEYLOG_WARN_MALFORMED);
+        line3 |= p->line == 3;
+    }
+    assert_true(line3);
+    assert_int_equal(ph_lninput_worst(in), PH_LNINPUT_NOTE);
+    assert_int_equal(ph_lninput_read(in, FLOOD), PH_OK);
+    assert_true(s.messages > 28000 && s.messages < 28831);
+    assert_int_equal(ph_lninput_worst(in), PH_LNINPUT_PARTIAL);
     ph_lninput_destroy(in);
 
-    /* the same beside a capture (the default key log): that capture is
-     * unusable, and the problem names the key log */
+    /* the same beside a capture (the default key log): notes name it */
     tmp_path(cap, sizeof cap, "flood.pcap");
     copy_file(FLOOD, cap);
     tmp_path(path, sizeof path, "flood.pcap.keys");
     write_file(path, keys, n);
     in = make(&s, NULL, NULL, false);
-    assert_int_equal(ph_lninput_read(in, cap), PH_ERR_KEYLOG_FORMAT);
+    assert_int_equal(ph_lninput_read(in, cap), PH_OK);
     p = ph_lninput_problem(in, 0);
     assert_int_equal(p->kind, PH_LNINPUT_PROB_KEYLOG_LINE);
-    assert_int_equal(p->severity, PH_LNINPUT_UNUSABLE);
+    assert_int_equal(p->severity, PH_LNINPUT_NOTE);
     assert_int_equal(p->file, 0);
     assert_string_equal(p->path, path);
-    assert_int_equal(s.messages, 0);
-    assert_false(ph_lninput_file(in, 0)->usable);
+    assert_true(ph_lninput_file(in, 0)->usable);
     ph_lninput_destroy(in);
     unlink(path);
+
+    /* no key log beside it: the fallback (LIGHTNINGKEYLOGFILE) is used */
+    struct ph_lninput_opts fo = {.keylog_fallback = FLOOD ".keys"};
+    assert_int_equal(ph_lninput_create(&in, &fo), PH_OK);
+    assert_int_equal(ph_lninput_read(in, cap), PH_OK);
+    assert_string_equal(ph_lninput_file(in, 0)->keylog, FLOOD ".keys");
+    assert_int_equal(ph_lninput_worst(in), PH_LNINPUT_NOTE);
+    assert_int_equal(ph_lninput_problem_count(in), 0);
+    ph_lninput_destroy(in);
     free(keys);
 
-    /* none at all: a note, then no key for either direction */
+    /* none at all: a note naming both names tried, then no key for either
+     * direction */
     in = make(&s, NULL, NULL, false);
     assert_int_equal(ph_lninput_read(in, cap), PH_OK);
     p = ph_lninput_problem(in, 0);
     assert_int_equal(p->kind, PH_LNINPUT_PROB_NO_KEYLOG);
     assert_int_equal(p->severity, PH_LNINPUT_NOTE);
+    char both[600];
+    snprintf(both, sizeof both, "%s.keys or %.*s.keys", cap, (int)(strlen(cap) - 5), cap);
+    assert_string_equal(p->detail, both);
+    assert_int_equal(p->count, 0);
     assert_null(ph_lninput_file(in, 0)->keylog);
     assert_int_equal(count_kind(in, PH_LNINPUT_PROB_SESSION), 2);
     assert_int_equal(ph_lninput_worst(in), PH_LNINPUT_PARTIAL);
@@ -641,6 +710,69 @@ static int cleanup(void **state)
     return 0;
 }
 
+/* Writes `from` into the FIFO `fifo` from a child process; returns its pid. */
+static pid_t feed_fifo(const char *fifo, const char *from)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *in = fopen(from, "rb"), *out = fopen(fifo, "wb");
+        if (!in || !out)
+            _exit(1);
+        char buf[65536];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+            if (fwrite(buf, 1, n, out) != n)
+                _exit(1);
+        _exit(fclose(out) == 0 ? 0 : 1);
+    }
+    return pid;
+}
+
+/* A FIFO (and so a pipe, or standard input) is read once, in every mode:
+ * with the headers first (stats_first, what text dump does) the messages
+ * wait in a temporary file. Before, the capture was opened twice: the
+ * second open of a FIFO waited forever, a pipe gave "0 sessions". The
+ * alarm turns a hang into a failure. */
+static void test_fifo_single_pass(void **state)
+{
+    (void)state;
+    char fifo[256], lfifo[256];
+    tmp_path(fifo, sizeof fifo, "cap.fifo");
+    tmp_path(lfifo, sizeof lfifo, "msgs.lnmsgs");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(mkfifo(lfifo, 0600), 0);
+    for (int first = 0; first < 2; first++) {
+        struct seen s;
+        ph_lninput *in = make(&s, FLOOD ".keys", NULL, first);
+        alarm(60);
+        pid_t w1 = feed_fifo(fifo, FLOOD);
+        assert_int_equal(ph_lninput_read(in, fifo), PH_OK);
+        pid_t w2 = feed_fifo(lfifo, SAMPLE);
+        assert_int_equal(ph_lninput_read(in, lfifo), PH_OK);
+        int st1, st2;
+        assert_int_equal(waitpid(w1, &st1, 0), w1);
+        assert_int_equal(waitpid(w2, &st2, 0), w2);
+        alarm(0);
+        assert_true(WIFEXITED(st1) && WEXITSTATUS(st1) == 0);
+        assert_true(WIFEXITED(st2) && WEXITSTATUS(st2) == 0);
+        assert_int_equal(s.messages, 28831 + 28809);
+        assert_false(s.msg_before_file);
+        if (first) {
+            assert_int_equal(s.file_sessions[0], 1);
+            assert_int_equal(s.file_msgs_r2i[0], 28820);
+        }
+        assert_int_equal(ph_lninput_worst(in), PH_LNINPUT_NOTE);
+        ph_replay_input *ri;
+        assert_int_equal(ph_lninput_replay_input(in, NULL, &ri), PH_OK);
+        assert_int_equal(ph_replay_input_count(ri), 28820 + 28809);
+        ph_replay_input_destroy(ri);
+        ph_lninput_destroy(in);
+    }
+    unlink(fifo);
+    unlink(lfifo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -653,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_wrong_keylog),
         cmocka_unit_test(test_unusable_files),
         cmocka_unit_test(test_keylog_problems),
+        cmocka_unit_test(test_fifo_single_pass),
         cmocka_unit_test(test_not_lightning),
         cmocka_unit_test(test_lnmsgs_good),
         cmocka_unit_test(test_lnmsgs_malformed),

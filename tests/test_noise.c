@@ -20,25 +20,26 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "vecjson.h"
 #include "noise.h"
 
 #define VECTORS "tests/vectors/bolt8.json"
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static const char *jstr(const ph_json *obj, const char *key)
+static const char *jstr(const ph_vjson *obj, const char *key)
 {
-    const char *s = ph_json_str(ph_json_get(obj, key), NULL);
+    const char *s = ph_vjson_str(ph_vjson_get(obj, key), NULL);
     assert_non_null(s);
     return s;
 }
 
-static void hexget(const ph_json *obj, const char *key, uint8_t *out, size_t n)
+static void hexget(const ph_vjson *obj, const char *key, uint8_t *out, size_t n)
 {
     assert_int_equal(ph_hex_decode_fixed(jstr(obj, key), out, n), PH_OK);
 }
 
-static uint8_t *hexdup(const ph_json *obj, const char *key, size_t *len)
+static uint8_t *hexdup(const ph_vjson *obj, const char *key, size_t *len)
 {
     const char *s = jstr(obj, key);
     uint8_t *b = NULL;
@@ -46,7 +47,7 @@ static uint8_t *hexdup(const ph_json *obj, const char *key, size_t *len)
     return b;
 }
 
-static void assert_hex(const ph_json *obj, const char *key, const uint8_t *have, size_t n)
+static void assert_hex(const ph_vjson *obj, const char *key, const uint8_t *have, size_t n)
 {
     uint8_t *want;
     size_t len;
@@ -75,8 +76,8 @@ static int group_setup(void **state)
 {
     if (ph_noise_global_init() != PH_OK)
         return -1;
-    ph_json *j = NULL;
-    if (ph_json_parse_file(&j, VECTORS, NULL) != PH_OK)
+    ph_vjson *j = NULL;
+    if (ph_vjson_parse_file(&j, VECTORS, NULL) != PH_OK)
         return -1;
     *state = j;
     return 0;
@@ -84,7 +85,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    ph_json_free(*state);
+    ph_vjson_free(*state);
     return 0;
 }
 
@@ -170,7 +171,7 @@ static size_t act_ct_offset(int act, int op)
     return act < 3 ? 34 : (op == 0 ? 1 : 50);
 }
 
-static void walk_cipher(struct model *m, const ph_json *e, int act, const uint8_t *bytes,
+static void walk_cipher(struct model *m, const ph_vjson *e, int act, const uint8_t *bytes,
                         bool encrypt)
 {
     uint8_t nonce[12];
@@ -205,11 +206,11 @@ static void walk_cipher(struct model *m, const ph_json *e, int act, const uint8_
     m->cipher_ops++;
 }
 
-static void walk_hkdf(struct model *m, const ph_json *e, const ph_json *test)
+static void walk_hkdf(struct model *m, const ph_vjson *e, const ph_vjson *test)
 {
     assert_hex(e, "salt", m->ck, 32);
     bool zero = false;
-    (void)ph_json_bool(ph_json_get(e, "ikm_is_zero_length"), &zero);
+    (void)ph_vjson_bool(ph_vjson_get(e, "ikm_is_zero_length"), &zero);
     if (!zero) {
         assert_hex(e, "ikm", m->ss, 32);
         ref_hkdf(m->hk1, m->hk2, m->ck, m->ss, 32);
@@ -218,7 +219,7 @@ static void walk_hkdf(struct model *m, const ph_json *e, const ph_json *test)
     /* The split: sk, rk for the initiator; rk, sk for the responder. */
     assert_string_equal(jstr(e, "ikm"), "");
     ref_hkdf(m->hk1, m->hk2, m->ck, m->ss, 0);
-    const ph_json *fk = ph_json_get(test, "final_keys");
+    const ph_vjson *fk = ph_vjson_get(test, "final_keys");
     assert_hex(fk, m->initiator ? "sk" : "rk", m->hk1, 32);
     assert_hex(fk, m->initiator ? "rk" : "sk", m->hk2, 32);
     m->final_done = true;
@@ -226,12 +227,12 @@ static void walk_hkdf(struct model *m, const ph_json *e, const ph_json *test)
 
 /* Check every trace line of one act against the reference, then the
  * library's h and ck against the reference's. */
-static void walk_act(struct model *m, const ph_json *test, int act, const uint8_t *bytes,
+static void walk_act(struct model *m, const ph_vjson *test, int act, const uint8_t *bytes,
                      const ph_noise_hs *hs)
 {
     char name[8];
     snprintf(name, sizeof name, "act%d", act);
-    const ph_json *trace = ph_json_get(ph_json_get(ph_json_get(test, "acts"), name), "trace");
+    const ph_vjson *trace = ph_vjson_get(ph_vjson_get(ph_vjson_get(test, "acts"), name), "trace");
     assert_non_null(trace);
     if (act < 3) { /* acts one and two start by mixing in the sender's ephemeral key */
         memcpy(m->pending, bytes + 1, 33);
@@ -242,8 +243,8 @@ static void walk_act(struct model *m, const ph_json *test, int act, const uint8_
     }
     m->cipher_ops = 0;
     size_t checked = 0;
-    for (size_t i = 0; i < ph_json_len(trace); i++) {
-        const ph_json *e = ph_json_at(trace, i);
+    for (size_t i = 0; i < ph_vjson_len(trace); i++) {
+        const ph_vjson *e = ph_vjson_at(trace, i);
         const char *op = jstr(e, "op");
         if (!strcmp(op, "h")) {
             assert_true(m->pending_len > 0);
@@ -305,12 +306,12 @@ static ph_err map_error(const char *name)
 }
 
 /* The act (1..3) at which the test expects an error, and the error. */
-static int expected_failure(const ph_json *t, ph_err *err)
+static int expected_failure(const ph_vjson *t, ph_err *err)
 {
-    const ph_json *e = ph_json_get(t, "expected_error");
-    if (ph_json_is_null(e))
+    const ph_vjson *e = ph_vjson_get(t, "expected_error");
+    if (ph_vjson_is_null(e))
         return 0;
-    const char *name = ph_json_str(e, NULL);
+    const char *name = ph_vjson_str(e, NULL);
     assert_non_null(name);
     *err = map_error(name);
     const char *act = jstr(t, "failing_act");
@@ -319,12 +320,12 @@ static int expected_failure(const ph_json *t, ph_err *err)
     return act[3] - '0';
 }
 
-static const uint8_t *act_bytes(const ph_json *t, int act, const char *key, size_t *len,
+static const uint8_t *act_bytes(const ph_vjson *t, int act, const char *key, size_t *len,
                                 uint8_t **owned)
 {
     char name[8];
     snprintf(name, sizeof name, "act%d", act);
-    *owned = hexdup(ph_json_get(ph_json_get(t, "acts"), name), key, len);
+    *owned = hexdup(ph_vjson_get(ph_vjson_get(t, "acts"), name), key, len);
     return *owned;
 }
 
@@ -338,7 +339,7 @@ static void key_capture(void *ctx, const uint8_t mac[16], const uint8_t key[32])
 
 /* The transport's keys are only observable through the key callback: encrypt
  * one message (send key) and decrypt one made with the vector's receive key. */
-static void check_transport_keys(ph_noise *n, const ph_json *fk, const uint8_t ck[32])
+static void check_transport_keys(ph_noise *n, const ph_vjson *fk, const uint8_t ck[32])
 {
     uint8_t sk[32], rk[32], slot[49] = {0}, frame[5 + 34];
     hexget(fk, "sk", sk, 32);
@@ -366,9 +367,9 @@ static void check_transport_keys(ph_noise *n, const ph_json *fk, const uint8_t c
 }
 
 /* Runs one handshake vector test: outputs, errors and (where given) the trace. */
-static void run_handshake_vector(const ph_json *t, bool initiator)
+static void run_handshake_vector(const ph_vjson *t, bool initiator)
 {
-    const ph_json *keys = ph_json_get(t, "keys");
+    const ph_vjson *keys = ph_vjson_get(t, "keys");
     const char *tname = jstr(t, "name");
     ph_err want_err = PH_OK;
     int fail_act = expected_failure(t, &want_err);
@@ -427,7 +428,7 @@ static void run_handshake_vector(const ph_json *t, bool initiator)
             }
             assert_int_equal(err, PH_OK);
         }
-        if (trace && ph_json_len(ph_json_path(t, act == 1   ? "acts.act1.trace"
+        if (trace && ph_vjson_len(ph_vjson_path(t, act == 1   ? "acts.act1.trace"
                                                  : act == 2 ? "acts.act2.trace"
                                                             : "acts.act3.trace")) > 0)
             walk_act(&m, t, act, bytes, hs);
@@ -444,25 +445,25 @@ static void run_handshake_vector(const ph_json *t, bool initiator)
     ph_noise *n;
     assert_int_equal(ph_noise_hs_finish(hs, &n), PH_OK);
     ph_noise_hs_debug_state(hs, h, ck);
-    check_transport_keys(n, ph_json_get(t, "final_keys"), ck);
+    check_transport_keys(n, ph_vjson_get(t, "final_keys"), ck);
     ph_noise_destroy(n);
     ph_noise_hs_destroy(hs);
 }
 
 static void test_initiator_vectors(void **state)
 {
-    const ph_json *tests = ph_json_get(*state, "initiator_tests");
-    assert_int_equal(ph_json_len(tests), 5);
-    for (size_t i = 0; i < ph_json_len(tests); i++)
-        run_handshake_vector(ph_json_at(tests, i), true);
+    const ph_vjson *tests = ph_vjson_get(*state, "initiator_tests");
+    assert_int_equal(ph_vjson_len(tests), 5);
+    for (size_t i = 0; i < ph_vjson_len(tests); i++)
+        run_handshake_vector(ph_vjson_at(tests, i), true);
 }
 
 static void test_responder_vectors(void **state)
 {
-    const ph_json *tests = ph_json_get(*state, "responder_tests");
-    assert_int_equal(ph_json_len(tests), 10);
-    for (size_t i = 0; i < ph_json_len(tests); i++)
-        run_handshake_vector(ph_json_at(tests, i), false);
+    const ph_vjson *tests = ph_vjson_get(*state, "responder_tests");
+    assert_int_equal(ph_vjson_len(tests), 10);
+    for (size_t i = 0; i < ph_vjson_len(tests); i++)
+        run_handshake_vector(ph_vjson_at(tests, i), false);
 }
 
 /* ---- message encryption vectors ------------------------------------------ */
@@ -483,11 +484,11 @@ static void key_record(void *ctx, const uint8_t mac[16], const uint8_t key[32])
 }
 
 /* A transport established from the vectors' successful handshake. */
-static ph_noise *vector_session(const ph_json *root, bool initiator)
+static ph_noise *vector_session(const ph_vjson *root, bool initiator)
 {
-    const ph_json *t = ph_json_at(ph_json_get(root, initiator ? "initiator_tests"
+    const ph_vjson *t = ph_vjson_at(ph_vjson_get(root, initiator ? "initiator_tests"
                                                               : "responder_tests"), 0);
-    const ph_json *keys = ph_json_get(t, "keys");
+    const ph_vjson *keys = ph_vjson_get(t, "keys");
     uint8_t ls[32], e[32], rs[33], act[PH_NOISE_ACT3_LEN];
     hexget(keys, "ls.priv", ls, 32);
     hexget(keys, "e.priv", e, 32);
@@ -497,14 +498,14 @@ static ph_noise *vector_session(const ph_json *root, bool initiator)
     assert_int_equal(ph_noise_hs_create(&hs, ls, initiator ? rs : NULL, e), PH_OK);
     if (initiator) {
         assert_int_equal(ph_noise_act1_write(hs, act), PH_OK);
-        hexget(ph_json_path(t, "acts.act2"), "input", act, PH_NOISE_ACT2_LEN);
+        hexget(ph_vjson_path(t, "acts.act2"), "input", act, PH_NOISE_ACT2_LEN);
         assert_int_equal(ph_noise_act2_read(hs, act, PH_NOISE_ACT2_LEN), PH_OK);
         assert_int_equal(ph_noise_act3_write(hs, act), PH_OK);
     } else {
-        hexget(ph_json_path(t, "acts.act1"), "input", act, PH_NOISE_ACT1_LEN);
+        hexget(ph_vjson_path(t, "acts.act1"), "input", act, PH_NOISE_ACT1_LEN);
         assert_int_equal(ph_noise_act1_read(hs, act, PH_NOISE_ACT1_LEN), PH_OK);
         assert_int_equal(ph_noise_act2_write(hs, act), PH_OK);
-        hexget(ph_json_path(t, "acts.act3"), "input", act, PH_NOISE_ACT3_LEN);
+        hexget(ph_vjson_path(t, "acts.act3"), "input", act, PH_NOISE_ACT3_LEN);
         assert_int_equal(ph_noise_act3_read(hs, act, PH_NOISE_ACT3_LEN), PH_OK);
     }
     ph_noise *n;
@@ -515,12 +516,12 @@ static ph_noise *vector_session(const ph_json *root, bool initiator)
 
 #define HELLO_FRAME (5 + PH_NOISE_OVERHEAD)
 
-static void check_message_vectors(const ph_json *mt, ph_noise *tx, ph_noise *rx)
+static void check_message_vectors(const ph_vjson *mt, ph_noise *tx, ph_noise *rx)
 {
-    const ph_json *outs = ph_json_get(mt, "outputs");
-    const ph_json *rots = ph_json_get(mt, "key_rotations");
+    const ph_vjson *outs = ph_vjson_get(mt, "outputs");
+    const ph_vjson *rots = ph_vjson_get(mt, "key_rotations");
     uint64_t count;
-    assert_true(ph_json_u64(ph_json_get(mt, "message_count"), &count));
+    assert_true(ph_vjson_u64(ph_vjson_get(mt, "message_count"), &count));
     uint8_t pt[5];
     hexget(mt, "message_plaintext_hex", pt, 5);
     struct keyrec sent = {0}, recvd = {0};
@@ -532,14 +533,14 @@ static void check_message_vectors(const ph_json *mt, ph_noise *tx, ph_noise *rx)
         assert_int_equal(ph_noise_encrypt(tx, pt, 5, frame), PH_OK);
         char idx[24];
         snprintf(idx, sizeof idx, "%llu", (unsigned long long)i);
-        if (ph_json_get(outs, idx)) {
+        if (ph_vjson_get(outs, idx)) {
             assert_hex(outs, idx, frame, sizeof frame);
             matched++;
         }
         if (i < 2) { /* the printed length and body encryptions of messages 0 and 1 */
-            const ph_json *parts = ph_json_get(mt, "length_and_message_encryptions");
-            assert_hex(ph_json_at(parts, 2 * i), "ciphertext", frame, PH_NOISE_HDR_LEN);
-            assert_hex(ph_json_at(parts, 2 * i + 1), "ciphertext", frame + PH_NOISE_HDR_LEN,
+            const ph_vjson *parts = ph_vjson_get(mt, "length_and_message_encryptions");
+            assert_hex(ph_vjson_at(parts, 2 * i), "ciphertext", frame, PH_NOISE_HDR_LEN);
+            assert_hex(ph_vjson_at(parts, 2 * i + 1), "ciphertext", frame + PH_NOISE_HDR_LEN,
                        sizeof frame - PH_NOISE_HDR_LEN);
         }
         size_t used, mlen, need;
@@ -551,15 +552,15 @@ static void check_message_vectors(const ph_json *mt, ph_noise *tx, ph_noise *rx)
         assert_int_equal(mlen, 5);
         assert_memory_equal(msg, pt, 5);
     }
-    assert_int_equal(matched, ph_json_len(outs));
+    assert_int_equal(matched, ph_vjson_len(outs));
     assert_int_equal(matched, 6);
     /* Three keys were used: the handshake's, then one per rotation. */
-    assert_int_equal(sent.count, 1 + (int)ph_json_len(rots));
-    assert_hex(ph_json_get(mt, "initial"), "sk", sent.key[0], 32);
-    for (size_t r = 0; r < ph_json_len(rots); r++) {
-        const ph_json *rot = ph_json_at(rots, r);
+    assert_int_equal(sent.count, 1 + (int)ph_vjson_len(rots));
+    assert_hex(ph_vjson_get(mt, "initial"), "sk", sent.key[0], 32);
+    for (size_t r = 0; r < ph_vjson_len(rots); r++) {
+        const ph_vjson *rot = ph_vjson_at(rots, r);
         uint64_t at;
-        assert_true(ph_json_u64(ph_json_get(rot, "applies_before_output"), &at));
+        assert_true(ph_vjson_u64(ph_vjson_get(rot, "applies_before_output"), &at));
         assert_int_equal(at, 500 * (r + 1));
         assert_hex(rot, "new_k", sent.key[r + 1], 32);
     }
@@ -575,8 +576,8 @@ static void check_message_vectors(const ph_json *mt, ph_noise *tx, ph_noise *rx)
  * sending and one receiving: the same vector bytes. */
 static void test_message_vectors_from_keys(void **state)
 {
-    const ph_json *mt = ph_json_get(*state, "message_encryption_test");
-    const ph_json *init = ph_json_get(mt, "initial");
+    const ph_vjson *mt = ph_vjson_get(*state, "message_encryption_test");
+    const ph_vjson *init = ph_vjson_get(mt, "initial");
     uint8_t sk[32], ck[32];
     hexget(init, "sk", sk, 32);
     hexget(init, "ck", ck, 32);
@@ -609,8 +610,8 @@ static void test_message_vectors_from_keys(void **state)
  * rotations: the same bytes and key-log calls as one frame at a time. */
 static void test_encrypt_many_equals_single(void **state)
 {
-    const ph_json *mt = ph_json_get(*state, "message_encryption_test");
-    const ph_json *init = ph_json_get(mt, "initial");
+    const ph_vjson *mt = ph_vjson_get(*state, "message_encryption_test");
+    const ph_vjson *init = ph_vjson_get(mt, "initial");
     uint8_t sk[32], ck[32];
     hexget(init, "sk", sk, 32);
     hexget(init, "ck", ck, 32);
@@ -672,7 +673,7 @@ static void test_encrypt_many_equals_single(void **state)
 static void test_message_vectors_from_handshake(void **state)
 {
     ph_noise *tx = vector_session(*state, true), *rx = vector_session(*state, false);
-    check_message_vectors(ph_json_get(*state, "message_encryption_test"), tx, rx);
+    check_message_vectors(ph_vjson_get(*state, "message_encryption_test"), tx, rx);
     ph_noise_destroy(tx);
     ph_noise_destroy(rx);
 }
@@ -744,6 +745,7 @@ static void test_streaming_byte_by_byte(void **state)
         assert_int_equal(used, 0);
         assert_null(out);
         assert_int_equal(need, PH_NOISE_HDR_LEN);
+        assert_false(ph_noise_rx_in_frame(rx));
         for (size_t i = 0; i < flen; i++) {
             assert_int_equal(ph_noise_decrypt_feed(rx, frame + i, 1, &used, &out, &mlen, &need),
                              PH_OK);
@@ -754,7 +756,9 @@ static void test_streaming_byte_by_byte(void **state)
                 assert_int_equal(mlen, len);
                 assert_memory_equal(out, msg, len);
                 assert_int_equal(need, 0);
+                assert_false(ph_noise_rx_in_frame(rx)); /* between frames again */
             } else {
+                assert_true(ph_noise_rx_in_frame(rx));
                 assert_null(out);
                 size_t want = have < PH_NOISE_HDR_LEN ? PH_NOISE_HDR_LEN - have : flen - have;
                 assert_int_equal(need, want);

@@ -224,6 +224,41 @@ static void test_batching(void **state)
     free(m);
 }
 
+/* A flush yields once it has written its budget, between two batches,
+ * with the sink still writable; the next flushes go on where it stopped. */
+static void test_flush_budget_yields(void **state)
+{
+    (void)state;
+    uint8_t *m = make_msg(1000, 258, 2);
+    struct capsink s = { 0 };
+    ph_outq_sink sink = cap_sink(&s);
+    ph_outq_config cfg = { .max_batch = 2, .flush_budget = 3000 };
+    struct rig r;
+    rig_open(&r, "exact", &sink, &cfg);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(ph_outq_push_copy(r.q, m, 1000, 0), PH_OK);
+    /* two batches of two frames (4 x 1,034 bytes) pass the 3,000-byte budget */
+    assert_int_equal(ph_outq_flush(r.q, 0), PH_ERR_AGAIN);
+    assert_true(ph_outq_yielded(r.q));
+    assert_false(ph_outq_wbuf_starved(r.q));
+    assert_int_equal(s.len, 4 * (1000 + PH_NOISE_OVERHEAD));
+    assert_int_equal(ph_outq_flush(r.q, 0), PH_ERR_AGAIN);
+    assert_int_equal(s.len, 8 * (1000 + PH_NOISE_OVERHEAD));
+    assert_int_equal(ph_outq_flush(r.q, 0), PH_OK);
+    assert_false(ph_outq_yielded(r.q));
+    assert_int_equal(s.len, 10 * (1000 + PH_NOISE_OVERHEAD));
+    uint8_t *msgs[10];
+    size_t sizes[10];
+    for (int i = 0; i < 10; i++) {
+        msgs[i] = m;
+        sizes[i] = 1000;
+    }
+    check_stream(s.buf, s.len, msgs, sizes, 10);
+    rig_close(&r);
+    free(s.buf);
+    free(m);
+}
+
 /* An fd sink (socketpair) and a callback sink give the same bytes. */
 static void test_fd_sink(void **state)
 {
@@ -518,6 +553,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_partial_writes_all_strategies_identical),
         cmocka_unit_test(test_batching),
+        cmocka_unit_test(test_flush_budget_yields),
         cmocka_unit_test(test_fd_sink),
         cmocka_unit_test(test_shared_and_external),
         cmocka_unit_test(test_caps),

@@ -8,14 +8,19 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "json.h"
+#include "vecjson.h"
 #include "memstat.h"
 #include "peer.h"
+#include "ph_test.h"
 #include "replay.h"
 #include "replayin.h"
 
@@ -38,23 +43,8 @@ static ph_replay_input *sample_prefix(size_t n)
 }
 
 /* Measurement is required in a normal build; only sanitizer builds, where
- * malloc is not jemalloc's, may skip (and the runner counts the skip). */
-static void require_measurement(void)
-{
-    ph_memstat *m;
-    if (ph_memstat_create(&m) == PH_OK) {
-        ph_memstat_destroy(m);
-        return;
-    }
-#if defined(__SANITIZE_ADDRESS__)
-    skip();
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    skip();
-#endif
-#endif
-    fail_msg("jemalloc statistics unavailable in a normal build");
-}
+ * malloc is not jemalloc's, may skip (declared, and counted by the runner). */
+#define require_measurement() ph_test_need_jemalloc()
 
 static ph_replay_config model_cfg(size_t peers)
 {
@@ -199,7 +189,7 @@ static bool machine_dependent(const char *key)
     return false;
 }
 
-static ph_json *result_json(const ph_strategy_result *r)
+static ph_vjson *result_json(const ph_strategy_result *r)
 {
     char *text = NULL;
     size_t len = 0;
@@ -207,8 +197,8 @@ static ph_json *result_json(const ph_strategy_result *r)
     assert_non_null(f);
     assert_int_equal(ph_strategy_result_write_json(r, f), PH_OK);
     assert_int_equal(fclose(f), 0);
-    ph_json *j = NULL;
-    assert_int_equal(ph_json_parse(&j, text, len, NULL), PH_OK);
+    ph_vjson *j = NULL;
+    assert_int_equal(ph_vjson_parse(&j, text, len, NULL), PH_OK);
     free(text);
     return j;
 }
@@ -216,29 +206,29 @@ static ph_json *result_json(const ph_strategy_result *r)
 /* Every field of two results' JSON, recursively, but the machine's. A
  * sample is [t, live, active, resident, queued]: t (wall time), active and
  * resident are the machine's. */
-static void assert_same_json(const ph_json *a, const ph_json *b, const char *where)
+static void assert_same_json(const ph_vjson *a, const ph_vjson *b, const char *where)
 {
-    if (ph_json_type(a) != ph_json_type(b))
+    if (ph_vjson_type(a) != ph_vjson_type(b))
         fail_msg("%s: different kinds", where);
-    switch (ph_json_type(a)) {
-    case PH_JSON_OBJECT:
-        if (ph_json_len(a) != ph_json_len(b))
-            fail_msg("%s: %zu keys and %zu", where, ph_json_len(a), ph_json_len(b));
-        for (size_t i = 0; i < ph_json_len(a); i++) {
-            const ph_json *va;
-            const char *key = ph_json_key_at(a, i, &va);
+    switch (ph_vjson_type(a)) {
+    case PH_VJSON_OBJECT:
+        if (ph_vjson_len(a) != ph_vjson_len(b))
+            fail_msg("%s: %zu keys and %zu", where, ph_vjson_len(a), ph_vjson_len(b));
+        for (size_t i = 0; i < ph_vjson_len(a); i++) {
+            const ph_vjson *va;
+            const char *key = ph_vjson_key_at(a, i, &va);
             if (machine_dependent(key))
                 continue;
-            const ph_json *vb = ph_json_get(b, key);
+            const ph_vjson *vb = ph_vjson_get(b, key);
             if (!vb)
                 fail_msg("%s.%s: missing", where, key);
             if (strcmp(key, "samples") == 0) {
-                assert_int_equal(ph_json_len(va), ph_json_len(vb));
-                for (size_t k = 0; k < ph_json_len(va); k++) {
-                    assert_same_json(ph_json_at(ph_json_at(va, k), 1),
-                                     ph_json_at(ph_json_at(vb, k), 1), "sample live");
-                    assert_same_json(ph_json_at(ph_json_at(va, k), 4),
-                                     ph_json_at(ph_json_at(vb, k), 4), "sample queued");
+                assert_int_equal(ph_vjson_len(va), ph_vjson_len(vb));
+                for (size_t k = 0; k < ph_vjson_len(va); k++) {
+                    assert_same_json(ph_vjson_at(ph_vjson_at(va, k), 1),
+                                     ph_vjson_at(ph_vjson_at(vb, k), 1), "sample live");
+                    assert_same_json(ph_vjson_at(ph_vjson_at(va, k), 4),
+                                     ph_vjson_at(ph_vjson_at(vb, k), 4), "sample queued");
                 }
                 continue;
             }
@@ -247,22 +237,22 @@ static void assert_same_json(const ph_json *a, const ph_json *b, const char *whe
             assert_same_json(va, vb, sub);
         }
         return;
-    case PH_JSON_ARRAY:
-        if (ph_json_len(a) != ph_json_len(b))
-            fail_msg("%s: %zu elements and %zu", where, ph_json_len(a), ph_json_len(b));
-        for (size_t i = 0; i < ph_json_len(a); i++)
-            assert_same_json(ph_json_at(a, i), ph_json_at(b, i), where);
+    case PH_VJSON_ARRAY:
+        if (ph_vjson_len(a) != ph_vjson_len(b))
+            fail_msg("%s: %zu elements and %zu", where, ph_vjson_len(a), ph_vjson_len(b));
+        for (size_t i = 0; i < ph_vjson_len(a); i++)
+            assert_same_json(ph_vjson_at(a, i), ph_vjson_at(b, i), where);
         return;
-    case PH_JSON_STRING:
-        assert_string_equal(ph_json_str(a, NULL), ph_json_str(b, NULL));
+    case PH_VJSON_STRING:
+        assert_string_equal(ph_vjson_str(a, NULL), ph_vjson_str(b, NULL));
         return;
     default: {
         double x = 0, y = 0;
         bool bx = false, by = false;
-        if (ph_json_double(a, &x) && ph_json_double(b, &y)) {
+        if (ph_vjson_double(a, &x) && ph_vjson_double(b, &y)) {
             if (x != y)
                 fail_msg("%s: %.17g and %.17g", where, x, y);
-        } else if (ph_json_bool(a, &bx) && ph_json_bool(b, &by)) {
+        } else if (ph_vjson_bool(a, &bx) && ph_vjson_bool(b, &by)) {
             assert_int_equal(bx, by);
         }
         return;
@@ -301,10 +291,10 @@ static void test_jobs_same_figures(void **state)
         assert_int_equal(one[i].concurrent, 1);
         assert_true(many[i].concurrent >= 1 && many[i].concurrent <= 3);
         overlapped |= many[i].concurrent > 1;
-        ph_json *a = result_json(&one[i]), *b = result_json(&many[i]);
+        ph_vjson *a = result_json(&one[i]), *b = result_json(&many[i]);
         assert_same_json(a, b, names[i]);
-        ph_json_free(a);
-        ph_json_free(b);
+        ph_vjson_free(a);
+        ph_vjson_free(b);
         assert_same_figures(&one[i], &many[i]);
         ph_strategy_result_clear(&one[i]);
         ph_strategy_result_clear(&many[i]);
@@ -363,6 +353,311 @@ static void test_analytic_relations(void **state)
             assert_true(wb->end_live_bytes >= 65536ull * peers);
             assert_true(wb->end_live_bytes < 65536ull * peers + 256 * peers);
         }
+        ph_strategy_result_clear(&r);
+    }
+    ph_replay_input_destroy(in);
+}
+
+/* ---- exact figures of pool, ring and tiered, derived from the input ----
+ *
+ * The input is built so that the node's write path is simple enough to
+ * follow by hand: each peer's whole plan is under the backlog's 64 KiB
+ * refill slice (so it is queued at once) and under the model's 256 KiB
+ * socket buffer (so every write is taken whole: no partial write, no
+ * EAGAIN, checked). Then, by the rules the README and lib/wbuf/wbuf_*.c
+ * document:
+ *   - the queue turns a peer's waiting messages into batches of the
+ *     strategy's preferred size (8 frames; ring 64), in order; a batch is
+ *     written whole and its buffers released before the next one is made,
+ *     and no other peer writes in between;
+ *   - set-up writes each peer's init, then its gossip_timestamp_filter,
+ *     each alone (the filter waits for the remote's init); both are under
+ *     256 bytes;
+ *   - pool: a new 65,535-byte buffer only when none is idle: the pool ends
+ *     up with as many as the largest batch, one of them made in set-up;
+ *   - tiered: per class (256, 1,024, 4,096, 16,384, 65,535 bytes of
+ *     plaintext) a new buffer only when the class has none idle: as many as
+ *     the most frames of that class in one batch (nothing expires: the
+ *     phase lasts no virtual time at all, and with no linger);
+ *   - ring: per peer, 4 KiB at the first frame, then doubling (repeatedly,
+ *     one allocation) when a frame's chunk - a 16-byte record, the 18-byte
+ *     header, the body and the 16-byte MAC, rounded up to 16 - does not fit
+ *     after the chunks of its batch (a ring whose frames are all released
+ *     starts again at offset 0).
+ * jemalloc serves each of these sizes from the size class of the same
+ * bytes, but 65,535 from 64 KiB. */
+#define EX_SESSIONS 2
+#define EX_PEERS 4
+
+struct wbuf_expect {
+    uint64_t buffers, bytes_requested;          /* whole session */
+    uint64_t phase_allocations, phase_bytes;    /* the wbuf row, replay phase */
+};
+
+/* Odd (unknown, ignorable) message types of a chosen length, for the
+ * larger classes the captured gossip does not reach. */
+static void add_opaque(ph_replay_input *in, uint32_t session, size_t len)
+{
+    static uint8_t buf[65535];
+    memset(buf, 0xa5, len);
+    buf[0] = 0x80;
+    buf[1] = (uint8_t)(1 + 2 * (len % 7)); /* odd */
+    assert_int_equal(ph_replay_input_add(in, 0, session, 0, buf, len), PH_OK);
+}
+
+static ph_replay_input *exact_input(void)
+{
+    ph_replay_input *all, *in;
+    assert_int_equal(ph_replay_input_create(&all), PH_OK);
+    assert_int_equal(ph_replay_input_load_lnmsgs(all, SAMPLE, 0, NULL), PH_OK);
+    assert_int_equal(ph_replay_input_create(&in), PH_OK);
+    /* session 0: 40 captured messages with a 3,000-, a 10,000- and two
+     * 20,000-byte message among them; session 1: 100 captured messages
+     * with a 1,100- and two 5,000-byte ones (two batches of a ring) */
+    size_t k = 0;
+    for (size_t i = 0; i < 40; i++) {
+        const ph_replay_msg *m = ph_replay_input_at(all, k++);
+        assert_int_equal(ph_replay_input_add(in, 0, 0, 0, m->bytes, m->len), PH_OK);
+        if (i == 5)
+            add_opaque(in, 0, 3000);
+        if (i == 6 || i == 7)
+            add_opaque(in, 0, 20000);
+        if (i == 30)
+            add_opaque(in, 0, 10000);
+    }
+    for (size_t i = 0; i < 100; i++) {
+        const ph_replay_msg *m = ph_replay_input_at(all, k++);
+        assert_int_equal(ph_replay_input_add(in, 0, 1, 0, m->bytes, m->len), PH_OK);
+        if (i == 10)
+            add_opaque(in, 1, 1100);
+        if (i == 60 || i == 62)
+            add_opaque(in, 1, 5000);
+    }
+    ph_replay_input_destroy(all);
+    return in;
+}
+
+/* The lengths of the messages peer `peer` is sent, in order. */
+static size_t plan_lengths(const ph_replay_input *in, size_t peer, uint32_t *len, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ph_replay_input_count(in); i++) {
+        const ph_replay_msg *m = ph_replay_input_at(in, i);
+        if (m->session == peer % EX_SESSIONS) {
+            assert_true(n < cap);
+            len[n++] = m->len;
+        }
+    }
+    return n;
+}
+
+static const uint64_t tier_size[5] = {256, 1024, 4096, 16384, 65535};
+
+static unsigned tier_of(uint32_t len)
+{
+    unsigned c = 0;
+    while (c < 4 && len > tier_size[c])
+        c++;
+    return c;
+}
+
+static uint64_t jemalloc_class(uint64_t n)
+{
+    return n == 65535 ? 65536 : n;
+}
+
+static struct wbuf_expect expect_pool(const ph_replay_input *in)
+{
+    uint32_t len[256];
+    size_t most = 1; /* set-up's single frames */
+    for (size_t p = 0; p < EX_PEERS; p++) {
+        size_t n = plan_lengths(in, p, len, 256);
+        for (size_t b = 0; b < n; b += 8) {
+            size_t batch = n - b < 8 ? n - b : 8;
+            if (batch > most)
+                most = batch;
+        }
+    }
+    struct wbuf_expect x = {most, most * 65535, most - 1, (most - 1) * 65536};
+    return x;
+}
+
+static struct wbuf_expect expect_tiered(const ph_replay_input *in)
+{
+    uint64_t need[5] = {1, 0, 0, 0, 0}; /* set-up: init, filter */
+    uint32_t len[256];
+    for (size_t p = 0; p < EX_PEERS; p++) {
+        size_t n = plan_lengths(in, p, len, 256);
+        for (size_t b = 0; b < n; b += 8) {
+            uint64_t in_batch[5] = {0};
+            for (size_t i = b; i < n && i < b + 8; i++)
+                in_batch[tier_of(len[i])]++;
+            for (unsigned c = 0; c < 5; c++)
+                if (in_batch[c] > need[c])
+                    need[c] = in_batch[c];
+        }
+    }
+    struct wbuf_expect x = {0};
+    for (unsigned c = 0; c < 5; c++) {
+        x.buffers += need[c];
+        x.bytes_requested += need[c] * tier_size[c];
+        x.phase_bytes += need[c] * jemalloc_class(tier_size[c]);
+    }
+    x.phase_allocations = x.buffers - 1;
+    x.phase_bytes -= 256;
+    return x;
+}
+
+static uint64_t ring_chunk(uint32_t len)
+{
+    return (16 + 18 + (uint64_t)len + 16 + 15) & ~(uint64_t)15;
+}
+
+/* Also the most bytes held at once: a growth holds the old ring and the new
+ * one together for the copy, and the peers' backlogs are written one peer
+ * after the other, in the order they connected. */
+static struct wbuf_expect expect_ring(const ph_replay_input *in, uint64_t *peak_held)
+{
+    struct wbuf_expect x = {0};
+    uint32_t len[256];
+    uint64_t cap[EX_PEERS], held = 0;
+    /* set-up made each peer's first 4 KiB ring (init and filter fit in it) */
+    for (size_t p = 0; p < EX_PEERS; p++) {
+        cap[p] = 4096;
+        held += cap[p];
+        x.buffers++;
+        x.bytes_requested += cap[p];
+    }
+    *peak_held = held;
+    for (size_t p = 0; p < EX_PEERS; p++) {
+        size_t n = plan_lengths(in, p, len, 256);
+        for (size_t b = 0; b < n; b += 64) {
+            uint64_t used = 0;
+            for (size_t i = b; i < n && i < b + 64; i++) {
+                uint64_t need = ring_chunk(len[i]);
+                if (used + need > cap[p]) {
+                    uint64_t old = cap[p];
+                    while (cap[p] < used + need)
+                        cap[p] *= 2;
+                    x.buffers++;
+                    x.bytes_requested += cap[p];
+                    x.phase_allocations++;
+                    x.phase_bytes += cap[p];
+                    if (held + cap[p] > *peak_held)
+                        *peak_held = held + cap[p];
+                    held += cap[p] - old;
+                }
+                used += need;
+            }
+        }
+    }
+    return x;
+}
+
+static void assert_wbuf_figures(const ph_strategy_result *r, const struct wbuf_expect *x)
+{
+    printf("  %s: buffers %llu (want %llu), bytes %llu (want %llu), phase %llu/%llu (want "
+           "%llu/%llu)\n", r->name, (unsigned long long)r->wbuf_buffers_allocated,
+           (unsigned long long)x->buffers, (unsigned long long)r->wbuf_bytes_requested,
+           (unsigned long long)x->bytes_requested, (unsigned long long)r->rows[1].allocations,
+           (unsigned long long)r->rows[1].bytes_allocated,
+           (unsigned long long)x->phase_allocations, (unsigned long long)x->phase_bytes);
+    assert_int_equal(r->wbuf_buffers_allocated, x->buffers);
+    assert_int_equal(r->wbuf_bytes_requested, x->bytes_requested);
+    assert_int_equal(r->rows[1].allocations, x->phase_allocations);
+    assert_int_equal(r->rows[1].bytes_allocated, x->phase_bytes);
+}
+
+static void test_pool_ring_tiered_exact(void **state)
+{
+    (void)state;
+    require_measurement();
+    ph_replay_input *in = exact_input();
+    uint32_t len[256];
+    size_t total = 0;
+    for (size_t p = 0; p < EX_PEERS; p++) {
+        uint64_t bytes = 0;
+        size_t n = plan_lengths(in, p, len, 256);
+        for (size_t i = 0; i < n; i++)
+            bytes += len[i];
+        /* the premises: one refill slice, one socket buffer */
+        assert_true(bytes < 64 * 1024);
+        total += n;
+    }
+    ph_replay_config cfg = model_cfg(EX_PEERS);
+    cfg.linger_ns = 0;
+    uint64_t ring_peak;
+    struct wbuf_expect want[3] = {expect_pool(in), expect_ring(in, &ring_peak),
+                                  expect_tiered(in)};
+    const char *names[3] = {"pool", "ring", "tiered"};
+    for (size_t i = 0; i < 3; i++) {
+        ph_strategy_result r;
+        run(in, &cfg, names[i], &r);
+        assert_figures_add_up(&r);
+        assert_int_equal(r.partial_writes, 0);
+        assert_int_equal(r.would_block, 0);
+        assert_int_equal(r.writes, total + 2 * EX_PEERS);
+        assert_wbuf_figures(&r, &want[i]);
+        if (i == 1)
+            assert_int_equal(r.wbuf_peak_held_bytes, ring_peak);
+        ph_strategy_result_clear(&r);
+    }
+    ph_replay_input_destroy(in);
+}
+
+/* A captured message the codec refuses (a channel_update cut short) is
+ * counted as a decode error and still travels, as opaque bytes, on both
+ * paths and with either encoding: the remotes get it byte-exact. The
+ * progress callback reports the messages handed out. */
+struct progress_seen {
+    unsigned calls;
+    uint64_t done, total;
+};
+
+static void on_progress(void *ctx, const ph_replay_progress *p)
+{
+    struct progress_seen *ps = ctx;
+    ps->calls++;
+    ps->done = p->messages_done;
+    ps->total = p->messages_total;
+}
+
+static void test_malformed_message_replayed(void **state)
+{
+    (void)state;
+    ph_replay_input *src = sample_prefix(50), *in;
+    assert_int_equal(ph_replay_input_create(&in), PH_OK);
+    size_t bad_at = 20;
+    for (size_t i = 0; i < 50; i++) {
+        const ph_replay_msg *m = ph_replay_input_at(src, i);
+        size_t len = m->len;
+        if (i == bad_at) {
+            assert_int_equal(m->type, 258);
+            len = 40; /* the signature and part of the chain hash */
+        }
+        assert_int_equal(ph_replay_input_add(in, m->ts_ns, 0, 0, m->bytes, len), PH_OK);
+    }
+    ph_replay_input_destroy(src);
+    for (int k = 0; k < 4; k++) {
+        ph_replay_config cfg = model_cfg(2);
+        cfg.allow_unmeasured = true;
+        cfg.verify = true;
+        cfg.pace = k & 1 ? PH_PACE_SCALED : PH_PACE_ASAP;
+        cfg.pace_factor = 100;
+        cfg.encode = k & 2 ? PH_ENCODE_PER_WRITE : PH_ENCODE_STORED;
+        struct progress_seen ps = {0};
+        cfg.progress = on_progress;
+        cfg.progress_ctx = &ps;
+        ph_strategy_result r;
+        char err[256];
+        /* The node sends what it was given; the remote, a real peer, refuses
+         * the truncated channel_update as BOLT 1 requires (warning, close),
+         * and the replay says which reader and which message. */
+        ph_err e = ph_replay_run_strategy(in, &cfg, "exact", &r, err, sizeof err);
+        assert_int_equal(e, PH_ERR_PEER_PROTOCOL);
+        assert_non_null(strstr(err, "malformed channel_update"));
+        assert_non_null(strstr(err, "reader "));
+        assert_true(ps.calls >= 1);
         ph_strategy_result_clear(&r);
     }
     ph_replay_input_destroy(in);
@@ -529,6 +824,60 @@ static void test_socket_sink_verifies(void **state)
     ph_replay_input_destroy(in);
 }
 
+/* A captured message a peer must refuse (an unknown even type, BOLT 1):
+ * the remotes close on it, and the replay fails naming the reader and the
+ * reason, over either transport. */
+static void test_remote_refusal_fails_the_replay(void **state)
+{
+    (void)state;
+    ph_replay_input *in = sample_prefix(30);
+    static const uint8_t even[] = {0x00, 0x64, 0x00};
+    assert_int_equal(ph_replay_input_add(in, 30000000, 0, 0, even, sizeof even), PH_OK);
+    for (int k = 0; k < 2; k++) {
+        ph_replay_config cfg = model_cfg(2);
+        cfg.sink = k ? PH_SINK_SOCKET : PH_SINK_MODEL;
+        cfg.allow_unmeasured = true;
+        cfg.linger_ns = 0;
+        ph_strategy_result r;
+        char err[256] = "";
+        ph_err e = ph_replay_run_isolated(in, &cfg, "exact", &r, err, sizeof err);
+        assert_int_equal(e, PH_ERR_PEER_PROTOCOL);
+        assert_non_null(strstr(err, "unknown even message type 100"));
+        assert_non_null(strstr(err, "reader "));
+    }
+    ph_replay_input_destroy(in);
+}
+
+/* Out of file descriptors for the socket transport's connections: the
+ * replay fails at once, saying which limit to raise. */
+static void test_socket_transport_out_of_descriptors(void **state)
+{
+    (void)state;
+    ph_replay_input *in = sample_prefix(10);
+    ph_replay_config cfg = model_cfg(64);
+    cfg.sink = PH_SINK_SOCKET;
+    cfg.allow_unmeasured = true;
+    int probe = open("/dev/null", O_RDONLY);
+    assert_true(probe >= 0);
+    close(probe);
+    struct rlimit saved, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    low = saved;
+    low.rlim_cur = (rlim_t)probe + 20; /* room for a few pairs, not 64 */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    ph_strategy_result r;
+    char err[256] = "";
+    ph_err e = ph_replay_run_strategy(in, &cfg, "exact", &r, err, sizeof err);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_int_equal(e, PH_ERR_IO);
+    assert_non_null(strstr(err, "open-files limit"));
+    /* every descriptor it opened was closed again */
+    int after = open("/dev/null", O_RDONLY);
+    assert_int_equal(after, probe);
+    close(after);
+    ph_replay_input_destroy(in);
+}
+
 static void test_rejects_bad_config(void **state)
 {
     (void)state;
@@ -581,6 +930,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_input_plans),
         cmocka_unit_test(test_rejects_bad_config),
+        cmocka_unit_test(test_remote_refusal_fails_the_replay),
+        cmocka_unit_test(test_socket_transport_out_of_descriptors),
         cmocka_unit_test(test_model_paths_run_unmeasured),
         cmocka_unit_test(test_model_is_deterministic),
         cmocka_unit_test(test_jobs_same_figures),
@@ -588,8 +939,14 @@ int main(void)
         cmocka_unit_test(test_pool_expires_at_asap),
         cmocka_unit_test(test_paced_virtual_duration),
         cmocka_unit_test(test_analytic_relations),
+        cmocka_unit_test(test_pool_ring_tiered_exact),
+        cmocka_unit_test(test_malformed_message_replayed),
         cmocka_unit_test(test_stalled_reader),
         cmocka_unit_test(test_socket_sink_verifies),
     };
+    /* PH_TEST_FILTER=pattern: only the matching tests (tests/e2e/valgrind.sh
+     * runs the unmeasured model path alone). */
+    if (getenv("PH_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("PH_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "json.h"
 #include "report.h"
 
 static ph_report *sample_report(void)
@@ -160,6 +161,120 @@ static void test_sides_and_types(void **state)
     ph_report_destroy(r);
 }
 
+/* What a gate needs from a report read back: the input digests and every
+ * replay option; and a report that cannot be gated is refused with a
+ * reason naming where. */
+static void test_digests_options_and_reasons(void **state)
+{
+    (void)state;
+    ph_report *r = sample_report();
+    const char *sha = "9879ae8b0539044423013e0a6e608614cd84839c90569b777f1252cae916c22f";
+    assert_int_equal(ph_report_add_file(r, "captures/x.pcap", sha), PH_OK);
+    assert_int_equal(ph_report_set_filter(r, "tcp port 9735"), PH_OK);
+    r->options.pool_workers = 7;
+    r->options.pool_expiry_seconds = 2.5;
+    r->options.model_buffer = 8192;
+    char *j = render(ph_report_write_json, r);
+    /* pretty, keys in schema order: a baseline diff reads well */
+    assert_non_null(strstr(j, "{\n  \"peerheap\": {\n    \"version\""));
+    assert_true(strstr(j, "\"input\"") < strstr(j, "\"options\""));
+    assert_true(strstr(j, "\"options\"") < strstr(j, "\"strategies\""));
+    assert_null(strstr(j, "\"samples\"")); /* the time series is the CSV's */
+    ph_report *back;
+    char why[256];
+    assert_int_equal(ph_report_parse(&back, j, strlen(j), why, sizeof why), PH_OK);
+    assert_int_equal(back->input.n_files, 1);
+    assert_string_equal(back->input.files[0].path, "captures/x.pcap");
+    assert_string_equal(back->input.files[0].sha256, sha);
+    assert_string_equal(back->options.filter, "tcp port 9735");
+    assert_int_equal(back->options.pool_workers, 7);
+    assert_true(back->options.pool_expiry_seconds == 2.5);
+    assert_int_equal(back->options.model_buffer, 8192);
+    ph_report_destroy(back);
+
+    /* truncated: jansson's reason, one line */
+    size_t cut = strlen(j) / 2;
+    assert_int_equal(ph_report_parse(&back, j, cut, why, sizeof why), PH_ERR_JSON);
+    assert_null(back);
+    assert_non_null(strstr(why, "line "));
+    assert_null(strchr(why, '\n'));
+
+    /* a gated figure missing: named with its strategy */
+    char *p = strstr(j, "\"peak_live_bytes\"");
+    assert_non_null(p);
+    memcpy(p + 1, "peak_live_bytez", 15);
+    assert_int_equal(ph_report_parse(&back, j, strlen(j), why, sizeof why), PH_ERR_JSON);
+    assert_string_equal(why, "strategies[0] (fresh): peak_live_bytes: missing");
+    memcpy(p + 1, "peak_live_bytes", 15);
+
+    /* a figure of the wrong kind */
+    p = strstr(j, "\"writes\": 50000");
+    assert_non_null(p);
+    p += strlen("\"writes\": ");
+    memcpy(p, "-1", 2); /* -1000 */
+    assert_int_equal(ph_report_parse(&back, j, strlen(j), why, sizeof why), PH_ERR_JSON);
+    assert_string_equal(why, "strategies[0] (fresh): writes: not a non-negative integer");
+    memcpy(p, "50", 2);
+
+    /* a bad digest */
+    p = strstr(j, sha);
+    p[3] = 'x';
+    assert_int_equal(ph_report_parse(&back, j, strlen(j), why, sizeof why), PH_ERR_JSON);
+    assert_string_equal(why, "input.files[0]: sha256: not 64 hex digits");
+    p[3] = 'a';
+    /* not a report at all */
+    assert_int_equal(ph_report_parse(&back, "[1]", 3, why, sizeof why), PH_ERR_JSON);
+    assert_non_null(strstr(why, "not a JSON object"));
+    assert_int_equal(ph_report_parse(&back, j, strlen(j), why, sizeof why), PH_OK);
+    ph_report_destroy(back);
+    assert_int_equal(ph_report_load(&back, "/nonexistent/r.json", why, sizeof why), PH_ERR_IO);
+    assert_string_equal(why, "No such file or directory");
+    free(j);
+    ph_report_destroy(r);
+}
+
+/* Every figure a gate compares must be there: a report without one is
+ * refused naming it, whichever it is. */
+static void test_gated_figures_required(void **state)
+{
+    (void)state;
+    static const char *const gated[] = {
+        "writes", "allocations", "bytes_allocated", "peak_live_bytes", "end_live_bytes",
+        "held_bytes_per_peer", "wbuf_buffers_allocated", "wbuf_bytes_requested",
+        "setup_allocations", "setup_bytes_allocated", "by_row", "by_type",
+    };
+    ph_report *r = sample_report();
+    char *text = render(ph_report_write_json, r);
+    for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++) {
+        json_t *j;
+        assert_int_equal(ph_json_parse(text, strlen(text), &j, NULL, 0), PH_OK);
+        json_t *s1 = json_array_get(json_object_get(j, "strategies"), 1);
+        assert_int_equal(json_object_del(s1, gated[i]), 0);
+        char *cut = json_dumps(j, 0);
+        ph_report *back;
+        char why[200], want[200];
+        assert_int_equal(ph_report_parse(&back, cut, strlen(cut), why, sizeof why), PH_ERR_JSON);
+        snprintf(want, sizeof want, "strategies[1] (exact): %s: missing", gated[i]);
+        assert_string_equal(why, want);
+        free(cut);
+        json_decref(j);
+    }
+    /* and a type's allocations */
+    json_t *j;
+    assert_int_equal(ph_json_parse(text, strlen(text), &j, NULL, 0), PH_OK);
+    json_t *t = json_object_get(json_object_get(json_array_get(json_object_get(j, "strategies"), 0),
+                                                "by_type"), "ping");
+    assert_int_equal(json_object_del(t, "allocations"), 0);
+    char *cut = json_dumps(j, 0), why[200];
+    ph_report *back;
+    assert_int_equal(ph_report_parse(&back, cut, strlen(cut), why, sizeof why), PH_ERR_JSON);
+    assert_string_equal(why, "strategies[0] (fresh): by_type.ping.allocations: missing");
+    free(cut);
+    json_decref(j);
+    free(text);
+    ph_report_destroy(r);
+}
+
 static void test_csv_and_svg(void **state)
 {
     (void)state;
@@ -203,6 +318,8 @@ int main(void)
         cmocka_unit_test(test_table_and_verdict),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_sides_and_types),
+        cmocka_unit_test(test_digests_options_and_reasons),
+        cmocka_unit_test(test_gated_figures_required),
         cmocka_unit_test(test_csv_and_svg),
         cmocka_unit_test(test_format_bytes),
     };

@@ -81,7 +81,7 @@ static void on_close(void *ctx, struct ph_tcp_conn_info *c)
     r->closed[c->id] = true;
 }
 
-static const struct ph_tcpreasm_cb CB = {on_open, on_data, on_end, on_close};
+static const struct ph_tcpreasm_cb CB = {on_open, on_data, on_end, on_close, NULL};
 
 static void rec_free(struct rec *r)
 {
@@ -482,27 +482,346 @@ static void test_reuse_and_syn_retransmit(void **state)
     rec_free(&r);
 }
 
-static void test_conn_limit(void **state)
+/* A full table evicts instead of refusing: finished connections first,
+ * then the least recently active half-open one, then the least recently
+ * active with payload; the consumer's marked ones last. */
+static void test_conn_eviction(void **state)
 {
     (void)state;
     struct rec r;
     struct ph_tcpreasm_limits lim = {.max_conns = 3};
     ph_tcpreasm *t = mk(&r, &lim);
     struct ph_endpoint c = CL;
-    for (int i = 0; i < 5; i++) {
-        c.port = (uint16_t)(1000 + i);
-        seg_ep(t, &c, &SV, 1, 1, A, pattern, 5);
-    }
-    assert_int_equal(r.opens, 3);
-    assert_int_equal(ph_tcpreasm_stats(t)->refused, 2);
-    /* closing one frees room */
-    c.port = 1000;
-    seg_ep(t, &c, &SV, 6, 1, PH_TCP_RST, NULL, 0);
-    c.port = 2000;
+    c.port = 1001; /* id 1: payload */
+    seg_ep(t, &c, &SV, 1, 1, A, pattern, 5);
+    c.port = 1002; /* id 2: a SYN only */
+    seg_ep(t, &c, &SV, 1, 0, PH_TCP_SYN, NULL, 0);
+    c.port = 1003; /* id 3: payload */
+    seg_ep(t, &c, &SV, 1, 1, A, pattern, 5);
+    c.port = 1004; /* id 4: the half-open id 2 goes, not the older id 1 */
     seg_ep(t, &c, &SV, 1, 1, A, pattern, 5);
     assert_int_equal(r.opens, 4);
+    assert_true(r.closed[2]);
+    assert_int_equal(r.s[2][0].why, PH_TCP_END_EVICTED);
+    assert_false(r.closed[1]);
+    c.port = 1001; /* id 1 is active again: id 3 is now the least recent */
+    seg_ep(t, &c, &SV, 6, 1, A, pattern + 5, 5);
+    c.port = 1005;
+    seg_ep(t, &c, &SV, 1, 1, A, pattern, 5);
+    assert_true(r.closed[3]);
+    assert_int_equal(r.s[3][0].why, PH_TCP_END_EVICTED);
+    assert_int_equal(r.s[3][0].len, 5); /* what it had was delivered */
+    assert_false(r.closed[1]);
+    assert_int_equal(r.s[1][0].len, 10);
+    /* a finished connection is forgotten before any live one */
+    c.port = 1004;
+    seg_ep(t, &c, &SV, 6, 1, PH_TCP_RST, NULL, 0);
+    assert_true(r.closed[4]);
+    c.port = 1006;
+    seg_ep(t, &c, &SV, 1, 1, A, pattern, 5);
+    assert_false(r.closed[1]);
+    assert_false(r.closed[5]);
+    const struct ph_tcpreasm_stats *st = ph_tcpreasm_stats(t);
+    assert_int_equal(st->evicted, 2);
+    assert_int_equal(st->evicted_payload, 1);
+    assert_int_equal(st->refused, 0);
+    assert_true(st->max_tracked <= 3);
     ph_tcpreasm_finish(t, 5);
-    assert_int_equal(r.closes, 4);
+    assert_int_equal(r.closes, 6);
+    ph_tcpreasm_destroy(t);
+    rec_free(&r);
+}
+
+/* Marked connections (a consumer's sessions) outlive any number of others. */
+struct flood {
+    uint64_t opened, delivered, target_bytes;
+    uint64_t target_id;
+    bool target_evicted;
+    uint16_t target_port;
+};
+
+static void fl_open(void *ctx, struct ph_tcp_conn_info *c)
+{
+    struct flood *f = ctx;
+    f->opened++;
+    if (c->ep[0].port == f->target_port) {
+        c->keep = true;
+        f->target_id = c->id;
+    }
+}
+
+static void fl_data(void *ctx, struct ph_tcp_conn_info *c, int dir, uint64_t off,
+                    const uint8_t *p, size_t len, uint64_t ts)
+{
+    (void)dir;
+    (void)off;
+    (void)p;
+    (void)ts;
+    struct flood *f = ctx;
+    f->delivered += len;
+    if (c->id == f->target_id)
+        f->target_bytes += len;
+}
+
+static void fl_end(void *ctx, struct ph_tcp_conn_info *c, int dir, enum ph_tcp_end why,
+                   uint64_t off, uint64_t ts)
+{
+    (void)dir;
+    (void)off;
+    (void)ts;
+    struct flood *f = ctx;
+    if (c->id == f->target_id && why == PH_TCP_END_EVICTED)
+        f->target_evicted = true;
+}
+
+/* 200,000 half-open connections (a SYN scan), then 70,000 that carry a
+ * little data, with a marked connection open through all of it and one
+ * that starts after the flood: the table never holds more than max_conns,
+ * nothing is refused, both connections get every byte. Before eviction, a
+ * full table refused every new connection and rescanned itself for every
+ * packet (quadratic time). */
+static void test_eviction_flood(void **state)
+{
+    (void)state;
+    struct flood f = {.target_port = 7};
+    struct ph_tcpreasm_cb cb = {fl_open, fl_data, fl_end, NULL, NULL};
+    ph_tcpreasm *t = NULL;
+    assert_int_equal(ph_tcpreasm_create(&t, &cb, &f, NULL), PH_OK);
+    struct ph_endpoint a, b;
+    assert_int_equal(ph_endpoint_parse("10.0.0.1:7", &a), PH_OK);
+    assert_int_equal(ph_endpoint_parse("10.9.9.9:9735", &b), PH_OK);
+    struct ph_tcp_packet p;
+    memset(&p, 0, sizeof p);
+    p.src = a;
+    p.dst = b;
+    p.seq = 100;
+    p.flags = PH_TCP_SYN;
+    assert_int_equal(ph_tcpreasm_packet(t, &p), PH_OK);
+    uint32_t tseq = 101;
+    for (uint32_t i = 0; i < 270000; i++) {
+        memset(&p, 0, sizeof p);
+        p.ts_ns = i;
+        p.src.family = 4;
+        p.src.addr[0] = 11;
+        p.src.addr[1] = (uint8_t)(i >> 16);
+        p.src.addr[2] = (uint8_t)(i >> 8);
+        p.src.addr[3] = (uint8_t)i;
+        p.src.port = 40000;
+        p.dst = b;
+        p.seq = i;
+        if (i < 200000) {
+            p.flags = PH_TCP_SYN;
+        } else {
+            p.flags = A;
+            p.payload = pattern;
+            p.payload_len = 10;
+        }
+        assert_int_equal(ph_tcpreasm_packet(t, &p), PH_OK);
+        if (i % 1000 == 0) { /* the marked connection stays busy throughout */
+            memset(&p, 0, sizeof p);
+            p.src = a;
+            p.dst = b;
+            p.seq = tseq;
+            p.flags = A;
+            p.payload = pattern;
+            p.payload_len = 3;
+            tseq += 3;
+            assert_int_equal(ph_tcpreasm_packet(t, &p), PH_OK);
+        }
+    }
+    /* a session after the flood */
+    struct ph_endpoint late = a;
+    late.port = 8;
+    memset(&p, 0, sizeof p);
+    p.src = late;
+    p.dst = b;
+    p.seq = 5;
+    p.flags = A;
+    p.payload = pattern;
+    p.payload_len = 1000;
+    assert_int_equal(ph_tcpreasm_packet(t, &p), PH_OK);
+    const struct ph_tcpreasm_stats *st = ph_tcpreasm_stats(t);
+    assert_int_equal(st->refused, 0);
+    assert_true(st->max_tracked <= 65536);
+    assert_int_equal(st->evicted, 270002 - 65536);
+    assert_int_equal(st->evicted_keep, 0);
+    assert_true(st->evicted_payload > 0);
+    assert_false(f.target_evicted);
+    assert_int_equal(f.target_bytes, 270 * 3);
+    assert_int_equal(f.delivered, 70000 * 10 + 270 * 3 + 1000);
+    ph_tcpreasm_finish(t, 0);
+    ph_tcpreasm_destroy(t);
+}
+
+/* ---- skip_gaps: delivery goes on after a hole ---- */
+
+struct skiprec {
+    uint8_t buf[16384];
+    bool have[16384];
+    uint64_t next;              /* next expected offset */
+    uint64_t gaps, gap_bytes;
+    uint64_t gap_off[8], gap_len[8];
+    enum ph_tcp_end why;
+    bool ended;
+};
+
+static void sk_data(void *ctx, struct ph_tcp_conn_info *c, int dir, uint64_t off,
+                    const uint8_t *p, size_t len, uint64_t ts)
+{
+    (void)c;
+    (void)ts;
+    struct skiprec *k = &((struct skiprec *)ctx)[dir];
+    assert_int_equal(off, k->next);
+    assert_true(off + len <= sizeof k->buf);
+    memcpy(k->buf + off, p, len);
+    memset(k->have + off, 1, len);
+    k->next = off + len;
+}
+
+static void sk_gap(void *ctx, struct ph_tcp_conn_info *c, int dir, uint64_t off, uint64_t len,
+                   uint64_t ts)
+{
+    (void)c;
+    (void)ts;
+    struct skiprec *k = &((struct skiprec *)ctx)[dir];
+    assert_int_equal(off, k->next);
+    assert_true(len > 0);
+    if (k->gaps < 8) {
+        k->gap_off[k->gaps] = off;
+        k->gap_len[k->gaps] = len;
+    }
+    k->gaps++;
+    k->gap_bytes += len;
+    k->next = off + len;
+}
+
+static void sk_end(void *ctx, struct ph_tcp_conn_info *c, int dir, enum ph_tcp_end why,
+                   uint64_t off, uint64_t ts)
+{
+    (void)c;
+    (void)ts;
+    struct skiprec *k = &((struct skiprec *)ctx)[dir];
+    assert_int_equal(off, k->next);
+    k->ended = true;
+    k->why = why;
+}
+
+static ph_tcpreasm *mk_skip(struct skiprec k[2], size_t max_memory)
+{
+    memset(k, 0, 2 * sizeof *k);
+    struct ph_tcpreasm_cb cb = {NULL, sk_data, sk_end, NULL, sk_gap};
+    struct ph_tcpreasm_limits lim = {.skip_gaps = true, .max_memory = max_memory};
+    ph_tcpreasm *t = NULL;
+    assert_int_equal(ph_tcpreasm_create(&t, &cb, k, &lim), PH_OK);
+    assert_int_equal(ph_endpoint_parse("127.0.0.1:40312", &CL), PH_OK);
+    assert_int_equal(ph_endpoint_parse("127.0.0.1:9735", &SV), PH_OK);
+    return t;
+}
+
+static void test_skip_gaps(void **state)
+{
+    (void)state;
+    struct skiprec k[2];
+    ph_tcpreasm *t = mk_skip(k, 0);
+    handshake(t, 0, 0);
+    /* the first 50 bytes lost (acts of a handshake, say) */
+    seg(t, 0, 51, 1, A, pattern + 50, 100);
+    seg(t, 1, 1, 151, A, NULL, 0);     /* the receiver had them */
+    assert_int_equal(k[0].next, 0);    /* a late copy could still come */
+    seg(t, 0, 151, 1, A, pattern + 150, 100);
+    assert_int_equal(k[0].gaps, 1);
+    assert_int_equal(k[0].gap_off[0], 0);
+    assert_int_equal(k[0].gap_len[0], 50);
+    assert_int_equal(k[0].next, 250);
+    assert_memory_equal(k[0].buf + 50, pattern + 50, 200);
+    /* a hole in the middle, never acknowledged: given up at the end */
+    seg(t, 0, 301, 1, A, pattern + 300, 100);
+    seg(t, 0, 451, 1, A, pattern + 450, 50);
+    assert_int_equal(k[0].next, 250);
+    ph_tcpreasm_finish(t, 9);
+    assert_int_equal(k[0].gaps, 3);
+    assert_int_equal(k[0].gap_off[1], 250);
+    assert_int_equal(k[0].gap_len[1], 50);
+    assert_int_equal(k[0].gap_off[2], 400);
+    assert_int_equal(k[0].gap_len[2], 50);
+    assert_int_equal(k[0].next, 500);
+    assert_memory_equal(k[0].buf + 450, pattern + 450, 50);
+    assert_int_equal(k[0].why, PH_TCP_END_CAPTURE);
+    ph_tcpreasm_destroy(t);
+
+    /* RST: what waits behind a hole is delivered before the end */
+    t = mk_skip(k, 0);
+    handshake(t, 0, 0);
+    seg(t, 0, 1, 1, A, pattern, 10);
+    seg(t, 0, 21, 1, A, pattern + 20, 10);
+    seg(t, 1, 1, 31, PH_TCP_RST | A, NULL, 0);
+    assert_true(k[0].ended);
+    assert_int_equal(k[0].next, 30);
+    assert_int_equal(k[0].gap_bytes, 10);
+    assert_int_equal(k[0].why, PH_TCP_END_RST);
+    ph_tcpreasm_finish(t, 9);
+    ph_tcpreasm_destroy(t);
+}
+
+/* The shared budget: out-of-order data beyond it is a hole given up (or,
+ * without skip_gaps, the direction ends); the budget is never exceeded. */
+static void test_memory_budget(void **state)
+{
+    (void)state;
+    struct skiprec k[2];
+    ph_tcpreasm *t = mk_skip(k, 10000);
+    handshake(t, 0, 0);
+    seg(t, 0, 1, 1, A, pattern, 10);
+    for (uint32_t i = 0; i < 120; i++) /* 12000 bytes after a 90-byte hole */
+        seg(t, 0, 101 + i * 100, 1, A, pattern + 100 + i * 100, 100);
+    const struct ph_tcpreasm_stats *st = ph_tcpreasm_stats(t);
+    assert_true(st->budget_hits > 0);
+    assert_true(st->max_memory_used <= 10000);
+    assert_int_equal(k[0].gaps, 1);
+    assert_int_equal(k[0].gap_len[0], 90);
+    assert_int_equal(k[0].next, 12100);
+    assert_true(st->max_window_used <= 10000 / 4);
+    ph_tcpreasm_finish(t, 9);
+    ph_tcpreasm_destroy(t);
+    /* without skip_gaps: the direction ends at its hole */
+    struct rec r;
+    struct ph_tcpreasm_limits lim = {.max_memory = 10000};
+    t = mk(&r, &lim);
+    handshake(t, 0, 0);
+    seg(t, 0, 1, 1, A, pattern, 10);
+    for (uint32_t i = 0; i < 120; i++)
+        seg(t, 0, 101 + i * 100, 1, A, pattern + 100 + i * 100, 100);
+    assert_int_equal(r.s[1][0].why, PH_TCP_END_LIMIT);
+    assert_true(ph_tcpreasm_stats(t)->max_memory_used <= 10000);
+    ph_tcpreasm_finish(t, 9);
+    assert_true(r.info[1].st[0].discarded > 0);
+    ph_tcpreasm_destroy(t);
+    rec_free(&r);
+}
+
+/* An in-order segment that runs past the first buffered segment: its tail
+ * is delivered after the drain, never buffered outside the budget (found
+ * by fuzz_reasm: memory used went past max_memory). */
+static void test_in_order_tail_within_budget(void **state)
+{
+    (void)state;
+    struct rec r;
+    struct ph_tcpreasm_limits lim = {.max_memory = 1000};
+    ph_tcpreasm *t = mk(&r, &lim);
+    handshake(t, 0, 0);
+    seg(t, 0, 501, 1, A, pattern + 500, 100); /* buffered: 100 of 1000 */
+    seg(t, 0, 1, 1, A, pattern, 1500);         /* in order, covers it, 900 past it */
+    const struct ph_tcpreasm_stats *st = ph_tcpreasm_stats(t);
+    assert_int_equal(st->max_memory_used, 100);
+    assert_int_equal(st->budget_hits, 0);
+    assert_int_equal(r.s[1][0].len, 1500);
+    assert_memory_equal(r.s[1][0].buf, pattern, 1500);
+    assert_false(r.s[1][0].ended);
+    ph_tcpreasm_finish(t, 9);
+    assert_int_equal(r.info[1].st[0].retransmitted, 100);
+    assert_int_equal(r.info[1].st[0].out_of_order, 1);
+    assert_int_equal(r.info[1].st[0].overlap_conflicts, 0);
+    assert_int_equal(r.info[1].st[0].ignored, 0);
     ph_tcpreasm_destroy(t);
     rec_free(&r);
 }
@@ -521,6 +840,7 @@ static uint32_t rnd(void)
 struct fuzzrec {
     uint64_t next[1000][2];
     int ended[1000][2];
+    uint64_t accounted;       /* bytes + retransmitted + ignored + discarded, at close */
 };
 
 static void fz_data(void *ctx, struct ph_tcp_conn_info *c, int dir, uint64_t off,
@@ -536,6 +856,16 @@ static void fz_data(void *ctx, struct ph_tcp_conn_info *c, int dir, uint64_t off
     f->next[c->id][dir] += len;
 }
 
+static void fz_gap(void *ctx, struct ph_tcp_conn_info *c, int dir, uint64_t off, uint64_t len,
+                   uint64_t ts)
+{
+    (void)ts;
+    struct fuzzrec *f = ctx;
+    assert_int_equal(f->ended[c->id][dir], 0);
+    assert_int_equal(off, f->next[c->id][dir]);
+    f->next[c->id][dir] += len;
+}
+
 static void fz_end(void *ctx, struct ph_tcp_conn_info *c, int dir, enum ph_tcp_end why,
                    uint64_t off, uint64_t ts)
 {
@@ -547,13 +877,26 @@ static void fz_end(void *ctx, struct ph_tcp_conn_info *c, int dir, enum ph_tcp_e
     assert_int_equal(off, f->next[c->id][dir]);
 }
 
-static void test_random_segments(void **state)
+static void fz_close(void *ctx, struct ph_tcp_conn_info *c)
 {
-    (void)state;
+    struct fuzzrec *f = ctx;
+    for (int d = 0; d < 2; d++) {
+        const struct ph_tcp_dir_stats *st = &c->st[d];
+        f->accounted += st->bytes + st->retransmitted + st->ignored + st->discarded;
+        assert_int_equal(st->bytes + st->missing, c->st[d].end_offset);
+    }
+}
+
+/* Random segments on a few 4-tuples, in both gap modes: the invariants
+ * hold (contiguous offsets, one end per direction) and every payload byte
+ * fed is accounted for once the capture is finished. */
+static void random_segments(bool skip)
+{
     static struct fuzzrec f;
     memset(&f, 0, sizeof f);
-    struct ph_tcpreasm_cb cb = {NULL, fz_data, fz_end, NULL};
-    struct ph_tcpreasm_limits lim = {.max_buffer = 20000, .max_conns = 50, .retain = 1000};
+    struct ph_tcpreasm_cb cb = {NULL, fz_data, fz_end, fz_close, fz_gap};
+    struct ph_tcpreasm_limits lim = {.max_buffer = 20000, .max_conns = 50, .retain = 1000,
+                                     .skip_gaps = skip, .max_memory = 300000};
     ph_tcpreasm *t = NULL;
     assert_int_equal(ph_tcpreasm_create(&t, &cb, &f, &lim), PH_OK);
     struct ph_endpoint e[4];
@@ -563,6 +906,7 @@ static void test_random_segments(void **state)
         e[i].addr[3] = (uint8_t)(1 + i / 2);
     }
     uint32_t base = rnd();
+    uint64_t fed = 0;
     for (int i = 0; i < 200000 && ph_tcpreasm_stats(t)->conns < 990; i++) {
         int a = (int)(rnd() % 4), b = (int)(rnd() % 4);
         struct ph_tcp_packet p;
@@ -576,19 +920,35 @@ static void test_random_segments(void **state)
         p.payload_len = rnd() % 3 ? rnd() % 1500 : 0;
         p.payload = pattern + rnd() % 1000;
         p.ts_ns = (uint64_t)i;
+        fed += p.payload_len;
         assert_int_equal(ph_tcpreasm_packet(t, &p), PH_OK);
     }
     ph_tcpreasm_finish(t, 0);
+    const struct ph_tcpreasm_stats *st = ph_tcpreasm_stats(t);
+    assert_int_equal(fed, f.accounted + st->late_bytes);
+    assert_true(st->max_memory_used <= 300000);
+    assert_true(st->max_window_used <= 300000 / 4);
     ph_tcpreasm_destroy(t);
+}
+
+static void test_random_segments(void **state)
+{
+    (void)state;
+    random_segments(false);
+    random_segments(true);
 }
 
 /* ---- agreement with tshark ---- */
 
 static char tmpdir[64];
 
-static bool have_tshark(void)
+/* tshark is a test dependency (make deps installs it): without it the
+ * comparisons fail, they are not skipped. */
+static void need_tshark(void)
 {
-    return system("tshark --version >/dev/null 2>&1") == 0;
+    int rc = system("tshark --version >/dev/null 2>&1");
+    if (rc != 0)
+        fail_msg("tshark does not run (`tshark --version`: status %d): install it (make deps)", rc);
 }
 
 static int hexval(int c)
@@ -645,10 +1005,7 @@ static void tshark_follow(const char *path, int stream, struct stream out[2],
 static void test_agrees_with_tshark(void **state)
 {
     (void)state;
-    if (!have_tshark()) {
-        skip();
-        return;
-    }
+    need_tshark();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ph_reasm_XXXXXX");
     assert_non_null(mkdtemp(tmpdir));
     char path[128];
@@ -714,7 +1071,7 @@ static void test_agrees_with_tshark(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-/* Every capture bundled under captures/ (when there are any): each TCP
+/* Every capture bundled under captures/ (there must be some): each TCP
  * stream as tshark follows it equals ours; where ours stopped at a gap, ours
  * is a prefix of tshark's. */
 #define MAX_STREAMS 64
@@ -752,7 +1109,7 @@ static void compare_with_tshark(const char *path)
 {
     static struct bundled b;
     memset(&b, 0, sizeof b);
-    struct ph_tcpreasm_cb cb = {NULL, b_data, NULL, b_close};
+    struct ph_tcpreasm_cb cb = {NULL, b_data, NULL, b_close, NULL};
     ph_tcpreasm *t = NULL;
     assert_int_equal(ph_tcpreasm_create(&t, &cb, &b, NULL), PH_OK);
     ph_capture *cap = NULL;
@@ -811,6 +1168,8 @@ static void compare_with_tshark(const char *path)
         free(b.s[i][0].buf);
         free(b.s[i][1].buf);
     }
+    if (compared == 0)
+        fail_msg("%s: tshark followed no TCP stream to compare with ours", path);
     fprintf(stderr, "  %s: %d TCP streams equal to tshark's\n", path, compared);
 }
 
@@ -818,10 +1177,10 @@ static void test_bundled_captures_agree_with_tshark(void **state)
 {
     (void)state;
     glob_t g;
-    if (!have_tshark() || glob("captures/*.pcap", 0, NULL, &g) != 0) {
-        skip();
-        return;
-    }
+    need_tshark();
+    int rc = glob("captures/*.pcap", 0, NULL, &g);
+    if (rc != 0)
+        fail_msg("no captures/*.pcap (glob status %d): run the tests from the repository root", rc);
     for (size_t i = 0; i < g.gl_pathc; i++) {
         /* tshark stops with an error at a file cut inside a record: it
          * has no stream to compare with there. */
@@ -848,7 +1207,11 @@ int main(void)
         cmocka_unit_test(test_huge_segments),
         cmocka_unit_test(test_rst),
         cmocka_unit_test(test_reuse_and_syn_retransmit),
-        cmocka_unit_test(test_conn_limit),
+        cmocka_unit_test(test_conn_eviction),
+        cmocka_unit_test(test_eviction_flood),
+        cmocka_unit_test(test_skip_gaps),
+        cmocka_unit_test(test_memory_budget),
+        cmocka_unit_test(test_in_order_tail_within_budget),
         cmocka_unit_test(test_random_segments),
         cmocka_unit_test(test_agrees_with_tshark),
         cmocka_unit_test(test_bundled_captures_agree_with_tshark),

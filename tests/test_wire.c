@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "json.h"
+#include "vecjson.h"
 #include "wire.h"
 
 #define VEC "tests/vectors/"
@@ -19,17 +20,17 @@ static const char *G_HEX = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959
 static const char *MAINNET_HEX =
     "6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000";
 
-static ph_json *load(const char *path)
+static ph_vjson *load(const char *path)
 {
-    ph_json *j = NULL;
-    assert_int_equal(ph_json_parse_file(&j, path, NULL), PH_OK);
+    ph_vjson *j = NULL;
+    assert_int_equal(ph_vjson_parse_file(&j, path, NULL), PH_OK);
     return j;
 }
 
-static uint8_t *hex(const ph_json *v, size_t *n)
+static uint8_t *hex(const ph_vjson *v, size_t *n)
 {
     size_t hl;
-    const char *s = ph_json_str(v, &hl);
+    const char *s = ph_vjson_str(v, &hl);
     assert_non_null(s);
     uint8_t *out = NULL;
     assert_int_equal(ph_hex_decode(s, hl, &out, n), PH_OK);
@@ -41,10 +42,10 @@ static void hexs(const char *s, uint8_t *out, size_t n)
     assert_int_equal(ph_hex_decode_fixed(s, out, n), PH_OK);
 }
 
-static uint64_t json_u64_hex(const ph_json *obj, const char *key)
+static uint64_t json_u64_hex(const ph_vjson *obj, const char *key)
 {
     uint8_t b[8];
-    const char *s = ph_json_str(ph_json_get(obj, key), NULL);
+    const char *s = ph_vjson_str(ph_vjson_get(obj, key), NULL);
     assert_non_null(s);
     hexs(s, b, 8);
     return ph_wire_be_get(b, 8);
@@ -100,17 +101,17 @@ static ph_err map_bigsize_error(const char *s)
 static void test_bigsize_vectors(void **state)
 {
     (void)state;
-    ph_json *j = load(VEC "bolt1_bigsize.json");
-    const ph_json *dec = ph_json_get(j, "decoding_tests");
+    ph_vjson *j = load(VEC "bolt1_bigsize.json");
+    const ph_vjson *dec = ph_vjson_get(j, "decoding_tests");
     size_t nfail = 0;
-    assert_int_equal(ph_json_len(dec), 18);
-    for (size_t i = 0; i < ph_json_len(dec); i++) {
-        const ph_json *c = ph_json_at(dec, i);
+    assert_int_equal(ph_vjson_len(dec), 18);
+    for (size_t i = 0; i < ph_vjson_len(dec); i++) {
+        const ph_vjson *c = ph_vjson_at(dec, i);
         size_t n, used = 0;
         uint64_t v = 0;
         bool ok;
-        uint8_t *b = hex(ph_json_get(c, "bytes"), &n);
-        assert_true(ph_json_bool(ph_json_get(c, "expect_success"), &ok));
+        uint8_t *b = hex(ph_vjson_get(c, "bytes"), &n);
+        assert_true(ph_vjson_bool(ph_vjson_get(c, "expect_success"), &ok));
         ph_err e = ph_wire_bigsize_decode(b, n, &v, &used);
         if (ok) {
             assert_int_equal(e, PH_OK);
@@ -118,25 +119,25 @@ static void test_bigsize_vectors(void **state)
             assert_int_equal(used, n);
         } else {
             nfail++;
-            assert_int_equal(e, map_bigsize_error(ph_json_str(ph_json_get(c, "exp_error"), NULL)));
+            assert_int_equal(e, map_bigsize_error(ph_vjson_str(ph_vjson_get(c, "exp_error"), NULL)));
         }
         free(b);
     }
     assert_int_equal(nfail, 10);
-    const ph_json *enc = ph_json_get(j, "encoding_tests");
-    assert_int_equal(ph_json_len(enc), 8);
-    for (size_t i = 0; i < ph_json_len(enc); i++) {
-        const ph_json *c = ph_json_at(enc, i);
+    const ph_vjson *enc = ph_vjson_get(j, "encoding_tests");
+    assert_int_equal(ph_vjson_len(enc), 8);
+    for (size_t i = 0; i < ph_vjson_len(enc); i++) {
+        const ph_vjson *c = ph_vjson_at(enc, i);
         size_t n;
         uint8_t out[9];
-        uint8_t *b = hex(ph_json_get(c, "bytes"), &n);
+        uint8_t *b = hex(ph_vjson_get(c, "bytes"), &n);
         uint64_t v = json_u64_hex(c, "value_u64_hex");
         assert_int_equal(ph_wire_bigsize_len(v), n);
         assert_int_equal(ph_wire_bigsize_encode(v, out), n);
         assert_memory_equal(out, b, n);
         free(b);
     }
-    ph_json_free(j);
+    ph_vjson_free(j);
 }
 
 /* ---------------------------------------------------------------- TLV */
@@ -147,40 +148,40 @@ static ph_err tlv_try(const char *ns, const uint8_t *b, size_t n)
     return ph_wire_tlv_decode(ph_wire_tlv_stream_find(ns), b, n, NULL, 0, &cnt, NULL);
 }
 
-static void check_decoded_values(const ph_json *c, const uint8_t *b, size_t n)
+static void check_decoded_values(const ph_vjson *c, const uint8_t *b, size_t n)
 {
     ph_wire_tlv recs[4];
     size_t cnt = 0;
-    const ph_json *dec = ph_json_get(c, "decoded");
+    const ph_vjson *dec = ph_vjson_get(c, "decoded");
     assert_int_equal(ph_wire_tlv_decode(ph_wire_tlv_stream_find("n1"), b, n, recs, 4, &cnt, NULL),
                      PH_OK);
-    assert_int_equal(cnt, ph_json_len(dec));
+    assert_int_equal(cnt, ph_vjson_len(dec));
     for (size_t r = 0; r < cnt; r++) {
-        const ph_json *d = ph_json_at(dec, r);
+        const ph_vjson *d = ph_vjson_at(dec, r);
         uint64_t t;
-        assert_true(ph_json_u64(ph_json_get(d, "type"), &t));
+        assert_true(ph_vjson_u64(ph_vjson_get(d, "type"), &t));
         assert_true(recs[r].type == t);
         assert_non_null(recs[r].desc);
-        assert_string_equal(recs[r].desc->name, ph_json_str(ph_json_get(d, "record"), NULL));
-        const ph_json *fields = ph_json_get(d, "fields");
-        for (size_t k = 0; k < ph_json_len(fields); k++) {
-            const ph_json *fv;
-            const char *fname = ph_json_key_at(fields, k, &fv);
+        assert_string_equal(recs[r].desc->name, ph_vjson_str(ph_vjson_get(d, "record"), NULL));
+        const ph_vjson *fields = ph_vjson_get(d, "fields");
+        for (size_t k = 0; k < ph_vjson_len(fields); k++) {
+            const ph_vjson *fv;
+            const char *fname = ph_vjson_key_at(fields, k, &fv);
             ph_wire_value val;
             assert_int_equal(ph_wire_tlv_field(&recs[r], fname, &val), PH_OK);
-            if (ph_json_get(fv, "value_u64_hex")) {
+            if (ph_vjson_get(fv, "value_u64_hex")) {
                 uint64_t u;
                 assert_int_equal(ph_wire_value_u64(&val, &u), PH_OK);
                 assert_true(u == json_u64_hex(fv, "value_u64_hex"));
-            } else if (ph_json_get(fv, "u64_hex")) {
+            } else if (ph_vjson_get(fv, "u64_hex")) {
                 assert_int_equal(val.desc->type, PH_WIRE_T_SCID);
                 assert_true(ph_wire_be_get(val.p, 8) == json_u64_hex(fv, "u64_hex"));
                 char s[PH_WIRE_SCID_STRLEN];
                 assert_string_equal(ph_wire_scid_format(ph_wire_be_get(val.p, 8), s),
-                                    ph_json_str(ph_json_get(fv, "as_printed"), NULL));
+                                    ph_vjson_str(ph_vjson_get(fv, "as_printed"), NULL));
             } else {
                 uint8_t pt[33];
-                hexs(ph_json_str(ph_json_get(fv, "point_hex"), NULL), pt, 33);
+                hexs(ph_vjson_str(ph_vjson_get(fv, "point_hex"), NULL), pt, 33);
                 assert_int_equal(val.len, 33);
                 assert_memory_equal(val.p, pt, 33);
             }
@@ -191,24 +192,24 @@ static void check_decoded_values(const ph_json *c, const uint8_t *b, size_t n)
 static void test_tlv_vectors(void **state)
 {
     (void)state;
-    ph_json *j = load(VEC "bolt1_tlv.json");
-    const ph_json *cases = ph_json_get(j, "cases");
-    assert_int_equal(ph_json_len(cases), 57);
+    ph_vjson *j = load(VEC "bolt1_tlv.json");
+    const ph_vjson *cases = ph_vjson_get(j, "cases");
+    assert_int_equal(ph_vjson_len(cases), 57);
     size_t checked = 0;
-    for (size_t i = 0; i < ph_json_len(cases); i++) {
-        const ph_json *c = ph_json_at(cases, i);
-        bool ok = strcmp(ph_json_str(ph_json_get(c, "expect"), NULL), "success") == 0;
-        const ph_json *nss = ph_json_get(c, "namespaces");
+    for (size_t i = 0; i < ph_vjson_len(cases); i++) {
+        const ph_vjson *c = ph_vjson_at(cases, i);
+        bool ok = strcmp(ph_vjson_str(ph_vjson_get(c, "expect"), NULL), "success") == 0;
+        const ph_vjson *nss = ph_vjson_get(c, "namespaces");
         size_t n;
-        uint8_t *b = hex(ph_json_get(c, "stream_hex"), &n);
-        for (size_t k = 0; k < ph_json_len(nss); k++) {
-            const char *ns = ph_json_str(ph_json_at(nss, k), NULL);
+        uint8_t *b = hex(ph_vjson_get(c, "stream_hex"), &n);
+        for (size_t k = 0; k < ph_vjson_len(nss); k++) {
+            const char *ns = ph_vjson_str(ph_vjson_at(nss, k), NULL);
             ph_err e = tlv_try(ns, b, n);
             if (ok != (e == PH_OK))
                 fail_msg("case %zu in %s: got %s", i, ns, ph_strerror(e));
             checked++;
         }
-        if (ok && ph_json_len(ph_json_get(c, "decoded")) > 0)
+        if (ok && ph_vjson_len(ph_vjson_get(c, "decoded")) > 0)
             check_decoded_values(c, b, n);
         if (ok) { /* re-encode byte-exact */
             ph_wire_tlv recs[8];
@@ -244,11 +245,11 @@ static void test_tlv_vectors(void **state)
     };
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         size_t n;
-        uint8_t *b = hex(ph_json_get(ph_json_at(cases, codes[i].id), "stream_hex"), &n);
+        uint8_t *b = hex(ph_vjson_get(ph_vjson_at(cases, codes[i].id), "stream_hex"), &n);
         assert_int_equal(tlv_try("n1", b, n), codes[i].e);
         free(b);
     }
-    ph_json_free(j);
+    ph_vjson_free(j);
 }
 
 /* BOLT 1 stream rules: appending an invalid stream to a valid one fails;
@@ -256,24 +257,24 @@ static void test_tlv_vectors(void **state)
 static void test_tlv_stream_appending(void **state)
 {
     (void)state;
-    ph_json *j = load(VEC "bolt1_tlv.json");
-    const ph_json *cases = ph_json_get(j, "cases");
+    ph_vjson *j = load(VEC "bolt1_tlv.json");
+    const ph_vjson *cases = ph_vjson_get(j, "cases");
     uint8_t buf[1024];
     size_t pairs_ok = 0, pairs_bad = 0;
-    for (size_t a = 0; a < ph_json_len(cases); a++) {
-        const ph_json *ca = ph_json_at(cases, a);
-        if (strcmp(ph_json_str(ph_json_get(ca, "expect"), NULL), "success") != 0)
+    for (size_t a = 0; a < ph_vjson_len(cases); a++) {
+        const ph_vjson *ca = ph_vjson_at(cases, a);
+        if (strcmp(ph_vjson_str(ph_vjson_get(ca, "expect"), NULL), "success") != 0)
             continue;
         size_t na;
-        uint8_t *ba = hex(ph_json_get(ca, "stream_hex"), &na);
+        uint8_t *ba = hex(ph_vjson_get(ca, "stream_hex"), &na);
         if (tlv_try("n1", ba, na) != PH_OK) {
             free(ba);
             continue;
         }
-        for (size_t b = 0; b < ph_json_len(cases); b++) {
-            const ph_json *cb = ph_json_at(cases, b);
+        for (size_t b = 0; b < ph_vjson_len(cases); b++) {
+            const ph_vjson *cb = ph_vjson_at(cases, b);
             size_t nb;
-            uint8_t *bb = hex(ph_json_get(cb, "stream_hex"), &nb);
+            uint8_t *bb = hex(ph_vjson_get(cb, "stream_hex"), &nb);
             bool b_ok = tlv_try("n1", bb, nb) == PH_OK;
             bool b_fail_n1 = !b_ok;
             if (na + nb <= sizeof(buf) && nb > 0) {
@@ -307,23 +308,23 @@ static void test_tlv_stream_appending(void **state)
     }
     assert_true(pairs_ok > 20);
     assert_true(pairs_bad > 100);
-    ph_json_free(j);
+    ph_vjson_free(j);
 }
 
 static void test_init_extension_vectors(void **state)
 {
     (void)state;
-    ph_json *j = load(VEC "bolt1_tlv.json");
-    const ph_json *cases = ph_json_path(j, "message_extension.cases");
-    assert_int_equal(ph_json_len(cases), 5);
+    ph_vjson *j = load(VEC "bolt1_tlv.json");
+    const ph_vjson *cases = ph_vjson_path(j, "message_extension.cases");
+    assert_int_equal(ph_vjson_len(cases), 5);
     const ph_err expect[5] = {PH_OK, PH_OK, PH_ERR_WIRE_SHORT, PH_ERR_WIRE_TLV_UNKNOWN_EVEN,
                               PH_ERR_WIRE_TLV_ORDER};
     for (size_t i = 0; i < 5; i++) {
-        const ph_json *c = ph_json_at(cases, i);
+        const ph_vjson *c = ph_vjson_at(cases, i);
         size_t n;
         bool valid;
-        uint8_t *b = hex(ph_json_get(c, "message_hex"), &n);
-        assert_true(ph_json_bool(ph_json_get(c, "valid"), &valid));
+        uint8_t *b = hex(ph_vjson_get(c, "message_hex"), &n);
+        assert_true(ph_vjson_bool(ph_vjson_get(c, "valid"), &valid));
         ph_wire_msg *m = NULL;
         ph_err e = ph_wire_decode(b, n, 0, &m, NULL);
         assert_int_equal(e, expect[i]);
@@ -342,7 +343,7 @@ static void test_init_extension_vectors(void **state)
         }
         free(b);
     }
-    ph_json_free(j);
+    ph_vjson_free(j);
 }
 
 /* ---------------------------------------------------------------- signed */
@@ -350,20 +351,20 @@ static void test_init_extension_vectors(void **state)
 static void test_signed_integers(void **state)
 {
     (void)state;
-    ph_json *j = load(VEC "bolt1_signed_integers.json");
-    const ph_json *cases = ph_json_get(j, "cases");
-    assert_int_equal(ph_json_len(cases), 23);
+    ph_vjson *j = load(VEC "bolt1_signed_integers.json");
+    const ph_vjson *cases = ph_vjson_get(j, "cases");
+    assert_int_equal(ph_vjson_len(cases), 23);
     ph_wire_msg *m;
     uint8_t g[33];
     hexs(G_HEX, g, 33);
     assert_int_equal(ph_wire_msg_new(&m, PH_WIRE_SPLICE_ACK), PH_OK);
     assert_int_equal(ph_wire_set_bytes(m, "funding_pubkey", g, 33), PH_OK);
-    for (size_t i = 0; i < ph_json_len(cases); i++) {
-        const ph_json *c = ph_json_at(cases, i);
+    for (size_t i = 0; i < ph_vjson_len(cases); i++) {
+        const ph_vjson *c = ph_vjson_at(cases, i);
         size_t n;
         uint8_t out[8];
-        uint8_t *b = hex(ph_json_get(c, "bytes"), &n);
-        int64_t v = strtoll(ph_json_str(ph_json_get(c, "value_str"), NULL), NULL, 10);
+        uint8_t *b = hex(ph_vjson_get(c, "bytes"), &n);
+        int64_t v = strtoll(ph_vjson_str(ph_vjson_get(c, "value_str"), NULL), NULL, 10);
         assert_true(ph_wire_be_get_signed(b, n) == v);
         ph_wire_be_put(out, n, (uint64_t)v);
         assert_memory_equal(out, b, n);
@@ -384,17 +385,17 @@ static void test_signed_integers(void **state)
         free(b);
     }
     ph_wire_msg_free(m);
-    ph_json_free(j);
+    ph_vjson_free(j);
 }
 
 /* ---------------------------------------------------------------- BOLT 7 queries */
 
-static void check_u64_field(const ph_wire_msg *m, const ph_json *d, const char *name)
+static void check_u64_field(const ph_wire_msg *m, const ph_vjson *d, const char *name)
 {
     uint64_t want, got;
-    if (!ph_json_get(d, name))
+    if (!ph_vjson_get(d, name))
         return;
-    assert_true(ph_json_u64(ph_json_get(d, name), &want));
+    assert_true(ph_vjson_u64(ph_vjson_get(d, name), &want));
     assert_int_equal(ph_wire_get_u64(m, name, &got), PH_OK);
     assert_true(got == want);
 }
@@ -402,23 +403,23 @@ static void check_u64_field(const ph_wire_msg *m, const ph_json *d, const char *
 static void test_extended_queries(void **state)
 {
     (void)state;
-    ph_json *j = load(VEC "bolt7_extended_queries.json");
-    const ph_json *vecs = ph_json_get(j, "vectors");
+    ph_vjson *j = load(VEC "bolt7_extended_queries.json");
+    const ph_vjson *vecs = ph_vjson_get(j, "vectors");
     const size_t valid[] = {0, 1, 2, 4, 6};
     for (size_t k = 0; k < 5; k++) {
-        const ph_json *v = ph_json_at(vecs, valid[k]);
-        const ph_json *d = ph_json_get(v, "decoded_by_extractor");
+        const ph_vjson *v = ph_vjson_at(vecs, valid[k]);
+        const ph_vjson *d = ph_vjson_get(v, "decoded_by_extractor");
         size_t n;
-        uint8_t *b = hex(ph_json_get(v, "hex"), &n);
+        uint8_t *b = hex(ph_vjson_get(v, "hex"), &n);
         ph_wire_msg *m = round_trip(b, n);
         uint64_t type;
-        assert_true(ph_json_u64(ph_json_get(d, "type"), &type));
+        assert_true(ph_vjson_u64(ph_vjson_get(d, "type"), &type));
         assert_int_equal(ph_wire_msg_type(m), type);
-        assert_string_equal(ph_wire_msg_name(m), ph_json_str(ph_json_get(d, "type_name"), NULL));
+        assert_string_equal(ph_wire_msg_name(m), ph_vjson_str(ph_vjson_get(d, "type_name"), NULL));
         uint8_t ch[32];
         const uint8_t *p;
         size_t pl;
-        hexs(ph_json_str(ph_json_get(d, "chain_hash"), NULL), ch, 32);
+        hexs(ph_vjson_str(ph_vjson_get(d, "chain_hash"), NULL), ch, 32);
         assert_int_equal(ph_wire_get_bytes(m, "chain_hash", &p, &pl), PH_OK);
         assert_int_equal(pl, 32);
         assert_memory_equal(p, ch, 32);
@@ -426,45 +427,45 @@ static void test_extended_queries(void **state)
         check_u64_field(m, d, "number_of_blocks");
         check_u64_field(m, d, "sync_complete");
         check_u64_field(m, d, "len");
-        const ph_json *esi = ph_json_get(d, "encoded_short_ids");
+        const ph_vjson *esi = ph_vjson_get(d, "encoded_short_ids");
         if (esi) {
-            const ph_json *ids = ph_json_get(esi, "short_channel_ids_u64_hex");
+            const ph_vjson *ids = ph_vjson_get(esi, "short_channel_ids_u64_hex");
             uint64_t scids[8];
             size_t cnt;
             assert_int_equal(ph_wire_get_bytes(m, "encoded_short_ids", &p, &pl), PH_OK);
             assert_int_equal(ph_wire_short_ids_decode(p, pl, scids, 8, &cnt), PH_OK);
-            assert_int_equal(cnt, ph_json_len(ids));
+            assert_int_equal(cnt, ph_vjson_len(ids));
             for (size_t i = 0; i < cnt; i++) {
                 uint8_t sb[8];
-                hexs(ph_json_str(ph_json_at(ids, i), NULL), sb, 8);
+                hexs(ph_vjson_str(ph_vjson_at(ids, i), NULL), sb, 8);
                 assert_true(scids[i] == ph_wire_be_get(sb, 8));
             }
         }
-        const ph_json *tlvs = ph_json_get(d, "tlvs");
-        assert_int_equal(ph_wire_tlv_count(m), ph_json_len(tlvs));
-        for (size_t i = 0; i < ph_json_len(tlvs); i++) {
-            const ph_json *t = ph_json_at(tlvs, i);
+        const ph_vjson *tlvs = ph_vjson_get(d, "tlvs");
+        assert_int_equal(ph_wire_tlv_count(m), ph_vjson_len(tlvs));
+        for (size_t i = 0; i < ph_vjson_len(tlvs); i++) {
+            const ph_vjson *t = ph_vjson_at(tlvs, i);
             const ph_wire_tlv *rec = ph_wire_tlv_at(m, i);
             size_t vn;
-            uint8_t *vb = hex(ph_json_get(t, "value_hex"), &vn);
+            uint8_t *vb = hex(ph_vjson_get(t, "value_hex"), &vn);
             assert_int_equal(rec->len, vn);
             assert_memory_equal(rec->value, vb, vn);
-            assert_string_equal(rec->desc->name, ph_json_str(ph_json_get(t, "name"), NULL));
+            assert_string_equal(rec->desc->name, ph_vjson_str(ph_vjson_get(t, "name"), NULL));
             free(vb);
             uint64_t flags;
-            if (ph_json_u64(ph_json_get(t, "query_option_flags"), &flags)) {
+            if (ph_vjson_u64(ph_vjson_get(t, "query_option_flags"), &flags)) {
                 uint64_t got;
                 assert_int_equal(ph_wire_get_u64(m, "query_option.query_option_flags", &got),
                                  PH_OK);
                 assert_true(got == flags);
             }
-            const ph_json *cs = ph_json_get(t, "checksums");
+            const ph_vjson *cs = ph_vjson_get(t, "checksums");
             if (cs) {
                 ph_wire_value val;
                 assert_int_equal(ph_wire_get(m, "checksums_tlv.checksums", &val), PH_OK);
-                assert_int_equal(val.count, ph_json_len(cs));
+                assert_int_equal(val.count, ph_vjson_len(cs));
                 uint64_t c1;
-                assert_true(ph_json_u64(ph_json_path(cs, "1.0"), &c1));
+                assert_true(ph_vjson_u64(ph_vjson_path(cs, "1.0"), &c1));
                 assert_true(ph_wire_be_get(val.p + 8, 4) == c1);
             }
         }
@@ -476,7 +477,7 @@ static void test_extended_queries(void **state)
     }
     /* a zlib-encoded reply (index 3) is still a message, but its ids are refused */
     size_t n, cnt;
-    uint8_t *b = hex(ph_json_path(vecs, "3.hex"), &n);
+    uint8_t *b = hex(ph_vjson_path(vecs, "3.hex"), &n);
     ph_wire_msg *m = round_trip(b, n);
     const uint8_t *p;
     size_t pl;
@@ -484,7 +485,7 @@ static void test_extended_queries(void **state)
     assert_int_equal(ph_wire_short_ids_decode(p, pl, NULL, 0, &cnt), PH_ERR_WIRE_FIELD);
     ph_wire_msg_free(m);
     free(b);
-    ph_json_free(j);
+    ph_vjson_free(j);
 }
 
 /* ---------------------------------------------------------------- mainnet */
@@ -575,65 +576,65 @@ static void test_mainnet_capture(void **state)
 static void test_table_mirrors_spec(void **state)
 {
     (void)state;
-    ph_json *j = load(VEC "bolt_message_layouts.json");
-    const ph_json *msgs = ph_json_get(j, "messages");
-    assert_int_equal(ph_wire_msg_desc_count(), ph_json_len(msgs));
-    assert_int_equal(ph_json_len(msgs), 49);
-    for (size_t i = 0; i < ph_json_len(msgs); i++) {
-        const ph_json *jm = ph_json_at(msgs, i);
+    ph_vjson *j = load(VEC "bolt_message_layouts.json");
+    const ph_vjson *msgs = ph_vjson_get(j, "messages");
+    assert_int_equal(ph_wire_msg_desc_count(), ph_vjson_len(msgs));
+    assert_int_equal(ph_vjson_len(msgs), 49);
+    for (size_t i = 0; i < ph_vjson_len(msgs); i++) {
+        const ph_vjson *jm = ph_vjson_at(msgs, i);
         uint64_t type, fixed;
-        assert_true(ph_json_u64(ph_json_get(jm, "type"), &type));
+        assert_true(ph_vjson_u64(ph_vjson_get(jm, "type"), &type));
         const ph_wire_msg_desc *d = ph_wire_msg_desc_find((uint16_t)type);
         assert_non_null(d);
-        assert_string_equal(d->name, ph_json_str(ph_json_get(jm, "name"), NULL));
+        assert_string_equal(d->name, ph_vjson_str(ph_vjson_get(jm, "name"), NULL));
         assert_ptr_equal(ph_wire_msg_desc_by_name(d->name), d);
         assert_string_equal(ph_wire_type_name(d->type), d->name);
         assert_true(d->nfields < 32);
-        const ph_json *fields = ph_json_get(jm, "fields");
+        const ph_vjson *fields = ph_vjson_get(jm, "fields");
         size_t k = 0;
-        for (size_t f = 0; f < ph_json_len(fields); f++) {
-            const ph_json *jf = ph_json_at(fields, f);
-            const char *spec_type = ph_json_str(ph_json_get(jf, "type"), NULL);
+        for (size_t f = 0; f < ph_vjson_len(fields); f++) {
+            const ph_vjson *jf = ph_vjson_at(fields, f);
+            const char *spec_type = ph_vjson_str(ph_vjson_get(jf, "type"), NULL);
             if (ph_wire_tlv_stream_find(spec_type))
                 continue; /* the trailing TLV stream field */
             assert_true(k < d->nfields);
-            assert_string_equal(d->fields[k].name, ph_json_str(ph_json_get(jf, "name"), NULL));
+            assert_string_equal(d->fields[k].name, ph_vjson_str(ph_vjson_get(jf, "name"), NULL));
             assert_string_equal(d->fields[k].spec_type, spec_type);
             k++;
         }
         assert_int_equal(k, d->nfields);
-        const char *ts = ph_json_str(ph_json_get(jm, "tlv_stream"), NULL);
+        const char *ts = ph_vjson_str(ph_vjson_get(jm, "tlv_stream"), NULL);
         if (ts)
             assert_string_equal(d->tlvs->name, ts);
         else
             assert_null(d->tlvs);
         /* the empty message is exactly the spec's fixed part */
         ph_wire_msg *m;
-        assert_true(ph_json_u64(ph_json_get(jm, "fixed_part_bytes"), &fixed));
+        assert_true(ph_vjson_u64(ph_vjson_get(jm, "fixed_part_bytes"), &fixed));
         assert_int_equal(ph_wire_msg_new(&m, d->type), PH_OK);
         assert_int_equal(ph_wire_encoded_len(m), fixed + 2);
         ph_wire_msg_free(m);
     }
-    const ph_json *streams = ph_json_get(j, "tlv_streams");
-    assert_int_equal(ph_wire_tlv_stream_count(), ph_json_len(streams));
-    for (size_t i = 0; i < ph_json_len(streams); i++) {
-        const ph_json *js;
-        const char *name = ph_json_key_at(streams, i, &js);
+    const ph_vjson *streams = ph_vjson_get(j, "tlv_streams");
+    assert_int_equal(ph_wire_tlv_stream_count(), ph_vjson_len(streams));
+    for (size_t i = 0; i < ph_vjson_len(streams); i++) {
+        const ph_vjson *js;
+        const char *name = ph_vjson_key_at(streams, i, &js);
         const ph_wire_tlv_stream_desc *sd = ph_wire_tlv_stream_find(name);
         assert_non_null(sd);
-        const ph_json *recs = ph_json_get(js, "records");
-        assert_int_equal(sd->nrecords, ph_json_len(recs));
-        for (size_t r = 0; r < ph_json_len(recs); r++) {
+        const ph_vjson *recs = ph_vjson_get(js, "records");
+        assert_int_equal(sd->nrecords, ph_vjson_len(recs));
+        for (size_t r = 0; r < ph_vjson_len(recs); r++) {
             uint64_t t;
-            const ph_json *jr = ph_json_at(recs, r);
-            assert_true(ph_json_u64(ph_json_get(jr, "type"), &t));
+            const ph_vjson *jr = ph_vjson_at(recs, r);
+            assert_true(ph_vjson_u64(ph_vjson_get(jr, "type"), &t));
             const ph_wire_record_desc *rd = ph_wire_record_find(sd, t);
             assert_non_null(rd);
-            assert_string_equal(rd->name, ph_json_str(ph_json_get(jr, "name"), NULL));
-            assert_int_equal(rd->nfields, ph_json_len(ph_json_get(jr, "fields")));
+            assert_string_equal(rd->name, ph_vjson_str(ph_vjson_get(jr, "name"), NULL));
+            assert_int_equal(rd->nfields, ph_vjson_len(ph_vjson_get(jr, "fields")));
         }
     }
-    ph_json_free(j);
+    ph_vjson_free(j);
 }
 
 /* ---------------------------------------------------------------- construction */
@@ -1124,18 +1125,18 @@ static void test_builders_and_accessors(void **state)
 static void test_features(void **state)
 {
     (void)state;
-    ph_json *j = load(VEC "bolt_message_layouts.json");
-    const ph_json *feats = ph_json_get(j, "features");
-    assert_int_equal(ph_feature_count(), ph_json_len(feats));
+    ph_vjson *j = load(VEC "bolt_message_layouts.json");
+    const ph_vjson *feats = ph_vjson_get(j, "features");
+    assert_int_equal(ph_feature_count(), ph_vjson_len(feats));
     assert_int_equal(ph_feature_count(), 23);
-    for (size_t i = 0; i < ph_json_len(feats); i++) {
-        const ph_json *f = ph_json_at(feats, i);
+    for (size_t i = 0; i < ph_vjson_len(feats); i++) {
+        const ph_vjson *f = ph_vjson_at(feats, i);
         uint64_t even;
-        assert_true(ph_json_u64(ph_json_get(f, "even_bit"), &even));
+        assert_true(ph_vjson_u64(ph_vjson_get(f, "even_bit"), &even));
         const ph_feature_desc *d = ph_feature_find_bit((unsigned)even + 1);
         assert_non_null(d);
         assert_int_equal(d->even_bit, even);
-        assert_string_equal(d->name, ph_json_str(ph_json_get(f, "name"), NULL));
+        assert_string_equal(d->name, ph_vjson_str(ph_vjson_get(f, "name"), NULL));
         assert_ptr_equal(ph_feature_find_name(d->name), d);
     }
     assert_null(ph_feature_find_bit(2));
@@ -1175,7 +1176,7 @@ static void test_features(void **state)
     assert_int_equal(orv[2], 0x23);
     ph_feature_describe(NULL, 0, s, sizeof(s));
     assert_string_equal(s, "none");
-    ph_json_free(j);
+    ph_vjson_free(j);
 }
 
 static void test_primitives(void **state)

@@ -6,6 +6,7 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,27 +159,8 @@ static void print_counts(const struct counts *c)
     printf("total %zu\n", c->total);
 }
 
-static int run_decode(int argc, char **argv)
+static int decode_all(const char *file, char **hex, int nhex, bool count)
 {
-    const char *file = NULL;
-    bool count = false;
-    int nhex = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--file") == 0) {
-            if (++i >= argc || file) {
-                ph_cli_error("decode: --file takes one file name (once)");
-                return PH_EXIT_USAGE;
-            }
-            file = argv[i];
-        } else if (strcmp(argv[i], "--count") == 0) {
-            count = true;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            ph_cli_error("decode: unknown option '%s' (try 'peerheap decode --help')", argv[i]);
-            return PH_EXIT_USAGE;
-        } else {
-            nhex++;
-        }
-    }
     if (!file == !nhex) {
         ph_cli_error("decode: give either HEX arguments or --file F (try 'peerheap decode --help')");
         return PH_EXIT_USAGE;
@@ -195,16 +177,63 @@ static int run_decode(int argc, char **argv)
     if (file) {
         rc = decode_file(file, count ? &c : NULL);
     } else {
-        for (int i = 1, k = 1; i < argc; i++) {
-            if (strcmp(argv[i], "--count") == 0)
-                continue;
-            if (!decode_hex_arg(argv[i], (size_t)k++, count ? &c : NULL))
+        for (int i = 0; i < nhex; i++)
+            if (!decode_hex_arg(hex[i], (size_t)i + 1, count ? &c : NULL))
                 rc = PH_EXIT_USAGE;
-        }
     }
     if (count)
         print_counts(&c);
     free(c.by_type);
+    return rc;
+}
+
+enum { OPT_FILE = PH_OPT_BASE, OPT_COUNT };
+
+static const struct option long_opts[] = {
+    {"file", required_argument, NULL, OPT_FILE},
+    {"count", no_argument, NULL, OPT_COUNT},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_decode(int argc, char **argv)
+{
+    const char *file = NULL;
+    bool count = false, file_twice = false;
+    int nhex = 0;
+    char **hex = calloc((size_t)argc, sizeof *hex);
+    if (!hex) {
+        ph_cli_error("decode: out of memory");
+        return PH_EXIT_USAGE;
+    }
+    ph_cli_getopt_reset();
+    int opt;
+    char name[64];
+    while ((opt = getopt_long(argc, argv, "-:", long_opts, NULL)) != -1) {
+        if (opt == 1) {
+            hex[nhex++] = optarg;
+        } else if (opt == OPT_FILE) {
+            file_twice = file != NULL;
+            file = optarg;
+        } else if (opt == OPT_COUNT) {
+            count = true;
+        } else if (opt == ':' && optopt == OPT_FILE) {
+            file_twice = true; /* reads the same: one file name, once */
+        } else {
+            ph_cli_error("decode: unknown option '%s' (try 'peerheap decode --help')",
+                         ph_cli_bad_option(argv, name, sizeof name));
+            free(hex);
+            return PH_EXIT_USAGE;
+        }
+        if (file_twice) {
+            ph_cli_error("decode: --file takes one file name (once)");
+            free(hex);
+            return PH_EXIT_USAGE;
+        }
+    }
+    for (; optind < argc; optind++) /* after "--" */
+        hex[nhex++] = argv[optind];
+    int rc = decode_all(file, hex, nhex, count);
+    free(hex);
     return rc;
 }
 

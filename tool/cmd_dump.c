@@ -2,6 +2,7 @@
  * key log) and .lnmsgs files. The library does the work (lninput: capture,
  * tcpreasm, lnsession; wire); this file parses options and prints. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "cli.h"
 #include "commands.h"
 #include "input.h"
@@ -24,14 +26,17 @@ struct opts {
     const char *export_path;
     const char *types;       /* --types LIST, or NULL for every type */
     bool json;
+    bool force;              /* --force: --export may replace a file */
 };
 
 struct dump {
     const struct opts *o;
     FILE *out;
-    ph_json_writer *jw;
+    bool out_err;            /* a JSON line could not be built or written */
+    ph_atomicfile *exp_file; /* --export, renamed into place when complete */
     FILE *exp;
     bool exp_err;
+    int exp_errno;           /* why the export failed */
     uint64_t *by_type;       /* 65,536 counters */
     uint64_t messages;
     uint8_t *wanted;         /* --types: 65,536 flags, NULL = every type */
@@ -86,6 +91,15 @@ static void summary(const uint8_t *msg, size_t len, const char *name, char *out,
 
 /* ---- per message ---- */
 
+/* One JSON Lines record on stdout; frees `o`. A failure is latched and
+ * reported once at the end. */
+static void json_line(struct dump *d, json_t *o, bool failed)
+{
+    if (failed || !o || ph_json_dump(o, d->out, false) != PH_OK)
+        d->out_err = true;
+    json_decref(o);
+}
+
 static void on_msg(void *ctx, const struct ph_lninput_msg *m)
 {
     struct dump *d = ctx;
@@ -97,58 +111,35 @@ static void on_msg(void *ctx, const struct ph_lninput_msg *m)
         d->by_type[type]++;
     if (d->exp && !d->exp_err) {
         uint8_t hdr[2] = {(uint8_t)(m->len >> 8), (uint8_t)m->len};
-        if (fwrite(hdr, 1, 2, d->exp) != 2 || fwrite(m->msg, 1, m->len, d->exp) != m->len)
+        if (fwrite(hdr, 1, 2, d->exp) != 2 || fwrite(m->msg, 1, m->len, d->exp) != m->len) {
             d->exp_err = true;
+            d->exp_errno = errno;
+        }
     }
     char src[PH_ENDPOINT_STRLEN], dst[PH_ENDPOINT_STRLEN];
-    if (d->jw) {
-        ph_json_writer *w = d->jw;
-        ph_jw_object_begin(w);
+    if (d->o->json) {
         /* .lnmsgs records have no time, direction or endpoints: null, and
          * their file offset instead. */
-        ph_jw_key(w, "ts");
-        if (m->timed)
-            ph_jw_double(w, (double)m->ts_ns / 1e9);
-        else
-            ph_jw_null(w);
-        ph_jw_key(w, "ts_ns");
-        if (m->timed)
-            ph_jw_u64(w, m->ts_ns);
-        else
-            ph_jw_null(w);
-        ph_jw_key(w, "session");
-        ph_jw_u64(w, m->session);
-        ph_jw_key(w, "dir");
+        bool failed = false;
+        json_t *o = json_object();
+        ph_json_put(o, "ts", m->timed ? ph_json_real((double)m->ts_ns / 1e9) : json_null(),
+                    &failed);
+        ph_json_put(o, "ts_ns", m->timed ? ph_json_u64(m->ts_ns) : json_null(), &failed);
+        ph_json_put(o, "session", ph_json_u64(m->session), &failed);
+        ph_json_put(o, "dir", m->src ? json_string(m->dir == PH_LN_I2R ? "i2r" : "r2i")
+                                     : json_null(), &failed);
         if (m->src)
-            ph_jw_string(w, m->dir == PH_LN_I2R ? "i2r" : "r2i");
-        else
-            ph_jw_null(w);
-        ph_jw_key(w, "src");
-        if (m->src) {
             ph_endpoint_format(m->src, src);
-            ph_jw_string(w, src);
-        } else {
-            ph_jw_null(w);
-        }
-        ph_jw_key(w, "dst");
-        if (m->dst) {
+        if (m->dst)
             ph_endpoint_format(m->dst, dst);
-            ph_jw_string(w, dst);
-        } else {
-            ph_jw_null(w);
-        }
-        if (!m->timed) {
-            ph_jw_key(w, "offset");
-            ph_jw_u64(w, m->offset);
-        }
-        ph_jw_key(w, "type");
-        ph_jw_u64(w, type);
-        ph_jw_key(w, "name");
-        ph_jw_string(w, name);
-        ph_jw_key(w, "len");
-        ph_jw_u64(w, m->len);
-        ph_jw_object_end(w);
-        ph_jw_newline(w);
+        ph_json_put(o, "src", m->src ? json_string(src) : json_null(), &failed);
+        ph_json_put(o, "dst", m->dst ? json_string(dst) : json_null(), &failed);
+        if (!m->timed)
+            ph_json_put(o, "offset", ph_json_u64(m->offset), &failed);
+        ph_json_put(o, "type", ph_json_u64(type), &failed);
+        ph_json_put(o, "name", json_string(name), &failed);
+        ph_json_put(o, "len", ph_json_u64(m->len), &failed);
+        json_line(d, o, failed);
         return;
     }
     char when[64], sum[600];
@@ -186,12 +177,27 @@ static void print_session_header(struct dump *d, const struct ph_lninput_session
             (unsigned long long)st->id, a, b, (unsigned long long)st->conn);
     fprintf(d->out, "  start %s UTC, end %s UTC%s\n", t0, t1,
             st->closed ? "" : " (still open)");
-    for (int dir = 0; dir < 2; dir++)
-        fprintf(d->out, "  %s %-9s: %llu messages, %llu bytes (%llu on the wire, %llu key%s)%s\n",
+    if (!st->handshake_seen)
+        fprintf(d->out, "  handshake %s: found by a logged key's frame%s\n",
+                st->handshake_bytes[0] || st->handshake_bytes[1] ? "partly captured"
+                                                                  : "not captured",
+                st->roles_guessed ? "; roles guessed (the higher port initiated)" : "");
+    for (int dir = 0; dir < 2; dir++) {
+        /* every stream byte: decrypted, not decrypted, or never captured */
+        char lost[160] = "";
+        int n = 0;
+        if (st->undecrypted[dir])
+            n += snprintf(lost + n, sizeof lost - (size_t)n, "; %llu not decrypted",
+                          (unsigned long long)st->undecrypted[dir]);
+        if (st->missing[dir] && n >= 0 && (size_t)n < sizeof lost)
+            snprintf(lost + n, sizeof lost - (size_t)n, "; %llu missing from the capture",
+                     (unsigned long long)st->missing[dir]);
+        fprintf(d->out, "  %s %-9s: %llu messages, %llu bytes (%llu on the wire, %llu key%s%s)%s\n",
                 dir == PH_LN_I2R ? "->" : "<-", dir == PH_LN_I2R ? "initiator" : "responder",
                 (unsigned long long)st->messages[dir], (unsigned long long)st->bytes[dir],
                 (unsigned long long)st->stream_bytes[dir], (unsigned long long)st->keys[dir],
-                st->keys[dir] == 1 ? "" : "s", st->complete[dir] ? "" : ", INCOMPLETE");
+                st->keys[dir] == 1 ? "" : "s", lost, st->complete[dir] ? "" : ", INCOMPLETE");
+    }
     if (st->overlap_conflicts[0] || st->overlap_conflicts[1])
         fprintf(d->out, "  retransmissions that disagreed with the first copy: %llu / %llu\n",
                 (unsigned long long)st->overlap_conflicts[0],
@@ -240,8 +246,11 @@ static void print_totals(struct dump *d)
                 (unsigned long long)d->by_type[t]);
     }
     size_t nproblems = count_problems(d->in);
-    fprintf(d->out, "%zu sessions, %llu messages, %zu problems\n",
-            ph_lninput_session_count(d->in), (unsigned long long)d->messages, nproblems);
+    /* worded as replay words its counts */
+    size_t ns = ph_lninput_session_count(d->in);
+    fprintf(d->out, "%zu session%s, %llu message%s, %zu problem%s\n", ns, ns == 1 ? "" : "s",
+            (unsigned long long)d->messages, d->messages == 1 ? "" : "s", nproblems,
+            nproblems == 1 ? "" : "s");
     if (nproblems)
         fprintf(d->out, "problems:\n");
     for (size_t i = 0; i < ph_lninput_problem_count(d->in); i++) {
@@ -256,76 +265,76 @@ static void print_totals(struct dump *d)
 
 static void json_summary(struct dump *d)
 {
-    ph_json_writer *w = d->jw;
-    ph_jw_object_begin(w);
-    ph_jw_key(w, "summary");
-    ph_jw_object_begin(w);
-    ph_jw_key(w, "sessions");
-    ph_jw_u64(w, ph_lninput_session_count(d->in));
-    ph_jw_key(w, "messages");
-    ph_jw_u64(w, d->messages);
-    ph_jw_key(w, "by_type");
-    ph_jw_object_begin(w);
+    bool failed = false;
+    json_t *sum = json_object();
+    ph_json_put(sum, "sessions", ph_json_u64(ph_lninput_session_count(d->in)), &failed);
+    ph_json_put(sum, "messages", ph_json_u64(d->messages), &failed);
+    json_t *types = json_object();
     for (unsigned t = 0; t < 65536; t++) {
         if (!d->by_type[t])
             continue;
         char nbuf[24];
-        ph_jw_key(w, type_name((uint16_t)t, nbuf, sizeof nbuf));
-        ph_jw_u64(w, d->by_type[t]);
+        ph_json_put(types, type_name((uint16_t)t, nbuf, sizeof nbuf), ph_json_u64(d->by_type[t]),
+                    &failed);
     }
-    ph_jw_object_end(w);
-    ph_jw_key(w, "problems");
-    ph_jw_array_begin(w);
+    ph_json_put(sum, "by_type", types, &failed);
+    json_t *problems = json_array();
     for (size_t i = 0; i < ph_lninput_problem_count(d->in); i++) {
         const struct ph_lninput_problem *p = ph_lninput_problem(d->in, i);
         if (p->severity == PH_LNINPUT_NOTE)
             continue;
         char text[640];
         ph_tool_problem_text(p, text, sizeof text);
-        ph_jw_string(w, text);
+        ph_json_append(problems, ph_json_text(text), &failed);
     }
-    ph_jw_array_end(w);
-    ph_jw_object_end(w);
-    ph_jw_object_end(w);
-    ph_jw_newline(w);
+    ph_json_put(sum, "problems", problems, &failed);
+    json_t *o = json_object();
+    ph_json_put(o, "summary", sum, &failed);
+    json_line(d, o, failed);
 }
 
 /* ---- options ---- */
+
+enum { OPT_JSON = PH_OPT_BASE, OPT_KEYLOG, OPT_FILTER, OPT_EXPORT, OPT_TYPES, OPT_FORCE };
+
+static const struct option long_opts[] = {
+    {"json", no_argument, NULL, OPT_JSON},
+    {"keylog", required_argument, NULL, OPT_KEYLOG},
+    {"filter", required_argument, NULL, OPT_FILTER},
+    {"export", required_argument, NULL, OPT_EXPORT},
+    {"types", required_argument, NULL, OPT_TYPES},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {NULL, 0, NULL, 0},
+};
 
 static int parse(int argc, char **argv, struct opts *o)
 {
     o->captures = calloc((size_t)argc, sizeof *o->captures);
     if (!o->captures)
         return PH_EXIT_USAGE;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = NULL;
-        if (strcmp(a, "--json") == 0) {
-            o->json = true;
-            continue;
-        }
-        if (strcmp(a, "--keylog") == 0)
-            slot = &o->keylog;
-        else if (strcmp(a, "--filter") == 0)
-            slot = &o->filter;
-        else if (strcmp(a, "--export") == 0)
-            slot = &o->export_path;
-        else if (strcmp(a, "--types") == 0)
-            slot = &o->types;
-        if (slot) {
-            if (i + 1 >= argc) {
-                ph_cli_error("dump: %s needs a value", a);
-                return PH_EXIT_USAGE;
-            }
-            *slot = argv[++i];
-            continue;
-        }
-        if (a[0] == '-' && a[1] != '\0') {
-            ph_cli_error("dump: unknown option '%s' (try 'peerheap dump --help')", a);
+    ph_cli_getopt_reset();
+    int c;
+    char name[64];
+    while ((c = getopt_long(argc, argv, "-:", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 1: o->captures[o->ncaptures++] = optarg; break;
+        case OPT_JSON: o->json = true; break;
+        case OPT_KEYLOG: o->keylog = optarg; break;
+        case OPT_FILTER: o->filter = optarg; break;
+        case OPT_EXPORT: o->export_path = optarg; break;
+        case OPT_TYPES: o->types = optarg; break;
+        case OPT_FORCE: o->force = true; break;
+        case ':':
+            ph_cli_error("dump: %s needs a value", ph_cli_bad_option(argv, name, sizeof name));
+            return PH_EXIT_USAGE;
+        default:
+            ph_cli_error("dump: unknown option '%s' (try 'peerheap dump --help')",
+                         ph_cli_bad_option(argv, name, sizeof name));
             return PH_EXIT_USAGE;
         }
-        o->captures[o->ncaptures++] = a;
     }
+    for (; optind < argc; optind++) /* after "--" */
+        o->captures[o->ncaptures++] = argv[optind];
     if (!o->ncaptures) {
         ph_cli_error("dump: no capture given (try 'peerheap dump --help')");
         return PH_EXIT_USAGE;
@@ -335,15 +344,26 @@ static int parse(int argc, char **argv, struct opts *o)
 
 static int finish(struct dump *d, int rc)
 {
-    if (d->jw)
-        ph_json_writer_destroy(d->jw);
-    if (d->exp && fclose(d->exp) != 0)
-        d->exp_err = true;
+    ph_atomicfile_abort(d->exp_file); /* NULL once committed */
     ph_lninput_destroy(d->in);
     free(d->by_type);
     free(d->wanted);
     free((void *)d->o->captures);
     return rc;
+}
+
+/* The export is renamed into place only when every input was usable. */
+static int finish_export(struct dump *d, int status)
+{
+    const char *path = d->o->export_path;
+    if (status == PH_EXIT_USAGE && !d->exp_err) {
+        ph_cli_error("dump: %s not written (unusable input)", path);
+        return PH_EXIT_USAGE;
+    }
+    ph_atomicfile *af = d->exp_file;
+    d->exp_file = NULL;
+    errno = d->exp_errno;
+    return ph_cli_output_finish("dump", af, path, d->exp_err ? PH_ERR_IO : PH_OK);
 }
 
 static int run(int argc, char **argv)
@@ -365,6 +385,7 @@ static int run(int argc, char **argv)
     }
     struct ph_lninput_opts lo = {
         .keylog = o.keylog,
+        .keylog_fallback = getenv("LIGHTNINGKEYLOGFILE"),
         .filter = o.filter,
         .types = d.wanted,
         .on_msg = on_msg,
@@ -376,15 +397,13 @@ static int run(int argc, char **argv)
         ph_cli_error("dump: out of memory");
         return finish(&d, PH_EXIT_USAGE);
     }
-    if (ph_tool_input_status(d.in) == PH_EXIT_USAGE) { /* the --keylog file */
-        ph_tool_print_problems(d.in, &d.told, false);
+    ph_tool_print_problems(d.in, &d.told, false); /* what the --keylog file said */
+    if (ph_tool_input_status(d.in) == PH_EXIT_USAGE)
         return finish(&d, PH_EXIT_USAGE);
-    }
-    if (o.json && ph_json_writer_create(&d.jw, stdout, false) != PH_OK)
-        return finish(&d, PH_EXIT_USAGE);
-    if (o.export_path && !(d.exp = fopen(o.export_path, "wb"))) {
-        ph_cli_error("%s: cannot write: %s", o.export_path, strerror(errno));
-        return finish(&d, PH_EXIT_USAGE);
+    if (o.export_path) {
+        if (!(d.exp_file = ph_cli_output_open("dump", o.export_path, o.force, false)))
+            return finish(&d, PH_EXIT_USAGE);
+        d.exp = ph_atomicfile_stream(d.exp_file);
     }
     /* Problems go to stderr as each file is done: every one with --json
      * (stdout is data), else only what made a file unusable (the text
@@ -393,21 +412,19 @@ static int run(int argc, char **argv)
         ph_lninput_read(d.in, o.captures[i]);
         ph_tool_print_problems(d.in, &d.told, !o.json);
     }
-    if (d.jw)
+    if (o.json)
         json_summary(&d);
     else
         print_totals(&d);
-    if (d.jw && ph_json_writer_error(d.jw))
-        d.exp_err = true;
-    bool out_err = fflush(stdout) != 0 || ferror(stdout);
+    bool out_err = d.out_err || fflush(stdout) != 0 || ferror(stdout);
     int status = ph_tool_input_status(d.in);
-    rc = finish(&d, PH_EXIT_OK);
-    if (d.exp_err || out_err) {
-        ph_cli_error("dump: write error%s%s", o.export_path ? " on " : "",
-                     o.export_path ? o.export_path : "");
-        return PH_EXIT_USAGE;
+    if (out_err) {
+        ph_cli_error("dump: write error on the standard output");
+        status = PH_EXIT_USAGE;
     }
-    return status;
+    if (o.export_path && (rc = finish_export(&d, status)))
+        status = rc;
+    return finish(&d, status);
 }
 
 const struct ph_command ph_cmd_dump = {
@@ -415,7 +432,7 @@ const struct ph_command ph_cmd_dump = {
     "list the Lightning messages in captures (decrypted with a key log)",
     run,
     "usage: peerheap dump CAPTURE... [--keylog FILE] [--filter EXPR] [--json]\n"
-    "                    [--export FILE.lnmsgs] [--types LIST]\n"
+    "                    [--export FILE.lnmsgs] [--force] [--types LIST]\n"
     "\n"
     "Reads pcap/pcapng captures, reassembles TCP, finds BOLT 8 sessions by their\n"
     "handshake (any port) and decrypts them with a key log ('<mac> <key>' lines).\n"
@@ -431,6 +448,9 @@ const struct ph_command ph_cmd_dump = {
     "                  offset is the record's file offset), then {\"summary\":\n"
     "                  {sessions, messages, by_type, problems}}\n"
     "  --export FILE   write the plaintext messages as [u16 BE length][message]\n"
+    "                  (written to a temporary file, renamed when complete; an\n"
+    "                  existing FILE is kept unless --force)\n"
+    "  --force         let --export replace an existing file\n"
     "  --types LIST    only messages of these types (numbers or names, comma-\n"
     "                  separated, e.g. 256,257,258 or channel_update) in every\n"
     "                  output: lines, JSON, export and totals\n"

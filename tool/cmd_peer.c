@@ -2,6 +2,7 @@
  * signal, --exit-after-idle or --max-messages. Only options, key file,
  * signals and printing live here. */
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "atomicfile.h"
 #include "cli.h"
 #include "commands.h"
 #include "ev.h"
@@ -39,6 +41,7 @@ struct opts {
     size_t nconnect;
     const char *network;
     const char *stats_json;
+    bool force;                /* --force: --record and --stats-json may replace files */
     ph_node_config node;
     ph_log_level level;
 };
@@ -56,24 +59,34 @@ static void log_line(void *ctx, ph_log_level level, const char *line)
 
 /* ---- key file ---- */
 
+/* A new key appears whole or not at all, mode 0600, and never over a file
+ * that appeared meanwhile. */
 static int create_key(const char *path, uint8_t priv[32])
 {
     uint8_t pub[33];
     do {
         randombytes_buf(priv, 32);
     } while (ph_noise_pubkey(priv, pub) != PH_OK);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        ph_cli_error("%s: cannot create key file: %s", path, strerror(errno));
+    ph_atomicfile *af;
+    ph_err err = ph_atomicfile_open(&af, path, PH_ATOMICFILE_PRIVATE);
+    if (err) {
+        ph_cli_error("%s: cannot create key file: %s", path,
+                     err == PH_ERR_IO ? strerror(errno) : ph_strerror(err));
         return PH_EXIT_USAGE;
     }
     char hex[66];
     ph_hex_encode(priv, 32, hex);
     hex[64] = '\n';
-    bool ok = write(fd, hex, 65) == 65;
+    bool ok = fwrite(hex, 1, 65, ph_atomicfile_stream(af)) == 65;
     sodium_memzero(hex, sizeof hex);
-    if (close(fd) < 0 || !ok) {
-        ph_cli_error("%s: cannot write key file: %s", path, strerror(errno));
+    if (!ok) {
+        ph_atomicfile_abort(af);
+        ph_cli_error("%s: cannot write key file", path);
+        return PH_EXIT_USAGE;
+    }
+    if ((err = ph_atomicfile_commit(af)) != PH_OK) {
+        ph_cli_error("%s: cannot write key file: %s", path,
+                     err == PH_ERR_IO ? strerror(errno) : ph_strerror(err));
         return PH_EXIT_USAGE;
     }
     fprintf(stderr, "peerheap: created a new node key in %s (mode 0600)\n", path);
@@ -149,108 +162,170 @@ static int bad_value(const char *opt, const char *val)
     return PH_EXIT_USAGE;
 }
 
+enum {
+    OPT_KEY = PH_OPT_BASE, OPT_LISTEN, OPT_CONNECT, OPT_STRATEGY, OPT_NETWORK, OPT_GOSSIP,
+    OPT_KEYLOG, OPT_RECORD, OPT_DUMP_RECEIVED, OPT_ANNOUNCE, OPT_GOSSIP_FILTER, OPT_MAX_PEERS,
+    OPT_QUEUE_SOFT, OPT_QUEUE_HARD, OPT_IN_RATE, OPT_PING_INTERVAL, OPT_PONG_TIMEOUT,
+    OPT_HANDSHAKE_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_PING_BURST, OPT_PING_RATE, OPT_LOG_LEVEL,
+    OPT_EXIT_AFTER_IDLE, OPT_STATS_JSON, OPT_ENCODE, OPT_MAX_MESSAGES, OPT_FORCE, OPT_HELP,
+};
+
+static const struct option long_opts[] = {
+    {"key", required_argument, NULL, OPT_KEY},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"connect", required_argument, NULL, OPT_CONNECT},
+    {"strategy", required_argument, NULL, OPT_STRATEGY},
+    {"network", required_argument, NULL, OPT_NETWORK},
+    {"gossip", required_argument, NULL, OPT_GOSSIP},
+    {"keylog", required_argument, NULL, OPT_KEYLOG},
+    {"record", required_argument, NULL, OPT_RECORD},
+    {"dump-received", required_argument, NULL, OPT_DUMP_RECEIVED},
+    {"announce", required_argument, NULL, OPT_ANNOUNCE},
+    {"gossip-filter", required_argument, NULL, OPT_GOSSIP_FILTER},
+    {"max-peers", required_argument, NULL, OPT_MAX_PEERS},
+    {"queue-soft", required_argument, NULL, OPT_QUEUE_SOFT},
+    {"queue-hard", required_argument, NULL, OPT_QUEUE_HARD},
+    {"in-rate", required_argument, NULL, OPT_IN_RATE},
+    {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
+    {"pong-timeout", required_argument, NULL, OPT_PONG_TIMEOUT},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+    {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
+    {"ping-burst", required_argument, NULL, OPT_PING_BURST},
+    {"ping-rate", required_argument, NULL, OPT_PING_RATE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"exit-after-idle", required_argument, NULL, OPT_EXIT_AFTER_IDLE},
+    {"stats-json", required_argument, NULL, OPT_STATS_JSON},
+    {"encode", required_argument, NULL, OPT_ENCODE},
+    {"max-messages", required_argument, NULL, OPT_MAX_MESSAGES},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+static int add_addr(const char **list, size_t *n, const char *opt, const char *v)
+{
+    if (*n == MAX_ADDRS)
+        return bad_value(opt, v);
+    list[(*n)++] = v;
+    return PH_EXIT_OK;
+}
+
+/* Options that only store their value, and the gossip filter. */
+static int set_plain(struct opts *o, int c, const char *v)
+{
+    ph_peer_config *pc = &o->node.peer;
+    switch (c) {
+    case OPT_KEY: o->key_path = v; break;
+    case OPT_STRATEGY: o->node.strategy = v; break;
+    case OPT_GOSSIP: o->node.gossip_file = v; break;
+    case OPT_KEYLOG: o->node.keylog_path = v; break;
+    case OPT_RECORD: o->node.record_path = v; break;
+    case OPT_DUMP_RECEIVED: o->node.dump_path = v; break;
+    case OPT_STATS_JSON: o->stats_json = v; break;
+    case OPT_LISTEN: return add_addr(o->listen, &o->nlisten, "--listen", v);
+    case OPT_CONNECT: return add_addr(o->connect, &o->nconnect, "--connect", v);
+    case OPT_NETWORK:
+        o->network = v;
+        return ph_gossip_chain_hash(v, pc->chain_hash) == PH_OK ? 0 : bad_value("--network", v);
+    case OPT_ANNOUNCE:
+        if (strlen(v) > 32) {
+            ph_cli_error("peer: --announce: the alias is at most 32 bytes");
+            return PH_EXIT_USAGE;
+        }
+        o->node.announce_alias = v;
+        break;
+    case OPT_GOSSIP_FILTER:
+        if (!strcmp(v, "all"))
+            pc->filter = PH_PEER_FILTER_ALL;
+        else if (!strcmp(v, "new"))
+            pc->filter = PH_PEER_FILTER_NEW;
+        else if (!strcmp(v, "none"))
+            pc->filter = PH_PEER_FILTER_NONE;
+        else
+            return bad_value("--gossip-filter", v);
+        break;
+    default: return -1;
+    }
+    return PH_EXIT_OK;
+}
+
+/* Options with a number (or a level or policy); false when it is refused. */
+static bool set_number(struct opts *o, int c, const char *v)
+{
+    ph_peer_config *pc = &o->node.peer;
+    switch (c) {
+    case OPT_MAX_PEERS: return parse_size(v, &o->node.max_peers) && o->node.max_peers;
+    case OPT_QUEUE_SOFT: return parse_size(v, &pc->outq.soft_cap) && pc->outq.soft_cap;
+    case OPT_QUEUE_HARD: return parse_size(v, &pc->outq.hard_cap) && pc->outq.hard_cap;
+    case OPT_IN_RATE: return ph_cli_parse_u64(v, &pc->in_rate);
+    case OPT_PING_INTERVAL: return parse_seconds(v, &pc->ping_interval_ns);
+    case OPT_PONG_TIMEOUT: return parse_seconds(v, &pc->pong_timeout_ns) && pc->pong_timeout_ns;
+    case OPT_HANDSHAKE_TIMEOUT:
+        return parse_seconds(v, &pc->handshake_timeout_ns) && pc->handshake_timeout_ns;
+    case OPT_FRAME_TIMEOUT: return parse_seconds(v, &pc->frame_timeout_ns);
+    case OPT_PING_BURST: return ph_cli_parse_double(v, &pc->ping_burst) && pc->ping_burst >= 0;
+    case OPT_PING_RATE: return ph_cli_parse_double(v, &pc->ping_rate) && pc->ping_rate >= 0;
+    case OPT_LOG_LEVEL: return ph_log_level_parse(v, &o->level) == PH_OK;
+    case OPT_EXIT_AFTER_IDLE:
+        return parse_seconds(v, &o->node.exit_after_idle_ns) && o->node.exit_after_idle_ns;
+    case OPT_ENCODE: return ph_encode_policy_parse(v, &pc->encode);
+    case OPT_MAX_MESSAGES:
+        return ph_cli_parse_u64(v, &o->node.max_messages) && o->node.max_messages;
+    default: return false;
+    }
+}
+
+static const char *long_name(int c)
+{
+    for (const struct option *lo = long_opts; lo->name; lo++)
+        if (lo->val == c)
+            return lo->name;
+    return "?";
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     ph_peer_config_default(&o->node.peer);
     o->network = "mainnet";
     o->level = PH_LOG_INFO;
     o->node.strategy = PH_NODE_DEFAULT_STRATEGY;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (ph_cli_is_help(a)) {
+    ph_cli_getopt_reset();
+    int c;
+    char name[64];
+    while ((c = getopt_long(argc, argv, "-:h", long_opts, NULL)) != -1) {
+        if (c == 'h' || c == OPT_HELP) {
             fputs(ph_cmd_peer.help, stdout);
             return -1;
         }
-        if (i + 1 >= argc) {
-            ph_cli_error("peer: %s needs a value (try 'peerheap peer --help')", a);
+        if (c == OPT_FORCE) {
+            o->force = true;
+            continue;
+        }
+        if (c == ':') {
+            ph_cli_error("peer: %s needs a value (try 'peerheap peer --help')",
+                         ph_cli_bad_option(argv, name, sizeof name));
             return PH_EXIT_USAGE;
         }
-        const char *v = argv[++i];
-        ph_peer_config *pc = &o->node.peer;
-        if (!strcmp(a, "--key")) {
-            o->key_path = v;
-        } else if (!strcmp(a, "--listen")) {
-            if (o->nlisten == MAX_ADDRS)
-                return bad_value(a, v);
-            o->listen[o->nlisten++] = v;
-        } else if (!strcmp(a, "--connect")) {
-            if (o->nconnect == MAX_ADDRS)
-                return bad_value(a, v);
-            o->connect[o->nconnect++] = v;
-        } else if (!strcmp(a, "--strategy")) {
-            o->node.strategy = v;
-        } else if (!strcmp(a, "--network")) {
-            o->network = v;
-            if (ph_gossip_chain_hash(v, pc->chain_hash) != PH_OK)
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--gossip")) {
-            o->node.gossip_file = v;
-        } else if (!strcmp(a, "--keylog")) {
-            o->node.keylog_path = v;
-        } else if (!strcmp(a, "--record")) {
-            o->node.record_path = v;
-        } else if (!strcmp(a, "--dump-received")) {
-            o->node.dump_path = v;
-        } else if (!strcmp(a, "--announce")) {
-            if (strlen(v) > 32) {
-                ph_cli_error("peer: --announce: the alias is at most 32 bytes");
-                return PH_EXIT_USAGE;
-            }
-            o->node.announce_alias = v;
-        } else if (!strcmp(a, "--gossip-filter")) {
-            if (!strcmp(v, "all"))
-                pc->filter = PH_PEER_FILTER_ALL;
-            else if (!strcmp(v, "new"))
-                pc->filter = PH_PEER_FILTER_NEW;
-            else if (!strcmp(v, "none"))
-                pc->filter = PH_PEER_FILTER_NONE;
-            else
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--max-peers")) {
-            if (!parse_size(v, &o->node.max_peers) || !o->node.max_peers)
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--queue-soft")) {
-            if (!parse_size(v, &pc->outq.soft_cap) || !pc->outq.soft_cap)
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--queue-hard")) {
-            if (!parse_size(v, &pc->outq.hard_cap) || !pc->outq.hard_cap)
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--in-rate")) {
-            if (!ph_cli_parse_u64(v, &pc->in_rate))
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--ping-interval")) {
-            if (!parse_seconds(v, &pc->ping_interval_ns))
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--pong-timeout")) {
-            if (!parse_seconds(v, &pc->pong_timeout_ns) || !pc->pong_timeout_ns)
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--handshake-timeout")) {
-            if (!parse_seconds(v, &pc->handshake_timeout_ns) || !pc->handshake_timeout_ns)
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--ping-burst")) {
-            if (!ph_cli_parse_double(v, &pc->ping_burst) || pc->ping_burst < 0)
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--ping-rate")) {
-            if (!ph_cli_parse_double(v, &pc->ping_rate) || pc->ping_rate < 0)
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--log-level")) {
-            if (ph_log_level_parse(v, &o->level) != PH_OK)
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--exit-after-idle")) {
-            if (!parse_seconds(v, &o->node.exit_after_idle_ns) || !o->node.exit_after_idle_ns)
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--stats-json")) {
-            o->stats_json = v;
-        } else if (!strcmp(a, "--encode")) {
-            if (!ph_encode_policy_parse(v, &pc->encode))
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--max-messages")) {
-            if (!ph_cli_parse_u64(v, &o->node.max_messages) || !o->node.max_messages)
-                return bad_value(a, v);
-        } else {
-            ph_cli_error("peer: unknown option '%s' (try 'peerheap peer --help')", a);
+        if (c == 1) {
+            ph_cli_error("peer: unexpected argument '%s' (try 'peerheap peer --help')", optarg);
             return PH_EXIT_USAGE;
         }
+        if (c == '?') {
+            ph_cli_error("peer: unknown option '%s' (try 'peerheap peer --help')",
+                         ph_cli_bad_option(argv, name, sizeof name));
+            return PH_EXIT_USAGE;
+        }
+        int rc = set_plain(o, c, optarg);
+        if (rc > 0)
+            return rc;
+        if (rc < 0 && !set_number(o, c, optarg)) {
+            snprintf(name, sizeof name, "--%s", long_name(c));
+            return bad_value(name, optarg);
+        }
+    }
+    if (optind < argc) {
+        ph_cli_error("peer: unexpected argument '%s' (try 'peerheap peer --help')", argv[optind]);
+        return PH_EXIT_USAGE;
     }
     if (!o->key_path) {
         ph_cli_error("peer: --key FILE is required");
@@ -374,9 +449,10 @@ static void raise_nofile(void)
 /* ---- --stats-json ---- */
 
 /* The node's write-path figures as a one-strategy report: the schema of
- * `peerheap replay --json`, so diff and gate read it too. Written to a
- * temporary file and renamed, so a reader never sees half a file. */
-static int write_stats(const char *path, ph_nodemeter *meter, ph_node *node,
+ * `peerheap replay --json`, so diff and gate read it too. Written to the
+ * atomic file opened at start (it refused an existing file then, unless
+ * --force), renamed into place here. */
+static int write_stats(ph_atomicfile *af, ph_nodemeter *meter, ph_node *node,
                        const struct opts *o, double wall_s, double cpu_s)
 {
     ph_node_stats ns;
@@ -404,21 +480,15 @@ static int write_stats(const char *path, ph_nodemeter *meter, ph_node *node,
     r->options.queue_hard = o->node.peer.outq.hard_cap;
     if (ph_report_add_strategy(r, &res) != PH_OK)
         goto out;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        ph_cli_error("peer: --stats-json %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    ph_err err = ph_report_write_json(r, f);
-    if (fclose(f) || err || rename(tmp, path)) {
-        ph_cli_error("peer: --stats-json %s: write failed", path);
-        unlink(tmp);
-        goto out;
-    }
-    rc = PH_EXIT_OK;
+    rc = ph_cli_output_finish("peer", af, o->stats_json,
+                              ph_report_write_json(r, ph_atomicfile_stream(af)));
+    af = NULL;
 out:
+    if (af) {
+        ph_atomicfile_abort(af);
+        ph_cli_error("peer: --stats-json %s: not written (out of memory or write error)",
+                     o->stats_json);
+    }
     ph_report_destroy(r);
     ph_strategy_result_clear(&res);
     return rc;
@@ -442,12 +512,25 @@ static int run_peer(int argc, char **argv)
         return PH_EXIT_OK;
     if (rc)
         return rc;
-    if (ph_noise_global_init() != PH_OK) {
-        ph_cli_error("peer: cannot initialise libsodium");
+    /* Outputs that may not be replaced stop the peer before anything is
+     * created (the node checks --record again when it opens it). */
+    struct stat st;
+    if (o.node.record_path && !o.force && stat(o.node.record_path, &st) == 0) {
+        ph_cli_error("peer: %s exists (--force replaces it)", o.node.record_path);
         return PH_EXIT_USAGE;
     }
-    if ((rc = load_key(o.key_path, o.node.priv)) != PH_EXIT_OK)
+    ph_atomicfile *stats_file = NULL;
+    if (o.stats_json && !(stats_file = ph_cli_output_open("peer", o.stats_json, o.force, false)))
+        return PH_EXIT_USAGE;
+    if (ph_noise_global_init() != PH_OK) {
+        ph_cli_error("peer: cannot initialise libsodium");
+        ph_atomicfile_abort(stats_file);
+        return PH_EXIT_USAGE;
+    }
+    if ((rc = load_key(o.key_path, o.node.priv)) != PH_EXIT_OK) {
+        ph_atomicfile_abort(stats_file);
         return rc;
+    }
     const char *env_keylog = getenv("LIGHTNINGKEYLOGFILE");
     if (!o.node.keylog_path && env_keylog && *env_keylog)
         o.node.keylog_path = env_keylog;
@@ -459,9 +542,11 @@ static int run_peer(int argc, char **argv)
 
     struct run r = { .sigfd = -1 };
     ph_nodemeter *meter = NULL;
+    o.node.replace_record = o.force;
     if (o.stats_json) {
         if (ph_nodemeter_create(&meter) != PH_OK) {
             ph_cli_error("peer: out of memory");
+            ph_atomicfile_abort(stats_file);
             return PH_EXIT_USAGE;
         }
         ph_nodemeter_attach(meter, &o.node);
@@ -474,15 +559,20 @@ static int run_peer(int argc, char **argv)
     if (err) {
         ph_cli_error("peer: event loop: %s", ph_strerror(err));
         ph_nodemeter_destroy(meter);
+        ph_atomicfile_abort(stats_file);
         return PH_EXIT_USAGE;
     }
     char why[400];
     err = ph_node_create(&r.node, r.ev, &o.node, why, sizeof why);
     sodium_memzero(o.node.priv, sizeof o.node.priv);
     if (err) {
-        ph_cli_error("peer: %s", why);
+        if (err == PH_ERR_EXISTS)
+            ph_cli_error("peer: %s exists (--force replaces it)", o.node.record_path);
+        else
+            ph_cli_error("peer: %s", why);
         ph_ev_destroy(r.ev);
         ph_nodemeter_destroy(meter);
+        ph_atomicfile_abort(stats_file);
         return PH_EXIT_USAGE;
     }
     rc = PH_EXIT_OK;
@@ -508,6 +598,12 @@ static int run_peer(int argc, char **argv)
         printf("listening %s\n", bound);
     }
     fflush(stdout);
+    /* Set-up (preload, our own gossip, listeners) is measured apart: the
+     * figures and the peak are those of serving. */
+    if (meter) {
+        ph_nodemeter_mark_peers(meter);
+        ph_nodemeter_mark_phase(meter);
+    }
     for (size_t i = 0; i < o.nconnect; i++) {
         err = ph_node_connect(r.node, o.connect[i]);
         if (err) {
@@ -530,12 +626,14 @@ static int run_peer(int argc, char **argv)
     if (o.level >= PH_LOG_INFO)
         print_stats(r.node);
     if (meter) {
-        int src = write_stats(o.stats_json, meter, r.node, &o, now_s(CLOCK_MONOTONIC) - wall0,
+        int src = write_stats(stats_file, meter, r.node, &o, now_s(CLOCK_MONOTONIC) - wall0,
                               now_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0);
+        stats_file = NULL;
         if (src && rc == PH_EXIT_OK)
             rc = src;
     }
 out:
+    ph_atomicfile_abort(stats_file); /* NULL once written */
     ph_node_destroy(r.node);
     if (r.sigfd >= 0) {
         ph_ev_del_fd(r.ev, r.sigfd);
@@ -580,16 +678,21 @@ const struct ph_command ph_cmd_peer = {
         "  --gossip-filter MODE   gossip_timestamp_filter we send to peers that offer\n"
         "                         gossip_queries: all (default), new, none\n"
         "  --dump-received FILE   append every gossip message received, as .lnmsgs\n"
+        "                         (append-only: flushed per message, never replaced)\n"
         "  --announce ALIAS       sign and serve our own gossip: a node_announcement\n"
         "                         and a synthetic channel 1x0x0 to a key derived from\n"
         "                         ours (announcement + both updates; no funding\n"
         "                         output exists), so peers can verify our signatures\n"
         "  --keylog FILE          append session keys (key-log format; also enabled by the\n"
         "                         LIGHTNINGKEYLOGFILE environment variable). Holds secrets\n"
-        "  --record FILE.pcap     record every session as a pcap file\n"
+        "  --record FILE.pcap     record every session as a pcap file (written to a\n"
+        "                         temporary file, renamed into place at exit)\n"
         "  --stats-json FILE      at exit, write the write-path figures (writes, write\n"
         "                         buffers, allocations by row and type, peak live) in\n"
-        "                         the schema of 'peerheap replay --json'\n"
+        "                         the schema of 'peerheap replay --json'; set-up (the\n"
+        "                         preload) is measured apart from serving\n"
+        "  --force                let --record and --stats-json replace existing files\n"
+        "                         (without it an existing file is an error, exit 2)\n"
         "  --encode POLICY        stored (default): copy stored wire bytes into the\n"
         "                         write buffer; per-write: decode, then encode into\n"
         "                         each write buffer (lnd's writeMessage)\n"
@@ -602,6 +705,8 @@ const struct ph_command ph_cmd_peer = {
         "  --ping-interval S      send a ping this often, 0 = never (default 60)\n"
         "  --pong-timeout S       disconnect when a pong is this late (default 30)\n"
         "  --handshake-timeout S  limit for handshake + init (default 10)\n"
+        "  --frame-timeout S      after init, limit for one frame from its first byte\n"
+        "                         to its last, 0 = none (default 20)\n"
         "  --ping-burst N         pings answered in a burst (default 1500)\n"
         "  --ping-rate N/S        pings answered per second after a burst (default 10)\n"
         "  --log-level LEVEL      error, warn, info (default) or debug\n"

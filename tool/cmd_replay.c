@@ -1,18 +1,22 @@
 /* peerheap replay: options, input loading, one isolated run per strategy,
  * then the table and the optional JSON / CSV / SVG files. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "cli.h"
 #include "commands.h"
+#include "digest.h"
 #include "input.h"
 #include "lninput.h"
 #include "peer.h"
 #include "replay.h"
+#include "replaycli.h"
 #include "report.h"
 #include "wbuf.h"
 
@@ -64,21 +68,13 @@ static const char replay_help[] =
     "  --jobs N             strategies measured at once, each in its own process\n"
     "                       (default: the number of cores); every figure but the\n"
     "                       times is the same whatever N is\n"
+    "  --force              let --json, --csv and --svg replace existing files\n"
+    "                       (without it an existing file stops the replay, exit 2;\n"
+    "                       each file is written to a temporary file and renamed)\n"
     "  --quiet              no progress line\n"
     "\n"
     "exit status: 0 ok, 1 some input could not be decrypted or a check failed,\n"
     "2 bad options or unusable input.\n";
-
-struct replay_opts {
-    const char **captures;
-    size_t ncaptures;
-    const char *keylog, *filter, *from, *types;
-    const char *strategies;
-    const char *json, *csv, *svg;
-    bool quiet;
-    unsigned jobs;
-    ph_replay_config cfg;
-};
 
 static bool parse_pace(const char *s, ph_replay_config *cfg)
 {
@@ -99,18 +95,56 @@ static bool parse_pace(const char *s, ph_replay_config *cfg)
     return false;
 }
 
-/* Options that take a number: name, where it goes. */
-static bool parse_number_opt(const char *name, const char *val, struct replay_opts *o)
+enum {
+    OPT_KEYLOG = PH_OPT_BASE, OPT_FILTER, OPT_FROM, OPT_TYPES, OPT_STRATEGY, OPT_PEERS,
+    OPT_TRANSPORT, OPT_SINK, OPT_ENCODE, OPT_LINGER, OPT_PACE, OPT_READER_RATE, OPT_STALLED,
+    OPT_QUEUE_SOFT, OPT_QUEUE_HARD, OPT_POOL_WORKERS, OPT_POOL_EXPIRY, OPT_MODEL_BUFFER,
+    OPT_VERIFY, OPT_JSON, OPT_CSV, OPT_SVG, OPT_QUIET, OPT_FORCE, OPT_JOBS,
+};
+
+const struct option ph_replay_cli_options[] = {
+    {"keylog", required_argument, NULL, OPT_KEYLOG},
+    {"filter", required_argument, NULL, OPT_FILTER},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"types", required_argument, NULL, OPT_TYPES},
+    {"strategy", required_argument, NULL, OPT_STRATEGY},
+    {"peers", required_argument, NULL, OPT_PEERS},
+    {"transport", required_argument, NULL, OPT_TRANSPORT},
+    {"sink", required_argument, NULL, OPT_SINK},
+    {"encode", required_argument, NULL, OPT_ENCODE},
+    {"linger", required_argument, NULL, OPT_LINGER},
+    {"pace", required_argument, NULL, OPT_PACE},
+    {"reader-rate", required_argument, NULL, OPT_READER_RATE},
+    {"stalled", required_argument, NULL, OPT_STALLED},
+    {"queue-soft", required_argument, NULL, OPT_QUEUE_SOFT},
+    {"queue-hard", required_argument, NULL, OPT_QUEUE_HARD},
+    {"pool-workers", required_argument, NULL, OPT_POOL_WORKERS},
+    {"pool-expiry", required_argument, NULL, OPT_POOL_EXPIRY},
+    {"model-buffer", required_argument, NULL, OPT_MODEL_BUFFER},
+    {"verify", no_argument, NULL, OPT_VERIFY},
+    {"json", required_argument, NULL, OPT_JSON},
+    {"csv", required_argument, NULL, OPT_CSV},
+    {"svg", required_argument, NULL, OPT_SVG},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"jobs", required_argument, NULL, OPT_JOBS},
+    {NULL, 0, NULL, 0},
+};
+
+_Static_assert((int)OPT_JOBS < (int)PH_REPLAY_OPT_END, "replay option codes overflow their range");
+
+/* Options that take a number; false when the value is refused. */
+static bool parse_number_opt(int code, const char *val, struct ph_replay_cli *o)
 {
     uint64_t v;
     double d;
-    if (strcmp(name, "--pool-expiry") == 0) {
+    if (code == OPT_POOL_EXPIRY) {
         if (!ph_cli_parse_double(val, &d) || d <= 0)
             return false;
         o->cfg.wbuf.pool_expiry_ns = (uint64_t)(d * 1e9);
         return true;
     }
-    if (strcmp(name, "--linger") == 0) {
+    if (code == OPT_LINGER) {
         if (!ph_cli_parse_double(val, &d) || d < 0 || d > 1e6)
             return false;
         o->cfg.linger_ns = (uint64_t)(d * 1e9);
@@ -118,114 +152,132 @@ static bool parse_number_opt(const char *name, const char *val, struct replay_op
     }
     if (!ph_cli_parse_u64(val, &v))
         return false;
-    if (strcmp(name, "--peers") == 0 && v > 0 && v <= 1000000)
-        o->cfg.peers = (size_t)v;
-    else if (strcmp(name, "--reader-rate") == 0 && v > 0)
-        o->cfg.reader_rate = v;
-    else if (strcmp(name, "--stalled") == 0)
-        o->cfg.stalled = (size_t)v;
-    else if (strcmp(name, "--queue-soft") == 0)
-        o->cfg.queue_soft = v;
-    else if (strcmp(name, "--queue-hard") == 0)
-        o->cfg.queue_hard = v;
-    else if (strcmp(name, "--pool-workers") == 0 && v > 0)
-        o->cfg.wbuf.pool_workers = (size_t)v;
-    else if (strcmp(name, "--model-buffer") == 0 && v >= 4096)
-        o->cfg.model_buffer = (size_t)v;
-    else if (strcmp(name, "--jobs") == 0 && v >= 1 && v <= 1024)
-        o->jobs = (unsigned)v;
-    else
-        return false;
-    return true;
+    switch (code) {
+    case OPT_PEERS: o->cfg.peers = (size_t)v; return v > 0 && v <= 1000000;
+    case OPT_READER_RATE: o->cfg.reader_rate = v; return v > 0;
+    case OPT_STALLED: o->cfg.stalled = (size_t)v; return true;
+    case OPT_QUEUE_SOFT: o->cfg.queue_soft = v; return true;
+    case OPT_QUEUE_HARD: o->cfg.queue_hard = v; return true;
+    case OPT_POOL_WORKERS: o->cfg.wbuf.pool_workers = (size_t)v; return v > 0;
+    case OPT_MODEL_BUFFER: o->cfg.model_buffer = (size_t)v; return v >= 4096;
+    case OPT_JOBS: o->jobs = (unsigned)v; return v >= 1 && v <= 1024;
+    default: return false;
+    }
 }
 
-static const char *const number_opts[] = {
-    "--peers", "--reader-rate", "--stalled", "--queue-soft", "--queue-hard",
-    "--pool-workers", "--pool-expiry", "--model-buffer", "--linger", "--jobs", NULL,
-};
-
-static bool is_number_opt(const char *a)
+static const char *option_name(int code)
 {
-    for (size_t i = 0; number_opts[i]; i++)
-        if (strcmp(a, number_opts[i]) == 0)
-            return true;
-    return false;
+    for (const struct option *lo = ph_replay_cli_options; lo->name; lo++)
+        if (lo->val == code)
+            return lo->name;
+    return "?";
 }
 
-static int parse_args(int argc, char **argv, struct replay_opts *o)
+/* Options with a word or a path for a value. */
+static int set_word_opt(struct ph_replay_cli *o, const char *cmd, int code, const char *v)
 {
-    o->captures = calloc((size_t)argc, sizeof *o->captures);
-    if (!o->captures)
+    switch (code) {
+    case OPT_KEYLOG: o->keylog = v; break;
+    case OPT_FILTER: o->filter = v; break;
+    case OPT_FROM: o->from = v; break;
+    case OPT_TYPES: o->types = v; break;
+    case OPT_STRATEGY: o->strategies = v; break;
+    case OPT_JSON: o->json = v; break;
+    case OPT_CSV: o->csv = v; break;
+    case OPT_SVG: o->svg = v; break;
+    case OPT_SINK:
+    case OPT_TRANSPORT:
+        if (strcmp(v, "socket") != 0 && strcmp(v, "model") != 0) {
+            ph_cli_error("%s: --%s is 'socket' or 'model', not '%s'", cmd, option_name(code), v);
+            return PH_EXIT_USAGE;
+        }
+        o->cfg.sink = v[0] == 'm' ? PH_SINK_MODEL : PH_SINK_SOCKET;
+        o->transport_given = true;
+        break;
+    case OPT_ENCODE: {
+        ph_encode_policy ep;
+        if (!ph_encode_policy_parse(v, &ep)) {
+            ph_cli_error("%s: --encode is 'stored' or 'per-write', not '%s'", cmd, v);
+            return PH_EXIT_USAGE;
+        }
+        o->cfg.encode = (int)ep;
+        break;
+    }
+    case OPT_PACE:
+        if (!parse_pace(v, &o->cfg)) {
+            ph_cli_error("%s: --pace is asap, capture or xK (e.g. x10), not '%s'", cmd, v);
+            return PH_EXIT_USAGE;
+        }
+        break;
+    default:
+        return -1;
+    }
+    return PH_EXIT_OK;
+}
+
+int ph_replay_cli_option(struct ph_replay_cli *o, const char *cmd, int code, const char *arg)
+{
+    switch (code) {
+    case 1: o->captures[o->ncaptures++] = arg; return PH_EXIT_OK;
+    case OPT_VERIFY: o->cfg.verify = true; return PH_EXIT_OK;
+    case OPT_QUIET: o->quiet = true; return PH_EXIT_OK;
+    case OPT_FORCE: o->force = true; return PH_EXIT_OK;
+    default: break;
+    }
+    int rc = set_word_opt(o, cmd, code, arg);
+    if (rc >= 0)
+        return rc;
+    if (!parse_number_opt(code, arg, o)) {
+        ph_cli_error("%s: invalid value '%s' for --%s", cmd, arg, option_name(code));
         return PH_EXIT_USAGE;
+    }
+    return PH_EXIT_OK;
+}
+
+int ph_replay_cli_init(struct ph_replay_cli *o, int argc, const char *cmd)
+{
+    memset(o, 0, sizeof *o);
+    o->captures = calloc((size_t)argc + 1, sizeof *o->captures);
+    if (!o->captures) {
+        ph_cli_error("%s: out of memory", cmd);
+        return PH_EXIT_USAGE;
+    }
     o->strategies = "all";
     o->cfg.sink = PH_SINK_SOCKET;
     o->cfg.linger_ns = UINT64_MAX;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-' || strcmp(a, "-") == 0) {
-            o->captures[o->ncaptures++] = a;
-            continue;
-        }
-        bool flag = strcmp(a, "--verify") == 0 || strcmp(a, "--quiet") == 0;
-        if (flag) {
-            if (a[2] == 'v')
-                o->cfg.verify = true;
-            else
-                o->quiet = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            ph_cli_error("replay: option '%s' needs a value (see 'peerheap replay --help')", a);
+    return PH_EXIT_OK;
+}
+
+void ph_replay_cli_free(struct ph_replay_cli *o)
+{
+    free(o->captures);
+    o->captures = NULL;
+}
+
+static int parse_args(int argc, char **argv, struct ph_replay_cli *o)
+{
+    int rc = ph_replay_cli_init(o, argc, "replay");
+    if (rc)
+        return rc;
+    ph_cli_getopt_reset();
+    int c;
+    char name[64];
+    while ((c = getopt_long(argc, argv, "-:", ph_replay_cli_options, NULL)) != -1) {
+        if (c == ':') {
+            ph_cli_error("replay: option '%s' needs a value (see 'peerheap replay --help')",
+                         ph_cli_bad_option(argv, name, sizeof name));
             return PH_EXIT_USAGE;
         }
-        const char *v = argv[++i];
-        if (is_number_opt(a)) {
-            if (!parse_number_opt(a, v, o)) {
-                ph_cli_error("replay: invalid value '%s' for %s", v, a);
-                return PH_EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--keylog") == 0) {
-            o->keylog = v;
-        } else if (strcmp(a, "--filter") == 0) {
-            o->filter = v;
-        } else if (strcmp(a, "--from") == 0) {
-            o->from = v;
-        } else if (strcmp(a, "--types") == 0) {
-            o->types = v;
-        } else if (strcmp(a, "--strategy") == 0) {
-            o->strategies = v;
-        } else if (strcmp(a, "--json") == 0) {
-            o->json = v;
-        } else if (strcmp(a, "--csv") == 0) {
-            o->csv = v;
-        } else if (strcmp(a, "--svg") == 0) {
-            o->svg = v;
-        } else if (strcmp(a, "--sink") == 0 || strcmp(a, "--transport") == 0) {
-            if (strcmp(v, "socket") == 0)
-                o->cfg.sink = PH_SINK_SOCKET;
-            else if (strcmp(v, "model") == 0)
-                o->cfg.sink = PH_SINK_MODEL;
-            else {
-                ph_cli_error("replay: %s is 'socket' or 'model', not '%s'", a, v);
-                return PH_EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--encode") == 0) {
-            ph_encode_policy ep;
-            if (!ph_encode_policy_parse(v, &ep)) {
-                ph_cli_error("replay: --encode is 'stored' or 'per-write', not '%s'", v);
-                return PH_EXIT_USAGE;
-            }
-            o->cfg.encode = (int)ep;
-        } else if (strcmp(a, "--pace") == 0) {
-            if (!parse_pace(v, &o->cfg)) {
-                ph_cli_error("replay: --pace is asap, capture or xK (e.g. x10), not '%s'", v);
-                return PH_EXIT_USAGE;
-            }
-        } else {
-            ph_cli_error("replay: unknown option '%s' (see 'peerheap replay --help')", a);
+        if (c == '?') {
+            ph_cli_error("replay: unknown option '%s' (see 'peerheap replay --help')",
+                         ph_cli_bad_option(argv, name, sizeof name));
             return PH_EXIT_USAGE;
         }
+        if ((rc = ph_replay_cli_option(o, "replay", c, optarg)))
+            return rc;
     }
+    for (; optind < argc; optind++) /* after "--" */
+        o->captures[o->ncaptures++] = argv[optind];
     if (!o->ncaptures) {
         ph_cli_error("replay: no capture given (see 'peerheap replay --help')");
         return PH_EXIT_USAGE;
@@ -234,7 +286,8 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 }
 
 /* Expands "all" and checks every name before anything runs. */
-static int split_strategies(const char *list, char names[][PH_REPORT_NAME_MAX], size_t *n)
+static int split_strategies(const char *cmd, const char *list, char names[][PH_REPORT_NAME_MAX],
+                            size_t *n)
 {
     const char *const *known = ph_wbuf_names();
     *n = 0;
@@ -250,15 +303,15 @@ static int split_strategies(const char *list, char names[][PH_REPORT_NAME_MAX], 
         for (size_t i = 0; known[i]; i++)
             ok |= strlen(known[i]) == len && strncmp(known[i], p, len) == 0;
         if (!ok || *n >= 16) {
-            ph_cli_error("replay: unknown strategy '%.*s' (known: fresh, exact, reuse, pool, "
-                         "ring, tiered)", (int)len, p);
+            ph_cli_error("%s: unknown strategy '%.*s' (known: fresh, exact, reuse, pool, "
+                         "ring, tiered)", cmd, (int)len, p);
             return PH_EXIT_USAGE;
         }
         snprintf(names[(*n)++], PH_REPORT_NAME_MAX, "%.*s", (int)len, p);
         p += len + (p[len] == ',');
     }
     if (!*n) {
-        ph_cli_error("replay: --strategy names no strategy");
+        ph_cli_error("%s: --strategy names no strategy", cmd);
         return PH_EXIT_USAGE;
     }
     return PH_EXIT_OK;
@@ -285,23 +338,7 @@ static void raise_nofile(size_t peers)
     setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-static int write_output(const char *path, ph_err (*fn)(const ph_report *, FILE *),
-                        const ph_report *r)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        ph_cli_error("replay: cannot write %s: %s", path, strerror(errno));
-        return PH_EXIT_USAGE;
-    }
-    ph_err err = fn(r, f);
-    if (fclose(f) || err) {
-        ph_cli_error("replay: writing %s failed", path);
-        return PH_EXIT_USAGE;
-    }
-    return PH_EXIT_OK;
-}
-
-static void fill_report_header(ph_report *r, const struct replay_opts *o,
+static void fill_report_header(ph_report *r, const struct ph_replay_cli *o,
                                const ph_replay_input *in, size_t peers)
 {
     for (size_t i = 0; i < o->ncaptures; i++)
@@ -323,6 +360,10 @@ static void fill_report_header(ph_report *r, const struct replay_opts *o,
     ph_report_set_types(r, o->types);
     r->options.queue_soft = o->cfg.queue_soft;
     r->options.queue_hard = o->cfg.queue_hard;
+    ph_report_set_filter(r, o->filter);
+    r->options.pool_workers = o->cfg.wbuf.pool_workers;
+    r->options.pool_expiry_seconds = (double)o->cfg.wbuf.pool_expiry_ns / 1e9;
+    r->options.model_buffer = o->cfg.model_buffer;
     snprintf(r->options.encode, sizeof r->options.encode, "%s",
              ph_encode_policy_name((ph_encode_policy)o->cfg.encode));
     uint64_t linger = o->cfg.linger_ns;
@@ -400,7 +441,7 @@ static ph_err add_sides(ph_report *r, const ph_lninput *li)
 }
 
 /* Why a session gives nothing, or "" when it is replayed. */
-static const char *not_replayed(const struct ph_lninput_session *s, const struct replay_opts *o)
+static const char *not_replayed(const struct ph_lninput_session *s, const struct ph_replay_cli *o)
 {
     if (s->replay_session >= 0)
         return "";
@@ -413,7 +454,7 @@ static const char *not_replayed(const struct ph_lninput_session *s, const struct
 }
 
 static void print_session_side(const struct ph_lninput_session *s, const ph_lninput *li,
-                               const struct replay_opts *o, FILE *f)
+                               const struct ph_replay_cli *o, FILE *f)
 {
     const char *why = not_replayed(s, o);
     if (why[0]) {
@@ -452,7 +493,7 @@ static int by_sessions(const void *pa, const void *pb)
     return a->sessions < b->sessions ? 1 : a->sessions > b->sessions ? -1 : 0;
 }
 
-static void print_side_groups(const ph_lninput *li, const struct replay_opts *o, FILE *f)
+static void print_side_groups(const ph_lninput *li, const struct ph_replay_cli *o, FILE *f)
 {
     size_t n = ph_lninput_session_count(li), ng = 0;
     struct side_group *g = calloc(n ? n : 1, sizeof *g);
@@ -535,7 +576,7 @@ static void print_side_groups(const ph_lninput *li, const struct replay_opts *o,
 /* More than this many sessions get the grouped summary. */
 #define SIDE_LINES_MAX 8
 
-static void print_sides(const ph_lninput *li, const struct replay_opts *o, FILE *f)
+static void print_sides(const ph_lninput *li, const struct ph_replay_cli *o, FILE *f)
 {
     size_t n = ph_lninput_session_count(li);
     if (n > SIDE_LINES_MAX) {
@@ -547,6 +588,32 @@ static void print_sides(const ph_lninput *li, const struct replay_opts *o, FILE 
     fputc('\n', f);
 }
 
+/* What the report was measured on: each input file and key log, once,
+ * with its SHA-256 (a gate compares them with its baseline's). */
+static ph_err add_digests(ph_report *r, const ph_lninput *li)
+{
+    size_t n = ph_lninput_file_count(li);
+    for (size_t i = 0; i < n; i++) {
+        const struct ph_lninput_file *f = ph_lninput_file(li, i);
+        const char *paths[2] = {f->path, f->keylog};
+        for (size_t k = 0; k < 2; k++) {
+            if (!paths[k])
+                continue;
+            bool seen = false;
+            for (size_t j = 0; j < r->input.n_files; j++)
+                seen |= strcmp(r->input.files[j].path, paths[k]) == 0;
+            char hex[65];
+            /* an input that cannot be read again (a pipe) has no digest */
+            if (seen || ph_sha256_file(paths[k], hex) != PH_OK)
+                continue;
+            ph_err e = ph_report_add_file(r, paths[k], hex);
+            if (e)
+                return e;
+        }
+    }
+    return PH_OK;
+}
+
 static void job_done(void *ctx, size_t index, size_t finished)
 {
     const size_t *n = ctx;
@@ -556,12 +623,13 @@ static void job_done(void *ctx, size_t index, size_t finished)
 }
 
 /* Each strategy in its own process, --jobs at a time; results in the
- * order named. */
-static int run_strategies(struct replay_opts *o, const ph_replay_input *in,
-                          char names[][PH_REPORT_NAME_MAX], size_t n, ph_report *r, int *status)
+ * order named. 0, or the exit status after printing one line. */
+static int measure_strategies(struct ph_replay_cli *o, const char *cmd, const ph_replay_input *in,
+                              char names[][PH_REPORT_NAME_MAX], size_t n, ph_report *r,
+                              int *status)
 {
-    unsigned jobs = o->jobs ? o->jobs : (unsigned)(sysconf(_SC_NPROCESSORS_ONLN) > 0
-                                                       ? sysconf(_SC_NPROCESSORS_ONLN) : 1);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned jobs = o->jobs ? o->jobs : (unsigned)(cores > 0 ? cores : 1);
     if (jobs > n)
         jobs = (unsigned)n;
     r->options.jobs = jobs;
@@ -574,12 +642,11 @@ static int run_strategies(struct replay_opts *o, const ph_replay_input *in,
     ph_strategy_result *res = calloc(n, sizeof *res);
     ph_err *errs = calloc(n, sizeof *errs);
     char (*texts)[PH_REPLAY_ERR_MAX] = calloc(n, sizeof *texts);
+    int rc = PH_EXIT_OK;
     if (!res || !errs || !texts) {
-        free(res);
-        free(errs);
-        free(texts);
-        ph_cli_error("replay: out of memory");
-        return PH_EXIT_USAGE;
+        ph_cli_error("%s: out of memory", cmd);
+        rc = PH_EXIT_USAGE;
+        goto out;
     }
     for (size_t i = 0; i < n; i++)
         list[i] = names[i];
@@ -588,18 +655,21 @@ static int run_strategies(struct replay_opts *o, const ph_replay_input *in,
                              counting ? job_done : NULL, &n);
     if (counting || o->cfg.progress)
         fprintf(stderr, "\r%60s\r", "");
-    int rc = PH_EXIT_OK;
     for (size_t i = 0; i < n && !rc; i++) {
         if (errs[i]) {
-            ph_cli_error("replay: %s", texts[i][0] ? texts[i] : ph_strerror(errs[i]));
+            ph_cli_error("%s: %s", cmd, texts[i][0] ? texts[i] : ph_strerror(errs[i]));
             rc = errs[i] == PH_ERR_ARG ? PH_EXIT_USAGE : PH_EXIT_PARTIAL;
             break;
         }
         if (res[i].mismatches)
             *status = PH_EXIT_PARTIAL;
-        ph_report_add_strategy(r, &res[i]);
+        if (ph_report_add_strategy(r, &res[i])) {
+            ph_cli_error("%s: out of memory", cmd);
+            rc = PH_EXIT_USAGE;
+        }
     }
-    for (size_t i = 0; i < n; i++)
+out:
+    for (size_t i = 0; res && i < n; i++)
         ph_strategy_result_clear(&res[i]);
     free(res);
     free(errs);
@@ -607,17 +677,17 @@ static int run_strategies(struct replay_opts *o, const ph_replay_input *in,
     return rc;
 }
 
-static int run_all(struct replay_opts *o, ph_replay_input *in, ph_lninput **li,
-                   int input_status)
+static int run_strategies(struct ph_replay_cli *o, const char *cmd, ph_replay_input *in,
+                          ph_lninput **li, int input_status, ph_report **out)
 {
     char names[16][PH_REPORT_NAME_MAX];
     size_t nnames;
-    int rc = split_strategies(o->strategies, names, &nnames);
+    int rc = split_strategies(cmd, o->strategies, names, &nnames);
     if (rc)
         return rc;
     size_t peers = o->cfg.peers ? o->cfg.peers : ph_replay_input_sessions(in);
     if (o->cfg.stalled > peers) {
-        ph_cli_error("replay: --stalled %zu is more than the %zu peers", o->cfg.stalled, peers);
+        ph_cli_error("%s: --stalled %zu is more than the %zu peers", cmd, o->cfg.stalled, peers);
         return PH_EXIT_USAGE;
     }
     if (o->cfg.sink == PH_SINK_SOCKET)
@@ -628,8 +698,8 @@ static int run_all(struct replay_opts *o, ph_replay_input *in, ph_lninput **li,
     if (ph_report_create(&r))
         return PH_EXIT_USAGE;
     fill_report_header(r, o, in, peers);
-    if (add_sides(r, *li)) {
-        ph_cli_error("replay: out of memory");
+    if (add_sides(r, *li) || add_digests(r, *li)) {
+        ph_cli_error("%s: out of memory", cmd);
         ph_report_destroy(r);
         return PH_EXIT_USAGE;
     }
@@ -638,44 +708,43 @@ static int run_all(struct replay_opts *o, ph_replay_input *in, ph_lninput **li,
     ph_lninput_destroy(*li);
     *li = NULL;
     int status = input_status;
-    rc = run_strategies(o, in, names, nnames, r, &status);
+    rc = measure_strategies(o, cmd, in, names, nnames, r, &status);
     if (rc) {
         ph_report_destroy(r);
         return rc;
     }
-    ph_report_print_table(r, stdout);
-    fflush(stdout);
-    if (o->json && (rc = write_output(o->json, ph_report_write_json, r)))
-        status = rc;
-    if (o->csv && (rc = write_output(o->csv, ph_report_write_csv, r)))
-        status = rc;
-    if (o->svg && (rc = write_output(o->svg, ph_report_write_svg, r)))
-        status = rc;
-    for (size_t i = 0; i < r->n_strategies; i++)
-        if (r->strategies[i].mismatches)
-            ph_cli_error("replay: %s: %llu frames did not arrive as captured", r->strategies[i].name,
-                         (unsigned long long)r->strategies[i].mismatches);
-    ph_report_destroy(r);
+    for (size_t i = 0; i < r->n_strategies; i++) {
+        const ph_strategy_result *s = &r->strategies[i];
+        if (s->mismatches)
+            ph_cli_error("%s: %s: %llu frames did not arrive as captured (%llu different, "
+                         "%llu missing); first: %s", cmd, s->name,
+                         (unsigned long long)s->mismatches,
+                         (unsigned long long)(s->mismatches - s->missing),
+                         (unsigned long long)s->missing, s->verify_problem);
+    }
+    *out = r;
     return status;
 }
 
 /* Captures and .lnmsgs files -> the replay input (the node under study's
  * side of each session), problems on stderr as each file is read. */
-static int load_input(const struct replay_opts *o, ph_lninput **li, ph_replay_input **in)
+static int load_input(const struct ph_replay_cli *o, const char *cmd, FILE *sides, ph_lninput **li,
+                      ph_replay_input **in)
 {
     *li = NULL;
     *in = NULL;
     struct ph_endpoint from;
     if (o->from && ph_endpoint_parse(o->from, &from)) {
-        ph_cli_error("replay: --from '%s' is not HOST:PORT (e.g. 127.0.0.1:9735 or [::1]:9735)",
-                     o->from);
+        ph_cli_error("%s: --from '%s' is not HOST:PORT (e.g. 127.0.0.1:9735 or [::1]:9735)",
+                     cmd, o->from);
         return PH_EXIT_USAGE;
     }
     uint8_t *wanted = NULL;
-    if (o->types && !(wanted = ph_tool_parse_types("replay", o->types)))
+    if (o->types && !(wanted = ph_tool_parse_types(cmd, o->types)))
         return PH_EXIT_USAGE;
     struct ph_lninput_opts lo = {
         .keylog = o->keylog,
+        .keylog_fallback = getenv("LIGHTNINGKEYLOGFILE"),
         .filter = o->filter,
         .types = wanted,
         .keep = true,
@@ -683,7 +752,7 @@ static int load_input(const struct replay_opts *o, ph_lninput **li, ph_replay_in
     ph_err e = ph_lninput_create(li, &lo);
     free(wanted);
     if (e) {
-        ph_cli_error("replay: out of memory");
+        ph_cli_error("%s: out of memory", cmd);
         return PH_EXIT_USAGE;
     }
     size_t told = 0;
@@ -696,37 +765,93 @@ static int load_input(const struct replay_opts *o, ph_lninput **li, ph_replay_in
     if (status == PH_EXIT_USAGE)
         return status;
     if (ph_lninput_replay_input(*li, o->from ? &from : NULL, in)) {
-        ph_cli_error("replay: out of memory");
+        ph_cli_error("%s: out of memory", cmd);
         return PH_EXIT_USAGE;
     }
-    print_sides(*li, o, stdout);
-    fflush(stdout);
+    if (sides) {
+        print_sides(*li, o, sides);
+        fflush(sides);
+    }
     if (!ph_replay_input_count(*in)) {
-        ph_cli_error("replay: no messages to replay in the input");
+        ph_cli_error("%s: no messages to replay in the input", cmd);
         return PH_EXIT_USAGE;
+    }
+    return status;
+}
+
+int ph_replay_cli_run(struct ph_replay_cli *o, const char *cmd, FILE *sides, ph_report **out)
+{
+    *out = NULL;
+    ph_lninput *li = NULL;
+    ph_replay_input *in = NULL;
+    int rc = load_input(o, cmd, sides, &li, &in);
+    if (rc != PH_EXIT_USAGE)
+        rc = run_strategies(o, cmd, in, &li, rc, out);
+    ph_lninput_destroy(li);
+    ph_replay_input_destroy(in);
+    return rc;
+}
+
+/* The output files, opened before the run (an existing file stops it
+ * before any work), renamed into place after it. */
+struct outputs {
+    const char *path[3];
+    ph_err (*write[3])(const ph_report *, FILE *);
+    ph_atomicfile *file[3];
+};
+
+static int open_outputs(struct outputs *out, const struct ph_replay_cli *o)
+{
+    *out = (struct outputs){
+        .path = {o->json, o->csv, o->svg},
+        .write = {ph_report_write_json, ph_report_write_csv, ph_report_write_svg},
+    };
+    for (size_t i = 0; i < 3; i++)
+        if (out->path[i] && !(out->file[i] = ph_cli_output_open("replay", out->path[i],
+                                                                o->force, false)))
+            return PH_EXIT_USAGE;
+    return PH_EXIT_OK;
+}
+
+static int commit_outputs(struct outputs *out, const ph_report *r)
+{
+    int status = PH_EXIT_OK;
+    for (size_t i = 0; i < 3; i++) {
+        ph_atomicfile *af = out->file[i];
+        out->file[i] = NULL;
+        if (!af)
+            continue;
+        if (!r) { /* the run failed and said why: nothing to write */
+            ph_atomicfile_abort(af);
+            continue;
+        }
+        int rc = ph_cli_output_finish("replay", af, out->path[i],
+                                      out->write[i](r, ph_atomicfile_stream(af)));
+        if (rc)
+            status = rc;
     }
     return status;
 }
 
 static int cmd_replay(int argc, char **argv)
 {
-    struct replay_opts o;
-    memset(&o, 0, sizeof o);
+    struct ph_replay_cli o;
     int rc = parse_args(argc, argv, &o);
-    if (rc) {
-        free(o.captures);
-        return rc;
+    struct outputs outs = {0};
+    if (!rc)
+        rc = open_outputs(&outs, &o);
+    ph_report *r = NULL;
+    if (!rc)
+        rc = ph_replay_cli_run(&o, "replay", stdout, &r);
+    if (r) {
+        ph_report_print_table(r, stdout);
+        fflush(stdout);
     }
-    ph_lninput *li = NULL;
-    ph_replay_input *in = NULL;
-    int input_status = load_input(&o, &li, &in);
-    if (input_status != PH_EXIT_USAGE)
-        rc = run_all(&o, in, &li, input_status);
-    else
-        rc = input_status;
-    ph_lninput_destroy(li);
-    ph_replay_input_destroy(in);
-    free(o.captures);
+    int wrc = commit_outputs(&outs, rc == PH_EXIT_USAGE ? NULL : r);
+    if (wrc)
+        rc = wrc;
+    ph_report_destroy(r);
+    ph_replay_cli_free(&o);
     return rc;
 }
 

@@ -5,11 +5,25 @@
 #include <string.h>
 
 #include "cli.h"
+#include "keylog.h"
 #include "wire.h"
+
+static const char *warning_text(int kind)
+{
+    switch ((enum ph_keylog_warning_kind)kind) {
+    case PH_KEYLOG_WARN_MALFORMED:
+        return "looks like a key line but is not '<32 hex mac> <64 hex key>'";
+    case PH_KEYLOG_WARN_PARTIAL:
+        return "incomplete last line (no newline at the end: a log still being written?)";
+    case PH_KEYLOG_WARN_NO_KEY:
+        break;
+    }
+    return "no '<32 hex mac> <64 hex key>' on it";
+}
 
 void ph_tool_problem_text(const struct ph_lninput_problem *p, char *out, size_t cap)
 {
-    const char *path = p->path ? p->path : "input";
+    const char *path = !p->path ? "input" : strcmp(p->path, "-") == 0 ? "stdin" : p->path;
     switch (p->kind) {
     case PH_LNINPUT_PROB_OPEN:
         snprintf(out, cap, "%s: cannot read: %s", path, strerror(p->sys_errno));
@@ -28,12 +42,33 @@ void ph_tool_problem_text(const struct ph_lninput_problem *p, char *out, size_t 
                  p->err == PH_ERR_IO ? strerror(p->sys_errno) : ph_strerror(p->err));
         return;
     case PH_LNINPUT_PROB_KEYLOG_LINE:
-        snprintf(out, cap, "%s: line %llu: not a key log line (want '<32 hex mac> <64 hex key>')",
-                 path, (unsigned long long)p->line);
+        snprintf(out, cap, "%s: line %llu: warning: %s; line skipped", path,
+                 (unsigned long long)p->line, warning_text(p->warning));
+        return;
+    case PH_LNINPUT_PROB_KEYLOG_MORE:
+        snprintf(out, cap, "%s: warning: %llu more lines without a key skipped", path,
+                 (unsigned long long)p->count);
+        return;
+    case PH_LNINPUT_PROB_KEYLOG_EMPTY:
+        snprintf(out, cap, "%s: warning: no key in its %llu line%s%s%s%s", path,
+                 (unsigned long long)p->count, p->count == 1 ? "" : "s",
+                 p->detail[0] ? " (read as " : "", p->detail,
+                 p->detail[0] ? ": not a key log?)" : "");
+        return;
+    case PH_LNINPUT_PROB_KEYLOG_ENCODING:
+        snprintf(out, cap, "%s: note: key log read as %s", path, p->detail);
         return;
     case PH_LNINPUT_PROB_NO_KEYLOG:
-        snprintf(out, cap, "%s: note: no key log (no --keylog, no %s.keys): nothing can be "
-                 "decrypted", path, path);
+        if (p->detail[0])
+            snprintf(out, cap, "%s: note: no key log (no --keylog, no %s, %s): nothing can be "
+                     "decrypted", path, p->detail,
+                     p->count ? "LIGHTNINGKEYLOGFILE names no file"
+                              : "LIGHTNINGKEYLOGFILE not set");
+        else
+            snprintf(out, cap, "%s: note: no key log (no --keylog, %s): nothing can be "
+                     "decrypted", path,
+                     p->count ? "LIGHTNINGKEYLOGFILE names no file"
+                              : "LIGHTNINGKEYLOGFILE not set");
         return;
     case PH_LNINPUT_PROB_LNMSGS_RECORD:
         snprintf(out, cap, "%s: offset %llu: record truncated or shorter than a message type",
@@ -47,8 +82,9 @@ void ph_tool_problem_text(const struct ph_lninput_problem *p, char *out, size_t 
                  (unsigned long long)p->count);
         return;
     case PH_LNINPUT_PROB_NO_SESSION:
-        snprintf(out, cap, "%s: no Lightning session found (%llu TCP connection%s)", path,
-                 (unsigned long long)p->count, p->count == 1 ? "" : "s");
+        snprintf(out, cap, "%s: no Lightning session found (%llu TCP connection%s, %llu bytes "
+                 "of TCP payload)", path, (unsigned long long)p->count,
+                 p->count == 1 ? "" : "s", (unsigned long long)p->offset);
         return;
     case PH_LNINPUT_PROB_SHORT:
         snprintf(out, cap, "%s: note: session %llu: %llu message%s shorter than a message type "
@@ -57,6 +93,10 @@ void ph_tool_problem_text(const struct ph_lninput_problem *p, char *out, size_t 
         return;
     case PH_LNINPUT_PROB_NOMEM:
         snprintf(out, cap, "%s: out of memory", path);
+        return;
+    case PH_LNINPUT_PROB_TEMP:
+        snprintf(out, cap, "%s: cannot make a temporary file for its messages: %s", path,
+                 strerror(p->sys_errno));
         return;
     }
     snprintf(out, cap, "%s: %s", path, ph_strerror(p->err));

@@ -22,7 +22,37 @@ static void usage(FILE *f)
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (commands[i])
             fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
-    fprintf(f, "\n'peerheap <command> --help' describes each command.\n");
+    fprintf(f, "\n'peerheap <command> --help' or 'peerheap help <command>' describes each\n"
+               "command; 'man peerheap' has them all.\n");
+}
+
+static const struct ph_command *find(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (commands[i] && strcmp(commands[i]->name, name) == 0)
+            return commands[i];
+    return NULL;
+}
+
+/* "peerheap help COMMAND": the same text as "peerheap COMMAND --help" (and
+ * as the command's section of the man page, which is made from it). */
+static int help(int argc, char **argv)
+{
+    if (argc < 3) {
+        usage(stdout);
+        return PH_EXIT_OK;
+    }
+    const struct ph_command *c = find(argv[2]);
+    if (!c) {
+        ph_cli_error("help: no command '%s' (try 'peerheap --help')", argv[2]);
+        return PH_EXIT_USAGE;
+    }
+    if (argc > 3) {
+        ph_cli_error("help: one command at a time");
+        return PH_EXIT_USAGE;
+    }
+    fputs(c->help, stdout);
+    return PH_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -32,18 +62,18 @@ int main(int argc, char **argv)
         return PH_EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (ph_cli_is_help(cmd) || strcmp(cmd, "help") == 0) {
+    if (ph_cli_is_help(cmd)) {
         usage(stdout);
         return PH_EXIT_OK;
     }
+    if (strcmp(cmd, "help") == 0)
+        return help(argc, argv);
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("peerheap %s\n", PH_VERSION);
         return PH_EXIT_OK;
     }
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        const struct ph_command *c = commands[i];
-        if (!c || strcmp(c->name, cmd) != 0)
-            continue;
+    const struct ph_command *c = find(cmd);
+    if (c) {
         if (argc >= 3 && ph_cli_is_help(argv[2])) {
             fputs(c->help, stdout);
             return PH_EXIT_OK;

@@ -119,6 +119,11 @@ struct ph_keylog {
     struct entry *v; /* sorted by mac, unique macs */
     size_t n;
     size_t cap;
+    uint8_t prefix[8192]; /* bit per 16-bit MAC prefix present */
+    struct ph_keylog_warning warn[PH_KEYLOG_MAX_WARNINGS];
+    size_t nwarn;
+    unsigned long lines;
+    enum ph_keylog_encoding enc;
 };
 
 static int hexval(char c)
@@ -143,24 +148,14 @@ static bool unhex(uint8_t *out, const char *in, size_t n)
     return true;
 }
 
-static bool is_space(char c)
+static bool is_blank(char c)
 {
-    return c == ' ' || c == '\t' || c == '\r';
+    return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
 
-/* Trailing blanks (and a CR from CRLF files) are tolerated; nothing else. */
-static size_t trim_right(const char *s, size_t len)
+static bool is_word(char c)
 {
-    while (len && is_space(s[len - 1]))
-        len--;
-    return len;
-}
-
-static bool parse_line(struct entry *e, const char *s, size_t len)
-{
-    if (len != MAC_HEX + 1 + KEY_HEX || s[MAC_HEX] != ' ')
-        return false;
-    return unhex(e->mac, s, MAC_LEN) && unhex(e->key, s + MAC_HEX + 1, KEY_LEN);
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 static int mac_cmp(const void *a, const void *b)
@@ -190,33 +185,93 @@ static void sort_unique(ph_keylog *kl)
             continue;
         kl->v[w++] = kl->v[r];
     }
+    sodium_memzero(kl->v + w, (kl->n - w) * sizeof *kl->v);
     kl->n = w;
 }
 
-static size_t count_lines(const char *text, size_t len)
+static ph_err add_entry(ph_keylog *kl, const char *mac_hex, const char *key_hex,
+                        unsigned long line)
 {
-    size_t lines = 1;
-    for (size_t i = 0; i < len; i++)
-        lines += text[i] == '\n';
-    return lines;
+    if (kl->n == kl->cap) {
+        size_t cap = kl->cap ? kl->cap * 2 : 64;
+        struct entry *v = calloc(cap, sizeof *v);
+        if (!v)
+            return PH_ERR_NOMEM;
+        if (kl->n)
+            memcpy(v, kl->v, kl->n * sizeof *v);
+        if (kl->v) {
+            sodium_memzero(kl->v, kl->cap * sizeof *kl->v);
+            free(kl->v);
+        }
+        kl->v = v;
+        kl->cap = cap;
+    }
+    struct entry *e = &kl->v[kl->n];
+    if (!unhex(e->mac, mac_hex, MAC_LEN) || !unhex(e->key, key_hex, KEY_LEN))
+        return PH_OK; /* callers only pass hex runs; kept for safety */
+    e->line = line;
+    kl->n++;
+    return PH_OK;
 }
 
-ph_err ph_keylog_parse(ph_keylog **out, const char *text, size_t len, unsigned long *bad_line)
+static void warn(ph_keylog *kl, unsigned long line, enum ph_keylog_warning_kind kind)
 {
-    if (!out || (len && !text))
-        return PH_ERR_ARG;
-    *out = NULL;
-    if (bad_line)
-        *bad_line = 0;
-    ph_keylog *kl = calloc(1, sizeof *kl);
-    if (!kl)
-        return PH_ERR_NOMEM;
-    kl->cap = count_lines(text, len);
-    kl->v = calloc(kl->cap, sizeof *kl->v);
-    if (!kl->v) {
-        free(kl);
-        return PH_ERR_NOMEM;
+    if (kl->nwarn < PH_KEYLOG_MAX_WARNINGS) {
+        kl->warn[kl->nwarn].line = line;
+        kl->warn[kl->nwarn].kind = kind;
     }
+    kl->nwarn++;
+}
+
+/* Whether [p, p+n) is all hex. */
+static bool all_hex(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (hexval(p[i]) < 0)
+            return false;
+    return true;
+}
+
+/* Every "<32 hex> <64 hex>" pair of one line; how many were found, and
+ * whether the line had a hex run long enough to be meant as a key. */
+static ph_err scan_line(ph_keylog *kl, const char *s, size_t len, unsigned long line,
+                        size_t *found, bool *keyish)
+{
+    *found = 0;
+    *keyish = false;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && !is_word(s[i]))
+            i++;
+        size_t a = i;
+        while (i < len && is_word(s[i]))
+            i++;
+        size_t alen = i - a;
+        if (alen >= MAC_HEX && all_hex(s + a, alen))
+            *keyish = true;
+        if (alen != MAC_HEX || !all_hex(s + a, alen))
+            continue;
+        size_t j = i;
+        while (j < len && is_blank(s[j]))
+            j++;
+        if (j == i)
+            continue;
+        size_t b = j;
+        while (j < len && is_word(s[j]))
+            j++;
+        if (j - b != KEY_HEX || !all_hex(s + b, KEY_HEX))
+            continue;
+        ph_err e = add_entry(kl, s + a, s + b, line);
+        if (e)
+            return e;
+        (*found)++;
+        i = j;
+    }
+    return PH_OK;
+}
+
+static ph_err parse_text(ph_keylog *kl, const char *text, size_t len)
+{
     unsigned long lineno = 0;
     for (size_t pos = 0; pos < len;) {
         const char *s = text + pos;
@@ -224,19 +279,119 @@ ph_err ph_keylog_parse(ph_keylog **out, const char *text, size_t len, unsigned l
         size_t raw = nl ? (size_t)(nl - s) : len - pos;
         pos += raw + (nl != NULL);
         lineno++;
-        size_t l = trim_right(s, raw);
-        if (l == 0 || s[0] == '#')
+        size_t lead = 0;
+        while (lead < raw && is_blank(s[lead]))
+            lead++;
+        if (lead == raw || s[lead] == '#')
             continue;
-        kl->v[kl->n].line = lineno;
-        if (!parse_line(&kl->v[kl->n], s, l)) {
-            if (bad_line)
-                *bad_line = lineno;
-            ph_keylog_destroy(kl);
-            return PH_ERR_KEYLOG_FORMAT;
+        size_t found;
+        bool keyish;
+        ph_err e = scan_line(kl, s, raw, lineno, &found, &keyish);
+        if (e)
+            return e;
+        if (found)
+            continue;
+        warn(kl, lineno, !nl ? PH_KEYLOG_WARN_PARTIAL
+                         : keyish ? PH_KEYLOG_WARN_MALFORMED : PH_KEYLOG_WARN_NO_KEY);
+    }
+    kl->lines = lineno;
+    return PH_OK;
+}
+
+/* UTF-16 without a BOM: NUL bytes on one side of nearly every code unit. */
+static enum ph_keylog_encoding sniff_utf16(const uint8_t *p, size_t len)
+{
+    size_t n = len < 512 ? len : 512, units = n / 2, zero_even = 0, zero_odd = 0;
+    if (units < 8)
+        return PH_KEYLOG_TEXT;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        zero_even += p[i] == 0;
+        zero_odd += p[i + 1] == 0;
+    }
+    if (zero_odd * 10 >= units * 9 && zero_even * 10 < units)
+        return PH_KEYLOG_UTF16LE;
+    if (zero_even * 10 >= units * 9 && zero_odd * 10 < units)
+        return PH_KEYLOG_UTF16BE;
+    return PH_KEYLOG_TEXT;
+}
+
+/* The text as 8-bit characters: BOMs dropped, UTF-16 narrowed (anything
+ * outside ASCII becomes '?', which no key contains). *conv is a copy to
+ * wipe and free when one was made. */
+static ph_err decode(ph_keylog *kl, const char *text, size_t len, const char **out,
+                     size_t *out_len, char **conv)
+{
+    const uint8_t *u = (const uint8_t *)text;
+    *conv = NULL;
+    *out = text;
+    *out_len = len;
+    kl->enc = PH_KEYLOG_TEXT;
+    size_t skip = 0;
+    if (len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf) {
+        kl->enc = PH_KEYLOG_UTF8_BOM;
+        *out = text + 3;
+        *out_len = len - 3;
+    } else if (len >= 2 && u[0] == 0xff && u[1] == 0xfe) {
+        kl->enc = PH_KEYLOG_UTF16LE;
+        skip = 2;
+    } else if (len >= 2 && u[0] == 0xfe && u[1] == 0xff) {
+        kl->enc = PH_KEYLOG_UTF16BE;
+        skip = 2;
+    } else {
+        kl->enc = sniff_utf16(u, len);
+    }
+    if (kl->enc == PH_KEYLOG_UTF16LE || kl->enc == PH_KEYLOG_UTF16BE) {
+        size_t units = (len - skip) / 2;
+        char *c = malloc(units ? units : 1);
+        if (!c)
+            return PH_ERR_NOMEM;
+        bool le = kl->enc == PH_KEYLOG_UTF16LE;
+        for (size_t i = 0; i < units; i++) {
+            const uint8_t *q = u + skip + 2 * i;
+            unsigned v = le ? (unsigned)(q[0] | q[1] << 8) : (unsigned)(q[0] << 8 | q[1]);
+            c[i] = v < 0x80 ? (char)v : '?';
         }
-        kl->n++;
+        *conv = c;
+        *out = c;
+        *out_len = units;
+        return PH_OK;
+    }
+    if (memchr(*out, '\0', *out_len))
+        kl->enc = PH_KEYLOG_BINARY;
+    return PH_OK;
+}
+
+ph_err ph_keylog_parse(ph_keylog **out, const char *text, size_t len,
+                       unsigned long *first_warning)
+{
+    if (!out || (len && !text))
+        return PH_ERR_ARG;
+    *out = NULL;
+    if (first_warning)
+        *first_warning = 0;
+    ph_keylog *kl = calloc(1, sizeof *kl);
+    if (!kl)
+        return PH_ERR_NOMEM;
+    const char *t;
+    size_t tlen;
+    char *conv;
+    ph_err e = decode(kl, text, len, &t, &tlen, &conv);
+    if (!e)
+        e = parse_text(kl, t, tlen);
+    if (conv) {
+        sodium_memzero(conv, tlen);
+        free(conv);
+    }
+    if (e) {
+        ph_keylog_destroy(kl);
+        return e;
     }
     sort_unique(kl);
+    for (size_t i = 0; i < kl->n; i++)
+        kl->prefix[kl->v[i].mac[0] << 5 | kl->v[i].mac[1] >> 3] |=
+            (uint8_t)(1u << (kl->v[i].mac[1] & 7));
+    if (first_warning && kl->nwarn)
+        *first_warning = kl->warn[0].line;
     *out = kl;
     return PH_OK;
 }
@@ -296,19 +451,19 @@ static ph_err read_all(const char *path, char **buf, size_t *len)
     return PH_OK;
 }
 
-ph_err ph_keylog_load(ph_keylog **out, const char *path, unsigned long *bad_line)
+ph_err ph_keylog_load(ph_keylog **out, const char *path, unsigned long *first_warning)
 {
     if (!out || !path)
         return PH_ERR_ARG;
     *out = NULL;
-    if (bad_line)
-        *bad_line = 0;
+    if (first_warning)
+        *first_warning = 0;
     char *text;
     size_t len;
     ph_err err = read_all(path, &text, &len);
     if (err)
         return err;
-    err = ph_keylog_parse(out, text, len, bad_line);
+    err = ph_keylog_parse(out, text, len, first_warning);
     sodium_memzero(text, len);
     free(text);
     return err;
@@ -334,8 +489,35 @@ const uint8_t *ph_keylog_find(const ph_keylog *kl, const uint8_t mac[16])
 {
     if (!kl || !mac || !kl->n)
         return NULL;
+    if (!(kl->prefix[mac[0] << 5 | mac[1] >> 3] & (1u << (mac[1] & 7))))
+        return NULL;
     struct entry probe;
     memcpy(probe.mac, mac, MAC_LEN);
     const struct entry *e = bsearch(&probe, kl->v, kl->n, sizeof *kl->v, mac_cmp);
     return e ? e->key : NULL;
+}
+
+size_t ph_keylog_warning_count(const ph_keylog *kl) { return kl ? kl->nwarn : 0; }
+
+const struct ph_keylog_warning *ph_keylog_warning(const ph_keylog *kl, size_t i)
+{
+    return kl && i < kl->nwarn && i < PH_KEYLOG_MAX_WARNINGS ? &kl->warn[i] : NULL;
+}
+
+unsigned long ph_keylog_lines(const ph_keylog *kl) { return kl ? kl->lines : 0; }
+enum ph_keylog_encoding ph_keylog_encoding(const ph_keylog *kl)
+{
+    return kl ? kl->enc : PH_KEYLOG_TEXT;
+}
+
+const char *ph_keylog_encoding_name(enum ph_keylog_encoding e)
+{
+    switch (e) {
+    case PH_KEYLOG_UTF8_BOM: return "UTF-8 with a BOM";
+    case PH_KEYLOG_UTF16LE: return "UTF-16LE";
+    case PH_KEYLOG_UTF16BE: return "UTF-16BE";
+    case PH_KEYLOG_BINARY: return "binary";
+    case PH_KEYLOG_TEXT: break;
+    }
+    return "";
 }

@@ -809,9 +809,64 @@ void ph_noise_rx_release(ph_noise *n)
     n->body_cap = 0;
 }
 
+bool ph_noise_recv_body_failed(const ph_noise *n, size_t *body_len)
+{
+    if (!n || !n->failed || !n->in_body)
+        return false;
+    if (body_len)
+        *body_len = n->body_len;
+    return true;
+}
+
+ph_err ph_noise_recv_skip_frame(ph_noise *n)
+{
+    if (!ph_noise_recv_body_failed(n, NULL))
+        return PH_ERR_STATE;
+    cipher_advance(&n->rx);
+    n->failed = false;
+    n->in_body = false;
+    n->hdr_have = 0;
+    return PH_OK;
+}
+
+bool ph_noise_header_repairable(const uint8_t key[32], uint64_t nonce,
+                                const uint8_t hdr[PH_NOISE_HDR_LEN], size_t *len)
+{
+    if (!key || !hdr)
+        return false;
+    uint8_t npub[NONCE_LEN], polykey[32];
+    make_nonce(npub, nonce);
+    /* The AEAD's one-time Poly1305 key is the same for every candidate;
+     * only the padded ciphertext block changes. */
+    crypto_stream_chacha20_ietf(polykey, sizeof polykey, npub, key);
+    uint8_t msg[32] = {0}, tag[16];
+    msg[24] = 2; /* ciphertext length, little-endian, after an empty AD */
+    bool found = false;
+    for (unsigned v = 0; v < 65536 && !found; v++) {
+        msg[0] = (uint8_t)(v >> 8);
+        msg[1] = (uint8_t)v;
+        if ((v >> 8) == hdr[0] && (v & 0xff) == hdr[1])
+            continue; /* the value that failed */
+        crypto_onetimeauth_poly1305(tag, msg, sizeof msg, polykey);
+        found = sodium_memcmp(tag, hdr + 2, sizeof tag) == 0;
+    }
+    if (found && len) {
+        uint8_t l[2];
+        crypto_stream_chacha20_ietf_xor_ic(l, msg, 2, npub, 1, key);
+        *len = (size_t)l[0] << 8 | l[1];
+    }
+    sodium_memzero(polykey, sizeof polykey);
+    return found;
+}
+
 size_t ph_noise_rx_buffered(const ph_noise *n)
 {
     if (!n)
         return 0;
     return n->hdr_have + (n->body ? n->body_cap : 0);
+}
+
+bool ph_noise_rx_in_frame(const ph_noise *n)
+{
+    return n && (n->in_body || n->hdr_have > 0);
 }

@@ -27,6 +27,7 @@
 #ifndef PH_NOISE_H
 #define PH_NOISE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "chachapoly.h"
@@ -169,9 +170,32 @@ ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size
  * frame. */
 void ph_noise_rx_release(ph_noise *n);
 
+/* After PH_ERR_NOISE_BAD_MAC from ph_noise_decrypt_feed: true when the
+ * frame's length header had authenticated and its body's MAC failed
+ * (*body_len, may be NULL, is that body's length): the key was right and
+ * the body's bytes are damaged. False when the header failed. */
+bool ph_noise_recv_body_failed(const ph_noise *n, size_t *body_len);
+/* After a body MAC failure: drop that frame and go on with the next one
+ * (the nonce moves past the failed body, rotating as it would have).
+ * PH_ERR_STATE when the last failure was not a body's. */
+ph_err ph_noise_recv_skip_frame(ph_noise *n);
+
+/* A length header that failed to authenticate under `key` at receive nonce
+ * `nonce`: whether another value of its two ciphertext length bytes
+ * authenticates with the header's MAC, i.e. the key is right and those
+ * bytes were damaged; *len (may be NULL) gets the length that value
+ * decrypts to. 65,536 Poly1305 evaluations (milliseconds): for telling
+ * what went wrong, not for the data path. */
+bool ph_noise_header_repairable(const uint8_t key[32], uint64_t nonce,
+                                const uint8_t hdr[PH_NOISE_HDR_LEN], size_t *len);
+
 /* Bytes held by the transport's receive buffer (for memory accounting): the
  * partial header plus the heap buffer frames are received into (kept
  * between frames until ph_noise_rx_release). */
 size_t ph_noise_rx_buffered(const ph_noise *n);
+
+/* Whether part of a frame (some of its header or body) has been fed and the
+ * frame is not complete yet: how a reader bounds the time a frame may take. */
+bool ph_noise_rx_in_frame(const ph_noise *n);
 
 #endif

@@ -19,6 +19,9 @@ struct ph_lninput {
     bool stats_first, keep;
     ph_keylog *shared_kl;       /* the key log given to create */
     bool shared_bad;            /* ... and it could not be used */
+    char *fallback_path;        /* opts.keylog_fallback, copied */
+    ph_keylog *fallback_kl;     /* loaded on first use */
+    bool fallback_tried, fallback_bad;
 
     struct ph_lninput_file *files;
     size_t nfiles, cap_files;
@@ -101,19 +104,69 @@ static struct ph_lninput_session *session_at(ph_lninput *in, size_t idx, size_t 
 
 /* ---- create / destroy ---- */
 
-static void keylog_problem(ph_lninput *in, size_t file, const char *path, ph_err e,
-                           unsigned long line)
+/* A key log that cannot be read at all. */
+static void keylog_problem(ph_lninput *in, size_t file, const char *path, ph_err e)
 {
     int saved = errno;
     struct ph_lninput_problem *p =
-        add_problem(in, e == PH_ERR_KEYLOG_FORMAT ? PH_LNINPUT_PROB_KEYLOG_LINE
-                                                  : PH_LNINPUT_PROB_KEYLOG,
-                    PH_LNINPUT_UNUSABLE, file, path);
+        add_problem(in, PH_LNINPUT_PROB_KEYLOG, PH_LNINPUT_UNUSABLE, file, path);
     if (!p)
         return;
     p->err = e;
-    p->line = line;
     p->sys_errno = e == PH_ERR_IO ? saved : 0;
+}
+
+/* Notes on a key log that was read: its lines without a key (numbered),
+ * its encoding, or that it holds no key at all. Nothing here is lost: the
+ * sessions say what could not be decrypted. */
+static void keylog_notes(ph_lninput *in, size_t file, const char *path, const ph_keylog *kl)
+{
+    enum ph_keylog_encoding enc = ph_keylog_encoding(kl);
+    struct ph_lninput_problem *p;
+    if (!ph_keylog_count(kl)) {
+        p = add_problem(in, PH_LNINPUT_PROB_KEYLOG_EMPTY, PH_LNINPUT_NOTE, file, path);
+        if (p) {
+            p->count = ph_keylog_lines(kl);
+            snprintf(p->detail, sizeof p->detail, "%s", ph_keylog_encoding_name(enc));
+        }
+        return;
+    }
+    if (enc != PH_KEYLOG_TEXT && enc != PH_KEYLOG_UTF8_BOM &&
+        (p = add_problem(in, PH_LNINPUT_PROB_KEYLOG_ENCODING, PH_LNINPUT_NOTE, file, path)))
+        snprintf(p->detail, sizeof p->detail, "%s", ph_keylog_encoding_name(enc));
+    size_t n = ph_keylog_warning_count(kl), shown = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct ph_keylog_warning *w = ph_keylog_warning(kl, i);
+        if (!w)
+            break;
+        p = add_problem(in, PH_LNINPUT_PROB_KEYLOG_LINE, PH_LNINPUT_NOTE, file, path);
+        if (p) {
+            p->line = w->line;
+            p->warning = (int)w->kind;
+        }
+        shown++;
+    }
+    if (n > shown && (p = add_problem(in, PH_LNINPUT_PROB_KEYLOG_MORE, PH_LNINPUT_NOTE, file,
+                                      path)))
+        p->count = n - shown;
+}
+
+/* Loads a key log: PH_OK with the notes recorded, else the error with the
+ * problem recorded (the caller decides what it makes unusable). */
+static ph_err load_keylog(ph_lninput *in, size_t file, const char *path, ph_keylog **out)
+{
+    ph_err e = ph_keylog_load(out, path, NULL);
+    if (e == PH_ERR_NOMEM) {
+        add_problem(in, PH_LNINPUT_PROB_NOMEM, PH_LNINPUT_UNUSABLE, file, path);
+        return e;
+    }
+    if (e) {
+        *out = NULL;
+        keylog_problem(in, file, path, e);
+        return e;
+    }
+    keylog_notes(in, file, path, *out);
+    return PH_OK;
 }
 
 ph_err ph_lninput_create(ph_lninput **out, const struct ph_lninput_opts *opts)
@@ -132,6 +185,8 @@ ph_err ph_lninput_create(ph_lninput **out, const struct ph_lninput_opts *opts)
     in->keep = opts->keep;
     in->next_id = 1;
     bool nomem = (opts->keylog && !(in->keylog_path = strdup(opts->keylog))) ||
+                 (opts->keylog_fallback && *opts->keylog_fallback &&
+                  !(in->fallback_path = strdup(opts->keylog_fallback))) ||
                  (opts->filter && !(in->filter = strdup(opts->filter))) ||
                  (opts->types && !(in->types = malloc(65536))) ||
                  (opts->keep && ph_replay_input_create(&in->kept));
@@ -142,17 +197,12 @@ ph_err ph_lninput_create(ph_lninput **out, const struct ph_lninput_opts *opts)
     if (opts->types)
         memcpy(in->types, opts->types, 65536);
     if (in->keylog_path) {
-        unsigned long line = 0;
-        ph_err e = ph_keylog_load(&in->shared_kl, in->keylog_path, &line);
+        ph_err e = load_keylog(in, PH_LNINPUT_NO_FILE, in->keylog_path, &in->shared_kl);
         if (e == PH_ERR_NOMEM) {
             ph_lninput_destroy(in);
             return e;
         }
-        if (e) {
-            in->shared_kl = NULL;
-            in->shared_bad = true;
-            keylog_problem(in, PH_LNINPUT_NO_FILE, in->keylog_path, e, line);
-        }
+        in->shared_bad = e != PH_OK;
     }
     *out = in;
     return PH_OK;
@@ -164,13 +214,15 @@ void ph_lninput_destroy(ph_lninput *in)
         return;
     for (size_t i = 0; i < in->nfiles; i++) {
         free((char *)in->files[i].path);
-        if (in->files[i].keylog != in->keylog_path)
+        if (in->files[i].keylog != in->keylog_path && in->files[i].keylog != in->fallback_path)
             free((char *)in->files[i].keylog);
     }
     free(in->files);
     free(in->sess);
     free(in->probs);
     ph_keylog_destroy(in->shared_kl);
+    ph_keylog_destroy(in->fallback_kl);
+    free(in->fallback_path);
     ph_replay_input_destroy(in->kept);
     free(in->keylog_path);
     free(in->filter);
@@ -262,6 +314,8 @@ static ph_err add_file(ph_lninput *in, const char *path, size_t *idx)
 static FILE *open_input(ph_lninput *in, size_t file)
 {
     const char *path = in->files[file].path;
+    if (strcmp(path, "-") == 0)
+        return stdin;
     FILE *fp = fopen(path, "rb");
     int err = fp ? 0 : errno;
     struct stat st;
@@ -281,12 +335,112 @@ static FILE *open_input(ph_lninput *in, size_t file)
     return fp;
 }
 
+static void close_input(FILE *fp)
+{
+    if (fp && fp != stdin)
+        fclose(fp);
+}
+
+/* ---- the spool: messages waiting for their file to be read whole ---- */
+
+/* One record: ts, offset, session index, direction, timed, length, bytes. */
+#define SPOOL_HDR 24u
+
+static FILE *spool_open(ph_lninput *in, size_t file)
+{
+    FILE *sp = tmpfile();
+    if (!sp) {
+        int err = errno;
+        struct ph_lninput_problem *p =
+            add_problem(in, PH_LNINPUT_PROB_TEMP, PH_LNINPUT_UNUSABLE, file, in->files[file].path);
+        if (p) {
+            p->err = PH_ERR_IO;
+            p->sys_errno = err;
+        }
+    }
+    return sp;
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static bool spool_put(FILE *sp, size_t idx, const struct ph_lninput_msg *m)
+{
+    uint8_t h[SPOOL_HDR];
+    put_u64(h, m->ts_ns);
+    put_u64(h + 8, m->offset);
+    h[16] = (uint8_t)idx;
+    h[17] = (uint8_t)(idx >> 8);
+    h[18] = (uint8_t)(idx >> 16);
+    h[19] = (uint8_t)(idx >> 24);
+    h[20] = (uint8_t)m->dir;
+    h[21] = m->timed;
+    h[22] = (uint8_t)(m->len >> 8);
+    h[23] = (uint8_t)m->len;
+    return fwrite(h, 1, SPOOL_HDR, sp) == SPOOL_HDR && fwrite(m->msg, 1, m->len, sp) == m->len;
+}
+
+static void deliver(struct pass *ps, size_t idx, struct ph_lninput_msg *m);
+
+/* Hands out everything spooled, in order; endpoints from the sessions. */
+static ph_err spool_replay(struct pass *ps, FILE *sp)
+{
+    ph_lninput *in = ps->in;
+    if (fflush(sp) != 0 || fseek(sp, 0, SEEK_SET) != 0)
+        return PH_ERR_IO;
+    uint8_t *buf = malloc(65536);
+    if (!buf)
+        return PH_ERR_NOMEM;
+    uint8_t h[SPOOL_HDR];
+    ph_err e = PH_OK;
+    while (!ps->err && fread(h, 1, SPOOL_HDR, sp) == SPOOL_HDR) {
+        size_t idx = (size_t)h[16] | (size_t)h[17] << 8 | (size_t)h[18] << 16 |
+                     (size_t)h[19] << 24;
+        size_t len = (size_t)h[22] << 8 | h[23];
+        if (fread(buf, 1, len, sp) != len || idx >= in->nsess) {
+            e = PH_ERR_IO;
+            break;
+        }
+        const struct ph_lninput_session *s = &in->sess[idx];
+        struct ph_lninput_msg m = {
+            .file = ps->file,
+            .session = s->id,
+            .dir = h[20],
+            .timed = h[21],
+            .ts_ns = get_u64(h),
+            .offset = get_u64(h + 8),
+            .msg = buf,
+            .len = len,
+        };
+        if (s->has_endpoints) {
+            m.src = m.dir == PH_LN_I2R ? &s->ln.initiator : &s->ln.responder;
+            m.dst = m.dir == PH_LN_I2R ? &s->ln.responder : &s->ln.initiator;
+        }
+        deliver(ps, idx, &m);
+    }
+    if (!e && ferror(sp))
+        e = PH_ERR_IO;
+    free(buf);
+    return e ? e : ps->err;
+}
+
 /* ---- .lnmsgs ---- */
 
-/* One pass over an .lnmsgs file: counts (deliver false) or delivers. On a
- * malformed record *bad_offset is its offset. */
-static ph_err lnmsgs_pass(FILE *fp, uint8_t *buf, struct pass *ps, size_t idx, bool send,
-                          uint64_t *n, uint64_t *bytes, uint64_t *bad_offset)
+/* Reads the whole file once into the spool, checking every record; on a
+ * malformed one *bad_offset is its offset. */
+static ph_err lnmsgs_check(FILE *fp, FILE *sp, size_t idx, uint8_t *buf, uint64_t *n,
+                           uint64_t *bytes, uint64_t *bad_offset)
 {
     uint64_t offset = 0;
     *n = *bytes = 0;
@@ -300,21 +454,11 @@ static ph_err lnmsgs_pass(FILE *fp, uint8_t *buf, struct pass *ps, size_t idx, b
             *bad_offset = offset;
             return ferror(fp) ? PH_ERR_IO : PH_ERR_PARSE;
         }
+        struct ph_lninput_msg m = {.dir = PH_LN_I2R, .offset = offset, .msg = buf, .len = len};
+        if (!spool_put(sp, idx, &m))
+            return PH_ERR_NOMEM; /* the temporary file is full */
         (*n)++;
         *bytes += len;
-        if (send) {
-            struct ph_lninput_msg m = {
-                .file = ps->file,
-                .session = ps->first_id,
-                .dir = PH_LN_I2R,
-                .offset = offset,
-                .msg = buf,
-                .len = len,
-            };
-            deliver(ps, idx, &m);
-            if (ps->err)
-                return ps->err;
-        }
         offset += 2u + len;
     }
 }
@@ -325,17 +469,25 @@ static ph_err read_lnmsgs(ph_lninput *in, size_t file)
     FILE *fp = open_input(in, file);
     if (!fp)
         return PH_ERR_IO;
+    FILE *sp = spool_open(in, file);
     uint8_t *buf = malloc(65535);
-    if (!buf) {
-        fclose(fp);
-        problem_nomem(in, file);
-        return PH_ERR_NOMEM;
+    if (!sp || !buf) {
+        close_input(fp);
+        if (sp)
+            fclose(sp);
+        free(buf);
+        if (sp)
+            problem_nomem(in, file);
+        return sp ? PH_ERR_NOMEM : PH_ERR_IO;
     }
     struct pass ps = {.in = in, .file = file, .base = in->nsess, .first_id = in->next_id};
     uint64_t n = 0, bytes = 0, bad = 0;
-    /* Check the whole file first: a malformed one gives no message at all,
-     * and the session's stats are known before its first message. */
-    ph_err e = lnmsgs_pass(fp, buf, &ps, ps.base, false, &n, &bytes, &bad);
+    /* The whole file first: a malformed one gives no message at all, and
+     * the session's stats are known before its first message. */
+    ph_err e = lnmsgs_check(fp, sp, ps.base, buf, &n, &bytes, &bad);
+    int saved = errno;
+    free(buf);
+    close_input(fp);
     struct ph_lninput_session *s = NULL;
     if (!e) {
         s = session_at(in, ps.base, file, ps.base, ps.first_id);
@@ -350,15 +502,10 @@ static ph_err read_lnmsgs(ph_lninput *in, size_t file)
         f->usable = true;
         if (in->on_file)
             in->on_file(in->ctx, in, file);
-        rewind(fp);
-        uint64_t n2, bytes2;
-        e = lnmsgs_pass(fp, buf, &ps, ps.base, true, &n2, &bytes2, &bad);
-        if (!e && (n2 != n || bytes2 != bytes))
-            e = PH_ERR_PARSE; /* changed under us: as malformed */
+        e = spool_replay(&ps, sp);
+        saved = errno;
     }
-    int saved = errno;
-    free(buf);
-    fclose(fp);
+    fclose(sp);
     if (e == PH_ERR_NOMEM) {
         problem_nomem(in, file);
     } else if (e) {
@@ -380,25 +527,51 @@ static ph_err read_lnmsgs(ph_lninput *in, size_t file)
 
 bool ph_lninput_default_keylog(const char *capture, char *out, size_t cap)
 {
+    if (!cap)
+        return false;
+    out[0] = '\0';
+    if (strcmp(capture, "-") == 0)
+        return false;
     int n = snprintf(out, cap, "%s.keys", capture);
     if (n < 0 || (size_t)n >= cap)
         return false;
     if (access(out, F_OK) == 0)
         return true;
     const char *slash = strrchr(capture, '/'), *dot = strrchr(capture, '.');
-    if (dot && (!slash || dot > slash)) {
-        char alt[4096];
-        n = snprintf(alt, sizeof alt, "%.*s.keys", (int)(dot - capture), capture);
-        if (n > 0 && (size_t)n < sizeof alt && (size_t)n < cap && access(alt, F_OK) == 0) {
-            memcpy(out, alt, (size_t)n + 1);
-            return true;
-        }
+    if (!dot || (slash && dot < slash))
+        return false;
+    char alt[4096];
+    n = snprintf(alt, sizeof alt, "%.*s.keys", (int)(dot - capture), capture);
+    if (n <= 0 || (size_t)n >= sizeof alt)
+        return false;
+    if (access(alt, F_OK) == 0 && (size_t)n < cap) {
+        memcpy(out, alt, (size_t)n + 1);
+        return true;
     }
+    /* Both names tried, for the note that says none was found. */
+    size_t used = strlen(out);
+    snprintf(out + used, cap - used, " or %s", alt);
     return false;
 }
 
+/* The fallback key log, loaded once; NULL when none is usable. */
+static const ph_keylog *fallback_keylog(ph_lninput *in, size_t file, ph_err *err)
+{
+    *err = PH_OK;
+    if (!in->fallback_tried) {
+        in->fallback_tried = true;
+        if (access(in->fallback_path, F_OK) != 0) {
+            in->fallback_bad = true;
+            return NULL;
+        }
+        *err = load_keylog(in, file, in->fallback_path, &in->fallback_kl);
+        in->fallback_bad = *err != PH_OK;
+    }
+    return in->fallback_bad ? NULL : in->fallback_kl;
+}
+
 /* The key log for capture `file`: the shared one, the default one beside
- * it, or none (a note). False when the capture is unusable. */
+ * it, the fallback, or none (a note). False when the capture is unusable. */
 static bool capture_keylog(ph_lninput *in, size_t file, const ph_keylog **kl, ph_keylog **own,
                            ph_err *err)
 {
@@ -414,38 +587,51 @@ static bool capture_keylog(ph_lninput *in, size_t file, const ph_keylog **kl, ph
         f->keylog = in->keylog_path;
         return true;
     }
-    size_t cap = strlen(f->path) + 6;
+    size_t cap = 2 * strlen(f->path) + 16;
     char *path = malloc(cap);
     if (!path) {
         *err = PH_ERR_NOMEM;
         problem_nomem(in, file);
         return false;
     }
-    if (!ph_lninput_default_keylog(f->path, path, cap)) {
-        free(path);
-        add_problem(in, PH_LNINPUT_PROB_NO_KEYLOG, PH_LNINPUT_NOTE, file, f->path);
+    if (ph_lninput_default_keylog(f->path, path, cap)) {
+        f->keylog = path;
+        ph_err e = load_keylog(in, file, path, own);
+        if (e) {
+            *err = e;
+            return false;
+        }
+        *kl = *own;
         return true;
     }
-    f->keylog = path;
-    unsigned long line = 0;
-    ph_err e = ph_keylog_load(own, path, &line);
-    if (e) {
-        *own = NULL;
-        *err = e;
-        if (e == PH_ERR_NOMEM)
-            problem_nomem(in, file);
-        else
-            keylog_problem(in, file, path, e, line);
-        return false;
+    if (in->fallback_path) {
+        ph_err e;
+        *kl = fallback_keylog(in, file, &e);
+        if (e) {
+            free(path);
+            *err = e;
+            return false;
+        }
+        if (*kl) {
+            free(path);
+            f->keylog = in->fallback_path;
+            return true;
+        }
     }
-    *kl = *own;
+    struct ph_lninput_problem *p =
+        add_problem(in, PH_LNINPUT_PROB_NO_KEYLOG, PH_LNINPUT_NOTE, file, f->path);
+    if (p) {
+        snprintf(p->detail, sizeof p->detail, "%s", path);
+        p->count = in->fallback_path ? 1 : 0;
+    }
+    free(path);
     return true;
 }
 
-static ph_err open_capture(ph_lninput *in, size_t file, ph_capture **cap)
+static ph_err open_capture(ph_lninput *in, size_t file, FILE *fp, ph_capture **cap)
 {
     char why[PH_CAPTURE_ERRLEN] = "";
-    ph_err e = ph_capture_open(cap, in->files[file].path, in->filter, why);
+    ph_err e = ph_capture_open_stream(cap, fp, fp != stdin, in->filter, why);
     if (e) {
         struct ph_lninput_problem *p = add_problem(
             in, e == PH_ERR_NOMEM ? PH_LNINPUT_PROB_NOMEM : PH_LNINPUT_PROB_CAPTURE_OPEN,
@@ -458,36 +644,31 @@ static ph_err open_capture(ph_lninput *in, size_t file, ph_capture **cap)
     return e;
 }
 
-/* One pass of lnsession over the capture (`cap` is consumed; NULL: open
- * it again). With `announce` the file is usable once it opens, and on_file
- * hears it before the first message. */
-static ph_err capture_pass(ph_lninput *in, struct pass *ps, ph_capture *cap, const ph_keylog *kl,
-                           bool send, bool announce, ph_lnsessions **out)
+/* With stats_first, messages wait in the spool until their file is read. */
+struct spooling {
+    struct pass *ps;
+    FILE *sp;
+    bool failed;
+};
+
+static void on_record_spool(void *ctx, const struct ph_ln_record *r)
 {
-    struct ph_lninput_file *f = &in->files[ps->file];
-    *out = NULL;
-    ph_err e = cap ? PH_OK : open_capture(in, ps->file, &cap);
-    if (e)
-        return e;
-    struct ph_lnsession_opts lo = {.first_id = ps->first_id};
-    e = ph_lnsession_create(out, kl, &lo, send ? on_record : NULL, ps);
-    if (e) {
-        ph_capture_close(cap);
-        problem_nomem(in, ps->file);
-        return e;
-    }
-    if (announce) {
-        f->usable = true;
-        if (in->on_file)
-            in->on_file(in->ctx, in, ps->file);
-    }
-    e = ph_lnsession_run(*out, cap);
-    ph_capture_close(cap);
-    if (e == PH_ERR_NOMEM || ps->err) {
-        problem_nomem(in, ps->file);
-        return PH_ERR_NOMEM;
-    }
-    return PH_OK; /* capture-level trouble is among lnsession's problems */
+    struct spooling *sg = ctx;
+    if (sg->failed)
+        return;
+    struct ph_lninput_msg m = {
+        .dir = r->dir,
+        .timed = true,
+        .ts_ns = r->ts_ns,
+        .msg = r->msg,
+        .len = r->len,
+    };
+    size_t idx = sg->ps->base + (size_t)(r->session - sg->ps->first_id);
+    const uint8_t *types = sg->ps->in->types;
+    if (types && (r->len < 2 || !types[r->msg[0] << 8 | r->msg[1]]))
+        return;
+    if (idx > UINT32_MAX - 1 || !spool_put(sg->sp, idx, &m))
+        sg->failed = true;
 }
 
 /* The file's sessions as lnsession counted them. */
@@ -510,13 +691,23 @@ static ph_err take_sessions(ph_lninput *in, struct pass *ps, const ph_lnsessions
     return PH_OK;
 }
 
+/* A session problem's severity: notes lose nothing. */
+static enum ph_lninput_severity session_severity(const struct ph_ln_problem *lp)
+{
+    if (lp->kind == PH_LN_PROB_NOTE)
+        return PH_LNINPUT_NOTE;
+    if (lp->kind == PH_LN_PROB_MIDSTREAM && !lp->bytes)
+        return PH_LNINPUT_NOTE;
+    return PH_LNINPUT_PARTIAL;
+}
+
 static void take_problems(ph_lninput *in, size_t file, const ph_lnsessions *ls)
 {
     const char *path = in->files[file].path;
     for (size_t i = 0; i < ph_lnsession_problem_count(ls); i++) {
         const struct ph_ln_problem *lp = ph_lnsession_problem(ls, i);
         struct ph_lninput_problem *p =
-            add_problem(in, PH_LNINPUT_PROB_SESSION, PH_LNINPUT_PARTIAL, file, path);
+            add_problem(in, PH_LNINPUT_PROB_SESSION, session_severity(lp), file, path);
         if (p) {
             p->session = lp->session;
             p->offset = lp->offset;
@@ -533,8 +724,10 @@ static void take_problems(ph_lninput *in, size_t file, const ph_lnsessions *ls)
     if (!ph_lnsession_count(ls)) {
         struct ph_lninput_problem *p =
             add_problem(in, PH_LNINPUT_PROB_NO_SESSION, PH_LNINPUT_PARTIAL, file, path);
-        if (p)
+        if (p) {
             p->count = ph_lnsession_connections(ls);
+            p->offset = in->files[file].tcp_bytes;
+        }
     }
     const struct ph_lninput_file *f = &in->files[file];
     for (size_t i = 0; i < f->nsessions; i++) {
@@ -552,14 +745,14 @@ static void take_problems(ph_lninput *in, size_t file, const ph_lnsessions *ls)
 
 static ph_err read_capture(ph_lninput *in, size_t file)
 {
+    struct ph_lninput_file *f = &in->files[file];
     FILE *fp = open_input(in, file);
     if (!fp)
         return PH_ERR_IO;
-    fclose(fp);
     /* A file that is no capture at all is said so before anything about
      * its key log. */
     ph_capture *cap;
-    ph_err e = open_capture(in, file, &cap);
+    ph_err e = open_capture(in, file, fp, &cap);
     if (e)
         return e;
     const ph_keylog *kl;
@@ -569,35 +762,57 @@ static ph_err read_capture(ph_lninput *in, size_t file)
         return e;
     }
     struct pass ps = {.in = in, .file = file, .base = in->nsess, .first_id = in->next_id};
-    ph_lnsessions *ls = NULL;
-    if (in->stats_first) {
-        /* Reading twice costs time, not memory: a capture may be larger
-         * than what we want to hold to print its headers first. */
-        e = capture_pass(in, &ps, cap, kl, false, false, &ls);
-        cap = NULL;
-        if (!e)
-            e = take_sessions(in, &ps, ls);
-        ph_lnsession_destroy(ls);
-        ls = NULL;
-        if (e) {
-            in->nsess = ps.base;
-            in->files[file].nsessions = 0;
-            ph_keylog_destroy(own);
-            return e;
-        }
+    struct spooling sg = {.ps = &ps};
+    if (in->stats_first && !(sg.sp = spool_open(in, file))) {
+        ph_capture_close(cap);
+        ph_keylog_destroy(own);
+        return PH_ERR_IO;
     }
-    e = capture_pass(in, &ps, cap, kl, true, true, &ls);
+    ph_lnsessions *ls = NULL;
+    struct ph_lnsession_opts lo = {.first_id = ps.first_id};
+    e = sg.sp ? ph_lnsession_create(&ls, kl, &lo, on_record_spool, &sg)
+              : ph_lnsession_create(&ls, kl, &lo, on_record, &ps);
+    if (e) {
+        ph_capture_close(cap);
+        ph_keylog_destroy(own);
+        if (sg.sp)
+            fclose(sg.sp);
+        problem_nomem(in, file);
+        return e;
+    }
+    if (!sg.sp) { /* messages flow as the capture is read */
+        f->usable = true;
+        if (in->on_file)
+            in->on_file(in->ctx, in, file);
+    }
+    e = ph_lnsession_run(ls, cap);
+    ph_capture_close(cap);
+    e = e == PH_ERR_NOMEM || ps.err ? PH_ERR_NOMEM : PH_OK;
     if (!e)
         e = take_sessions(in, &ps, ls);
-    if (ls) {
-        in->files[file].connections = ph_lnsession_connections(ls);
-        in->next_id = ph_lnsession_next_id(ls);
+    f->connections = ph_lnsession_connections(ls);
+    f->tcp_bytes = ph_lnsession_tcp_bytes(ls);
+    in->next_id = ph_lnsession_next_id(ls);
+    if (!e && sg.sp) {
+        /* The file's problems are known before its first message too. */
         take_problems(in, file, ls);
-        ph_lnsession_destroy(ls);
+        f->usable = true;
+        if (in->on_file)
+            in->on_file(in->ctx, in, file);
+        e = sg.failed ? PH_ERR_NOMEM : spool_replay(&ps, sg.sp);
+        if (e)
+            problem_nomem(in, file);
+    } else {
+        if (e)
+            problem_nomem(in, file);
+        take_problems(in, file, ls);
     }
-    if (e && !in->files[file].usable) {
-        in->nsess = ps.base; /* only the first pass saw them */
-        in->files[file].nsessions = 0;
+    if (sg.sp)
+        fclose(sg.sp);
+    ph_lnsession_destroy(ls);
+    if (e && !f->usable) {
+        in->nsess = ps.base;
+        f->nsessions = 0;
     }
     ph_keylog_destroy(own);
     return e;

@@ -2,12 +2,19 @@
  * .lnmsgs files -> sessions -> messages in order. The one pipeline behind
  * `peerheap dump` and `peerheap replay`.
  *
- * Files are read one at a time (ph_lninput_read). A name ending in
- * ".lnmsgs" is a message file ([u16 BE length][message]..., what dump
- * --export and peer --dump-received write): one session, one sender, no
- * endpoints or times. Anything else is a capture, read by lib/capture and
- * decoded by lib/lnsession with a key log: the one given to create, else
- * the default beside the capture (ph_lninput_default_keylog).
+ * Files are read one at a time (ph_lninput_read), each exactly once, from
+ * the start: a regular file, standard input ("-"), a pipe or a FIFO read
+ * the same. A name ending in ".lnmsgs" is a message file ([u16 BE
+ * length][message]..., what dump --export and peer --dump-received write):
+ * one session, one sender, no endpoints or times. Anything else is a
+ * capture, read by lib/capture and decoded by lib/lnsession with a key log:
+ * the one given to create, else the default beside the capture
+ * (ph_lninput_default_keylog), else opts.keylog_fallback.
+ *
+ * Where the whole file must be seen before its first message (an .lnmsgs
+ * file is checked whole first; opts.stats_first), its messages wait in an
+ * unlinked temporary file (tmpfile(3)), not in memory and not by reading
+ * the input twice.
  *
  * Sessions are numbered from 1 across every file read, in the order
  * lnsession finds them (an .lnmsgs file takes the next number): the numbers
@@ -60,13 +67,15 @@ struct ph_lninput_msg {
 
 typedef void (*ph_lninput_msg_cb)(void *ctx, const struct ph_lninput_msg *m);
 /* Called once per usable file before its first message. With
- * opts.stats_first the file's sessions and their stats are complete then
- * (a capture is read twice for it); without, only an .lnmsgs file's are. */
+ * opts.stats_first the file's sessions and their stats are complete then;
+ * without, only an .lnmsgs file's are. */
 typedef void (*ph_lninput_file_cb)(void *ctx, const ph_lninput *in, size_t file);
 
 struct ph_lninput_opts {
     const char *keylog;        /* key log for every capture; NULL: each capture's
                                   default (ph_lninput_default_keylog) */
+    const char *keylog_fallback; /* when a capture has no key log beside it (the
+                                  tool passes $LIGHTNINGKEYLOGFILE); may be NULL */
     const char *filter;        /* BPF expression for captures, or NULL */
     const uint8_t *types;      /* 65,536 flags: only these message types are
                                   delivered and kept (messages shorter than a
@@ -88,6 +97,7 @@ struct ph_lninput_file {
     size_t first_session;      /* index of its first session (ph_lninput_session) */
     size_t nsessions;
     uint64_t connections;      /* TCP connections seen (captures) */
+    uint64_t tcp_bytes;        /* TCP payload delivered, all connections (captures) */
 };
 
 /* Why a side was taken as the node under study (ph_lninput_replay_input). */
@@ -127,20 +137,30 @@ enum ph_lninput_severity {
 
 enum ph_lninput_problem_kind {
     PH_LNINPUT_PROB_OPEN,          /* the file cannot be read: sys_errno */
-    PH_LNINPUT_PROB_CAPTURE_OPEN,  /* libpcap refused it: err (PH_ERR_CAPTURE_OPEN,
-                                      _FILTER, _LINKTYPE), detail = libpcap's text */
+    PH_LNINPUT_PROB_CAPTURE_OPEN,  /* not a capture: err (PH_ERR_CAPTURE_OPEN,
+                                      _FILTER, _LINKTYPE), detail = why */
     PH_LNINPUT_PROB_KEYLOG,        /* the key log `path` cannot be read: err, sys_errno */
-    PH_LNINPUT_PROB_KEYLOG_LINE,   /* the key log `path` has a bad line: line */
-    PH_LNINPUT_PROB_NO_KEYLOG,     /* note: none given, none beside the capture */
+    PH_LNINPUT_PROB_KEYLOG_LINE,   /* note: key log `path`, `line` holds no key
+                                      (warning: its ph_keylog_warning_kind) */
+    PH_LNINPUT_PROB_KEYLOG_MORE,   /* note: `count` more such lines not listed */
+    PH_LNINPUT_PROB_KEYLOG_EMPTY,  /* note: no key at all in `count` lines;
+                                      detail = its encoding name, "" for text */
+    PH_LNINPUT_PROB_KEYLOG_ENCODING, /* note: read as detail (UTF-16LE, ...) */
+    PH_LNINPUT_PROB_NO_KEYLOG,     /* note: none given, none beside the capture:
+                                      detail = the names tried ("a.keys or b.keys"),
+                                      count = 1 when a fallback was given but
+                                      does not exist */
     PH_LNINPUT_PROB_LNMSGS_RECORD, /* .lnmsgs record truncated or shorter than a
                                       type, at offset: the file is unusable */
     PH_LNINPUT_PROB_SESSION,       /* from lnsession: see ln (ln.text is one line) */
     PH_LNINPUT_PROB_MORE,          /* count more lnsession problems not stored */
     PH_LNINPUT_PROB_NO_SESSION,    /* a capture without a Lightning session:
-                                      count = TCP connections seen */
+                                      count = TCP connections seen, offset = their
+                                      payload bytes */
     PH_LNINPUT_PROB_SHORT,         /* note: count kept messages of `session` shorter
                                       than a message type (not replayable) */
     PH_LNINPUT_PROB_NOMEM,         /* memory ran out reading the file */
+    PH_LNINPUT_PROB_TEMP,          /* no temporary file for the messages: sys_errno */
 };
 
 #define PH_LNINPUT_NO_FILE ((size_t)-1)
@@ -155,23 +175,26 @@ struct ph_lninput_problem {
     ph_err err;
     int sys_errno;             /* errno for PROB_OPEN / PROB_KEYLOG (PH_ERR_IO), else 0 */
     uint64_t line, offset, count;
+    int warning;               /* PROB_KEYLOG_LINE: enum ph_keylog_warning_kind */
     struct ph_ln_problem ln;   /* PROB_SESSION */
-    char detail[PH_CAPTURE_ERRLEN]; /* PROB_CAPTURE_OPEN: libpcap's explanation */
+    char detail[PH_CAPTURE_ERRLEN]; /* PROB_CAPTURE_OPEN: why; NO_KEYLOG: names tried */
 };
 
-/* Loads opts->keylog when given: a key log that cannot be used is recorded
+/* Loads opts->keylog when given: a key log that cannot be read is recorded
  * as a PH_LNINPUT_UNUSABLE problem (file PH_LNINPUT_NO_FILE) and every
- * capture read afterwards is unusable without a further problem. Returns
- * PH_ERR_NOMEM (then *out is NULL) or PH_OK. */
+ * capture read afterwards is unusable without a further problem; lines of
+ * it without a key are notes. Returns PH_ERR_NOMEM (then *out is NULL) or
+ * PH_OK. */
 ph_err ph_lninput_create(ph_lninput **out, const struct ph_lninput_opts *opts);
 void ph_lninput_destroy(ph_lninput *in);
 
 /* Reads one file to its end, delivering (and keeping) its messages and
  * recording its sessions and problems. Returns PH_OK when the file was
  * used, even partly (problems say what was lost); otherwise why it was
- * unusable (PH_ERR_IO, PH_ERR_CAPTURE_*, PH_ERR_KEYLOG_FORMAT, PH_ERR_PARSE
- * for a malformed .lnmsgs, PH_ERR_NOMEM), with the problem recorded and no
- * message of it delivered or kept. */
+ * unusable (PH_ERR_IO, PH_ERR_CAPTURE_*, PH_ERR_KEYLOG_FORMAT when the key
+ * log given to create could not be read, PH_ERR_PARSE for a malformed
+ * .lnmsgs, PH_ERR_NOMEM), with the problem recorded and no message of it
+ * delivered or kept. `path` "-" is standard input (a capture). */
 ph_err ph_lninput_read(ph_lninput *in, const char *path);
 
 size_t ph_lninput_file_count(const ph_lninput *in);
@@ -200,7 +223,8 @@ ph_err ph_lninput_replay_input(ph_lninput *in, const struct ph_endpoint *from,
 
 /* The key log that goes with a capture when none is named: CAPTURE.keys,
  * else CAPTURE with its extension replaced by .keys. False (and `out`
- * holding the first name tried) when neither exists or `cap` is too small. */
+ * holding the names tried, "CAPTURE.keys or CAPTURE-ext.keys") when
+ * neither exists or `cap` is too small. Standard input ("-") has none. */
 bool ph_lninput_default_keylog(const char *capture, char *out, size_t cap);
 
 #endif

@@ -19,6 +19,7 @@ struct ph_pcapw_conn {
 
 struct ph_pcapw {
     FILE *f;
+    bool owns_f;                /* opened here (ph_pcapw_open), closed here */
     size_t mss;
     bool no_acks;
     ph_err err;                 /* latched write error */
@@ -48,24 +49,16 @@ static void write_bytes(ph_pcapw *w, const void *p, size_t n)
         w->err = PH_ERR_IO;
 }
 
-ph_err ph_pcapw_open(ph_pcapw **out, const char *path, const struct ph_pcapw_opts *opts)
+static ph_err start(ph_pcapw **out, FILE *f, bool owns_f, const struct ph_pcapw_opts *opts)
 {
-    if (!out || !path)
-        return PH_ERR_ARG;
-    *out = NULL;
     size_t mss = opts && opts->mss ? opts->mss : PH_PCAPW_DEFAULT_MSS;
     if (mss > PH_PCAPW_MAX_MSS)
         return PH_ERR_ARG;
     ph_pcapw *w = calloc(1, sizeof *w);
     if (!w)
         return PH_ERR_NOMEM;
-    w->f = fopen(path, "wb");
-    if (!w->f) {
-        int e = errno;
-        free(w);
-        errno = e;
-        return PH_ERR_IO;
-    }
+    w->f = f;
+    w->owns_f = owns_f;
     w->mss = mss;
     w->no_acks = opts && opts->no_acks;
     uint8_t hdr[24] = {0};
@@ -76,6 +69,30 @@ ph_err ph_pcapw_open(ph_pcapw **out, const char *path, const struct ph_pcapw_opt
     write_bytes(w, hdr, sizeof hdr);
     *out = w;
     return w->err;
+}
+
+ph_err ph_pcapw_open(ph_pcapw **out, const char *path, const struct ph_pcapw_opts *opts)
+{
+    if (!out || !path)
+        return PH_ERR_ARG;
+    *out = NULL;
+    if (opts && opts->mss > PH_PCAPW_MAX_MSS)
+        return PH_ERR_ARG;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return PH_ERR_IO;
+    ph_err err = start(out, f, true, opts);
+    if (!*out)
+        fclose(f);
+    return err;
+}
+
+ph_err ph_pcapw_open_stream(ph_pcapw **out, FILE *f, const struct ph_pcapw_opts *opts)
+{
+    if (!out || !f)
+        return PH_ERR_ARG;
+    *out = NULL;
+    return start(out, f, false, opts);
 }
 
 ph_err ph_pcapw_flush(ph_pcapw *w)
@@ -97,8 +114,8 @@ ph_err ph_pcapw_close(ph_pcapw *w)
         free(c);
     }
     ph_err e = w->err;
-    if (fclose(w->f) != 0 && !e)
-        e = PH_ERR_IO;
+    if (w->owns_f ? fclose(w->f) != 0 : fflush(w->f) != 0)
+        e = e ? e : PH_ERR_IO;
     free(w);
     return e;
 }

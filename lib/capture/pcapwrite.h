@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "capture.h"
 #include "error.h"
 
@@ -42,7 +43,11 @@ struct ph_pcapw_opts {
 
 /* Create (truncate) `path`; opts may be NULL for defaults. */
 ph_err ph_pcapw_open(ph_pcapw **out, const char *path, const struct ph_pcapw_opts *opts);
-/* Flush and close; PH_ERR_IO if any write (or the close) failed. */
+/* Write to a stream the caller owns (e.g. an atomic file's); close then
+ * flushes it but leaves it open. */
+ph_err ph_pcapw_open_stream(ph_pcapw **out, FILE *f, const struct ph_pcapw_opts *opts);
+/* Flush and close (the stream too, unless the caller owns it); PH_ERR_IO if
+ * any write (or the close) failed. */
 ph_err ph_pcapw_close(ph_pcapw *w);
 ph_err ph_pcapw_flush(ph_pcapw *w);
 

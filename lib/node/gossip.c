@@ -78,8 +78,10 @@ static ph_gossip_msg *msg_new(const uint8_t *bytes, size_t len)
     m->len = (uint32_t)len;
     if (bytes)
         memcpy(m->data, bytes, len);
-    if (len >= 2)
-        m->type = rd16(bytes ? bytes : m->data);
+    /* Without bytes the caller fills the message and sets its type: the
+     * data is not written yet, so it must not be read. */
+    if (bytes && len >= 2)
+        m->type = rd16(bytes);
     return m;
 }
 
@@ -1538,7 +1540,9 @@ enum {
     QF_ALL = QF_ANN | QF_UPD1 | QF_UPD2 | QF_NODE1 | QF_NODE2,
 };
 
-static ph_err answer_one_scid(ph_gossip_store *s, const struct chan *c, uint64_t flags,
+/* The messages of one channel, as the planned flags say (node duplicates
+ * already removed by the plan). */
+static ph_err answer_one_scid(ph_gossip_store *s, const struct chan *c, unsigned flags,
                               ph_gossip_emit_fn emit, void *ctx)
 {
     ph_gossip_msg *out[5];
@@ -1546,15 +1550,11 @@ static ph_err answer_one_scid(ph_gossip_store *s, const struct chan *c, uint64_t
     if (flags & QF_ANN)
         out[n++] = c->ann;
     for (int d = 0; d < 2; d++)
-        if ((flags & (uint64_t)(QF_UPD1 << d)) && c->upd[d])
+        if ((flags & (unsigned)(QF_UPD1 << d)) && c->upd[d])
             out[n++] = c->upd[d];
-    for (int i = 0; i < 2; i++) {
-        struct node *nd = c->node[i];
-        if (!(flags & (uint64_t)(QF_NODE1 << i)) || !nd->ann || nd->query_mark == s->query_serial)
-            continue;
-        nd->query_mark = s->query_serial; /* one node_announcement per node per query */
-        out[n++] = nd->ann;
-    }
+    for (int i = 0; i < 2; i++)
+        if ((flags & (unsigned)(QF_NODE1 << i)) && c->node[i]->ann)
+            out[n++] = c->node[i]->ann;
     for (size_t i = 0; i < n; i++) {
         s->st.scid_query_messages++;
         ph_err err = emit_ref(emit, ctx, out[i]);
@@ -1564,10 +1564,129 @@ static ph_err answer_one_scid(ph_gossip_store *s, const struct chan *c, uint64_t
     return PH_OK;
 }
 
-ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *query, size_t len,
-                                          ph_gossip_emit_fn emit, void *ctx)
+struct ph_gossip_scid_answer {
+    ph_gossip_store *s;
+    uint8_t chain[HASH_LEN];
+    bool ours, ended;
+    size_t n, next;
+    uint64_t *scids;   /* known channels, each once, in first-asked order */
+    uint8_t *flags;    /* QF_* per channel, node duplicates removed */
+};
+
+struct asked {
+    uint64_t scid;
+    uint32_t pos;      /* position in the query */
+    uint32_t flags;
+};
+
+static bool asked_before(const struct asked *x, const struct asked *y)
 {
-    if (!s || !query || !emit)
+    return x->scid != y->scid ? x->scid < y->scid : x->pos < y->pos;
+}
+
+/* In place, no allocation: the largest query sorts in its own 131 KB. */
+static void sift_down(struct asked *v, size_t root, size_t n)
+{
+    for (size_t child; (child = 2 * root + 1) < n; root = child) {
+        if (child + 1 < n && asked_before(&v[child], &v[child + 1]))
+            child++;
+        if (!asked_before(&v[root], &v[child]))
+            return;
+        struct asked t = v[root];
+        v[root] = v[child];
+        v[child] = t;
+    }
+}
+
+static void heapsort_asked(struct asked *v, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(v, i, n);
+    for (size_t end = n; end-- > 1;) {
+        struct asked t = v[0];
+        v[0] = v[end];
+        v[end] = t;
+        sift_down(v, 0, end);
+    }
+}
+
+/* Known channels of the query, each once (a repeated scid's flags are
+ * merged into its first occurrence), in query order; then each node's
+ * announcement only where the node first appears (BOLT 7: SHOULD avoid
+ * duplicate node_announcements in one answer). */
+static ph_err plan_answer(ph_gossip_store *s, const struct scid_query *q,
+                          ph_gossip_scid_answer *a)
+{
+    struct asked *v = malloc((q->n ? q->n : 1) * sizeof *v);
+    uint32_t *first = calloc(q->n ? q->n : 1, sizeof *first); /* pos -> entry + 1 */
+    if (!v || !first) {
+        free(v);
+        free(first);
+        return PH_ERR_NOMEM;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        uint64_t scid = rd64(q->scids + 8 * i);
+        if (find_chan(s, scid))
+            v[m++] = (struct asked){ scid, (uint32_t)i,
+                                     (uint32_t)((q->flags ? q->flags[i] : QF_ALL) & QF_ALL) };
+    }
+    heapsort_asked(v, m);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (u && v[u - 1].scid == v[i].scid) {
+            v[u - 1].flags |= v[i].flags;
+            continue;
+        }
+        v[u] = v[i];
+        first[v[u].pos] = (uint32_t)u + 1;
+        u++;
+    }
+    a->scids = malloc((u ? u : 1) * sizeof *a->scids);
+    a->flags = malloc(u ? u : 1);
+    if (!a->scids || !a->flags) {
+        free(v);
+        free(first);
+        return PH_ERR_NOMEM;
+    }
+    s->query_serial++;
+    size_t k = 0;
+    for (size_t pos = 0; pos < q->n; pos++) {
+        if (!first[pos])
+            continue;
+        struct asked *e = &v[first[pos] - 1];
+        const struct chan *c = find_chan(s, e->scid);
+        for (int i = 0; i < 2; i++) {
+            struct node *nd = c->node[i];
+            if (!(e->flags & (uint32_t)(QF_NODE1 << i)))
+                continue;
+            if (nd->query_mark == s->query_serial)
+                e->flags &= ~(uint32_t)(QF_NODE1 << i);
+            nd->query_mark = s->query_serial;
+        }
+        a->scids[k] = e->scid;
+        a->flags[k] = (uint8_t)e->flags;
+        k++;
+    }
+    a->n = k;
+    free(v);
+    free(first);
+    return PH_OK;
+}
+
+void ph_gossip_scid_answer_destroy(ph_gossip_scid_answer *a)
+{
+    if (!a)
+        return;
+    free(a->scids);
+    free(a->flags);
+    free(a);
+}
+
+ph_err ph_gossip_scid_answer_create(ph_gossip_store *s, const uint8_t *query, size_t len,
+                                    ph_gossip_scid_answer **out)
+{
+    if (!s || !query || !out)
         return PH_ERR_ARG;
     if (len >= 2 && rd16(query) != PH_WIRE_QUERY_SHORT_CHANNEL_IDS)
         return PH_ERR_ARG;
@@ -1576,22 +1695,67 @@ ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *que
     struct scid_query q = { 0 };
     if (!err)
         err = parse_scid_query(wm, &q);
+    ph_gossip_scid_answer *a = NULL;
+    if (!err && !(a = calloc(1, sizeof *a)))
+        err = PH_ERR_NOMEM;
+    if (!err) {
+        a->s = s;
+        memcpy(a->chain, q.chain, HASH_LEN);
+        a->ours = our_chain(s, q.chain);
+        if (a->ours)
+            err = plan_answer(s, &q, a);
+    }
+    free(q.flags);
+    ph_wire_msg_free(wm);
     if (err) {
-        ph_wire_msg_free(wm);
+        ph_gossip_scid_answer_destroy(a);
         return err;
     }
     s->st.scid_queries++;
-    bool ours = our_chain(s, q.chain);
-    s->query_serial++;
-    for (size_t i = 0; i < q.n && ours && !err; i++) {
-        const struct chan *c = find_chan(s, rd64(q.scids + 8 * i));
-        if (c)
-            err = answer_one_scid(s, c, q.flags ? q.flags[i] : QF_ALL, emit, ctx);
+    *out = a;
+    return PH_OK;
+}
+
+ph_err ph_gossip_scid_answer_next(ph_gossip_scid_answer *a, ph_gossip_emit_fn emit, void *ctx,
+                                  bool *done)
+{
+    if (!a || !emit || !done)
+        return PH_ERR_ARG;
+    *done = a->ended;
+    if (a->ended)
+        return PH_OK;
+    if (a->next < a->n) {
+        const struct chan *c = find_chan(a->s, a->scids[a->next]);
+        unsigned flags = a->flags[a->next];
+        a->next++;
+        return c ? answer_one_scid(a->s, c, flags, emit, ctx) : PH_OK;
     }
-    if (!err)
-        err = emit_scid_end(emit, ctx, q.chain, ours);
-    free(q.flags);
-    ph_wire_msg_free(wm);
+    a->ended = true;
+    *done = true;
+    return emit_scid_end(emit, ctx, a->chain, a->ours);
+}
+
+size_t ph_gossip_scid_answer_heap_bytes(const ph_gossip_scid_answer *a)
+{
+    return a ? sizeof *a + a->n * (sizeof *a->scids + sizeof *a->flags) : 0;
+}
+
+size_t ph_gossip_scid_answer_left(const ph_gossip_scid_answer *a)
+{
+    return a && !a->ended ? a->n - a->next + 1 : 0;
+}
+
+ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *query, size_t len,
+                                          ph_gossip_emit_fn emit, void *ctx)
+{
+    if (!emit)
+        return PH_ERR_ARG;
+    ph_gossip_scid_answer *a = NULL;
+    ph_err err = ph_gossip_scid_answer_create(s, query, len, &a);
+    bool done = false;
+    while (!err && !done)
+        err = ph_gossip_scid_answer_next(a, emit, ctx, &done);
+    ph_gossip_scid_answer_destroy(a);
     return err;
 }
 

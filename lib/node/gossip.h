@@ -251,14 +251,34 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
                                       ph_gossip_emit_fn emit, void *ctx);
 
 /* query_short_channel_ids (type 261, with its type) -> for each known scid,
- * in query order: channel_announcement, channel_update of node 1 then node 2,
- * then node_announcements of node 1 and node 2 (each node at most once per
- * query), restricted by query_flags when present; then
+ * in query order and once however often it is asked (the flags of its
+ * repeats merged): channel_announcement, channel_update of node 1 then
+ * node 2, then node_announcements of node 1 and node 2 (each node at most
+ * once per query), restricted by query_flags when present; then
  * reply_short_channel_ids_end (full_information = 1; 0 for another chain).
- * Encoding 1 (zlib, forbidden by BOLT 7) and unknown encodings:
- * PH_ERR_GOSSIP_ENCODING and nothing emitted (send a warning). */
+ * Known means known when the query arrives. Encoding 1 (zlib, forbidden by
+ * BOLT 7) and unknown encodings: PH_ERR_GOSSIP_ENCODING and nothing
+ * emitted (send a warning). All at once: */
 ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *query, size_t len,
                                           ph_gossip_emit_fn emit, void *ctx);
+
+/* ... or a channel at a time, so that a peer streams the answer as its
+ * queue drains: create decodes and plans the answer (errors as above; the
+ * plan holds 9 bytes per distinct known scid, at most ~74 KB for the
+ * largest query); each next emits one channel's messages, the last one the
+ * end marker, after which *done is true. The store must outlive the
+ * answer; messages replaced meanwhile are answered with their current
+ * version. */
+typedef struct ph_gossip_scid_answer ph_gossip_scid_answer;
+ph_err ph_gossip_scid_answer_create(ph_gossip_store *s, const uint8_t *query, size_t len,
+                                    ph_gossip_scid_answer **out);
+ph_err ph_gossip_scid_answer_next(ph_gossip_scid_answer *a, ph_gossip_emit_fn emit, void *ctx,
+                                  bool *done);
+/* Steps left (channels, then the end marker); 0 once done. */
+size_t ph_gossip_scid_answer_left(const ph_gossip_scid_answer *a);
+/* Heap bytes the plan holds (NULL: 0). */
+size_t ph_gossip_scid_answer_heap_bytes(const ph_gossip_scid_answer *a);
+void ph_gossip_scid_answer_destroy(ph_gossip_scid_answer *a);
 
 /* Query builders (for the requesting side and tests): write into `out`
  * (capacity `cap`), length into *out_len. PH_ERR_LIMIT if too small,

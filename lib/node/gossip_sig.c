@@ -118,7 +118,9 @@ static ph_err verify_one(const uint8_t *sig64, const uint8_t *point, const uint8
         return PH_ERR_WIRE_FIELD;
     if (!secp256k1_ecdsa_signature_parse_compact(ctx, &sig, sig64))
         return PH_ERR_GOSSIP_SIGNATURE;
-    secp256k1_ecdsa_signature_normalize(ctx, &sig, &sig);
+    /* No normalising: a high-S signature fails here, as it does for every
+     * implementation that verifies with libsecp256k1, so we never relay
+     * what our peers would refuse. */
     return secp256k1_ecdsa_verify(ctx, &sig, hash, &pk) ? PH_OK : PH_ERR_GOSSIP_SIGNATURE;
 }
 

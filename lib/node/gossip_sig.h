@@ -9,9 +9,10 @@
  *   channel_announcement: everything after the 4 signatures (offset 2 + 256);
  *   node_announcement, channel_update: everything after the signature
  *   (offset 2 + 64), unknown trailing fields included.
- * Signatures are 64-byte compact ECDSA. A high-S signature is accepted
- * (normalised before verifying): BOLT 7 notes that relays can flip s, and
- * that must not make a genuine message invalid.
+ * Signatures are 64-byte compact ECDSA in lower-S form: a high-S signature
+ * does not verify (libsecp256k1's verify refuses it, and so do the
+ * implementations built on it, which would refuse a message we relayed
+ * with one). Signing always produces lower-S.
  *
  * Secrets: private keys are only read, never copied; the signing context is
  * randomised and destroyed inside each call.

@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "atomicfile.h"
 #include "capture.h"
 #include "gossip_sig.h"
 #include "json.h"
@@ -43,6 +44,7 @@ struct ph_node {
     ph_gossip_cursor *relay;   /* at the end of the log: yields what is new */
     ph_keylog_writer *keylog;
     ph_pcapw *record;
+    ph_atomicfile *record_file;     /* renamed into place at destroy */
     FILE *dump;
     ph_peer_env env;
 
@@ -189,6 +191,31 @@ static ph_err open_backlog(void *ctx, ph_peer *p, uint32_t first, uint32_t range
     return n->cfg.open_backlog(n->cfg.backlog_ctx, p, first, range, ops, cursor);
 }
 
+/* Gossip that failed its signature check: BOLT 7 SHOULD send a warning
+ * (the connection may stay); never stored, never relayed. One log line for
+ * the first and every 1,000th, so a flood cannot flood the log. */
+static void refuse_gossip(ph_node *n, ph_peer *p, const uint8_t *msg, ph_gossip_outcome o)
+{
+    const char *what = o == PH_GOSSIP_BAD_SIGNATURE ? "an invalid signature"
+                                                    : "a signature or key that does not parse";
+    n->st.gossip_refused++;
+    if (n->st.gossip_refused == 1 || n->st.gossip_refused % 1000 == 0) {
+        const char *name = ph_wire_type_name((uint16_t)(msg[0] << 8 | msg[1]));
+        ph_logf(&n->cfg.log, PH_LOG_WARN,
+                "peer %u %s: %s with %s: not stored, not relayed (%llu refused so far)",
+                ph_peer_id(p), ph_peer_addr(p), name ? name : "gossip", what,
+                (unsigned long long)n->st.gossip_refused);
+    }
+    char text[96];
+    snprintf(text, sizeof text, "gossip with %s", what);
+    ph_wire_msg *w = NULL;
+    ph_outq_msg *om = NULL;
+    if (ph_wire_warning_new(&w, NULL, text) == PH_OK && ph_outq_msg_wire(&om, w) == PH_OK) {
+        ph_peer_send(p, om, 0);
+        ph_outq_msg_unref(om);
+    }
+}
+
 static void on_gossip(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
 {
     ph_node *n = ctx;
@@ -199,16 +226,8 @@ static void on_gossip(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
         ph_logf(&n->cfg.log, PH_LOG_ERROR, "gossip store: %s", ph_strerror(err));
         return;
     }
-    if (res.outcome == PH_GOSSIP_BAD_SIGNATURE) {
-        /* BOLT 7: SHOULD send a warning; the connection may stay. */
-        ph_wire_msg *w = NULL;
-        ph_outq_msg *om = NULL;
-        if (ph_wire_warning_new(&w, NULL, "gossip with an invalid signature") == PH_OK &&
-            ph_outq_msg_wire(&om, w) == PH_OK) {
-            ph_peer_send(p, om, 0);
-            ph_outq_msg_unref(om);
-        }
-    }
+    if (res.outcome == PH_GOSSIP_BAD_SIGNATURE || res.outcome == PH_GOSSIP_MALFORMED)
+        refuse_gossip(n, p, msg, res.outcome);
     if (ph_log_enabled(&n->cfg.log, PH_LOG_DEBUG)) {
         uint16_t t = (uint16_t)(msg[0] << 8 | msg[1]);
         ph_logf(&n->cfg.log, PH_LOG_DEBUG, "peer %u: %s %s, %zu new", ph_peer_id(p),
@@ -577,14 +596,37 @@ static ph_err open_outputs(ph_node *n)
     ph_err err;
     if (n->keylog_path && (err = ph_keylog_writer_open(&n->keylog, n->keylog_path)) != PH_OK)
         return file_failed(n, n->keylog_path, err);
-    if (n->record_path && (err = ph_pcapw_open(&n->record, n->record_path, NULL)) != PH_OK)
-        return file_failed(n, n->record_path, err);
+    if (n->record_path) {
+        unsigned flags = n->cfg.replace_record ? PH_ATOMICFILE_REPLACE : 0;
+        if ((err = ph_atomicfile_open(&n->record_file, n->record_path, flags)) != PH_OK ||
+            (err = ph_pcapw_open_stream(&n->record, ph_atomicfile_stream(n->record_file),
+                                        NULL)) != PH_OK)
+            return file_failed(n, n->record_path, err);
+    }
     if (n->dump_path) {
         n->dump = fopen(n->dump_path, "ab");
         if (!n->dump)
             return file_failed(n, n->dump_path, PH_ERR_IO);
     }
     return PH_OK;
+}
+
+/* The recording appears under its name only when complete. */
+static void close_record(ph_node *n)
+{
+    ph_err err = n->record ? ph_pcapw_close(n->record) : PH_OK;
+    n->record = NULL;
+    if (!n->record_file)
+        return;
+    if (err) {
+        ph_atomicfile_abort(n->record_file);
+    } else {
+        err = ph_atomicfile_commit(n->record_file);
+    }
+    n->record_file = NULL;
+    if (err)
+        ph_logf(&n->cfg.log, PH_LOG_ERROR, "record: %s not written: %s", n->record_path,
+                err == PH_ERR_IO ? strerror(errno) : ph_strerror(err));
 }
 
 /* ---- our own gossip ---- */
@@ -751,6 +793,10 @@ ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg, char 
     if (err) {
         if (why && why_len)
             snprintf(why, why_len, "%s", n->why[0] ? n->why : ph_strerror(err));
+        ph_pcapw_close(n->record); /* a node that never ran records nothing */
+        n->record = NULL;
+        ph_atomicfile_abort(n->record_file);
+        n->record_file = NULL;
         ph_node_destroy(n);
         return err;
     }
@@ -797,8 +843,7 @@ void ph_node_destroy(ph_node *n)
         ph_wbuf_destroy(n->wbuf);
     if (n->keylog)
         ph_keylog_writer_close(n->keylog);
-    if (n->record)
-        ph_pcapw_close(n->record);
+    close_record(n);
     if (n->dump)
         fclose(n->dump);
     free(n->strategy);

@@ -48,7 +48,11 @@ typedef struct ph_node_config {
     size_t max_peers;              /* 0 = default */
     const char *gossip_file;       /* .lnmsgs to preload (trusted), or NULL */
     const char *keylog_path;       /* or NULL */
-    const char *record_path;       /* pcap, or NULL */
+    const char *record_path;       /* pcap, or NULL: written to a temporary file
+                                      beside it and renamed at ph_node_destroy
+                                      (lib/util/atomicfile.h) */
+    bool replace_record;           /* an existing record_path may be replaced;
+                                      else ph_node_create fails, PH_ERR_EXISTS */
     const char *dump_path;         /* gossip received, as .lnmsgs, or NULL */
     const char *announce_alias;    /* announce ourselves (see ph_node_announce), or NULL */
     uint64_t max_messages;         /* shut down after this many received; 0 = no limit */
@@ -79,6 +83,7 @@ typedef struct ph_node_stats {
     uint64_t closed;
     uint64_t messages_in;          /* every decrypted message, all peers */
     uint64_t gossip_in;
+    uint64_t gossip_refused;       /* bad or unparseable signatures: warned, dropped */
     uint64_t relayed;              /* (message, peer) pairs queued for relay */
     size_t peers;                  /* now */
     ph_gossip_preload_stats preload;

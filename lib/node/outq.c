@@ -172,6 +172,7 @@ struct ph_outq {
     ph_wbuf_peer *wb;
     ph_outq_sink sink;
     size_t soft_cap, hard_cap;
+    size_t flush_budget;
     ph_memtag *tag;
 
     struct entry *ring;          /* NULL while idle */
@@ -180,6 +181,7 @@ struct ph_outq {
     uint8_t fl_first, fl_n;      /* in-flight frames are fl[fl_first .. fl_n) */
     bool starved;
     bool in_refill;
+    bool yielded;                /* the last flush stopped at its budget */
     size_t waiting_bytes;
     struct inflight *fl;         /* `batch` slots; NULL while idle */
     size_t inflight_left;        /* wire bytes of in-flight frames not written */
@@ -215,6 +217,7 @@ ph_err ph_outq_create(ph_outq **out, ph_noise *noise, ph_wbuf_peer *wb,
     q->sink = *sink;
     q->batch = (uint8_t)batch;
     q->tag = tag;
+    q->flush_budget = cfg && cfg->flush_budget ? cfg->flush_budget : PH_OUTQ_DEFAULT_FLUSH_BUDGET;
     q->soft_cap = cfg && cfg->soft_cap ? cfg->soft_cap : PH_OUTQ_DEFAULT_SOFT_CAP;
     q->hard_cap = cfg && cfg->hard_cap ? cfg->hard_cap : PH_OUTQ_DEFAULT_HARD_CAP;
     if (q->hard_cap < q->soft_cap)
@@ -300,6 +303,11 @@ bool ph_outq_pending(const ph_outq *q)
 bool ph_outq_wbuf_starved(const ph_outq *q)
 {
     return q->starved;
+}
+
+bool ph_outq_yielded(const ph_outq *q)
+{
+    return q->yielded;
 }
 
 size_t ph_outq_self_bytes(const ph_outq *q)
@@ -632,8 +640,16 @@ ph_err ph_outq_flush(ph_outq *q, uint64_t now_ns)
 {
     struct iovec iov[3 * PH_OUTQ_MAX_BATCH];
     q->starved = false;
+    q->yielded = false;
+    size_t written = 0;
     for (;;) {
         if (q->fl_first == q->fl_n) {
+            /* Between batches: one peer's long backlog must not keep the
+             * loop from every other connection. */
+            if (written >= q->flush_budget) {
+                q->yielded = true;
+                return PH_ERR_AGAIN;
+            }
             maybe_refill(q);
             if (!q->count)
                 return PH_OK;
@@ -665,6 +681,7 @@ ph_err ph_outq_flush(ph_outq *q, uint64_t now_ns)
             q->sink.tap(q->sink.tap_ctx, iov, n, taken);
         q->st.writes++;
         q->st.wire_bytes_out += taken;
+        written += taken;
         if (taken < offered)
             q->st.partial_writes++;
         advance(q, taken, now_ns);

@@ -42,7 +42,8 @@
  * Errors: PH_ERR_NOMEM; PH_ERR_ARG (message longer than 65,535 bytes or
  * shorter than its 2-byte type); PH_ERR_LIMIT (hard cap); flush returns
  * PH_ERR_AGAIN when the sink would block or the strategy has no frame to
- * give right now (ph_outq_wbuf_starved() tells which), PH_ERR_PEER_CLOSED
+ * give right now (ph_outq_wbuf_starved() tells which) or has written its
+ * flush budget (ph_outq_yielded()), PH_ERR_PEER_CLOSED
  * (EPIPE / ECONNRESET), PH_ERR_IO (other write errors; errno kept), or an
  * encode/encrypt error (the message is dropped and counted first). */
 #ifndef PH_OUTQ_H
@@ -119,6 +120,9 @@ typedef struct ph_outq_sink {
 #define PH_OUTQ_DEFAULT_HARD_CAP (16u * 1024u * 1024u)
 #define PH_OUTQ_DEFAULT_BATCH 8u
 #define PH_OUTQ_MAX_BATCH 64u
+/* Bytes one flush writes before it yields (between two batches), so that
+ * one peer's backlog cannot hold the event loop. */
+#define PH_OUTQ_DEFAULT_FLUSH_BUDGET (256u * 1024u)
 
 struct ph_memtag;
 
@@ -128,6 +132,7 @@ typedef struct ph_outq_config {
     /* Frames per write, 1..PH_OUTQ_MAX_BATCH; 0 = what the strategy prefers
      * (ph_wbuf_preferred_batch), else PH_OUTQ_DEFAULT_BATCH. */
     size_t max_batch;
+    size_t flush_budget; /* bytes per flush call before it yields; 0 = default */
     /* Allocation attribution (memtag.h), or NULL: the queue's own memory is
      * tagged QUEUE, frames WBUF with the message's type. Borrowed. */
     struct ph_memtag *tag;
@@ -197,6 +202,9 @@ bool ph_outq_pending(const ph_outq *q);
 /* True if the last flush stopped because the strategy had no frame (not a
  * full sink): retry later rather than waiting for writability. */
 bool ph_outq_wbuf_starved(const ph_outq *q);
+/* True if the last flush stopped at its budget (PH_ERR_AGAIN with the sink
+ * still writable): flush again on the next loop iteration. */
+bool ph_outq_yielded(const ph_outq *q);
 size_t ph_outq_queued_bytes(const ph_outq *q);
 size_t ph_outq_waiting_bytes(const ph_outq *q); /* waiting, not yet encoded */
 size_t ph_outq_soft_cap(const ph_outq *q);

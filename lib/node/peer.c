@@ -26,6 +26,12 @@
 #define PING_NUM_PONG_BYTES 16u
 #define PONG_MAX_ASK 65531u       /* BOLT 1: ignore pings asking for more */
 #define MIN_IN_BURST 4096.0
+/* Stored bytes (backlog, query answers) one flush may pull from the store;
+ * then the rest waits for the next loop iteration, so that a peer reading
+ * as fast as we write does not keep the loop from every other peer (a
+ * 4.8 MB backlog written in one go delayed other handshakes past their
+ * timeout on a loaded machine). */
+#define FLUSH_REFILL_BUDGET (256u * 1024u)
 
 /* Handshake steps, in the order each side goes through them. */
 enum hs_step {
@@ -76,7 +82,8 @@ struct ph_peer {
     ph_err fatal;          /* set inside outq callbacks, acted on after flush */
 
     /* timers (0 = not armed) */
-    uint64_t t_handshake, t_ping, t_pong, t_kick, t_rate, t_close, t_closed;
+    uint64_t t_handshake, t_ping, t_pong, t_kick, t_rate, t_close, t_closed, t_frame;
+    uint64_t frame_mark;   /* messages received when t_frame was armed */
     uint16_t pong_expect;
     double ping_tokens;
     uint64_t ping_tokens_at;
@@ -86,6 +93,9 @@ struct ph_peer {
     /* gossip */
     const ph_backlog_ops *backlog_ops;  /* the filter's backlog, while it streams */
     void *backlog;
+    ph_gossip_scid_answer *answer;      /* a query_short_channel_ids being answered */
+    size_t refilled;                    /* stored bytes pulled during this flush */
+    bool refill_more;                   /* the budget stopped a refill */
     uint32_t filter_first, filter_range;
 
     ph_pcapw_conn *rec;
@@ -129,6 +139,7 @@ void ph_peer_config_default(ph_peer_config *cfg)
     cfg->handshake_timeout_ns = PH_PEER_DEFAULT_HANDSHAKE_TIMEOUT_NS;
     cfg->ping_interval_ns = PH_PEER_DEFAULT_PING_INTERVAL_NS;
     cfg->pong_timeout_ns = PH_PEER_DEFAULT_PONG_TIMEOUT_NS;
+    cfg->frame_timeout_ns = PH_PEER_DEFAULT_FRAME_TIMEOUT_NS;
     cfg->ping_burst = PH_PEER_DEFAULT_PING_BURST;
     cfg->ping_rate = PH_PEER_DEFAULT_PING_RATE;
     cfg->stream_low_water = PH_PEER_DEFAULT_STREAM_LOW_WATER;
@@ -304,11 +315,22 @@ static void peer_fail(ph_peer *p, ph_err reason, const char *why)
     cancel_timer(p, &p->t_kick);
     cancel_timer(p, &p->t_rate);
     cancel_timer(p, &p->t_close);
+    cancel_timer(p, &p->t_frame);
     rec_close(p, reason == PH_ERR_PEER_CLOSED);
     ph_conn_destroy(p->conn);
     p->conn = NULL;
     p->state = PH_PEER_CLOSED;
     arm_timer(p, &p->t_closed, 0, closed_cb);
+}
+
+/* An I/O error other than a reset: the line says which, errno kept. */
+static void io_fail(ph_peer *p, const char *what)
+{
+    int e = errno;
+    char why[160];
+    snprintf(why, sizeof why, "%s: %s", what, e ? strerror(e) : "no bytes taken");
+    errno = e;
+    peer_fail(p, PH_ERR_IO, why);
 }
 
 static void close_timeout_cb(ph_ev *ev, uint64_t id, void *ctx)
@@ -348,6 +370,7 @@ static void close_gracefully(ph_peer *p, ph_err reason, const char *why, bool as
     cancel_timer(p, &p->t_handshake);
     cancel_timer(p, &p->t_ping);
     cancel_timer(p, &p->t_pong);
+    cancel_timer(p, &p->t_frame);
     arm_timer(p, &p->t_close, CLOSE_GRACE_NS, close_timeout_cb);
     peer_flush(p);
 }
@@ -386,6 +409,8 @@ static void peer_flush(ph_peer *p)
 {
     if (!p->q || p->state == PH_PEER_CLOSED)
         return;
+    p->refilled = 0;
+    p->refill_more = false;
     ph_err err = ph_outq_flush(p->q, now_ns(p));
     if (p->fatal) {
         peer_fail(p, p->fatal, "outgoing queue above its hard cap");
@@ -409,8 +434,16 @@ static void peer_flush(ph_peer *p)
         peer_fail(p, p->close_reason, close_why(p));
         return;
     }
-    if (p->reading_paused && ph_outq_queued_bytes(p->q) < ph_outq_soft_cap(p->q) / 2)
+    if (p->refill_more && !p->want_write)
+        schedule_flush(p); /* the rest of the backlog, after the other peers */
+    if (p->reading_paused && ph_outq_queued_bytes(p->q) < ph_outq_soft_cap(p->q) / 2) {
         drain_stash(p);
+        /* What the stashed messages queued (pongs, answers) was pushed
+         * after this flush: write it too, or nothing would arm write
+         * interest for it. */
+        if (p->state != PH_PEER_CLOSED && ph_outq_pending(p->q))
+            schedule_flush(p);
+    }
     if (p->state != PH_PEER_CLOSED)
         update_interest(p);
 }
@@ -576,14 +609,40 @@ static void backlog_close(ph_peer *p)
     p->backlog_ops = NULL;
 }
 
-static void stream_refill(void *ctx, ph_outq *q)
+static ph_err query_emit(void *ctx, ph_gossip_msg *m);
+
+/* A query answer first (it was asked for), a channel at a time. */
+/* Whether this flush may pull more stored bytes; notes that it stopped. */
+static bool refill_allowed(ph_peer *p)
 {
-    ph_peer *p = ctx;
-    if (!p->backlog || p->state != PH_PEER_OPEN)
-        return;
-    size_t low = cfg_of(p)->stream_low_water ? cfg_of(p)->stream_low_water
-                                             : PH_PEER_DEFAULT_STREAM_LOW_WATER;
-    while (ph_outq_waiting_bytes(q) < low) {
+    if (p->refilled < FLUSH_REFILL_BUDGET)
+        return true;
+    p->refill_more = true;
+    return false;
+}
+
+static bool refill_answer(ph_peer *p, ph_outq *q, size_t low)
+{
+    while (p->answer && ph_outq_waiting_bytes(q) < low && refill_allowed(p)) {
+        bool done = false;
+        size_t before = ph_outq_waiting_bytes(q);
+        ph_err err = ph_gossip_scid_answer_next(p->answer, query_emit, p, &done);
+        if (err) {
+            p->fatal = err;
+            return false;
+        }
+        p->refilled += ph_outq_waiting_bytes(q) - before;
+        if (done) {
+            ph_gossip_scid_answer_destroy(p->answer);
+            p->answer = NULL;
+        }
+    }
+    return !p->answer;
+}
+
+static void refill_backlog(ph_peer *p, ph_outq *q, size_t low)
+{
+    while (p->backlog && ph_outq_waiting_bytes(q) < low && refill_allowed(p)) {
         const uint8_t *bytes = NULL;
         size_t len = 0;
         void (*unref)(void *) = NULL;
@@ -604,7 +663,19 @@ static void stream_refill(void *ctx, ph_outq *q)
             return;
         }
         p->st.gossip_streamed++;
+        p->refilled += len;
     }
+}
+
+static void stream_refill(void *ctx, ph_outq *q)
+{
+    ph_peer *p = ctx;
+    if (p->state != PH_PEER_OPEN)
+        return;
+    size_t low = cfg_of(p)->stream_low_water ? cfg_of(p)->stream_low_water
+                                             : PH_PEER_DEFAULT_STREAM_LOW_WATER;
+    if (refill_answer(p, q, low))
+        refill_backlog(p, q, low);
 }
 
 /* ---- timers ---- */
@@ -653,6 +724,53 @@ static void ping_cb(ph_ev *ev, uint64_t id, void *ctx)
         }
     }
     arm_timer(p, &p->t_ping, c->ping_interval_ns, ping_cb);
+}
+
+/* How long the current frame may take: the configured limit, plus the time
+ * the inbound rate needs for the largest frame (the rate slows the frame
+ * down, not the peer). */
+static uint64_t frame_limit_ns(const ph_peer *p)
+{
+    uint64_t t = cfg_of(p)->frame_timeout_ns;
+    uint64_t rate = cfg_of(p)->in_rate;
+    if (rate)
+        t += (uint64_t)((double)(PH_NOISE_MAX_MSG + PH_NOISE_OVERHEAD) * 1e9 / (double)rate);
+    return t;
+}
+
+static void frame_timeout_cb(ph_ev *ev, uint64_t id, void *ctx)
+{
+    (void)ev;
+    (void)id;
+    ph_peer *p = ctx;
+    p->t_frame = 0;
+    if (p->state != PH_PEER_OPEN)
+        return;
+    /* Not reading is our doing, not the peer's: wait again. */
+    if (p->reading_paused || p->rate_paused || !reading(p)) {
+        arm_timer(p, &p->t_frame, frame_limit_ns(p), frame_timeout_cb);
+        return;
+    }
+    char why[128];
+    snprintf(why, sizeof why, "a frame still incomplete %.1f s after its first byte",
+             (double)frame_limit_ns(p) / 1e9);
+    peer_fail(p, PH_ERR_TIMEOUT, why);
+}
+
+/* After input was consumed: time the frame in progress, if any. The timer
+ * restarts when a frame completed since it was armed (a steady stream of
+ * frames always has one in progress). */
+static void frame_watch(ph_peer *p)
+{
+    if (!cfg_of(p)->frame_timeout_ns || p->state != PH_PEER_OPEN ||
+        !ph_noise_rx_in_frame(p->noise)) {
+        cancel_timer(p, &p->t_frame);
+        return;
+    }
+    if (p->t_frame && p->frame_mark == p->st.msgs_in)
+        return;
+    p->frame_mark = p->st.msgs_in;
+    arm_timer(p, &p->t_frame, frame_limit_ns(p), frame_timeout_cb);
 }
 
 static void rate_cb(ph_ev *ev, uint64_t id, void *ctx)
@@ -795,13 +913,14 @@ void ph_peer_destroy(ph_peer *p)
         return;
     ph_ev *ev = p->env->ev;
     uint64_t *timers[] = { &p->t_handshake, &p->t_ping, &p->t_pong, &p->t_kick,
-                           &p->t_rate, &p->t_close, &p->t_closed };
+                           &p->t_rate, &p->t_close, &p->t_closed, &p->t_frame };
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
         if (*timers[i])
             ph_ev_timer_cancel(ev, *timers[i]);
     rec_close(p, false);
     ph_conn_destroy(p->conn);
     backlog_close(p);
+    ph_gossip_scid_answer_destroy(p->answer);
     ph_outq_destroy(p->q);
     if (p->wbp)
         ph_wbuf_peer_detach(p->wbp);
@@ -827,8 +946,10 @@ static bool act_write(ph_peer *p)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return false;
         if (n <= 0) {
-            peer_fail(p, errno == EPIPE || errno == ECONNRESET ? PH_ERR_PEER_CLOSED : PH_ERR_IO,
-                      "handshake write failed");
+            if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+                peer_fail(p, PH_ERR_PEER_CLOSED, "connection reset during the handshake");
+            else
+                io_fail(p, "handshake write failed");
             return false;
         }
         rec_data(p, true, p->act + p->act_off, (size_t)n);
@@ -857,7 +978,10 @@ static bool act_read(ph_peer *p, size_t need)
             return false;
         }
         if (n < 0) {
-            peer_fail(p, PH_ERR_IO, "handshake read failed");
+            if (errno == ECONNRESET)
+                peer_fail(p, PH_ERR_PEER_CLOSED, "connection reset during the handshake");
+            else
+                io_fail(p, "handshake read failed");
             return false;
         }
         rec_data(p, false, p->act + p->act_len, (size_t)n);
@@ -1136,6 +1260,10 @@ static void handle_ping(ph_peer *p, const uint8_t *msg, size_t len)
     uint16_t ask = be16(msg + 2);
     if (ask > PONG_MAX_ASK) {
         p->st.pings_ignored_large++;
+        if (p->st.pings_ignored_large == 1 || p->st.pings_ignored_large % 1000 == 0)
+            PLOG(p, PH_LOG_INFO, "ping asking for %u pong bytes not answered (BOLT 1: 65,532 or "
+                 "more means no pong; %llu so far)", ask,
+                 (unsigned long long)p->st.pings_ignored_large);
         return;
     }
     const ph_peer_config *c = cfg_of(p);
@@ -1265,14 +1393,8 @@ static ph_err query_emit(void *ctx, ph_gossip_msg *m)
     return push_stored(p, ph_gossip_msg_data(m), ph_gossip_msg_len(m), gossip_unref, m, 0);
 }
 
-static void handle_query(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
+static void query_failed(ph_peer *p, uint16_t type, ph_err err)
 {
-    ph_gossip_store *gs = p->env->gossip;
-    if (!gs)
-        return;
-    ph_err err = type == PH_WIRE_QUERY_CHANNEL_RANGE
-                     ? ph_gossip_answer_channel_range(gs, msg, len, query_emit, p)
-                     : ph_gossip_answer_short_channel_ids(gs, msg, len, query_emit, p);
     if (err == PH_ERR_LIMIT) {
         peer_fail(p, err, "outgoing queue above its hard cap");
         return;
@@ -1286,11 +1408,58 @@ static void handle_query(ph_peer *p, uint16_t type, const uint8_t *msg, size_t l
             ph_outq_push_wire(p->q, w, 0);
         return;
     }
-    if (err) {
-        char why[128];
-        snprintf(why, sizeof why, "malformed %s: %s", ph_wire_type_name(type), ph_strerror(err));
-        protocol_fail(p, why);
+    char why[128];
+    snprintf(why, sizeof why, "malformed %s: %s", ph_wire_type_name(type), ph_strerror(err));
+    protocol_fail(p, why);
+}
+
+/* query_short_channel_ids: planned now, streamed by stream_refill as the
+ * queue drains, so that a 64 KB query never sits in the queue whole. One
+ * at a time (BOLT 7: the sender waits for reply_short_channel_ids_end; the
+ * receiver MAY close otherwise). */
+static void handle_scid_query(ph_peer *p, const uint8_t *msg, size_t len)
+{
+    if (p->answer) {
+        protocol_fail(p, "query_short_channel_ids before the previous one was answered");
+        return;
     }
+    ph_err err;
+    WITH_ROW(p, PH_MEMROW_QUEUE,
+             err = ph_gossip_scid_answer_create(p->env->gossip, msg, len, &p->answer));
+    if (err) {
+        query_failed(p, PH_WIRE_QUERY_SHORT_CHANNEL_IDS, err);
+        return;
+    }
+    schedule_flush(p);
+}
+
+static void handle_query(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
+{
+    ph_gossip_store *gs = p->env->gossip;
+    if (!gs)
+        return;
+    if (type == PH_WIRE_QUERY_SHORT_CHANNEL_IDS) {
+        handle_scid_query(p, msg, len);
+        return;
+    }
+    ph_err err = ph_gossip_answer_channel_range(gs, msg, len, query_emit, p);
+    if (err)
+        query_failed(p, type, err);
+}
+
+/* BOLT 1: a known message that does not parse closes the connection (a
+ * warning first). Validation only: nothing is allocated. */
+static bool parses(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
+{
+    size_t off = 0;
+    ph_err err = ph_wire_decode(msg, len, 0, NULL, &off);
+    if (!err)
+        return true;
+    char text[160];
+    snprintf(text, sizeof text, "malformed %s at offset %zu: %s", ph_wire_type_name(type), off,
+             ph_strerror(err));
+    protocol_fail(p, text);
+    return false;
 }
 
 static void handle_unknown_or_other(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
@@ -1306,16 +1475,8 @@ static void handle_unknown_or_other(ph_peer *p, uint16_t type, const uint8_t *ms
         protocol_fail(p, text);
         return;
     }
-    size_t off = 0;
-    ph_err err = ph_wire_decode(msg, len, PH_WIRE_BORROW, NULL, &off);
-    if (err) {
-        char text[160];
-        snprintf(text, sizeof text, "malformed %s at offset %zu: %s", ph_wire_type_name(type),
-                 off, ph_strerror(err));
-        protocol_fail(p, text);
-        return;
-    }
-    PLOG(p, PH_LOG_DEBUG, "ignored %s (no channels here)", ph_wire_type_name(type));
+    if (parses(p, type, msg, len))
+        PLOG(p, PH_LOG_DEBUG, "ignored %s (no channels here)", ph_wire_type_name(type));
 }
 
 static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
@@ -1362,7 +1523,7 @@ static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
     case PH_WIRE_CHANNEL_ANNOUNCEMENT:
     case PH_WIRE_NODE_ANNOUNCEMENT:
     case PH_WIRE_CHANNEL_UPDATE:
-        if (p->env->host.on_gossip)
+        if (parses(p, type, msg, len) && p->env->host.on_gossip)
             p->env->host.on_gossip(p->env->host.ctx, p, msg, len);
         return;
     case PH_WIRE_GOSSIP_TIMESTAMP_FILTER:
@@ -1459,6 +1620,8 @@ static void drain_stash(ph_peer *p)
     p->stash = NULL;
     p->stash_len = p->stash_off = 0;
     p->reading_paused = false;
+    if (p->state != PH_PEER_CLOSED)
+        frame_watch(p);
 }
 
 static void transport_read(ph_peer *p)
@@ -1488,7 +1651,10 @@ static void transport_read(ph_peer *p)
             return;
         }
         if (n < 0) {
-            peer_fail(p, errno == ECONNRESET ? PH_ERR_PEER_CLOSED : PH_ERR_IO, "read failed");
+            if (errno == ECONNRESET)
+                peer_fail(p, PH_ERR_PEER_CLOSED, "connection reset by the peer");
+            else
+                io_fail(p, "read failed");
             return;
         }
         if (c->in_rate)
@@ -1499,8 +1665,27 @@ static void transport_read(ph_peer *p)
         if ((size_t)n < want)
             break;
     }
-    if (p->state != PH_PEER_CLOSED)
-        peer_flush(p);
+    if (p->state == PH_PEER_CLOSED)
+        return;
+    frame_watch(p);
+    peer_flush(p);
+}
+
+/* Read readiness without read interest: the transport reports an error or
+ * a hang-up (ev.h hands those over even with no interest). Ignoring it
+ * would make the loop call us again at once, for as long as reading stays
+ * paused; nothing can be written to the peer any more either. */
+static void hangup_while_not_reading(ph_peer *p)
+{
+    int soerr = ph_conn_connect_error(p->conn);
+    size_t unread = p->stash ? p->stash_len - p->stash_off : 0;
+    char why[160];
+    snprintf(why, sizeof why, "connection %s while we were not reading (%s; %zu bytes unread)",
+             soerr == ECONNRESET || soerr == EPIPE ? "reset" : soerr ? strerror(soerr) : "closed",
+             p->rate_paused ? "inbound rate limit" : p->reading_paused ? "queue above its soft cap"
+                                                                        : "reading stopped",
+             unread);
+    peer_fail(p, PH_ERR_PEER_CLOSED, why);
 }
 
 static void conn_ready(ph_conn *c, unsigned events, void *ctx)
@@ -1518,8 +1703,12 @@ static void conn_ready(ph_conn *c, unsigned events, void *ctx)
     case PH_PEER_OPEN:
         if (events & PH_EV_WRITE)
             peer_flush(p);
-        if ((events & PH_EV_READ) && reading(p) && !p->reading_paused && !p->rate_paused)
+        if (!(events & PH_EV_READ) || p->state == PH_PEER_CLOSED)
+            break;
+        if (reading(p) && !p->reading_paused && !p->rate_paused)
             transport_read(p);
+        else
+            hangup_while_not_reading(p);
         break;
     case PH_PEER_CLOSING:
         if (events & PH_EV_WRITE)
@@ -1627,7 +1816,7 @@ size_t ph_peer_heap_bytes(const ph_peer *p)
         n += ph_wbuf_peer_held(p->wbp);
     if (p->noise)
         n += ph_noise_rx_buffered(p->noise);
-    return n;
+    return n + ph_gossip_scid_answer_heap_bytes(p->answer);
 }
 
 void ph_peer_set_user(ph_peer *p, void *user)

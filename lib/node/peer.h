@@ -9,7 +9,10 @@
  *   OPEN         init exchanged: ping/pong, gossip, queries
  *   CLOSING      a final warning/error (or shutdown) is being flushed
  *   CLOSED       fd closed; the host's on_closed callback has run
- * The handshake timeout runs from creation until their init arrives.
+ * The handshake timeout runs from creation until their init arrives; after
+ * that the frame timeout bounds how long one frame may take from its first
+ * byte to its last (cfg.frame_timeout_ns; time we spend not reading does
+ * not count), and the ping timer how long the peer may stay silent.
  *
  * Transport: all I/O goes through a ph_conn (conn.h): a socket for the
  * live node, the model transport (modelconn.h) for the replay; nothing else
@@ -30,8 +33,11 @@
  * Backpressure: while the outgoing queue is above its soft cap the peer
  * stops reading (unprocessed bytes of the last read are kept in a small
  * stash allocated only then) and does not answer pings; reading resumes
- * once the queue is below half the soft cap. Inbound bytes per second are
- * limited by a token bucket (cfg.in_rate).
+ * once the queue is below half the soft cap (what the stashed messages
+ * queue is written at the end of that loop iteration). Inbound bytes per
+ * second are limited by a token bucket (cfg.in_rate). A reset or hang-up
+ * while the peer is not reading (paused, rate-limited, stalled) closes it
+ * at once, with the unread stash in the log line.
  *
  * Protocol (BOLT 1/7/9): init with our features (the odd bit of
  * gossip_queries and of every pair BOLT 9 marks ASSUMED) and the networks
@@ -40,12 +46,16 @@
  * when the ping token bucket is empty); our pings every ping_interval, a
  * missing pong after pong_timeout disconnects. Unknown odd types are
  * ignored, unknown even types get a warning and a disconnect; a malformed
- * known message too. error is logged and disconnects, warning is logged.
+ * known message too (gossip included: a truncated channel_update never
+ * reaches the host). error is logged and disconnects, warning is logged.
  * Gossip (256/257/258) goes to the host (on_gossip: validation, store,
  * relay); gossip_timestamp_filter starts a cursor over the store that
  * streams the stored gossip in the window as the queue drains (then the
  * peer is "live": the host relays new gossip with ph_peer_relay); gossip
- * queries are answered from the store.
+ * queries are answered from the store: query_channel_range at once,
+ * query_short_channel_ids a channel at a time as the queue drains (each
+ * channel once however often it is named; a second query before the first
+ * is answered gets a warning and a disconnect).
  *
  * Ownership: the host owns the peer and destroys it, typically from
  * on_closed (destroying a peer from inside its own callbacks is allowed
@@ -54,7 +64,7 @@
  *
  * Errors: PH_ERR_NOMEM, PH_ERR_IO (errno kept), PH_ERR_ARG. Reasons passed
  * to on_closed: PH_OK (closed by us on request), PH_ERR_PEER_CLOSED (EOF or
- * reset), PH_ERR_TIMEOUT (handshake or pong), PH_ERR_PEER_PROTOCOL,
+ * reset), PH_ERR_TIMEOUT (handshake, pong or frame), PH_ERR_PEER_PROTOCOL,
  * PH_ERR_PEER_INCOMPATIBLE, PH_ERR_LIMIT (hard queue cap), noise errors
  * (handshake failure, bad MAC), PH_ERR_IO. */
 #ifndef PH_PEER_H
@@ -78,6 +88,8 @@ typedef struct ph_peer ph_peer;
 #define PH_PEER_DEFAULT_HANDSHAKE_TIMEOUT_NS (10ull * 1000000000ull)
 #define PH_PEER_DEFAULT_PING_INTERVAL_NS (60ull * 1000000000ull)
 #define PH_PEER_DEFAULT_PONG_TIMEOUT_NS (30ull * 1000000000ull)
+/* The largest frame is 65,569 bytes: 20 s is about 26 kbit/s. */
+#define PH_PEER_DEFAULT_FRAME_TIMEOUT_NS (20ull * 1000000000ull)
 /* A burst of 1,500 pings is answered (the interop tests send 1,200); then
  * 10 per second. */
 #define PH_PEER_DEFAULT_PING_BURST 1500.0
@@ -106,6 +118,10 @@ typedef struct ph_peer_config {
     uint64_t handshake_timeout_ns;
     uint64_t ping_interval_ns;   /* 0 = never ping */
     uint64_t pong_timeout_ns;
+    /* Once init is exchanged, a frame must be complete this long after its
+     * first byte arrived (0 = no limit); time spent not reading (our
+     * backpressure, the inbound rate) does not count against the peer. */
+    uint64_t frame_timeout_ns;
     double ping_burst;           /* token bucket for answering pings */
     double ping_rate;            /* tokens per second */
     uint64_t in_rate;            /* inbound bytes per second, 0 = unlimited */
@@ -253,7 +269,8 @@ void ph_peer_get_stats(const ph_peer *p, ph_peer_stats *out);
  * idle ones hold only their structs. */
 void ph_peer_trim(ph_peer *p);
 /* Heap bytes owned by the peer: its struct, handshake or transport state,
- * outq, stash, and its strategy's held buffers (estimate: excludes
+ * outq, stash, a query answer's plan, and its strategy's held buffers
+ * (estimate: excludes
  * allocator overhead and the noise receive buffer's slack). */
 size_t ph_peer_heap_bytes(const ph_peer *p);
 /* The host's arbitrary pointer (e.g. its own per-peer record). */

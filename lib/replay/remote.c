@@ -21,7 +21,13 @@ struct remote {
     const uint32_t *expect_len;
     size_t expect_n, next;
     uint64_t mismatches;
+    unsigned resyncs_left;  /* searches ahead still allowed (see find_expected) */
 };
+
+/* A frame that matches no expected message costs a search of every message
+ * still expected; this many per remote bound the work of a stream that is
+ * wrong throughout to a linear one. */
+#define RESYNC_SEARCHES 64u
 
 struct ph_remote_set {
     ph_remote_config cfg;
@@ -58,6 +64,19 @@ static void note(ph_remote_set *s, const char *fmt, size_t idx, size_t k, const 
         snprintf(s->res.first_error, sizeof s->res.first_error, fmt, idx, k, what);
 }
 
+/* The first expected message after r->next that `msg` equals, or expect_n
+ * (also once the searches are spent). */
+static size_t find_expected(struct remote *r, const uint8_t *msg, size_t len)
+{
+    if (!r->resyncs_left || r->next >= r->expect_n)
+        return r->expect_n;
+    for (size_t k = r->next + 1; k < r->expect_n; k++)
+        if (r->expect_len[k] == len && memcmp(r->expect[k], msg, len) == 0)
+            return k;
+    r->resyncs_left--;
+    return r->expect_n;
+}
+
 static void on_message(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
 {
     ph_remote_set *s = ctx;
@@ -73,21 +92,42 @@ static void on_message(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
     }
     if (node_own(msg, len))
         return;
+    /* A frame equal to a later expected one: those in between never came
+     * (a relay dropped at the soft cap), and the stream is in step again. */
+    size_t k = find_expected(r, msg, len);
+    if (k < r->expect_n) {
+        note(s, "reader %zu: frame %zu never arrived%s", r->index, r->next,
+             k - r->next > 1 ? " (nor the ones after it up to the next that did)" : "");
+        s->res.missing += k - r->next;
+        r->next = k + 1;
+        s->res.verified++;
+        return;
+    }
     r->mismatches++;
     s->res.mismatches++;
     if (r->next < r->expect_n) {
         note(s, "reader %zu: frame %zu differs from the captured message (%s)", r->index, r->next,
              r->expect_len[r->next] == len ? "same length" : "different length");
-        r->next++; /* one lost or changed message must not shift every later one */
+        r->next++; /* one changed message must not shift every later one */
     } else {
         note(s, "reader %zu: frame %zu was never sent in the capture%s", r->index, r->next, "");
     }
 }
 
-static void count_missing(ph_remote_set *s, struct remote *r, ph_remote_result *res)
+/* What a remote still expected when it closed (or at the end) never came. */
+static void count_missing(const ph_remote_set *s, const struct remote *r, ph_remote_result *res)
 {
-    if (s->cfg.verify && r->index >= s->cfg.stalled && r->next < r->expect_n)
-        res->missing += r->expect_n - r->next;
+    if (!s->cfg.verify || r->index < s->cfg.stalled || r->next >= r->expect_n)
+        return;
+    size_t n = r->expect_n - r->next;
+    res->missing += n;
+    if (!res->first_error[0] && n == 1)
+        snprintf(res->first_error, sizeof res->first_error, "reader %zu: frame %zu never arrived",
+                 r->index, r->next);
+    else if (!res->first_error[0])
+        snprintf(res->first_error, sizeof res->first_error,
+                 "reader %zu: frame %zu never arrived (nor the %zu after it)", r->index, r->next,
+                 n - 1);
 }
 
 static void on_closed(void *ctx, ph_peer *p, ph_err reason, const char *why)
@@ -191,6 +231,7 @@ ph_err ph_remote_add(ph_remote_set *s, size_t i, ph_conn *conn)
     struct remote *r = &s->r[i];
     r->set = s;
     r->index = i;
+    r->resyncs_left = RESYNC_SEARCHES;
     uint8_t eph[32];
     ephemeral_for(i, eph);
     const ph_peer_env *env = i < s->cfg.stalled ? &s->stalled_env : &s->env;
@@ -223,7 +264,7 @@ void ph_remote_get_result(const ph_remote_set *s, bool final, ph_remote_result *
             out->bytes += st.wire_bytes_in;
         }
         if (r->closed || final)
-            count_missing((ph_remote_set *)s, r, out);
+            count_missing(s, r, out);
     }
 }
 

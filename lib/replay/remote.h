@@ -12,8 +12,10 @@
  * all once init is exchanged. With `verify`, every message it receives is
  * compared with what the replay meant to send it (expected messages in
  * order; the node's own init, gossip_timestamp_filter and pings may come in
- * between and are not counted): equal -> verified, different -> mismatch
- * (the first one is described), and what never came -> missing.
+ * between and are not counted): equal -> verified, different -> mismatch,
+ * and what never came -> missing: the expected messages skipped when a
+ * frame equals a later one (a relay dropped on the way), and those still
+ * due at the end. The first problem is described in first_error.
  *
  * Ownership: the set copies the keys (wiped on destroy) and borrows ev and
  * the expected arrays; remotes

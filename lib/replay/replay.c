@@ -59,6 +59,8 @@ struct rpeer {
     size_t plan_n, next;
     bool backlog_open, ended;
     char close_why[120];
+    const uint8_t **expect;   /* verify: the plan's messages, lent to the remote */
+    uint32_t *expect_len;
 };
 
 struct engine {
@@ -131,10 +133,18 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One line: what failed and why (unless `what` already says why, as a
+ * remote's own report does). */
 static ph_err fail(struct engine *e, ph_err err, const char *what)
 {
-    if (e->errbuf && e->errlen && !e->errbuf[0])
-        snprintf(e->errbuf, e->errlen, "%s: %s", what, ph_strerror(err));
+    if (!e->errbuf || !e->errlen || e->errbuf[0])
+        return err;
+    const char *why = ph_strerror(err);
+    size_t wl = strlen(what), yl = strlen(why);
+    if (wl >= yl && strcmp(what + wl - yl, why) == 0)
+        snprintf(e->errbuf, e->errlen, "%s", what);
+    else
+        snprintf(e->errbuf, e->errlen, "%s: %s", what, why);
     return err;
 }
 
@@ -380,18 +390,19 @@ static ph_err build_plans(struct engine *e)
     return PH_OK;
 }
 
-/* What the remotes expect (verify): each peer's plan, as byte arrays. */
-static ph_err expectations(struct engine *e, size_t i, const uint8_t ***msgs, uint32_t **lens)
+/* What the remotes expect (verify): each peer's plan, as byte arrays the
+ * engine keeps until the end (the remote set borrows them). */
+static ph_err expectations(struct engine *e, size_t i)
 {
     struct rpeer *rp = &e->peers[i];
-    *msgs = malloc((rp->plan_n ? rp->plan_n : 1) * sizeof **msgs);
-    *lens = malloc((rp->plan_n ? rp->plan_n : 1) * sizeof **lens);
-    if (!*msgs || !*lens)
+    rp->expect = malloc((rp->plan_n ? rp->plan_n : 1) * sizeof *rp->expect);
+    rp->expect_len = malloc((rp->plan_n ? rp->plan_n : 1) * sizeof *rp->expect_len);
+    if (!rp->expect || !rp->expect_len)
         return PH_ERR_NOMEM;
     for (size_t k = 0; k < rp->plan_n; k++) {
         const ph_replay_msg *m = ph_replay_input_at(e->in, rp->plan[k]);
-        (*msgs)[k] = m->bytes;
-        (*lens)[k] = m->len;
+        rp->expect[k] = m->bytes;
+        rp->expect_len[k] = m->len;
     }
     return PH_OK;
 }
@@ -413,12 +424,10 @@ static ph_err remotes_create(struct engine *e, ph_ev *ev, ph_remote_set **out)
     };
     err = ph_remote_set_create(out, &rc);
     for (size_t i = 0; !err && e->cfg->verify && i < e->npeers; i++) {
-        const uint8_t **msgs;
-        uint32_t *lens;
-        if ((err = expectations(e, i, &msgs, &lens)))
+        if ((err = expectations(e, i)))
             break;
-        /* The arrays live as long as the process: the remote set borrows them. */
-        ph_remote_expect(*out, i, msgs, lens, e->peers[i].plan_n);
+        ph_remote_expect(*out, i, e->peers[i].expect, e->peers[i].expect_len,
+                         e->peers[i].plan_n);
     }
     return err;
 }
@@ -475,6 +484,16 @@ static void reader_main(struct engine *e, int (*pairs)[2], int pipe_w)
     _exit(w == (ssize_t)sizeof res ? 0 : 3);
 }
 
+/* The remotes' verification, into the result. */
+static void verdict(struct engine *e, const ph_remote_result *rr)
+{
+    e->res->verified = rr->verified;
+    e->res->mismatches = rr->mismatches + rr->missing;
+    e->res->missing = rr->missing;
+    if (e->res->mismatches)
+        snprintf(e->res->verify_problem, sizeof e->res->verify_problem, "%s", rr->first_error);
+}
+
 static ph_err start_reader(struct engine *e, int (*pairs)[2])
 {
     int pp[2];
@@ -518,8 +537,7 @@ static ph_err collect_reader(struct engine *e)
     e->reader_pid = 0;
     if (got != (ssize_t)sizeof rr)
         return fail(e, PH_ERR_IO, "reader process ended without a result");
-    e->res->verified = rr.verified;
-    e->res->mismatches = rr.mismatches + rr.missing;
+    verdict(e, &rr);
     if (rr.failed)
         return fail(e, PH_ERR_PEER_PROTOCOL, rr.first_error[0] ? rr.first_error : "reader failed");
     return PH_OK;
@@ -707,8 +725,11 @@ static void engine_free(struct engine *e)
     ph_node_destroy(e->node);
     ph_remote_set_destroy(e->remotes);
     ph_ev_destroy(e->ev);
-    for (size_t i = 0; e->peers && i < e->npeers; i++)
+    for (size_t i = 0; e->peers && i < e->npeers; i++) {
         free(e->peers[i].plan);
+        free(e->peers[i].expect);
+        free(e->peers[i].expect_len);
+    }
     free(e->peers);
     for (uint32_t s = 0; e->subs && s < e->sessions; s++)
         free(e->subs[s]);
@@ -802,12 +823,29 @@ static bool model_remotes_have_all(struct engine *e)
     return ph_remote_unread(e->remotes) == 0;
 }
 
+/* The figures are taken; the remotes still read what is left and act on
+ * it (a remote that refuses the last message must be heard, with or
+ * without verification), on the loop's clock: until nothing is unread,
+ * then one more second for the closes that follow. */
+static void model_drain(struct engine *e)
+{
+    uint64_t deadline = ph_ev_now(e->ev) + VIRTUAL_STUCK_NS, until = 0;
+    while (ph_ev_now(e->ev) < deadline) {
+        if (!until && !ph_remote_unread(e->remotes))
+            until = ph_ev_now(e->ev) + 1000000000ull;
+        if (until && ph_ev_now(e->ev) >= until)
+            return;
+        if (ph_ev_run_once(e->ev, -1) != PH_OK)
+            return;
+    }
+}
+
 static ph_err model_collect(struct engine *e)
 {
+    model_drain(e);
     ph_remote_result rr;
     ph_remote_get_result(e->remotes, true, &rr);
-    e->res->verified = rr.verified;
-    e->res->mismatches = rr.mismatches + rr.missing;
+    verdict(e, &rr);
     if (rr.failed)
         return fail(e, PH_ERR_PEER_PROTOCOL, rr.first_error);
     return PH_OK;

@@ -34,7 +34,9 @@ void ph_report_destroy(ph_report *r)
         free(r->input.captures[i]);
     free(r->input.captures);
     free(r->input.sides);
+    free(r->input.files);
     free(r->options.types);
+    free(r->options.filter);
     for (size_t i = 0; i < r->n_strategies; i++)
         ph_strategy_result_clear(&r->strategies[i]);
     free(r->strategies);
@@ -70,6 +72,28 @@ ph_err ph_report_set_types(ph_report *r, const char *types)
         return PH_ERR_NOMEM;
     free(r->options.types);
     r->options.types = copy;
+    return PH_OK;
+}
+
+ph_err ph_report_set_filter(ph_report *r, const char *filter)
+{
+    char *copy = NULL;
+    if (filter && !(copy = strdup(filter)))
+        return PH_ERR_NOMEM;
+    free(r->options.filter);
+    r->options.filter = copy;
+    return PH_OK;
+}
+
+ph_err ph_report_add_file(ph_report *r, const char *path, const char *sha256_hex)
+{
+    ph_report_file *f = realloc(r->input.files, (r->input.n_files + 1) * sizeof *f);
+    if (!f)
+        return PH_ERR_NOMEM;
+    r->input.files = f;
+    ph_report_file *d = &f[r->input.n_files++];
+    ph_json_copy_text(d->path, sizeof d->path, path);
+    snprintf(d->sha256, sizeof d->sha256, "%s", sha256_hex);
     return PH_OK;
 }
 
@@ -375,40 +399,38 @@ void ph_report_verdict(const ph_report *r, char *buf, size_t len)
 
 /* ---- JSON ---- */
 
-static void write_u64_field(ph_json_writer *w, const char *key, uint64_t v)
-{
-    ph_jw_key(w, key);
-    ph_jw_u64(w, v);
-}
-
-static void write_double_field(ph_json_writer *w, const char *key, double v)
-{
-    ph_jw_key(w, key);
-    ph_jw_double(w, v);
-}
-
-/* Field tables shared by the writer and the reader so the two never drift. */
-struct u64_field {
+/* Field tables shared by the writer and the reader so the two never drift.
+ * `gated` fields are the ones a gate compares: a report without them
+ * cannot be gated, so the reader refuses it. */
+struct num_field {
     const char *key;
     size_t offset;
+    bool gated;
 };
-#define U64F(f) {#f, offsetof(ph_strategy_result, f)}
-static const struct u64_field u64_fields[] = {
-    U64F(writes), U64F(write_bytes), U64F(allocations), U64F(bytes_allocated), U64F(bytes_freed),
-    U64F(peak_live_bytes), U64F(end_live_bytes), U64F(held_bytes_per_peer),
+#define U64F(f) {#f, offsetof(ph_strategy_result, f), false}
+#define U64G(f) {#f, offsetof(ph_strategy_result, f), true}
+static const struct num_field u64_fields[] = {
+    U64G(writes), U64F(write_bytes), U64G(allocations), U64G(bytes_allocated), U64F(bytes_freed),
+    U64G(peak_live_bytes), U64G(end_live_bytes), U64G(held_bytes_per_peer),
     U64F(peak_active_bytes), U64F(peak_resident_bytes), U64F(peak_queued_bytes), U64F(dropped),
-    U64F(disconnected), U64F(decode_errors), U64F(setup_allocations), U64F(setup_bytes_allocated),
-    U64F(setup_live_bytes), U64F(wbuf_buffers_allocated), U64F(wbuf_bytes_requested),
-    U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches), U64F(partial_writes),
+    U64F(disconnected), U64F(decode_errors), U64G(setup_allocations), U64G(setup_bytes_allocated),
+    U64F(setup_live_bytes), U64G(wbuf_buffers_allocated), U64G(wbuf_bytes_requested),
+    U64F(wbuf_peak_held_bytes), U64F(verified), U64F(mismatches), U64F(missing),
+    U64F(partial_writes),
     U64F(would_block), U64F(remote_allocations), U64F(remote_bytes_allocated),
     U64F(remote_bytes_freed), U64F(jemalloc_bytes_allocated), U64F(jemalloc_bytes_freed),
     U64F(concurrent),
 };
-#define DBLF(f) {#f, offsetof(ph_strategy_result, f)}
-static const struct u64_field double_fields[] = {
+#define DBLF(f) {#f, offsetof(ph_strategy_result, f), false}
+static const struct num_field double_fields[] = {
     DBLF(cpu_seconds), DBLF(wall_seconds), DBLF(writes_per_second), DBLF(mib_per_second),
     DBLF(virtual_seconds),
 };
+#define N_FIELDS(t) (sizeof t / sizeof t[0])
+
+/* by_row and by_type members, in schema order. */
+static const char *const row_keys[] = {"allocations", "bytes_allocated", "end_live_bytes"};
+static const char *const type_keys[] = {"writes", "allocations", "bytes_allocated"};
 
 const char *ph_report_row_name(unsigned row)
 {
@@ -418,69 +440,75 @@ const char *ph_report_row_name(unsigned row)
     return row < PH_REPORT_ROWS ? names[row] : "?";
 }
 
-static void write_strategy(ph_json_writer *w, const ph_strategy_result *s, bool with_samples)
+static uint64_t get_u64_at(const void *base, size_t offset)
 {
-    ph_jw_object_begin(w);
-    ph_jw_key(w, "name");
-    ph_jw_string(w, s->name);
-    for (size_t i = 0; i < sizeof u64_fields / sizeof u64_fields[0]; i++) {
-        uint64_t v;
-        memcpy(&v, (const char *)s + u64_fields[i].offset, sizeof v);
-        write_u64_field(w, u64_fields[i].key, v);
-    }
-    for (size_t i = 0; i < sizeof double_fields / sizeof double_fields[0]; i++) {
-        double v;
-        memcpy(&v, (const char *)s + double_fields[i].offset, sizeof v);
-        write_double_field(w, double_fields[i].key, v);
-    }
-    ph_jw_key(w, "verify");
-    ph_jw_bool(w, s->verify);
-    ph_jw_key(w, "by_row");
-    ph_jw_object_begin(w);
-    for (unsigned i = 0; i < PH_REPORT_ROWS; i++) {
-        ph_jw_key(w, ph_report_row_name(i));
-        ph_jw_object_begin(w);
-        write_u64_field(w, "allocations", s->rows[i].allocations);
-        write_u64_field(w, "bytes_allocated", s->rows[i].bytes_allocated);
-        write_u64_field(w, "end_live_bytes", s->rows[i].end_live_bytes);
-        ph_jw_object_end(w);
-    }
-    ph_jw_object_end(w);
-    ph_jw_key(w, "by_type");
-    ph_jw_object_begin(w);
-    for (size_t i = 0; i < s->n_types; i++) {
-        ph_jw_key(w, s->types[i].name);
-        ph_jw_object_begin(w);
-        write_u64_field(w, "writes", s->types[i].writes);
-        write_u64_field(w, "allocations", s->types[i].allocations);
-        write_u64_field(w, "bytes_allocated", s->types[i].bytes_allocated);
-        ph_jw_object_end(w);
-    }
-    ph_jw_object_end(w);
-    if (with_samples) {
-        /* [t, live, active, resident, queued] rows keep the file compact */
-        ph_jw_key(w, "samples");
-        ph_jw_array_begin(w);
-        for (size_t i = 0; i < s->n_samples; i++) {
-            const ph_sample *p = &s->samples[i];
-            ph_jw_array_begin(w);
-            ph_jw_double(w, p->t);
-            ph_jw_u64(w, p->live_bytes);
-            ph_jw_u64(w, p->active_bytes);
-            ph_jw_u64(w, p->resident_bytes);
-            ph_jw_u64(w, p->queued_bytes);
-            ph_jw_array_end(w);
-        }
-        ph_jw_array_end(w);
-    }
-    ph_jw_object_end(w);
+    uint64_t v;
+    memcpy(&v, (const char *)base + offset, sizeof v);
+    return v;
 }
 
-static ph_err finish_writer(ph_json_writer *w, FILE *f)
+static double get_double_at(const void *base, size_t offset)
 {
-    ph_jw_newline(w);
-    ph_err err = ph_json_writer_error(w);
-    ph_json_writer_destroy(w);
+    double v;
+    memcpy(&v, (const char *)base + offset, sizeof v);
+    return v;
+}
+
+static json_t *three(const char *const keys[3], uint64_t a, uint64_t b, uint64_t c, bool *failed)
+{
+    json_t *o = json_object();
+    ph_json_put(o, keys[0], ph_json_u64(a), failed);
+    ph_json_put(o, keys[1], ph_json_u64(b), failed);
+    ph_json_put(o, keys[2], ph_json_u64(c), failed);
+    return o;
+}
+
+static json_t *strategy_json(const ph_strategy_result *s, bool with_samples, bool *failed)
+{
+    json_t *o = json_object();
+    ph_json_put(o, "name", json_string(s->name), failed);
+    for (size_t i = 0; i < N_FIELDS(u64_fields); i++)
+        ph_json_put(o, u64_fields[i].key, ph_json_u64(get_u64_at(s, u64_fields[i].offset)),
+                    failed);
+    for (size_t i = 0; i < N_FIELDS(double_fields); i++)
+        ph_json_put(o, double_fields[i].key,
+                    ph_json_real(get_double_at(s, double_fields[i].offset)), failed);
+    ph_json_put(o, "verify", json_boolean(s->verify), failed);
+    ph_json_put(o, "verify_problem", ph_json_text(s->verify_problem), failed);
+    json_t *byrow = json_object();
+    for (unsigned i = 0; i < PH_REPORT_ROWS; i++)
+        ph_json_put(byrow, ph_report_row_name(i),
+                    three(row_keys, s->rows[i].allocations, s->rows[i].bytes_allocated,
+                          s->rows[i].end_live_bytes, failed), failed);
+    ph_json_put(o, "by_row", byrow, failed);
+    json_t *types = json_object();
+    for (size_t i = 0; i < s->n_types; i++)
+        ph_json_put(types, s->types[i].name,
+                    three(type_keys, s->types[i].writes, s->types[i].allocations,
+                          s->types[i].bytes_allocated, failed), failed);
+    ph_json_put(o, "by_type", types, failed);
+    if (with_samples) {
+        /* [t, live, active, resident, queued] rows keep the file compact */
+        json_t *samples = json_array();
+        for (size_t i = 0; i < s->n_samples; i++) {
+            const ph_sample *p = &s->samples[i];
+            json_t *row = json_array();
+            ph_json_append(row, ph_json_real(p->t), failed);
+            ph_json_append(row, ph_json_u64(p->live_bytes), failed);
+            ph_json_append(row, ph_json_u64(p->active_bytes), failed);
+            ph_json_append(row, ph_json_u64(p->resident_bytes), failed);
+            ph_json_append(row, ph_json_u64(p->queued_bytes), failed);
+            ph_json_append(samples, row, failed);
+        }
+        ph_json_put(o, "samples", samples, failed);
+    }
+    return o;
+}
+
+static ph_err dump_and_free(json_t *j, bool failed, FILE *f, bool pretty)
+{
+    ph_err err = failed || !j ? PH_ERR_NOMEM : ph_json_dump(j, f, pretty);
+    json_decref(j);
     if (!err && fflush(f))
         err = PH_ERR_IO;
     return err;
@@ -488,246 +516,456 @@ static ph_err finish_writer(ph_json_writer *w, FILE *f)
 
 ph_err ph_strategy_result_write_json(const ph_strategy_result *s, FILE *f)
 {
-    ph_json_writer *w;
-    ph_err err = ph_json_writer_create(&w, f, false);
-    if (err)
-        return err;
-    write_strategy(w, s, true);
-    return finish_writer(w, f);
+    bool failed = false;
+    json_t *j = strategy_json(s, true, &failed);
+    return dump_and_free(j, failed, f, false);
+}
+
+static json_t *input_json(const ph_report_input *in, bool *failed)
+{
+    json_t *o = json_object();
+    json_t *caps = json_array();
+    for (size_t i = 0; i < in->n_captures; i++)
+        ph_json_append(caps, ph_json_text(in->captures[i]), failed);
+    ph_json_put(o, "captures", caps, failed);
+    json_t *files = json_array();
+    for (size_t i = 0; i < in->n_files; i++) {
+        json_t *e = json_object();
+        ph_json_put(e, "path", ph_json_text(in->files[i].path), failed);
+        ph_json_put(e, "sha256", json_string(in->files[i].sha256), failed);
+        ph_json_append(files, e, failed);
+    }
+    ph_json_put(o, "files", files, failed);
+    ph_json_put(o, "sessions", ph_json_u64(in->sessions), failed);
+    ph_json_put(o, "messages", ph_json_u64(in->messages), failed);
+    ph_json_put(o, "message_bytes", ph_json_u64(in->message_bytes), failed);
+    json_t *sides = json_array();
+    for (size_t i = 0; i < in->n_sides; i++) {
+        const ph_report_side *sd = &in->sides[i];
+        json_t *e = json_object();
+        ph_json_put(e, "session", ph_json_u64(sd->session), failed);
+        ph_json_put(e, "node", json_string(sd->node), failed);
+        ph_json_put(e, "peer", json_string(sd->peer), failed);
+        ph_json_put(e, "role", json_string(sd->role), failed);
+        ph_json_put(e, "chosen_by", json_string(sd->chosen_by), failed);
+        ph_json_put(e, "node_bytes", ph_json_u64(sd->node_bytes), failed);
+        ph_json_put(e, "session_bytes", ph_json_u64(sd->session_bytes), failed);
+        ph_json_put(e, "messages", ph_json_u64(sd->messages), failed);
+        ph_json_append(sides, e, failed);
+    }
+    ph_json_put(o, "sides", sides, failed);
+    return o;
+}
+
+static json_t *options_json(const ph_report_options *op, bool *failed)
+{
+    json_t *o = json_object();
+    ph_json_put(o, "peers", ph_json_u64(op->peers), failed);
+    ph_json_put(o, "sink", json_string(op->sink), failed);
+    ph_json_put(o, "encode", json_string(op->encode), failed);
+    ph_json_put(o, "linger_seconds", ph_json_real(op->linger_seconds), failed);
+    ph_json_put(o, "pace", json_string(op->pace), failed);
+    ph_json_put(o, "reader_rate", ph_json_u64(op->reader_rate), failed);
+    ph_json_put(o, "stalled", ph_json_u64(op->stalled), failed);
+    ph_json_put(o, "from", json_string(op->from), failed);
+    ph_json_put(o, "queue_soft", ph_json_u64(op->queue_soft), failed);
+    ph_json_put(o, "queue_hard", ph_json_u64(op->queue_hard), failed);
+    ph_json_put(o, "types", json_string(op->types ? op->types : ""), failed);
+    ph_json_put(o, "filter", json_string(op->filter ? op->filter : ""), failed);
+    ph_json_put(o, "pool_workers", ph_json_u64(op->pool_workers), failed);
+    ph_json_put(o, "pool_expiry_seconds", ph_json_real(op->pool_expiry_seconds), failed);
+    ph_json_put(o, "model_buffer", ph_json_u64(op->model_buffer), failed);
+    ph_json_put(o, "jobs", ph_json_u64(op->jobs), failed);
+    return o;
 }
 
 ph_err ph_report_write_json(const ph_report *r, FILE *f)
 {
-    ph_json_writer *w;
-    ph_err err = ph_json_writer_create(&w, f, true);
-    if (err)
-        return err;
-    ph_jw_object_begin(w);
-    ph_jw_key(w, "peerheap");
-    ph_jw_object_begin(w);
-    ph_jw_key(w, "version");
-    ph_jw_string(w, r->version);
-    ph_jw_object_end(w);
-
-    ph_jw_key(w, "input");
-    ph_jw_object_begin(w);
-    ph_jw_key(w, "captures");
-    ph_jw_array_begin(w);
-    for (size_t i = 0; i < r->input.n_captures; i++)
-        ph_jw_string(w, r->input.captures[i]);
-    ph_jw_array_end(w);
-    write_u64_field(w, "sessions", r->input.sessions);
-    write_u64_field(w, "messages", r->input.messages);
-    write_u64_field(w, "message_bytes", r->input.message_bytes);
-    ph_jw_key(w, "sides");
-    ph_jw_array_begin(w);
-    for (size_t i = 0; i < r->input.n_sides; i++) {
-        const ph_report_side *sd = &r->input.sides[i];
-        ph_jw_object_begin(w);
-        write_u64_field(w, "session", sd->session);
-        ph_jw_key(w, "node");
-        ph_jw_string(w, sd->node);
-        ph_jw_key(w, "peer");
-        ph_jw_string(w, sd->peer);
-        ph_jw_key(w, "role");
-        ph_jw_string(w, sd->role);
-        ph_jw_key(w, "chosen_by");
-        ph_jw_string(w, sd->chosen_by);
-        write_u64_field(w, "node_bytes", sd->node_bytes);
-        write_u64_field(w, "session_bytes", sd->session_bytes);
-        write_u64_field(w, "messages", sd->messages);
-        ph_jw_object_end(w);
-    }
-    ph_jw_array_end(w);
-    ph_jw_object_end(w);
-
-    ph_jw_key(w, "options");
-    ph_jw_object_begin(w);
-    write_u64_field(w, "peers", r->options.peers);
-    ph_jw_key(w, "sink");
-    ph_jw_string(w, r->options.sink);
-    ph_jw_key(w, "encode");
-    ph_jw_string(w, r->options.encode);
-    write_double_field(w, "linger_seconds", r->options.linger_seconds);
-    ph_jw_key(w, "pace");
-    ph_jw_string(w, r->options.pace);
-    write_u64_field(w, "reader_rate", r->options.reader_rate);
-    write_u64_field(w, "stalled", r->options.stalled);
-    ph_jw_key(w, "from");
-    ph_jw_string(w, r->options.from);
-    write_u64_field(w, "queue_soft", r->options.queue_soft);
-    write_u64_field(w, "queue_hard", r->options.queue_hard);
-    ph_jw_key(w, "types");
-    ph_jw_string(w, r->options.types ? r->options.types : "");
-    write_u64_field(w, "jobs", r->options.jobs);
-    ph_jw_object_end(w);
-
-    ph_jw_key(w, "strategies");
-    ph_jw_array_begin(w);
+    bool failed = false;
+    json_t *j = json_object();
+    json_t *ph = json_object();
+    ph_json_put(ph, "version", json_string(r->version), &failed);
+    ph_json_put(j, "peerheap", ph, &failed);
+    ph_json_put(j, "input", input_json(&r->input, &failed), &failed);
+    ph_json_put(j, "options", options_json(&r->options, &failed), &failed);
+    json_t *st = json_array();
     for (size_t i = 0; i < r->n_strategies; i++)
-        write_strategy(w, &r->strategies[i], false);
-    ph_jw_array_end(w);
-    ph_jw_object_end(w);
-    return finish_writer(w, f);
+        ph_json_append(st, strategy_json(&r->strategies[i], false, &failed), &failed);
+    ph_json_put(j, "strategies", st, &failed);
+    return dump_and_free(j, failed, f, true);
 }
 
-static void copy_str(char *dst, size_t cap, const ph_json *v)
+/* Reading: `where` names the object being read for the one-line reason. */
+struct reader {
+    char *why;
+    size_t why_len;
+    char where[96];
+};
+
+static ph_err bad(struct reader *rd, const char *field, const char *what)
 {
-    const char *s = ph_json_str(v, NULL);
-    snprintf(dst, cap, "%s", s ? s : "");
+    if (rd->why && rd->why_len)
+        snprintf(rd->why, rd->why_len, "%s%s%s: %s", rd->where, rd->where[0] ? ": " : "", field,
+                 what);
+    return PH_ERR_JSON;
 }
 
-static ph_err read_strategy(ph_strategy_result *s, const ph_json *o)
+/* An optional unsigned member: absent leaves *out alone, present must be a
+ * non-negative integer. */
+static ph_err opt_u64(struct reader *rd, const json_t *o, const char *key, uint64_t *out)
 {
-    memset(s, 0, sizeof *s);
-    if (ph_json_type(o) != PH_JSON_OBJECT || !ph_json_str(ph_json_get(o, "name"), NULL))
-        return PH_ERR_JSON;
-    copy_str(s->name, sizeof s->name, ph_json_get(o, "name"));
-    for (size_t i = 0; i < sizeof u64_fields / sizeof u64_fields[0]; i++) {
-        uint64_t v = 0;
-        const ph_json *j = ph_json_get(o, u64_fields[i].key);
-        if (j && !ph_json_u64(j, &v))
-            return PH_ERR_JSON;
-        memcpy((char *)s + u64_fields[i].offset, &v, sizeof v);
-    }
-    for (size_t i = 0; i < sizeof double_fields / sizeof double_fields[0]; i++) {
-        double v = 0;
-        const ph_json *j = ph_json_get(o, double_fields[i].key);
-        if (j && !ph_json_is_null(j) && !ph_json_double(j, &v))
-            return PH_ERR_JSON;
-        memcpy((char *)s + double_fields[i].offset, &v, sizeof v);
-    }
-    ph_json_bool(ph_json_get(o, "verify"), &s->verify);
-    const ph_json *rowsj = ph_json_get(o, "by_row");
+    const json_t *v = json_object_get(o, key);
+    if (v && !ph_json_u64_value(v, out))
+        return bad(rd, key, "not a non-negative integer");
+    return PH_OK;
+}
+
+static ph_err need_u64(struct reader *rd, const json_t *o, const char *key, uint64_t *out)
+{
+    if (!json_object_get(o, key))
+        return bad(rd, key, "missing");
+    return opt_u64(rd, o, key, out);
+}
+
+static ph_err opt_double(struct reader *rd, const json_t *o, const char *key, double *out)
+{
+    const json_t *v = json_object_get(o, key);
+    if (v && !json_is_null(v) && !ph_json_double_value(v, out))
+        return bad(rd, key, "not a number");
+    return PH_OK;
+}
+
+static ph_err opt_str(struct reader *rd, const json_t *o, const char *key, char *buf, size_t len)
+{
+    const json_t *v = json_object_get(o, key);
+    if (v && !json_is_string(v))
+        return bad(rd, key, "not a string");
+    ph_json_copy_str(o, key, buf, len);
+    return PH_OK;
+}
+
+static ph_err read_rows(struct reader *rd, ph_strategy_result *s, const json_t *o)
+{
+    const json_t *byrow = json_object_get(o, "by_row");
+    if (!json_is_object(byrow))
+        return bad(rd, "by_row", byrow ? "not an object" : "missing");
     for (unsigned i = 0; i < PH_REPORT_ROWS; i++) {
-        const ph_json *rj = ph_json_get(rowsj, ph_report_row_name(i));
-        ph_json_u64(ph_json_get(rj, "allocations"), &s->rows[i].allocations);
-        ph_json_u64(ph_json_get(rj, "bytes_allocated"), &s->rows[i].bytes_allocated);
-        ph_json_u64(ph_json_get(rj, "end_live_bytes"), &s->rows[i].end_live_bytes);
+        const json_t *rj = json_object_get(byrow, ph_report_row_name(i));
+        char field[64];
+        snprintf(field, sizeof field, "by_row.%s", ph_report_row_name(i));
+        if (!json_is_object(rj))
+            return bad(rd, field, rj ? "not an object" : "missing");
+        uint64_t *dst[3] = {&s->rows[i].allocations, &s->rows[i].bytes_allocated,
+                            &s->rows[i].end_live_bytes};
+        for (size_t k = 0; k < 3; k++) {
+            const json_t *v = json_object_get(rj, row_keys[k]);
+            if (!v || !ph_json_u64_value(v, dst[k])) {
+                snprintf(field, sizeof field, "by_row.%s.%s", ph_report_row_name(i), row_keys[k]);
+                return bad(rd, field, v ? "not a non-negative integer" : "missing");
+            }
+        }
     }
-    const ph_json *types = ph_json_get(o, "by_type");
-    for (size_t i = 0; i < ph_json_len(types); i++) {
-        const ph_json *t;
-        const char *name = ph_json_key_at(types, i, &t);
-        uint64_t wr = 0, al = 0, by = 0;
-        ph_json_u64(ph_json_get(t, "writes"), &wr);
-        ph_json_u64(ph_json_get(t, "allocations"), &al);
-        ph_json_u64(ph_json_get(t, "bytes_allocated"), &by);
-        if (ph_strategy_result_add_type(s, name, wr, al, by))
+    return PH_OK;
+}
+
+static ph_err read_types(struct reader *rd, ph_strategy_result *s, const json_t *o)
+{
+    const json_t *types = json_object_get(o, "by_type");
+    if (!json_is_object(types))
+        return bad(rd, "by_type", types ? "not an object" : "missing");
+    const char *name;
+    const json_t *t;
+    json_object_foreach((json_t *)types, name, t) {
+        char field[96];
+        snprintf(field, sizeof field, "by_type.%s", name);
+        if (!json_is_object(t))
+            return bad(rd, field, "not an object");
+        if (strlen(name) >= PH_REPORT_NAME_MAX)
+            return bad(rd, field, "type name too long");
+        uint64_t v[3] = {0, 0, 0};
+        for (size_t k = 0; k < 3; k++) {
+            const json_t *x = json_object_get(t, type_keys[k]);
+            bool required = k == 1; /* allocations: gated */
+            if ((!x && required) || (x && !ph_json_u64_value(x, &v[k]))) {
+                snprintf(field, sizeof field, "by_type.%s.%s", name, type_keys[k]);
+                return bad(rd, field, x ? "not a non-negative integer" : "missing");
+            }
+        }
+        if (ph_strategy_result_add_type(s, name, v[0], v[1], v[2]))
             return PH_ERR_NOMEM;
     }
-    const ph_json *samples = ph_json_get(o, "samples");
-    for (size_t i = 0; i < ph_json_len(samples); i++) {
-        const ph_json *row = ph_json_at(samples, i);
+    return PH_OK;
+}
+
+static ph_err read_samples(struct reader *rd, ph_strategy_result *s, const json_t *o)
+{
+    const json_t *samples = json_object_get(o, "samples");
+    if (samples && !json_is_array(samples))
+        return bad(rd, "samples", "not an array");
+    for (size_t i = 0; i < json_array_size(samples); i++) {
+        const json_t *row = json_array_get(samples, i);
         ph_sample p = {0};
-        if (ph_json_len(row) != 5 || !ph_json_double(ph_json_at(row, 0), &p.t) ||
-            !ph_json_u64(ph_json_at(row, 1), &p.live_bytes) ||
-            !ph_json_u64(ph_json_at(row, 2), &p.active_bytes) ||
-            !ph_json_u64(ph_json_at(row, 3), &p.resident_bytes) ||
-            !ph_json_u64(ph_json_at(row, 4), &p.queued_bytes))
-            return PH_ERR_JSON;
+        if (json_array_size(row) != 5 || !ph_json_double_value(json_array_get(row, 0), &p.t) ||
+            !ph_json_u64_value(json_array_get(row, 1), &p.live_bytes) ||
+            !ph_json_u64_value(json_array_get(row, 2), &p.active_bytes) ||
+            !ph_json_u64_value(json_array_get(row, 3), &p.resident_bytes) ||
+            !ph_json_u64_value(json_array_get(row, 4), &p.queued_bytes))
+            return bad(rd, "samples", "a row is not [t, live, active, resident, queued]");
         if (ph_strategy_result_add_sample(s, &p))
             return PH_ERR_NOMEM;
     }
     return PH_OK;
 }
 
-ph_err ph_strategy_result_read_json(ph_strategy_result *out, const char *text, size_t len)
+static ph_err read_strategy(struct reader *rd, ph_strategy_result *s, const json_t *o)
 {
-    ph_json *j;
-    ph_err err = ph_json_parse(&j, text, len, NULL);
-    if (err)
-        return err;
-    err = read_strategy(out, j);
-    if (err)
-        ph_strategy_result_clear(out);
-    ph_json_free(j);
+    memset(s, 0, sizeof *s);
+    if (!json_is_object(o))
+        return bad(rd, "strategy", "not an object");
+    const char *name = json_string_value(json_object_get(o, "name"));
+    if (!name || !name[0] || strlen(name) >= PH_REPORT_NAME_MAX)
+        return bad(rd, "name", "missing, empty or too long");
+    snprintf(s->name, sizeof s->name, "%s", name);
+    size_t at = strlen(rd->where);
+    snprintf(rd->where + at, sizeof rd->where - at, " (%s)", name);
+    ph_err err = PH_OK;
+    for (size_t i = 0; !err && i < N_FIELDS(u64_fields); i++) {
+        uint64_t v = 0;
+        err = u64_fields[i].gated ? need_u64(rd, o, u64_fields[i].key, &v)
+                                  : opt_u64(rd, o, u64_fields[i].key, &v);
+        memcpy((char *)s + u64_fields[i].offset, &v, sizeof v);
+    }
+    for (size_t i = 0; !err && i < N_FIELDS(double_fields); i++) {
+        double v = 0;
+        err = opt_double(rd, o, double_fields[i].key, &v);
+        memcpy((char *)s + double_fields[i].offset, &v, sizeof v);
+    }
+    if (!err) {
+        const json_t *v = json_object_get(o, "verify");
+        s->verify = json_is_true(v);
+        if (v && !json_is_boolean(v))
+            err = bad(rd, "verify", "not true or false");
+    }
+    if (!err)
+        err = opt_str(rd, o, "verify_problem", s->verify_problem, sizeof s->verify_problem);
+    if (!err)
+        err = read_rows(rd, s, o);
+    if (!err)
+        err = read_types(rd, s, o);
+    if (!err)
+        err = read_samples(rd, s, o);
     return err;
 }
 
-static ph_err read_report(ph_report *r, const ph_json *j)
+ph_err ph_strategy_result_read_json(ph_strategy_result *out, const char *text, size_t len)
 {
-    if (!ph_json_get(j, "peerheap") || !ph_json_get(j, "strategies"))
-        return PH_ERR_JSON;
-    copy_str(r->version, sizeof r->version, ph_json_path(j, "peerheap.version"));
-    const ph_json *in = ph_json_get(j, "input");
-    const ph_json *caps = ph_json_get(in, "captures");
-    for (size_t i = 0; i < ph_json_len(caps); i++) {
-        const char *c = ph_json_str(ph_json_at(caps, i), NULL);
-        if (c && ph_report_add_capture(r, c))
-            return PH_ERR_NOMEM;
-    }
-    ph_json_u64(ph_json_get(in, "sessions"), &r->input.sessions);
-    ph_json_u64(ph_json_get(in, "messages"), &r->input.messages);
-    ph_json_u64(ph_json_get(in, "message_bytes"), &r->input.message_bytes);
-    const ph_json *sides = ph_json_get(in, "sides");
-    for (size_t i = 0; i < ph_json_len(sides); i++) {
-        const ph_json *e = ph_json_at(sides, i);
+    memset(out, 0, sizeof *out);
+    json_t *j;
+    ph_err err = ph_json_parse(text, len, &j, NULL, 0);
+    if (err)
+        return err;
+    struct reader rd = {0};
+    err = read_strategy(&rd, out, j);
+    if (err)
+        ph_strategy_result_clear(out);
+    json_decref(j);
+    return err;
+}
+
+
+static ph_err read_sides(struct reader *rd, ph_report *r, const json_t *sides)
+{
+    if (sides && !json_is_array(sides))
+        return bad(rd, "sides", "not an array");
+    for (size_t i = 0; i < json_array_size(sides); i++) {
+        const json_t *e = json_array_get(sides, i);
         ph_report_side sd;
         memset(&sd, 0, sizeof sd);
-        ph_json_u64(ph_json_get(e, "session"), &sd.session);
-        copy_str(sd.node, sizeof sd.node, ph_json_get(e, "node"));
-        copy_str(sd.peer, sizeof sd.peer, ph_json_get(e, "peer"));
-        copy_str(sd.role, sizeof sd.role, ph_json_get(e, "role"));
-        copy_str(sd.chosen_by, sizeof sd.chosen_by, ph_json_get(e, "chosen_by"));
-        ph_json_u64(ph_json_get(e, "node_bytes"), &sd.node_bytes);
-        ph_json_u64(ph_json_get(e, "session_bytes"), &sd.session_bytes);
-        ph_json_u64(ph_json_get(e, "messages"), &sd.messages);
-        if (ph_report_add_side(r, &sd))
-            return PH_ERR_NOMEM;
-    }
-    const ph_json *o = ph_json_get(j, "options");
-    ph_json_u64(ph_json_get(o, "peers"), &r->options.peers);
-    copy_str(r->options.sink, sizeof r->options.sink, ph_json_get(o, "sink"));
-    copy_str(r->options.encode, sizeof r->options.encode, ph_json_get(o, "encode"));
-    {
-        const ph_json *lj = ph_json_get(o, "linger_seconds");
-        if (lj && !ph_json_double(lj, &r->options.linger_seconds))
-            return PH_ERR_JSON;
-    }
-    copy_str(r->options.pace, sizeof r->options.pace, ph_json_get(o, "pace"));
-    ph_json_u64(ph_json_get(o, "reader_rate"), &r->options.reader_rate);
-    ph_json_u64(ph_json_get(o, "stalled"), &r->options.stalled);
-    copy_str(r->options.from, sizeof r->options.from, ph_json_get(o, "from"));
-    ph_json_u64(ph_json_get(o, "queue_soft"), &r->options.queue_soft);
-    ph_json_u64(ph_json_get(o, "queue_hard"), &r->options.queue_hard);
-    ph_json_u64(ph_json_get(o, "jobs"), &r->options.jobs);
-    const char *types = ph_json_str(ph_json_get(o, "types"), NULL);
-    if (types && types[0] && ph_report_set_types(r, types))
-        return PH_ERR_NOMEM;
-    const ph_json *st = ph_json_get(j, "strategies");
-    for (size_t i = 0; i < ph_json_len(st); i++) {
-        ph_strategy_result s;
-        ph_err err = read_strategy(&s, ph_json_at(st, i));
+        snprintf(rd->where, sizeof rd->where, "input.sides[%zu]", i);
+        ph_err err = json_is_object(e) ? PH_OK : bad(rd, "side", "not an object");
         if (!err)
-            err = ph_report_add_strategy(r, &s);
-        ph_strategy_result_clear(&s);
+            err = opt_u64(rd, e, "session", &sd.session);
+        if (!err)
+            err = opt_str(rd, e, "node", sd.node, sizeof sd.node);
+        if (!err)
+            err = opt_str(rd, e, "peer", sd.peer, sizeof sd.peer);
+        if (!err)
+            err = opt_str(rd, e, "role", sd.role, sizeof sd.role);
+        if (!err)
+            err = opt_str(rd, e, "chosen_by", sd.chosen_by, sizeof sd.chosen_by);
+        if (!err)
+            err = opt_u64(rd, e, "node_bytes", &sd.node_bytes);
+        if (!err)
+            err = opt_u64(rd, e, "session_bytes", &sd.session_bytes);
+        if (!err)
+            err = opt_u64(rd, e, "messages", &sd.messages);
         if (err)
             return err;
+        if (ph_report_add_side(r, &sd))
+            return PH_ERR_NOMEM;
     }
     return PH_OK;
 }
 
-ph_err ph_report_read_json(ph_report **out, const char *text, size_t len)
+static ph_err read_files(struct reader *rd, ph_report *r, const json_t *files)
 {
-    *out = NULL;
-    ph_json *j;
-    ph_err err = ph_json_parse(&j, text, len, NULL);
+    if (files && !json_is_array(files))
+        return bad(rd, "files", "not an array");
+    for (size_t i = 0; i < json_array_size(files); i++) {
+        const json_t *e = json_array_get(files, i);
+        const char *path = json_string_value(json_object_get(e, "path"));
+        const char *sha = json_string_value(json_object_get(e, "sha256"));
+        snprintf(rd->where, sizeof rd->where, "input.files[%zu]", i);
+        if (!path)
+            return bad(rd, "path", "missing or not a string");
+        uint8_t digest[32];
+        if (!sha || ph_hex_decode_fixed(sha, digest, sizeof digest))
+            return bad(rd, "sha256", "not 64 hex digits");
+        char hex[65];
+        ph_hex_encode(digest, sizeof digest, hex);
+        if (ph_report_add_file(r, path, hex))
+            return PH_ERR_NOMEM;
+    }
+    return PH_OK;
+}
+
+static ph_err read_input(struct reader *rd, ph_report *r, const json_t *in)
+{
+    snprintf(rd->where, sizeof rd->where, "input");
+    if (in && !json_is_object(in))
+        return bad(rd, "input", "not an object");
+    const json_t *caps = json_object_get(in, "captures");
+    if (caps && !json_is_array(caps))
+        return bad(rd, "captures", "not an array");
+    for (size_t i = 0; i < json_array_size(caps); i++) {
+        const char *c = json_string_value(json_array_get(caps, i));
+        if (!c)
+            return bad(rd, "captures", "not a list of strings");
+        if (ph_report_add_capture(r, c))
+            return PH_ERR_NOMEM;
+    }
+    ph_err err = opt_u64(rd, in, "sessions", &r->input.sessions);
+    if (!err)
+        err = opt_u64(rd, in, "messages", &r->input.messages);
+    if (!err)
+        err = opt_u64(rd, in, "message_bytes", &r->input.message_bytes);
+    if (!err)
+        err = read_files(rd, r, json_object_get(in, "files"));
+    if (!err)
+        err = read_sides(rd, r, json_object_get(in, "sides"));
+    return err;
+}
+
+static ph_err read_options(struct reader *rd, ph_report *r, const json_t *o)
+{
+    ph_report_options *op = &r->options;
+    snprintf(rd->where, sizeof rd->where, "options");
+    if (o && !json_is_object(o))
+        return bad(rd, "options", "not an object");
+    ph_err err = opt_u64(rd, o, "peers", &op->peers);
+    if (!err)
+        err = opt_str(rd, o, "sink", op->sink, sizeof op->sink);
+    if (!err)
+        err = opt_str(rd, o, "encode", op->encode, sizeof op->encode);
+    if (!err)
+        err = opt_double(rd, o, "linger_seconds", &op->linger_seconds);
+    if (!err)
+        err = opt_str(rd, o, "pace", op->pace, sizeof op->pace);
+    if (!err)
+        err = opt_u64(rd, o, "reader_rate", &op->reader_rate);
+    if (!err)
+        err = opt_u64(rd, o, "stalled", &op->stalled);
+    if (!err)
+        err = opt_str(rd, o, "from", op->from, sizeof op->from);
+    if (!err)
+        err = opt_u64(rd, o, "queue_soft", &op->queue_soft);
+    if (!err)
+        err = opt_u64(rd, o, "queue_hard", &op->queue_hard);
+    if (!err)
+        err = opt_u64(rd, o, "pool_workers", &op->pool_workers);
+    if (!err)
+        err = opt_double(rd, o, "pool_expiry_seconds", &op->pool_expiry_seconds);
+    if (!err)
+        err = opt_u64(rd, o, "model_buffer", &op->model_buffer);
+    if (!err)
+        err = opt_u64(rd, o, "jobs", &op->jobs);
+    const char *keys[2] = {"types", "filter"};
+    for (size_t i = 0; !err && i < 2; i++) {
+        const json_t *v = json_object_get(o, keys[i]);
+        const char *s = json_string_value(v);
+        if (v && !s)
+            return bad(rd, keys[i], "not a string");
+        if (s && s[0] && (i ? ph_report_set_filter(r, s) : ph_report_set_types(r, s)))
+            return PH_ERR_NOMEM;
+    }
+    return err;
+}
+
+static ph_err read_report(struct reader *rd, ph_report *r, const json_t *j)
+{
+    if (!json_is_object(j))
+        return bad(rd, "document", "not a JSON object");
+    const json_t *ph = json_object_get(j, "peerheap");
+    const json_t *st = json_object_get(j, "strategies");
+    if (!json_is_object(ph) || !json_is_array(st))
+        return bad(rd, "document", "not a peerheap report (no \"peerheap\" and \"strategies\")");
+    ph_json_copy_str(ph, "version", r->version, sizeof r->version);
+    ph_err err = read_input(rd, r, json_object_get(j, "input"));
+    if (!err)
+        err = read_options(rd, r, json_object_get(j, "options"));
+    for (size_t i = 0; !err && i < json_array_size(st); i++) {
+        ph_strategy_result s;
+        snprintf(rd->where, sizeof rd->where, "strategies[%zu]", i);
+        err = read_strategy(rd, &s, json_array_get(st, i));
+        if (!err)
+            err = ph_report_add_strategy(r, &s);
+        ph_strategy_result_clear(&s);
+    }
+    return err;
+}
+
+static ph_err report_from_json(ph_report **out, const json_t *j, char *why, size_t why_len)
+{
+    ph_report *r;
+    ph_err err = ph_report_create(&r);
     if (err)
         return err;
-    ph_report *r;
-    if ((err = ph_report_create(&r))) {
-        ph_json_free(j);
-        return err;
-    }
-    err = read_report(r, j);
-    ph_json_free(j);
-    if (err) {
+    struct reader rd = {.why = why, .why_len = why_len};
+    if ((err = read_report(&rd, r, j))) {
         ph_report_destroy(r);
         return err;
     }
     *out = r;
     return PH_OK;
+}
+
+ph_err ph_report_parse(ph_report **out, const char *text, size_t len, char *why, size_t why_len)
+{
+    *out = NULL;
+    json_t *j;
+    ph_err err = ph_json_parse(text, len, &j, why, why_len);
+    if (err)
+        return err;
+    err = report_from_json(out, j, why, why_len);
+    json_decref(j);
+    return err;
+}
+
+ph_err ph_report_load(ph_report **out, const char *path, char *why, size_t why_len)
+{
+    *out = NULL;
+    json_t *j;
+    ph_err err = ph_json_load_file(path, &j, why, why_len);
+    if (err)
+        return err;
+    err = report_from_json(out, j, why, why_len);
+    json_decref(j);
+    return err;
+}
+
+ph_err ph_report_read_json(ph_report **out, const char *text, size_t len)
+{
+    return ph_report_parse(out, text, len, NULL, 0);
 }
 
 /* ---- CSV ---- */

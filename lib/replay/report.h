@@ -6,10 +6,14 @@
  * its schema is documented in README.md and every field written here is read
  * back by ph_report_read_json.
  *
+ * Gate baselines (tool gate) are reports too, written pretty without the
+ * time series; `peer --stats-json` writes a one-strategy report.
+ *
  * Ownership: ph_report_create returns a report owned by the caller
  * (ph_report_destroy frees it with everything added to it). Strings passed
  * in are copied. Errors: PH_ERR_NOMEM, PH_ERR_IO (write failed), PH_ERR_JSON
- * (input is not a peerheap report). */
+ * (input is not JSON or not a peerheap report; the reading functions that
+ * take `why` say where in one line). */
 #ifndef PH_REPORT_H
 #define PH_REPORT_H
 
@@ -95,7 +99,9 @@ typedef struct ph_strategy_result {
     /* --verify */
     bool verify;
     uint64_t verified;
-    uint64_t mismatches;
+    uint64_t mismatches;       /* frames different from the capture, or missing */
+    uint64_t missing;          /* ... of which never arrived */
+    char verify_problem[200];  /* the first bad frame, "" when none */
 
     ph_row_figures rows[PH_REPORT_ROWS];
     size_t n_types;
@@ -118,9 +124,18 @@ typedef struct ph_report_side {
     uint64_t messages;         /* messages replayed (after options.types) */
 } ph_report_side;
 
+/* A file the input was read from (a capture, an .lnmsgs file, a key log)
+ * and the SHA-256 of its content: what a baseline is a baseline of. */
+typedef struct ph_report_file {
+    char path[256];            /* as given (truncated beyond 255 bytes) */
+    char sha256[65];           /* lowercase hex */
+} ph_report_file;
+
 typedef struct ph_report_input {
     size_t n_captures;
     char **captures;
+    size_t n_files;            /* in the order they were read; 0 when unknown */
+    ph_report_file *files;
     uint64_t sessions;
     uint64_t messages;
     uint64_t message_bytes;
@@ -142,6 +157,11 @@ typedef struct ph_report_options {
     char *types;             /* message types replayed, as listed ("256,ping");
                                 NULL = every type. Owned: ph_report_set_types */
     uint64_t jobs;           /* strategies measured at once at most (0: not recorded) */
+    char *filter;            /* the BPF filter applied to captures, NULL = none.
+                                Owned: ph_report_set_filter */
+    uint64_t pool_workers;   /* pool: most buffers out at once, 0 = its default */
+    double pool_expiry_seconds; /* pool/tiered idle expiry, 0 = their default */
+    uint64_t model_buffer;   /* model transport buffer per direction, 0 = default */
 } ph_report_options;
 
 typedef struct ph_report {
@@ -159,6 +179,10 @@ ph_err ph_report_add_capture(ph_report *r, const char *path);
 ph_err ph_report_add_side(ph_report *r, const ph_report_side *side);
 /* Sets options.types to a copy of `types` (NULL: every type). */
 ph_err ph_report_set_types(ph_report *r, const char *types);
+/* Sets options.filter to a copy of `filter` (NULL: none). */
+ph_err ph_report_set_filter(ph_report *r, const char *filter);
+/* Appends an input file and its digest (64 lowercase hex digits). */
+ph_err ph_report_add_file(ph_report *r, const char *path, const char *sha256_hex);
 /* Appends a copy of `s` (types and samples are copied too). */
 ph_err ph_report_add_strategy(ph_report *r, const ph_strategy_result *s);
 /* Frees what a result owns (types, samples) and zeroes it. */
@@ -174,10 +198,23 @@ ph_err ph_report_print_table(const ph_report *r, FILE *f);
 /* One-line verdict, e.g. "reuse holds 64 KiB x 500 peers = 32 MiB idle; ...". */
 void ph_report_verdict(const ph_report *r, char *buf, size_t len);
 
+/* The report as pretty JSON, keys in schema order (stable diffs), without
+ * the time series (that is the CSV's). */
 ph_err ph_report_write_json(const ph_report *r, FILE *f);
-/* Serialises one strategy result alone (child -> parent transport). */
+/* Serialises one strategy result alone, samples included (child -> parent
+ * transport). */
 ph_err ph_strategy_result_write_json(const ph_strategy_result *s, FILE *f);
 ph_err ph_strategy_result_read_json(ph_strategy_result *out, const char *text, size_t len);
+/* Reads a report (replay --json, a gate baseline, peer --stats-json). Every
+ * figure a gate compares must be present; the others default to 0. On
+ * PH_ERR_JSON `why` (may be NULL) gets one line, e.g. "line 1 column 0:
+ * '[' or '{' expected near end of file" or "strategies[2] (reuse):
+ * peak_live_bytes: missing". */
+ph_err ph_report_parse(ph_report **out, const char *text, size_t len, char *why, size_t why_len);
+/* The same for a file; PH_ERR_IO (errno kept, `why` says why) when it cannot
+ * be read. */
+ph_err ph_report_load(ph_report **out, const char *path, char *why, size_t why_len);
+/* ph_report_parse without the reason. */
 ph_err ph_report_read_json(ph_report **out, const char *text, size_t len);
 
 /* time,strategy,live_bytes,active_bytes,resident_bytes,queued_bytes */

@@ -12,6 +12,7 @@ static const char *const texts[PH_ERR__COUNT] = {
     [PH_ERR_STATE] = "operation not valid in this state",
     [PH_ERR_PARSE] = "could not parse input",
     [PH_ERR_JSON] = "malformed JSON",
+    [PH_ERR_EXISTS] = "file exists (not replaced)",
 
     [PH_ERR_NOISE_BAD_VERSION] = "handshake: unknown version",
     [PH_ERR_NOISE_BAD_PUBKEY] = "handshake: invalid public key",

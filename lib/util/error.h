@@ -22,6 +22,7 @@ typedef enum ph_err {
     PH_ERR_STATE,          /* call not valid in the object's current state */
     PH_ERR_PARSE,          /* a text input (hex, number, option) did not parse */
     PH_ERR_JSON,           /* malformed JSON */
+    PH_ERR_EXISTS,         /* an output file exists and may not be replaced */
 
     /* noise (BOLT 8) */
     PH_ERR_NOISE_BAD_VERSION,  /* handshake act carried a version other than 0 */

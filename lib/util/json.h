@@ -1,12 +1,15 @@
-/* A small JSON reader (DOM) and writer.
+/* JSON through jansson, and hex.
  *
- * Used to read test vectors and, later, baselines and reports (gate, diff).
- * Numbers keep their source text so that 64-bit integers and exact decimals
- * survive (read them with ph_json_u64 / ph_json_i64 / ph_json_double).
+ * The documents peerheap reads come from outside (other people's reports and
+ * baselines), so they are parsed by a maintained library, jansson; these
+ * helpers add what every reader and writer here needs on top of it: strict
+ * unsigned reads, one-line error texts, latched building errors and dumping
+ * with a fixed style. Objects keep their keys in insertion order, so what is
+ * written comes out in the order it was built (stable diffs).
  *
- * Ownership: ph_json_parse returns one tree owned by the caller, released
- * with ph_json_free (all nodes and strings come from it). Lookups return
- * borrowed pointers into the tree, or NULL when absent / of another kind. */
+ * Ownership: json_t values follow jansson's reference counting; ph_json_put
+ * and ph_json_append steal the reference to `v` (as json_object_set_new).
+ * Hex helpers: see each. */
 #ifndef PH_JSON_H
 #define PH_JSON_H
 
@@ -14,40 +17,46 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include <jansson.h>
+
 #include "error.h"
 
-typedef enum ph_json_kind {
-    PH_JSON_NULL, PH_JSON_BOOL, PH_JSON_NUMBER, PH_JSON_STRING, PH_JSON_ARRAY, PH_JSON_OBJECT
-} ph_json_kind;
+/* Parses `len` bytes of text (duplicate keys refused). On PH_ERR_JSON,
+ * `why` gets one line: "line L column C: jansson's text". PH_ERR_NOMEM. */
+ph_err ph_json_parse(const char *text, size_t len, json_t **out, char *why, size_t why_len);
+/* The same for a whole file; PH_ERR_IO (errno kept) when it cannot be read. */
+ph_err ph_json_load_file(const char *path, json_t **out, char *why, size_t why_len);
 
-typedef struct ph_json ph_json;
+/* Reading. Each returns false, leaving *out alone, when `v` is absent or of
+ * another kind: u64 takes non-negative integers only, double takes integers
+ * and reals. */
+bool ph_json_u64_value(const json_t *v, uint64_t *out);
+bool ph_json_double_value(const json_t *v, double *out);
+/* The string member `key` of `obj` copied into buf (ph_json_copy_text), ""
+ * when absent or not a string. */
+void ph_json_copy_str(const json_t *obj, const char *key, char *buf, size_t len);
+/* Copies `src` into buf, truncated to fit at a UTF-8 character boundary,
+ * so that valid UTF-8 stays valid (and writable by jansson) when cut. */
+void ph_json_copy_text(char *buf, size_t len, const char *src);
 
-/* Parse `len` bytes. On PH_ERR_JSON, *err_offset (if not NULL) is the byte
- * offset of the problem. Nesting deeper than 256 is an error. */
-ph_err ph_json_parse(ph_json **out, const char *text, size_t len, size_t *err_offset);
-/* Read and parse a whole file. PH_ERR_IO if unreadable. */
-ph_err ph_json_parse_file(ph_json **out, const char *path, size_t *err_offset);
-void ph_json_free(ph_json *root);
+/* Building. A failed allocation (a NULL `v` or a refused insertion) sets
+ * *failed and is otherwise ignored, so a whole tree is built with one check
+ * at the end. */
+void ph_json_put(json_t *obj, const char *key, json_t *v, bool *failed);
+void ph_json_append(json_t *arr, json_t *v, bool *failed);
+/* Unsigned values above INT64_MAX (jansson's integers are signed) become
+ * reals; byte and event counts never get there. */
+json_t *ph_json_u64(uint64_t v);
+/* Non-finite values become null. */
+json_t *ph_json_real(double v);
+/* A string from text that may not be UTF-8 (file names, problem texts):
+ * each byte that does not fit becomes '?'. NULL only when out of memory. */
+json_t *ph_json_text(const char *s);
 
-ph_json_kind ph_json_type(const ph_json *v);
-/* Object member by key (first match), array element by index; NULL if absent. */
-const ph_json *ph_json_get(const ph_json *obj, const char *key);
-const ph_json *ph_json_at(const ph_json *arr, size_t i);
-/* Number of array elements or object members; 0 for scalars. */
-size_t ph_json_len(const ph_json *v);
-/* i-th member of an object: its key (and value through *val). */
-const char *ph_json_key_at(const ph_json *obj, size_t i, const ph_json **val);
-
-/* Scalars. String: NUL-terminated UTF-8 (escapes decoded); *len may be NULL.
- * Each returns NULL/false when `v` is not of that kind or out of range. */
-const char *ph_json_str(const ph_json *v, size_t *len);
-bool ph_json_bool(const ph_json *v, bool *out);
-bool ph_json_u64(const ph_json *v, uint64_t *out);   /* non-negative integers only */
-bool ph_json_i64(const ph_json *v, int64_t *out);
-bool ph_json_double(const ph_json *v, double *out);
-bool ph_json_is_null(const ph_json *v);
-/* Path lookup: "a.b.3.c" (numeric segments index arrays). */
-const ph_json *ph_json_path(const ph_json *root, const char *path);
+/* Writes `v` followed by a newline: pretty (two-space indent) or compact
+ * (one line, no spaces: JSON Lines). PH_ERR_IO when the stream fails. */
+ph_err ph_json_dump(const json_t *v, FILE *f, bool pretty);
 
 /* Decode a hex string (upper or lower case, even length) into a new buffer
  * owned by the caller (free()); an empty string gives a valid 1-byte
@@ -57,25 +66,5 @@ ph_err ph_hex_decode(const char *hex, size_t hex_len, uint8_t **out, size_t *out
 ph_err ph_hex_decode_fixed(const char *hex, uint8_t *out, size_t n);
 /* Lowercase hex of `n` bytes into `out` (2n + 1 bytes, NUL-terminated). */
 void ph_hex_encode(const uint8_t *in, size_t n, char *out);
-
-/* Writer: streaming, with commas and escaping handled. Errors latch: check
- * ph_json_writer_error() once at the end. */
-typedef struct ph_json_writer ph_json_writer;
-ph_err ph_json_writer_create(ph_json_writer **out, FILE *f, bool pretty);
-void ph_json_writer_destroy(ph_json_writer *w);
-void ph_jw_object_begin(ph_json_writer *w);
-void ph_jw_object_end(ph_json_writer *w);
-void ph_jw_array_begin(ph_json_writer *w);
-void ph_jw_array_end(ph_json_writer *w);
-void ph_jw_key(ph_json_writer *w, const char *key);
-void ph_jw_string(ph_json_writer *w, const char *s);
-void ph_jw_u64(ph_json_writer *w, uint64_t v);
-void ph_jw_i64(ph_json_writer *w, int64_t v);
-void ph_jw_double(ph_json_writer *w, double v); /* non-finite values written as null */
-void ph_jw_bool(ph_json_writer *w, bool v);
-void ph_jw_null(ph_json_writer *w);
-/* Ends a top-level value with a newline (for JSON Lines). */
-void ph_jw_newline(ph_json_writer *w);
-ph_err ph_json_writer_error(const ph_json_writer *w);
 
 #endif

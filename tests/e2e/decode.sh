@@ -2,7 +2,8 @@
 # peerheap decode: summaries of hex arguments and of a .lnmsgs file, and
 # one-line errors with exit status 2 on bad input.
 set -u
-P=${PEERHEAP:-build/peerheap}
+. tests/e2e/lib.sh
+P=$PEERHEAP
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -61,4 +62,4 @@ $P decode --bogus 00 >/dev/null 2>&1
 $P decode --file /nonexistent/x.lnmsgs >/dev/null 2>&1
 [ $? -eq 2 ] || fail "missing file: want exit 2"
 $P decode --help | grep -q 'lnmsgs' || fail "--help"
-echo ok
+ph_done

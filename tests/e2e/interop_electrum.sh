@@ -14,6 +14,7 @@
 # by us, all verified by Electrum; Electrum's gossip verified by our store,
 # shown by its relay, a bad signature neither relayed), unknown even message
 # -> warning + disconnect, error/warning texts logged, clean exit on SIGTERM.
+. tests/e2e/lib.sh
 . tests/interop/lib.sh
 ih_need_peer
 ih_need_electrum
@@ -30,7 +31,10 @@ NG=$((NSUB + 5 + 4))
 MAIN="ping:3 big big-odd gossip burst:1200 expect-gossip:$NG expect-recv:18:3"
 
 ih_log "Electrum listeners for our outbound connections"
-ih_cp_listen out electrum $MAIN wait-file:"$T/bad-done" ping:1 warning:ph-interop-warning-out sleep:300
+# It stays connected after its warning until our peer has logged it (the
+# driver opens the barrier "warned-out" then), so that closing cannot race
+# the warning.
+ih_cp_listen out electrum $MAIN wait-file:"$T/bad-done" ping:1 warning:ph-interop-warning-out wait-file:"$T/warned-out"
 ih_cp_listen out_even electrum --features wallet unknown-even expect-warning expect-close
 ih_cp_listen out_err electrum error:ph-interop-error-out expect-close
 
@@ -44,6 +48,8 @@ ih_cp_run in electrum "$US" $MAIN warning:ph-interop-warning-in ping:1 || ih_fai
 ih_log "Electrum connects to us: a channel_announcement with a bad signature"
 ih_cp_run in_bad electrum "$US" gossip-bad ping:1
 touch "$T/bad-done"
+ih_wait_grep "$T/peer.err" 'ph-interop-warning-out' "$IH_WAIT" || ih_fail "our peer did not log out's warning"
+touch "$T/warned-out"
 ih_log "Electrum connects to us: unknown even message, then error"
 ih_cp_run in_even electrum "$US" --features wallet unknown-even expect-warning expect-close || ih_fail "in_even: exit status $?"
 ih_cp_run in_err electrum "$US" error:ph-interop-error-in expect-close || ih_fail "in_err: exit status $?"
@@ -72,6 +78,7 @@ ih_has in_bad '"ev":"warning"' "warning about the bad signature"
 [ "$(grep -Ec 'node_announcement.*accepted' "$T/peer.err")" -ge 4 ] || ih_fail "peer: 4 node_announcements not accepted"
 ih_peer_log_has peer 'channel_announcement.*bad.signature' "the bad signature"
 ih_ok out wait-file:"$T/bad-done"
+ih_ok out wait-file:"$T/warned-out"
 # Unknown even message: a warning, then we close.
 for n in in_even out_even; do
     ih_ok $n expect-warning
@@ -86,3 +93,4 @@ done
 # Our own signatures (--announce), verified by the counterparty's own code.
 ih_check_our_gossip peer in out
 echo "interop_electrum: ok"
+ph_done

@@ -18,6 +18,7 @@
 # node-lightning 0.26.1 breaks once both directions have rotated keys (one
 # chaining key for both, see tests/interop/README.md): each node-lightning
 # sends fewer than 500 messages per connection here; it receives ~29,000.
+. tests/e2e/lib.sh
 . tests/interop/lib.sh
 ih_need_peer
 ih_need_node
@@ -32,7 +33,10 @@ NG=$((NSAMPLE + 5 + 4))
 MAIN="ping:3 big big-odd gossip odd-burst:300 expect-gossip:$NG:lax ping:3 expect-recv:18:1"
 
 ih_log "node-lightning listeners for our outbound connections"
-ih_cp_listen out nl $MAIN wait-file:"$T/bad-done" ping:1 warning:ph-interop-warning-out sleep:300
+# It stays connected after its warning until our peer has logged it (the
+# driver opens the barrier "warned-out" then), so that closing cannot race
+# the warning.
+ih_cp_listen out nl $MAIN wait-file:"$T/bad-done" ping:1 warning:ph-interop-warning-out wait-file:"$T/warned-out"
 ih_cp_listen out_even nl unknown-even expect-warning expect-close
 ih_cp_listen out_err nl error:ph-interop-error-out expect-close
 
@@ -46,6 +50,8 @@ ih_cp_run in nl "$US" $MAIN warning:ph-interop-warning-in ping:1 || ih_fail "in:
 ih_log "node-lightning connects to us: a channel_announcement with a bad signature"
 ih_cp_run in_bad nl "$US" gossip-bad ping:1
 touch "$T/bad-done"
+ih_wait_grep "$T/peer.err" 'ph-interop-warning-out' "$IH_WAIT" || ih_fail "our peer did not log out's warning"
+touch "$T/warned-out"
 ih_log "node-lightning connects to us: unknown even message, then error"
 ih_cp_run in_even nl "$US" unknown-even expect-warning expect-close || ih_fail "in_even: exit status $?"
 ih_cp_run in_err nl "$US" error:ph-interop-error-in expect-close || ih_fail "in_err: exit status $?"
@@ -78,6 +84,7 @@ ih_has in_bad '"ev":"warning"' "warning about the bad signature"
 [ "$(grep -Ec 'node_announcement.*accepted' "$T/peer.err")" -ge 4 ] || ih_fail "peer: 4 node_announcements not accepted"
 ih_peer_log_has peer 'channel_announcement.*bad.signature' "the bad signature"
 ih_ok out wait-file:"$T/bad-done"
+ih_ok out wait-file:"$T/warned-out"
 for n in in_even out_even; do
     ih_ok $n expect-warning
     ih_ok $n expect-close
@@ -90,3 +97,4 @@ done
 # Our own signatures (--announce), verified by the counterparty's own code.
 ih_check_our_gossip peer in out
 echo "interop_nodelightning: ok"
+ph_done

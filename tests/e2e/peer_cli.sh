@@ -2,7 +2,8 @@
 # peerheap peer: option and key-file errors (exit 2, one line), SIGUSR1
 # counters, clean shutdown on SIGTERM (exit 0), --max-peers.
 set -u
-P=${PEERHEAP:-build/peerheap}
+. tests/e2e/lib.sh
+P=$PEERHEAP
 T=$(mktemp -d)
 A=
 cleanup() { [ -n "$A" ] && kill "$A" 2>/dev/null; rm -rf "$T"; }
@@ -42,35 +43,26 @@ $P peer --help | grep -q 'TRUSTED' || fail "help does not say preloaded gossip i
 # A running node: counters on SIGUSR1, clean exit on SIGTERM.
 $P peer --key "$T/a.key" --listen 127.0.0.1:0 --max-peers 1 >"$T/a.out" 2>"$T/a.err" &
 A=$!
-i=0
-while ! grep -q '^listening ' "$T/a.out" 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 200 ] || fail "node did not start"; sleep 0.05
-done
+ph_wait_grep "$T/a.out" '^listening ' "node A's 'listening' line" "$A"
 grep -qE '^node_id 0[23][0-9a-f]{64}$' "$T/a.out" || fail "no node_id line"
 ID=$(awk '/^node_id /{print $2}' "$T/a.out")
 ADDR=$(awk '/^listening /{print $2}' "$T/a.out")
 # A peer that stays connected (no --max-messages), killed after init.
 $P peer --key "$T/b.key" --connect "$ID@$ADDR" --log-level info >"$T/b.out" 2>"$T/b.err" &
 B=$!
-i=0
-while ! grep -q 'init: features' "$T/b.err" 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 200 ] || fail "B never got init"; sleep 0.05
-done
+ph_wait_grep "$T/b.err" 'init: features' "B to log A's init" "$B"
 # A second peer is refused (--max-peers 1): it fails and exits 1.
 timeout 20 $P peer --key "$T/c.key" --connect "$ID@$ADDR" --handshake-timeout 2 \
     >/dev/null 2>"$T/c.err"
 [ $? -eq 1 ] || fail "refused peer should exit 1"
 kill -USR1 "$A"
-i=0
-while ! grep -q 'write buffers held' "$T/a.err" 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 200 ] || fail "no counters after SIGUSR1"; sleep 0.05
-done
+ph_wait_grep "$T/a.err" 'write buffers held' "A's counters after SIGUSR1" "$A"
 grep -q 'out init' "$T/a.err" || fail "SIGUSR1 counters lack per-type lines"
 grep -q 'refused a connection' "$T/a.err" || fail "refusal not logged"
 kill -TERM "$A"
-wait "$A" || fail "SIGTERM: exit status $?"
+ph_wait_exit "$A" "A after SIGTERM" || fail "SIGTERM: exit status $?"
 A=
 grep -q 'closing every session' "$T/a.err" || fail "no shutdown line"
-wait "$B" || fail "B exited with status $? after A closed"
+ph_wait_exit "$B" "B after A closed" || fail "B exited with status $? after A closed"
 grep -q 'disconnect' "$T/b.err" || fail "B did not log the disconnect"
-exit 0
+ph_done

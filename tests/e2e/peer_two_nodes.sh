@@ -5,12 +5,18 @@
 # B the other; after the session each has received exactly the other's
 # half, byte-exact, in file order. Also checks the session is recorded
 # (--record) and its keys logged (LIGHTNINGKEYLOGFILE).
+# No idle clocks: each node runs until both have received the other's half
+# (their --dump-received files, written per message, reach the halves'
+# sizes), then both are stopped with SIGTERM and must exit 0.
 set -u
-P=${PEERHEAP:-build/peerheap}
+. tests/e2e/lib.sh
+ph_require_tool python3 tcpdump
+P=$PEERHEAP
 S=captures/mainnet-gossip.lnmsgs
 T=$(mktemp -d)
 A=
-cleanup() { [ -n "$A" ] && kill "$A" 2>/dev/null; rm -rf "$T"; }
+B=
+cleanup() { for p in $A $B; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -20 "$T/a.err" "$T/b.err" 2>/dev/null; exit 1; }
 
@@ -36,21 +42,25 @@ PY
 [ -s "$T/half0.lnmsgs" ] && [ -s "$T/half1.lnmsgs" ] || fail "empty half"
 
 $P peer --key "$T/a.key" --listen 0 --gossip "$T/half0.lnmsgs" --strategy reuse \
-    --dump-received "$T/a.got" --exit-after-idle 2 --record "$T/a.pcap" \
+    --dump-received "$T/a.got" --record "$T/a.pcap" \
     >"$T/a.out" 2>"$T/a.err" &
 A=$!
-i=0
-while ! grep -q '^listening ' "$T/a.out" 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 200 ] || fail "node A did not start"; sleep 0.05
-done
+ph_wait_grep "$T/a.out" '^listening ' "node A's 'listening' line" "$A"
 ID=$(awk '/^node_id /{print $2}' "$T/a.out")
 ADDR=$(awk '/^listening /{print $2}' "$T/a.out")
 case "$ADDR" in 127.0.0.1:*) ;; *) fail "a bare port should listen on 127.0.0.1, got $ADDR" ;; esac
 
-LIGHTNINGKEYLOGFILE="$T/b.keys" timeout 120 $P peer --key "$T/b.key" --connect "$ID@$ADDR" \
-    --gossip "$T/half1.lnmsgs" --strategy exact --dump-received "$T/b.got" --exit-after-idle 2 \
-    >"$T/b.out" 2>"$T/b.err" || fail "node B exited with status $?"
-wait "$A" || fail "node A exited with status $?"
+LIGHTNINGKEYLOGFILE="$T/b.keys" $P peer --key "$T/b.key" --connect "$ID@$ADDR" \
+    --gossip "$T/half1.lnmsgs" --strategy exact --dump-received "$T/b.got" \
+    >"$T/b.out" 2>"$T/b.err" &
+B=$!
+ph_wait_size "$T/a.got" "$(stat -c %s "$T/half1.lnmsgs")" "A to receive B's half"
+ph_wait_size "$T/b.got" "$(stat -c %s "$T/half0.lnmsgs")" "B to receive A's half"
+kill -TERM "$B"
+ph_wait_exit "$B" "node B after SIGTERM" || fail "node B exited with status $?"
+B=
+kill -TERM "$A"
+ph_wait_exit "$A" "node A after SIGTERM" || fail "node A exited with status $?"
 A=
 
 cmp "$T/half1.lnmsgs" "$T/a.got" || fail "A did not receive B's half byte-exact"
@@ -65,4 +75,4 @@ grep -vqE '^[0-9a-f]{32} [0-9a-f]{64}$' "$T/b.keys" && fail "malformed key-log l
 bytes=$(tcpdump -r "$T/a.pcap" -nn -q 2>/dev/null | awk '{s += $NF} END {print s + 0}')
 [ "$bytes" -gt "$(stat -c %s "$T/half0.lnmsgs")" ] || fail "pcap holds only $bytes payload bytes"
 grep -q 'init: features \[' "$T/a.err" || fail "init features not logged"
-exit 0
+ph_done

@@ -2,22 +2,18 @@
 # `peerheap peer --record` writes what the peer really sent and received; a
 # tcpdump capture of the same session taken at the same time must decode to
 # the same messages, in the same order, in each direction. Needs the right
-# to capture on lo (root in CI); without it the test says so and passes.
+# to capture on lo (root in CI, or CAP_NET_RAW): without it the test fails
+# with tcpdump's reason. Every step waits on an event: A's "listening" line,
+# tcpdump's "listening on", B's dump reaching the gossip's size, A logging
+# B's disconnect, tcpdump's file holding both FINs, each process's exit.
 set -u
-PEERHEAP=${PEERHEAP:-$(pwd)/build/peerheap}
+. tests/e2e/lib.sh
+ph_require_tool tcpdump python3
 T=$(mktemp -d)
 PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$T"/*.err "$T"/*.tcpdump; do [ -f "$f" ] && { echo "--- $f"; tail -5 "$f"; }; done; exit 1; }
-wait_for() { i=0; while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i + 1)); [ $i -lt 200 ] || fail "waiting for $2"; sleep 0.05; done; }
-
-command -v tcpdump >/dev/null || fail "tcpdump missing"
-if ! timeout 2 tcpdump -i lo -c 1 -w /dev/null 'tcp port 1' >/dev/null 2>"$T/probe.err" &&
-    grep -qi "permission\|not permitted" "$T/probe.err"; then
-    echo "skipped: no permission to capture on lo"
-    exit 0
-fi
 
 # A small gossip source: the first 2,000 messages of the sample.
 python3 - captures/mainnet-gossip.lnmsgs "$T/g.lnmsgs" 2000 <<'PY'
@@ -30,28 +26,33 @@ PY
     --record "$T/rec.pcap" --keylog "$T/keys" >"$T/a.out" 2>"$T/a.err" &
 APID=$!
 PIDS="$APID"
-wait_for "$T/a.out" '^listening '
+ph_wait_grep "$T/a.out" '^listening ' "A's 'listening' line" "$APID"
 PORT=$(awk '/^listening /{n = split($2, a, ":"); print a[n]}' "$T/a.out")
 ID=$(awk '/^node_id /{print $2}' "$T/a.out")
 tcpdump -i lo -n -U --immediate-mode -B 16384 -s 0 -w "$T/lo.pcap" "tcp port $PORT" 2>"$T/lo.tcpdump" &
 DPID=$!
 PIDS="$PIDS $DPID"
-wait_for "$T/lo.tcpdump" 'listening on'
-sleep 0.2
+# tcpdump says "listening on" once the capture is open; without the right to
+# capture on lo it exits first (its reason is in lo.tcpdump, shown by fail).
+ph_wait_grep "$T/lo.tcpdump" 'listening on' \
+    "tcpdump to capture on lo (needs root or CAP_NET_RAW)" "$DPID"
 "$PEERHEAP" peer --key "$T/b.key" --connect "$ID@127.0.0.1:$PORT" --ping-interval 0.05 \
     --dump-received "$T/got.lnmsgs" --exit-after-idle 5 >"$T/b.out" 2>"$T/b.err" &
 BPID=$!
 PIDS="$PIDS $BPID"
-want=$(stat -c %s "$T/g.lnmsgs")
-i=0
-while [ "$(stat -c %s "$T/got.lnmsgs" 2>/dev/null || echo 0)" -lt "$want" ]; do
-    i=$((i + 1)); [ $i -lt 600 ] || fail "the client did not get the gossip"; sleep 0.05
-done
-sleep 0.2
-kill -TERM "$BPID"; wait "$BPID"
-kill -TERM "$APID"; wait "$APID"
-sleep 1
-kill -INT "$DPID"; wait "$DPID"
+ph_wait_size "$T/got.lnmsgs" "$(stat -c %s "$T/g.lnmsgs")" "the client to receive the gossip"
+kill -TERM "$BPID"
+ph_wait_exit "$BPID" "the client after SIGTERM" || fail "the client exited with status $?"
+# A has read everything B sent once it logs the session closed.
+ph_wait_grep "$T/a.err" 'peer [0-9]* closed' "A to log the client's disconnect" "$APID"
+kill -TERM "$APID"
+ph_wait_exit "$APID" "the server after SIGTERM" || fail "the server exited with status $?"
+# -U writes each packet as it comes: the session is whole once both FINs are in.
+fins() { [ "$(tcpdump -r "$T/lo.pcap" -nn 'tcp[tcpflags] & tcp-fin != 0' 2>/dev/null | wc -l)" -ge 2 ]; }
+ph_wait_for "tcpdump to write both FINs of the session" fins
+kill -INT "$DPID"
+ph_wait_exit "$DPID" "tcpdump after SIGINT" || fail "tcpdump exited with status $?"
+PIDS=
 
 "$PEERHEAP" dump --json "$T/rec.pcap" --keylog "$T/keys" >"$T/rec.jsonl" 2>"$T/rec.err" || fail "dump of --record"
 "$PEERHEAP" dump --json "$T/lo.pcap" --keylog "$T/keys" >"$T/lo.jsonl" 2>"$T/lo.err" || fail "dump of tcpdump's capture"
@@ -73,3 +74,4 @@ for d in ("i2r", "r2i"):
     assert da == db, (d, len(da), len(db))
 print("record and tcpdump agree:", len(a), "messages")
 PY
+ph_done

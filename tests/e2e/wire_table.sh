@@ -2,10 +2,12 @@
 # lib/wire/wire_table.c is generated from tests/vectors/bolt_message_layouts.json
 # by tool/gen_wire_table.py: check that the committed file is up to date.
 set -u
-if ! command -v python3 >/dev/null 2>&1; then
-    echo "skip: no python3"
-    exit 0
-fi
-python3 tool/gen_wire_table.py | diff -u lib/wire/wire_table.c - >/dev/null \
-    || { echo "FAIL: lib/wire/wire_table.c is stale: run python3 tool/gen_wire_table.py > lib/wire/wire_table.c"; exit 1; }
-echo ok
+. tests/e2e/lib.sh
+ph_require_tool python3
+python3 tool/gen_wire_table.py >"${TMPDIR:-/tmp}/wire_table.$$.c" ||
+    { rm -f "${TMPDIR:-/tmp}/wire_table.$$.c"; fail "tool/gen_wire_table.py failed"; }
+diff -u lib/wire/wire_table.c "${TMPDIR:-/tmp}/wire_table.$$.c" >/dev/null
+rc=$?
+rm -f "${TMPDIR:-/tmp}/wire_table.$$.c"
+[ $rc -eq 0 ] || fail "lib/wire/wire_table.c is stale: run python3 tool/gen_wire_table.py > lib/wire/wire_table.c"
+ph_done
