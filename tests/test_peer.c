@@ -1243,10 +1243,11 @@ static void m_recv_exact(struct mclient *m, uint8_t *out, size_t len)
 }
 
 /* A peer reading as fast as we write (a transport that takes everything:
- * 16 MB of buffer) asks for the 4.8 MB backlog. Each loop iteration pulls at
- * most the flush budget from the store, so every other peer is served in
- * between; it used to be written whole in one flush, and on a loaded machine
- * the handshakes of peers arriving meanwhile timed out. */
+ * 16 MB of buffer) asks for the 4.8 MB backlog. A flush yields at the
+ * queue's flush budget (outq.h) and the peer resumes on the next write
+ * readiness, so every other peer is served in between; the backlog used to
+ * be written whole in one flush, and on a loaded machine the handshakes of
+ * peers arriving meanwhile timed out. */
 static void test_backlog_shares_the_loop(void **state)
 {
     (void)state;
@@ -1300,7 +1301,7 @@ static void test_backlog_shares_the_loop(void **state)
     }
     print_message("backlog of 4.8 MB written over %d loop iterations, at most %zu bytes in "
                   "one\n", rounds, most);
-    /* the budget, the low-water mark the queue refills to, and a batch */
+    /* the flush budget, the low-water mark the queue refills to, a batch */
     assert_true(most <= 256u * 1024u + 64u * 1024u + 8u * 65569u);
     assert_true(rounds > 10);
     /* and all of it arrived */

@@ -606,9 +606,9 @@ static void test_pool_ring_tiered_exact(void **state)
 }
 
 /* A captured message the codec refuses (a channel_update cut short) is
- * counted as a decode error and still travels, as opaque bytes, on both
- * paths and with either encoding: the remotes get it byte-exact. The
- * progress callback reports the messages handed out. */
+ * sent as captured, as opaque bytes, on both paths and with either
+ * encoding; the remote peers refuse it, and the replay fails naming the
+ * reader and the message. The progress callback is called on the way. */
 struct progress_seen {
     unsigned calls;
     uint64_t done, total;

@@ -26,12 +26,6 @@
 #define PING_NUM_PONG_BYTES 16u
 #define PONG_MAX_ASK 65531u       /* BOLT 1: ignore pings asking for more */
 #define MIN_IN_BURST 4096.0
-/* Stored bytes (backlog, query answers) one flush may pull from the store;
- * then the rest waits for the next loop iteration, so that a peer reading
- * as fast as we write does not keep the loop from every other peer (a
- * 4.8 MB backlog written in one go delayed other handshakes past their
- * timeout on a loaded machine). */
-#define FLUSH_REFILL_BUDGET (256u * 1024u)
 
 /* Handshake steps, in the order each side goes through them. */
 enum hs_step {
@@ -94,8 +88,6 @@ struct ph_peer {
     const ph_backlog_ops *backlog_ops;  /* the filter's backlog, while it streams */
     void *backlog;
     ph_gossip_scid_answer *answer;      /* a query_short_channel_ids being answered */
-    size_t refilled;                    /* stored bytes pulled during this flush */
-    bool refill_more;                   /* the budget stopped a refill */
     uint32_t filter_first, filter_range;
 
     ph_pcapw_conn *rec;
@@ -409,8 +401,6 @@ static void peer_flush(ph_peer *p)
 {
     if (!p->q || p->state == PH_PEER_CLOSED)
         return;
-    p->refilled = 0;
-    p->refill_more = false;
     ph_err err = ph_outq_flush(p->q, now_ns(p));
     if (p->fatal) {
         peer_fail(p, p->fatal, "outgoing queue above its hard cap");
@@ -434,8 +424,6 @@ static void peer_flush(ph_peer *p)
         peer_fail(p, p->close_reason, close_why(p));
         return;
     }
-    if (p->refill_more && !p->want_write)
-        schedule_flush(p); /* the rest of the backlog, after the other peers */
     if (p->reading_paused && ph_outq_queued_bytes(p->q) < ph_outq_soft_cap(p->q) / 2) {
         drain_stash(p);
         /* What the stashed messages queued (pongs, answers) was pushed
@@ -612,26 +600,15 @@ static void backlog_close(ph_peer *p)
 static ph_err query_emit(void *ctx, ph_gossip_msg *m);
 
 /* A query answer first (it was asked for), a channel at a time. */
-/* Whether this flush may pull more stored bytes; notes that it stopped. */
-static bool refill_allowed(ph_peer *p)
-{
-    if (p->refilled < FLUSH_REFILL_BUDGET)
-        return true;
-    p->refill_more = true;
-    return false;
-}
-
 static bool refill_answer(ph_peer *p, ph_outq *q, size_t low)
 {
-    while (p->answer && ph_outq_waiting_bytes(q) < low && refill_allowed(p)) {
+    while (p->answer && ph_outq_waiting_bytes(q) < low) {
         bool done = false;
-        size_t before = ph_outq_waiting_bytes(q);
         ph_err err = ph_gossip_scid_answer_next(p->answer, query_emit, p, &done);
         if (err) {
             p->fatal = err;
             return false;
         }
-        p->refilled += ph_outq_waiting_bytes(q) - before;
         if (done) {
             ph_gossip_scid_answer_destroy(p->answer);
             p->answer = NULL;
@@ -642,7 +619,7 @@ static bool refill_answer(ph_peer *p, ph_outq *q, size_t low)
 
 static void refill_backlog(ph_peer *p, ph_outq *q, size_t low)
 {
-    while (p->backlog && ph_outq_waiting_bytes(q) < low && refill_allowed(p)) {
+    while (p->backlog && ph_outq_waiting_bytes(q) < low) {
         const uint8_t *bytes = NULL;
         size_t len = 0;
         void (*unref)(void *) = NULL;
@@ -663,7 +640,6 @@ static void refill_backlog(ph_peer *p, ph_outq *q, size_t low)
             return;
         }
         p->st.gossip_streamed++;
-        p->refilled += len;
     }
 }
 
