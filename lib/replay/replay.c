@@ -1062,7 +1062,8 @@ static ph_err child_read(struct child *c, bool *eof)
 {
     *eof = false;
     for (;;) {
-        if (c->len == c->cap) {
+        /* one byte kept for the NUL: the error line is parsed as text */
+        if (c->len + 1 >= c->cap) {
             size_t ncap = c->cap ? 2 * c->cap : 65536;
             char *nb = realloc(c->text, ncap);
             if (!nb)
@@ -1070,7 +1071,7 @@ static ph_err child_read(struct child *c, bool *eof)
             c->text = nb;
             c->cap = ncap;
         }
-        ssize_t r = read(c->fd, c->text + c->len, c->cap - c->len);
+        ssize_t r = read(c->fd, c->text + c->len, c->cap - 1 - c->len);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -1078,6 +1079,7 @@ static ph_err child_read(struct child *c, bool *eof)
         if (r < 0)
             return PH_ERR_IO;
         if (r == 0) {
+            c->text[c->len] = 0;
             *eof = true;
             return PH_OK;
         }
