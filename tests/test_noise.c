@@ -572,6 +572,8 @@ static void check_message_vectors(const ph_vjson *mt, ph_noise *tx, ph_noise *rx
     assert_int_equal(ph_noise_recv_nonce(rx), 4);
 }
 
+/* Every pair of cipher implementations (chachapoly.h) this CPU runs, one
+ * sending and one receiving: the same vector bytes. */
 static void test_message_vectors_from_keys(void **state)
 {
     const ph_vjson *mt = ph_vjson_get(*state, "message_encryption_test");
@@ -579,12 +581,93 @@ static void test_message_vectors_from_keys(void **state)
     uint8_t sk[32], ck[32];
     hexget(init, "sk", sk, 32);
     hexget(init, "ck", ck, 32);
-    ph_noise *tx, *rx;
-    assert_int_equal(ph_noise_create_from_keys(&tx, sk, ck, NULL, NULL), PH_OK);
-    assert_int_equal(ph_noise_create_from_keys(&rx, NULL, NULL, sk, ck), PH_OK);
-    check_message_vectors(mt, tx, rx);
-    ph_noise_destroy(tx);
-    ph_noise_destroy(rx);
+    int pairs = 0;
+    for (int a = 0; a < PH_CHACHAPOLY__COUNT; a++) {
+        for (int b = 0; b < PH_CHACHAPOLY__COUNT; b++) {
+            if (!ph_chachapoly_supported((ph_chachapoly_impl)a) ||
+                !ph_chachapoly_supported((ph_chachapoly_impl)b))
+                continue;
+            ph_noise *tx, *rx;
+            assert_int_equal(ph_noise_create_from_keys(&tx, sk, ck, NULL, NULL), PH_OK);
+            assert_int_equal(ph_noise_create_from_keys(&rx, NULL, NULL, sk, ck), PH_OK);
+            assert_int_equal(ph_noise_impl(tx), ph_chachapoly_best());
+            assert_int_equal(ph_noise_set_impl(tx, (ph_chachapoly_impl)a), PH_OK);
+            assert_int_equal(ph_noise_set_impl(rx, (ph_chachapoly_impl)b), PH_OK);
+            check_message_vectors(mt, tx, rx);
+            ph_noise_destroy(tx);
+            ph_noise_destroy(rx);
+            pairs++;
+        }
+    }
+    assert_true(pairs >= 1);
+    ph_noise *n;
+    assert_int_equal(ph_noise_create_from_keys(&n, sk, ck, NULL, NULL), PH_OK);
+    assert_int_equal(ph_noise_set_impl(n, PH_CHACHAPOLY__COUNT), PH_ERR_ARG);
+    ph_noise_destroy(n);
+}
+
+/* ph_noise_encrypt_many, in batches of random sizes that straddle the key
+ * rotations: the same bytes and key-log calls as one frame at a time. */
+static void test_encrypt_many_equals_single(void **state)
+{
+    const ph_vjson *mt = ph_vjson_get(*state, "message_encryption_test");
+    const ph_vjson *init = ph_vjson_get(mt, "initial");
+    uint8_t sk[32], ck[32];
+    hexget(init, "sk", sk, 32);
+    hexget(init, "ck", ck, 32);
+    enum { MSGS = 2300, BATCH_MAX = 70 };
+    ph_noise *one, *many;
+    assert_int_equal(ph_noise_create_from_keys(&one, sk, ck, NULL, NULL), PH_OK);
+    assert_int_equal(ph_noise_create_from_keys(&many, sk, ck, NULL, NULL), PH_OK);
+    struct keyrec k1 = {0}, k2 = {0};
+    ph_noise_set_key_cb(one, key_record, &k1);
+    ph_noise_set_key_cb(many, key_record, &k2);
+    uint64_t rng = 77;
+    uint8_t *a[BATCH_MAX], *b[BATCH_MAX];
+    uint8_t ha[BATCH_MAX][PH_NOISE_HDR_LEN], hb[BATCH_MAX][PH_NOISE_HDR_LEN];
+    uint8_t ma[BATCH_MAX][PH_NOISE_MAC_LEN], mb[BATCH_MAX][PH_NOISE_MAC_LEN];
+    for (size_t done = 0; done < MSGS;) {
+        size_t k = 1 + rnd(&rng) % BATCH_MAX;
+        if (k > MSGS - done)
+            k = MSGS - done;
+        ph_noise_frame frames[BATCH_MAX];
+        for (size_t j = 0; j < k; j++) {
+            size_t len = rnd(&rng) % 1500;
+            a[j] = malloc(len + 1);
+            b[j] = malloc(len + 1);
+            assert_non_null(a[j]);
+            assert_non_null(b[j]);
+            for (size_t i = 0; i < len; i++)
+                a[j][i] = b[j][i] = (uint8_t)rnd(&rng);
+            assert_int_equal(ph_noise_encrypt_detached(one, ha[j], a[j], len, ma[j]), PH_OK);
+            frames[j] = (ph_noise_frame){.hdr = hb[j], .body = b[j], .len = len, .mac = mb[j]};
+        }
+        assert_int_equal(ph_noise_encrypt_many(many, frames, k), PH_OK);
+        for (size_t j = 0; j < k; j++) {
+            assert_memory_equal(ha[j], hb[j], PH_NOISE_HDR_LEN);
+            assert_memory_equal(ma[j], mb[j], PH_NOISE_MAC_LEN);
+            if (frames[j].len)
+                assert_memory_equal(a[j], b[j], frames[j].len);
+            free(a[j]);
+            free(b[j]);
+        }
+        done += k;
+    }
+    assert_int_equal(ph_noise_send_nonce(one), ph_noise_send_nonce(many));
+    assert_int_equal(k1.count, 5); /* 2,300 frames: four rotations */
+    assert_int_equal(k2.count, k1.count);
+    assert_memory_equal(k1.mac, k2.mac, sizeof k1.mac[0] * (size_t)k1.count);
+    assert_memory_equal(k1.key, k2.key, sizeof k1.key[0] * (size_t)k1.count);
+    /* An invalid frame: nothing is encrypted, no nonce is used. */
+    uint8_t h[PH_NOISE_HDR_LEN], m[PH_NOISE_MAC_LEN], body[4] = {1, 2, 3, 4};
+    ph_noise_frame bad[2] = {{.hdr = h, .body = body, .len = 4, .mac = m},
+                             {.hdr = h, .body = body, .len = 70000, .mac = m}};
+    uint64_t nonce = ph_noise_send_nonce(many);
+    assert_int_equal(ph_noise_encrypt_many(many, bad, 2), PH_ERR_NOISE_TOO_LONG);
+    assert_int_equal(ph_noise_send_nonce(many), nonce);
+    assert_int_equal(body[0], 1);
+    ph_noise_destroy(one);
+    ph_noise_destroy(many);
 }
 
 static void test_message_vectors_from_handshake(void **state)
@@ -1087,6 +1170,7 @@ int main(void)
         cmocka_unit_test(test_responder_vectors),
         cmocka_unit_test(test_message_vectors_from_keys),
         cmocka_unit_test(test_message_vectors_from_handshake),
+        cmocka_unit_test(test_encrypt_many_equals_single),
         cmocka_unit_test(test_detached_equals_contiguous),
         cmocka_unit_test(test_streaming_byte_by_byte),
         cmocka_unit_test(test_bad_mac),

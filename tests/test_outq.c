@@ -532,6 +532,18 @@ static void test_type_slots(void **state)
     assert_int_equal(ph_msgtype_slot(32769), PH_MSGTYPE_OTHER);
     assert_string_equal(ph_msgtype_slot_name(PH_MSGTYPE_CHANNEL_UPDATE), "channel_update");
     assert_string_equal(ph_msgtype_slot_name(PH_MSGTYPE_OTHER), "other");
+    /* Every slot is the type of its name, each slot taken once. */
+    bool seen[PH_MSGTYPE__COUNT] = {false};
+    for (unsigned t = 0; t < 65536; t++) {
+        unsigned slot = ph_msgtype_slot((uint16_t)t);
+        if (slot == PH_MSGTYPE_OTHER)
+            continue;
+        assert_false(seen[slot]);
+        seen[slot] = true;
+        assert_string_equal(ph_msgtype_slot_name(slot), ph_wire_type_name((uint16_t)t));
+    }
+    for (unsigned slot = 0; slot < PH_MSGTYPE_OTHER; slot++)
+        assert_true(seen[slot]);
 }
 
 int main(void)

@@ -82,6 +82,9 @@ static const char replay_help[] =
     "                       peers in --csv, --svg and --html\n"
     "  --top N              print the N costliest message types and, where a strategy\n"
     "                       holds memory per peer, the N costliest peers\n"
+    "  --jobs N             strategies measured at once, each in its own process\n"
+    "                       (default: the number of cores); every figure but the\n"
+    "                       times is the same whatever N is\n"
     "  --force              let --json, --csv, --svg, --html and --prof's profiles\n"
     "                       replace existing files (without it an existing file stops\n"
     "                       the replay, exit 2; each file is written to a temporary\n"
@@ -114,7 +117,7 @@ enum {
     OPT_KEYLOG = PH_OPT_BASE, OPT_FILTER, OPT_FROM, OPT_TYPES, OPT_STRATEGY, OPT_PEERS,
     OPT_TRANSPORT, OPT_SINK, OPT_ENCODE, OPT_LINGER, OPT_PACE, OPT_READER_RATE, OPT_STALLED,
     OPT_QUEUE_SOFT, OPT_QUEUE_HARD, OPT_POOL_WORKERS, OPT_POOL_EXPIRY, OPT_MODEL_BUFFER,
-    OPT_VERIFY, OPT_JSON, OPT_CSV, OPT_SVG, OPT_QUIET, OPT_FORCE,
+    OPT_VERIFY, OPT_JSON, OPT_CSV, OPT_SVG, OPT_QUIET, OPT_FORCE, OPT_JOBS,
 };
 
 const struct option ph_replay_cli_options[] = {
@@ -142,10 +145,11 @@ const struct option ph_replay_cli_options[] = {
     {"svg", required_argument, NULL, OPT_SVG},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"force", no_argument, NULL, OPT_FORCE},
+    {"jobs", required_argument, NULL, OPT_JOBS},
     {NULL, 0, NULL, 0},
 };
 
-_Static_assert((int)OPT_FORCE < (int)PH_REPLAY_OPT_END, "replay option codes overflow their range");
+_Static_assert((int)OPT_JOBS < (int)PH_REPLAY_OPT_END, "replay option codes overflow their range");
 
 /* Options that take a number; false when the value is refused. */
 static bool parse_number_opt(int code, const char *val, struct ph_replay_cli *o)
@@ -174,6 +178,7 @@ static bool parse_number_opt(int code, const char *val, struct ph_replay_cli *o)
     case OPT_QUEUE_HARD: o->cfg.queue_hard = v; return true;
     case OPT_POOL_WORKERS: o->cfg.wbuf.pool_workers = (size_t)v; return v > 0;
     case OPT_MODEL_BUFFER: o->cfg.model_buffer = (size_t)v; return v >= 4096;
+    case OPT_JOBS: o->jobs = (unsigned)v; return v >= 1 && v <= 1024;
     default: return false;
     }
 }
@@ -669,34 +674,71 @@ static ph_err add_digests(ph_report *r, const ph_lninput *li)
     return PH_OK;
 }
 
-/* Each strategy in its own process at the configured peer count, into the
- * report (and its sweep). 0 or the exit status of a failed run. */
-static int run_each(struct ph_replay_cli *o, const char *cmd, const ph_replay_input *in,
-                    char names[][PH_REPORT_NAME_MAX], size_t nnames, ph_report *r, bool sweep,
-                    int *status)
+static void job_done(void *ctx, size_t index, size_t finished)
 {
-    for (size_t i = 0; i < nnames; i++) {
-        ph_strategy_result res;
-        char err[320];
-        ph_err e = ph_replay_run_isolated(in, &o->cfg, names[i], &res, err, sizeof err);
-        if (o->cfg.progress)
-            fprintf(stderr, "\r%60s\r", "");
-        if (e) {
-            ph_cli_error("%s: %s", cmd, err[0] ? err : ph_strerror(e));
-            return e == PH_ERR_ARG ? PH_EXIT_USAGE : PH_EXIT_PARTIAL;
+    const size_t *n = ctx;
+    (void)index;
+    fprintf(stderr, "\rreplay: %zu of %zu strategies measured   ", finished, *n);
+    fflush(stderr);
+}
+
+/* Each strategy in its own process at the configured peer count, --jobs
+ * at a time, into the report (and its sweep) in the order named. 0, or the
+ * exit status after printing one line. */
+static int measure_strategies(struct ph_replay_cli *o, const char *cmd, const ph_replay_input *in,
+                              char names[][PH_REPORT_NAME_MAX], size_t n, ph_report *r,
+                              bool sweep, int *status)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned jobs = o->jobs ? o->jobs : (unsigned)(cores > 0 ? cores : 1);
+    if (jobs > n)
+        jobs = (unsigned)n;
+    r->options.jobs = jobs;
+    /* Several children's progress lines would overwrite each other: the
+     * parent counts finished strategies instead. */
+    bool counting = jobs > 1 && o->cfg.progress;
+    if (counting)
+        o->cfg.progress = NULL;
+    const char *list[16];
+    ph_strategy_result *res = calloc(n, sizeof *res);
+    ph_err *errs = calloc(n, sizeof *errs);
+    char (*texts)[PH_REPLAY_ERR_MAX] = calloc(n, sizeof *texts);
+    int rc = PH_EXIT_OK;
+    if (!res || !errs || !texts) {
+        ph_cli_error("%s: out of memory", cmd);
+        rc = PH_EXIT_USAGE;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        list[i] = names[i];
+    /* A failure to run children at all is in errs too. */
+    (void)ph_replay_run_jobs(in, &o->cfg, list, n, jobs, res, errs, texts,
+                             counting ? job_done : NULL, &n);
+    if (counting || o->cfg.progress)
+        fprintf(stderr, "\r%60s\r", "");
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (errs[i]) {
+            ph_cli_error("%s: %s", cmd, texts[i][0] ? texts[i] : ph_strerror(errs[i]));
+            rc = errs[i] == PH_ERR_ARG ? PH_EXIT_USAGE : PH_EXIT_PARTIAL;
+            break;
         }
-        if (res.mismatches)
+        if (res[i].mismatches)
             *status = PH_EXIT_PARTIAL;
-        e = ph_report_add_strategy(r, &res);
+        ph_err e = ph_report_add_strategy(r, &res[i]);
         if (!e && sweep)
-            e = ph_report_add_sweep(r, o->cfg.peers, &res);
-        ph_strategy_result_clear(&res);
+            e = ph_report_add_sweep(r, o->cfg.peers, &res[i]);
         if (e) {
             ph_cli_error("%s: out of memory", cmd);
-            return PH_EXIT_USAGE;
+            rc = PH_EXIT_USAGE;
         }
     }
-    return PH_EXIT_OK;
+out:
+    for (size_t i = 0; res && i < n; i++)
+        ph_strategy_result_clear(&res[i]);
+    free(res);
+    free(errs);
+    free(texts);
+    return rc;
 }
 
 static int run_strategies(struct ph_replay_cli *o, const char *cmd, ph_replay_input *in,
@@ -747,7 +789,7 @@ static int run_strategies(struct ph_replay_cli *o, const char *cmd, ph_replay_in
             r->options.peers = o->view->counts[c];
             ph_report_clear_strategies(r);
         }
-        if ((rc = run_each(o, cmd, in, names, nnames, r, sweep, &status))) {
+        if ((rc = measure_strategies(o, cmd, in, names, nnames, r, sweep, &status))) {
             ph_report_destroy(r);
             return rc;
         }

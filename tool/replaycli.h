@@ -23,6 +23,7 @@ struct ph_replay_cli {
     bool quiet;
     bool force;               /* --force: output files may replace existing ones */
     bool transport_given;     /* --transport / --sink was on the command line */
+    unsigned jobs;            /* --jobs: strategies measured at once, 0 = the cores */
     ph_replay_config cfg;
     struct ph_replay_view *view; /* replay's heap-growth options (sweeps, GC model,
                                     profiles, --html); NULL in gate */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chachapoly.h"
 #include "noise.h"
 
 #define KEY_LEN 32u
@@ -457,10 +458,12 @@ ph_err ph_noise_hs_finish(ph_noise_hs *hs, ph_noise **out)
 
 /* ---- transport ---------------------------------------------------------- */
 
+/* Sizes are tight: every connected peer holds one of these. A nonce never
+ * passes 1000 (rotation), a frame's body is at most 65,535 + 16 bytes. */
 struct cipher {
     uint8_t key[32];
     uint8_t ck[32];
-    uint64_t nonce;
+    uint16_t nonce;
     bool have_key;
     bool have_ck;
     bool announced; /* key callback already fired for this key */
@@ -470,14 +473,17 @@ struct ph_noise {
     struct cipher tx, rx;
     ph_noise_key_cb key_cb;
     void *key_cb_ctx;
+    uint8_t *body;     /* body + MAC of the current frame, or the last message;
+                          reused frame after frame until ph_noise_rx_release */
+    uint32_t body_cap;
+    uint32_t body_len; /* plaintext length of that frame */
+    uint32_t body_have;
     /* receive side: a frame being assembled */
     uint8_t hdr[PH_NOISE_HDR_LEN];
-    size_t hdr_have;
+    uint8_t hdr_have;
     bool in_body;      /* header decrypted, collecting body + MAC */
     bool failed;       /* a MAC failed: the stream is unusable */
-    uint8_t *body;     /* body + MAC of the current frame, or the last message */
-    size_t body_len;   /* plaintext length of that frame */
-    size_t body_have;
+    uint8_t impl;      /* ph_chachapoly_impl: the frames' cipher code */
 };
 
 static void cipher_set(struct cipher *c, const uint8_t *key, const uint8_t *ck)
@@ -531,7 +537,21 @@ ph_err ph_noise_create_from_keys(ph_noise **out, const uint8_t *send_key, const 
         return PH_ERR_NOMEM;
     cipher_set(&n->tx, send_key, send_ck);
     cipher_set(&n->rx, recv_key, recv_ck);
+    n->impl = (uint8_t)ph_chachapoly_best();
     return PH_OK;
+}
+
+ph_err ph_noise_set_impl(ph_noise *n, ph_chachapoly_impl impl)
+{
+    if (!n || !ph_chachapoly_supported(impl))
+        return PH_ERR_ARG;
+    n->impl = (uint8_t)impl;
+    return PH_OK;
+}
+
+ph_chachapoly_impl ph_noise_impl(const ph_noise *n)
+{
+    return (ph_chachapoly_impl)n->impl;
 }
 
 void ph_noise_destroy(ph_noise *n)
@@ -575,11 +595,12 @@ uint64_t ph_noise_recv_nonce(const ph_noise *n)
     return n->rx.nonce;
 }
 
-/* Encrypt `len` bytes of `msg` into `body` (which may be `msg`). */
+/* Encrypt `len` bytes of `msg` into `body` (which may be `msg`). The
+ * header's nonce is even and rotation happens at an even value, so both
+ * halves of a frame are under one key. */
 static ph_err seal(ph_noise *n, uint8_t hdr[PH_NOISE_HDR_LEN], const uint8_t *msg, uint8_t *body,
                    size_t len, uint8_t mac[PH_NOISE_MAC_LEN])
 {
-    static const uint8_t empty = 0;
     if (!n || !hdr || !mac || (len && (!msg || !body)))
         return PH_ERR_ARG;
     if (len > PH_NOISE_MAX_MSG)
@@ -587,19 +608,56 @@ static ph_err seal(ph_noise *n, uint8_t hdr[PH_NOISE_HDR_LEN], const uint8_t *ms
     struct cipher *c = &n->tx;
     if (!c->have_key)
         return PH_ERR_NOISE_NEED_KEY;
-    uint8_t l[2] = {(uint8_t)(len >> 8), (uint8_t)len};
-    uint8_t npub[NONCE_LEN];
-    make_nonce(npub, c->nonce);
-    crypto_aead_chacha20poly1305_ietf_encrypt_detached(hdr, hdr + 2, NULL, l, sizeof l, NULL, 0,
-                                                       NULL, npub, c->key);
+    if (len && body != msg)
+        memcpy(body, msg, len);
+    ph_err err = ph_chachapoly_seal((ph_chachapoly_impl)n->impl, c->key, c->nonce, hdr, body, len, mac);
+    if (err)
+        return err;
     announce(n, c, hdr + 2);
     cipher_advance(c);
-    make_nonce(npub, c->nonce);
-    uint8_t scratch;
-    crypto_aead_chacha20poly1305_ietf_encrypt_detached(len ? body : &scratch, mac, NULL,
-                                                       len ? msg : &empty, len, NULL, 0, NULL,
-                                                       npub, c->key);
     cipher_advance(c);
+    return PH_OK;
+}
+
+/* Frames sealed per call of ph_chachapoly_seal_many (a queue's batch). */
+#define MANY_CHUNK 64u
+
+/* Frames left under the current key: rotation comes at nonce 1000. */
+static size_t frames_before_rotation(const struct cipher *c)
+{
+    return c->nonce >= PH_NOISE_ROTATE_AT ? 1 : (PH_NOISE_ROTATE_AT - c->nonce + 1) / 2;
+}
+
+ph_err ph_noise_encrypt_many(ph_noise *n, const ph_noise_frame *frames, size_t count)
+{
+    if (!n || (count && !frames))
+        return PH_ERR_ARG;
+    for (size_t i = 0; i < count; i++) {
+        const ph_noise_frame *f = &frames[i];
+        if (!f->hdr || !f->mac || (f->len && !f->body))
+            return PH_ERR_ARG;
+        if (f->len > PH_NOISE_MAX_MSG)
+            return PH_ERR_NOISE_TOO_LONG;
+    }
+    struct cipher *c = &n->tx;
+    for (size_t i = 0; i < count;) {
+        if (!c->have_key)
+            return PH_ERR_NOISE_NEED_KEY;
+        ph_chachapoly_job jobs[MANY_CHUNK];
+        size_t k = 0, left = frames_before_rotation(c);
+        for (; k < MANY_CHUNK && k < left && i + k < count; k++) {
+            const ph_noise_frame *f = &frames[i + k];
+            jobs[k] = (ph_chachapoly_job){.nonce = (uint64_t)c->nonce + 2 * k, .hdr = f->hdr,
+                                          .body = f->body, .len = f->len, .mac = f->mac};
+        }
+        ph_err err = ph_chachapoly_seal_many((ph_chachapoly_impl)n->impl, c->key, jobs, k);
+        if (err)
+            return err;
+        announce(n, c, frames[i].hdr + 2);
+        for (size_t j = 0; j < 2 * k; j++)
+            cipher_advance(c);
+        i += k;
+    }
     return PH_OK;
 }
 
@@ -633,28 +691,86 @@ static ph_err rx_fail(ph_noise *n)
     n->failed = true;
     free(n->body);
     n->body = NULL;
+    n->body_cap = 0;
     return PH_ERR_NOISE_BAD_MAC;
 }
 
-/* A complete header is in n->hdr: check it and allocate the body. An
+#define RX_STEP 256u
+
+/* A complete header is in n->hdr: check it and make room for the body. An
  * allocation failure leaves the header buffered and the nonce untouched, so
- * the next call retries. */
-static ph_err open_header(ph_noise *n)
+ * the next call retries. `ks` gets the body's keystream when the cipher
+ * computed it on the way. */
+static ph_err open_header(ph_noise *n, ph_chachapoly_ks *ks)
 {
     struct cipher *c = &n->rx;
-    uint8_t l[2];
-    if (!decrypt_ad(l, c->key, c->nonce, NULL, 0, n->hdr, sizeof l))
+    size_t len = 0;
+    ph_err err = ph_chachapoly_open_header((ph_chachapoly_impl)n->impl, c->key, c->nonce, n->hdr, &len, ks);
+    if (err == PH_ERR_NOISE_BAD_MAC)
         return rx_fail(n);
-    size_t len = (size_t)l[0] << 8 | l[1];
-    n->body = malloc(len + PH_NOISE_MAC_LEN);
-    if (!n->body)
-        return PH_ERR_NOMEM;
+    if (err)
+        return err;
+    if (len + PH_NOISE_MAC_LEN > n->body_cap) {
+        /* Grown in steps, so that a stream of slightly longer messages
+         * does not reallocate each time. */
+        size_t cap = (len + PH_NOISE_MAC_LEN + RX_STEP - 1) / RX_STEP * RX_STEP;
+        uint8_t *b = malloc(cap);
+        if (!b)
+            return PH_ERR_NOMEM;
+        free(n->body);
+        n->body = b;
+        n->body_cap = (uint32_t)cap;
+    }
     announce(n, c, n->hdr + 2);
     cipher_advance(c);
-    n->body_len = len;
+    n->body_len = (uint32_t)len;
     n->body_have = 0;
     n->in_body = true;
     return PH_OK;
+}
+
+/* The body and MAC of the current frame are `ct`: check and decrypt them
+ * into n->body and hand the message out. */
+static ph_err open_body(ph_noise *n, const uint8_t *ct, const ph_chachapoly_ks *ks,
+                        const uint8_t **msg, size_t *msg_len)
+{
+    struct cipher *c = &n->rx;
+    ph_err err = ph_chachapoly_open_body((ph_chachapoly_impl)n->impl, c->key, c->nonce, ct, n->body_len,
+                                         ct + n->body_len, n->body, ks);
+    if (err == PH_ERR_NOISE_BAD_MAC)
+        return rx_fail(n);
+    if (err)
+        return err;
+    cipher_advance(c);
+    n->in_body = false;
+    n->hdr_have = 0;
+    *msg = n->body;
+    *msg_len = n->body_len;
+    return PH_OK;
+}
+
+/* Start of a frame: the header, and when the whole frame is already in
+ * `in`, its body too, straight from `in` (no copy, and the keystream the
+ * header's open computed for the body is used). */
+static ph_err feed_header(ph_noise *n, const uint8_t *in, size_t in_len, size_t *used,
+                          const uint8_t **msg, size_t *msg_len, size_t *need)
+{
+    n->hdr_have = (uint8_t)(n->hdr_have +
+                            take(n->hdr + n->hdr_have, PH_NOISE_HDR_LEN - n->hdr_have, in, in_len,
+                                 used));
+    if (n->hdr_have < PH_NOISE_HDR_LEN) {
+        *need = PH_NOISE_HDR_LEN - n->hdr_have;
+        return PH_OK;
+    }
+    ph_chachapoly_ks ks;
+    ph_err err = open_header(n, &ks);
+    if (!err && in_len - *used >= n->body_len + PH_NOISE_MAC_LEN) {
+        const uint8_t *ct = in + *used;
+        *used += n->body_len + PH_NOISE_MAC_LEN;
+        err = open_body(n, ct, &ks, msg, msg_len);
+    }
+    ph_chachapoly_ks_wipe(&ks);
+    return err;
 }
 
 ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size_t *used,
@@ -669,35 +785,28 @@ ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size
     if (n->failed)
         return PH_ERR_NOISE_BAD_MAC;
     if (!n->in_body) {
-        /* The previous call's message is no longer needed. */
-        free(n->body);
-        n->body = NULL;
         if (!n->rx.have_key)
             return PH_ERR_NOISE_NEED_KEY;
-        n->hdr_have += take(n->hdr + n->hdr_have, PH_NOISE_HDR_LEN - n->hdr_have, in, in_len, used);
-        if (n->hdr_have < PH_NOISE_HDR_LEN) {
-            *need = PH_NOISE_HDR_LEN - n->hdr_have;
-            return PH_OK;
-        }
-        ph_err err = open_header(n);
-        if (err)
+        ph_err err = feed_header(n, in, in_len, used, msg, msg_len, need);
+        if (err || *msg || *need)
             return err;
     }
     size_t frame = n->body_len + PH_NOISE_MAC_LEN;
-    n->body_have += take(n->body + n->body_have, frame - n->body_have, in, in_len, used);
+    n->body_have += (uint32_t)take(n->body + n->body_have, frame - n->body_have, in, in_len, used);
     if (n->body_have < frame) {
         *need = frame - n->body_have;
         return PH_OK;
     }
-    struct cipher *c = &n->rx;
-    if (!decrypt_ad(n->body, c->key, c->nonce, NULL, 0, n->body, n->body_len))
-        return rx_fail(n);
-    cipher_advance(c);
-    n->in_body = false;
-    n->hdr_have = 0;
-    *msg = n->body;
-    *msg_len = n->body_len;
-    return PH_OK;
+    return open_body(n, n->body, NULL, msg, msg_len);
+}
+
+void ph_noise_rx_release(ph_noise *n)
+{
+    if (!n || n->in_body)
+        return;
+    free(n->body);
+    n->body = NULL;
+    n->body_cap = 0;
 }
 
 bool ph_noise_recv_body_failed(const ph_noise *n, size_t *body_len)
@@ -754,7 +863,7 @@ size_t ph_noise_rx_buffered(const ph_noise *n)
 {
     if (!n)
         return 0;
-    return n->hdr_have + (n->body ? n->body_len + PH_NOISE_MAC_LEN : 0);
+    return n->hdr_have + (n->body ? n->body_cap : 0);
 }
 
 bool ph_noise_rx_in_frame(const ph_noise *n)

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "chachapoly.h"
 #include "error.h"
 
 #define PH_NOISE_ACT1_LEN 50
@@ -99,6 +100,13 @@ ph_err ph_noise_create_from_keys(ph_noise **out,
                                  const uint8_t *recv_key, const uint8_t *recv_ck);
 void ph_noise_destroy(ph_noise *n);
 
+/* The frames' cipher code (chachapoly.h): a new transport takes
+ * ph_chachapoly_best(); set_impl pins another one (tests, benchmarks);
+ * PH_ERR_ARG when this CPU cannot run it. Both ends of a session may use
+ * different ones: the bytes are the same. */
+ph_err ph_noise_set_impl(ph_noise *n, ph_chachapoly_impl impl);
+ph_chachapoly_impl ph_noise_impl(const ph_noise *n);
+
 /* Install a key-log callback (NULL to remove). */
 void ph_noise_set_key_cb(ph_noise *n, ph_noise_key_cb cb, void *ctx);
 
@@ -123,6 +131,19 @@ uint64_t ph_noise_recv_nonce(const ph_noise *n);
 ph_err ph_noise_encrypt_detached(ph_noise *n, uint8_t hdr[PH_NOISE_HDR_LEN],
                                  uint8_t *body, size_t len, uint8_t mac[PH_NOISE_MAC_LEN]);
 
+/* Encrypt several messages, in order: the same bytes, nonces, rotations
+ * and key-callback calls as one ph_noise_encrypt_detached per frame, with
+ * the frames' keystream computed together (chachapoly.h). Nothing is
+ * encrypted unless every frame is valid (errors as above). */
+typedef struct ph_noise_frame {
+    uint8_t *hdr;   /* PH_NOISE_HDR_LEN bytes out */
+    uint8_t *body;  /* len bytes, encrypted in place */
+    size_t len;
+    uint8_t *mac;   /* PH_NOISE_MAC_LEN bytes out */
+} ph_noise_frame;
+
+ph_err ph_noise_encrypt_many(ph_noise *n, const ph_noise_frame *frames, size_t count);
+
 /* Encrypt one message into a contiguous frame: out must hold len + 34 bytes.
  * `msg` and `out` must not overlap. */
 ph_err ph_noise_encrypt(ph_noise *n, const uint8_t *msg, size_t len, uint8_t *out);
@@ -131,7 +152,8 @@ ph_err ph_noise_encrypt(ph_noise *n, const uint8_t *msg, size_t len, uint8_t *ou
  * Consumes bytes from `in` (sets *used, possibly less than in_len: stop at
  * one message) and buffers partial frames internally. When a whole message
  * is decrypted, *msg points at its plaintext (valid until the next call on
- * `n`) and *msg_len is set; otherwise *msg is NULL and *need says how many
+ * `n`; the buffer is reused frame after frame, grown as needed, until
+ * ph_noise_rx_release) and *msg_len is set; otherwise *msg is NULL and *need says how many
  * more bytes complete the current header or body. Errors: PH_ERR_NOISE_BAD_MAC
  * (fatal for the session), PH_ERR_NOISE_NEED_KEY (recoverable: set the key,
  * call again with the same bytes; nothing was consumed; it is only returned
@@ -141,6 +163,12 @@ ph_err ph_noise_encrypt(ph_noise *n, const uint8_t *msg, size_t len, uint8_t *ou
  * only after the header's MAC has verified. */
 ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size_t *used,
                              const uint8_t **msg, size_t *msg_len, size_t *need);
+
+/* The caller is done with the last message decrypt_feed handed out: the
+ * receive buffer is freed, so a connection that has gone quiet holds none
+ * (the next frame allocates it again). Does nothing in the middle of a
+ * frame. */
+void ph_noise_rx_release(ph_noise *n);
 
 /* After PH_ERR_NOISE_BAD_MAC from ph_noise_decrypt_feed: true when the
  * frame's length header had authenticated and its body's MAC failed
@@ -162,8 +190,8 @@ bool ph_noise_header_repairable(const uint8_t key[32], uint64_t nonce,
                                 const uint8_t hdr[PH_NOISE_HDR_LEN], size_t *len);
 
 /* Bytes held by the transport's receive buffer (for memory accounting): the
- * partial header plus the heap buffer of the current frame (body + MAC; the
- * last delivered message stays held until the next call, then is freed). */
+ * partial header plus the heap buffer frames are received into (kept
+ * between frames until ph_noise_rx_release). */
 size_t ph_noise_rx_buffered(const ph_noise *n);
 
 /* Whether part of a frame (some of its header or body) has been fed and the

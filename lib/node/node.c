@@ -340,6 +340,8 @@ static void tick_cb(ph_ev *ev, uint64_t id, void *ctx)
     n->t_tick = 0;
     uint64_t now = ph_ev_now(ev);
     ph_wbuf_tick(n->wbuf, now);
+    for (size_t i = 0; i < n->npeers; i++)
+        ph_peer_trim(n->peers[i]);
     if (n->cfg.exit_after_idle_ns && !n->shutting_down &&
         now - n->last_activity >= n->cfg.exit_after_idle_ns && !output_pending(n)) {
         ph_logf(&n->cfg.log, PH_LOG_INFO, "idle for %llu s: shutting down",

@@ -32,10 +32,24 @@ static const struct {
 
 unsigned ph_msgtype_slot(uint16_t type)
 {
-    for (unsigned i = 0; i < PH_MSGTYPE_OTHER; i++)
-        if (slot_types[i].type == type)
-            return i;
-    return PH_MSGTYPE_OTHER;
+    /* Every written frame is counted: a switch, not a search. */
+    switch (type) {
+    case 1: return PH_MSGTYPE_WARNING;
+    case 16: return PH_MSGTYPE_INIT;
+    case 17: return PH_MSGTYPE_ERROR;
+    case 18: return PH_MSGTYPE_PING;
+    case 19: return PH_MSGTYPE_PONG;
+    case 256: return PH_MSGTYPE_CHANNEL_ANNOUNCEMENT;
+    case 257: return PH_MSGTYPE_NODE_ANNOUNCEMENT;
+    case 258: return PH_MSGTYPE_CHANNEL_UPDATE;
+    case 259: return PH_MSGTYPE_ANNOUNCEMENT_SIGNATURES;
+    case 261: return PH_MSGTYPE_QUERY_SHORT_CHANNEL_IDS;
+    case 262: return PH_MSGTYPE_REPLY_SHORT_CHANNEL_IDS_END;
+    case 263: return PH_MSGTYPE_QUERY_CHANNEL_RANGE;
+    case 264: return PH_MSGTYPE_REPLY_CHANNEL_RANGE;
+    case 265: return PH_MSGTYPE_GOSSIP_TIMESTAMP_FILTER;
+    default: return PH_MSGTYPE_OTHER;
+    }
 }
 
 const char *ph_msgtype_slot_name(unsigned slot)
@@ -137,35 +151,48 @@ struct inflight {
     uint16_t type;
 };
 
-#define RING_INITIAL 8u
+#define RING_INITIAL 8u         /* a power of two, as every size after it */
 #define RING_SHRINK_ABOVE 256u
 
+/* ph_outq_stats but the figures computed when asked (queued_msgs,
+ * queued_bytes, inflight_frames, wbuf_held): kept small, it is in every
+ * connected peer. */
+struct counters {
+    ph_msgcount out[PH_MSGTYPE__COUNT];
+    uint64_t msgs_out, bytes_out, wire_bytes_out, writes, partial_writes, would_block;
+    uint64_t wbuf_starved, relay_dropped, relay_dropped_bytes, encode_errors;
+    uint64_t peak_queued_bytes;
+};
+
+/* An idle queue holds only this struct: the entry ring and the in-flight
+ * frame slots are allocated when a burst needs them and released by
+ * ph_outq_trim once the queue has been idle. */
 struct ph_outq {
     ph_noise *noise;
     ph_wbuf_peer *wb;
     ph_outq_sink sink;
-    size_t soft_cap, hard_cap, batch;
+    size_t soft_cap, hard_cap;
     size_t flush_budget;
     ph_memtag *tag;
 
-    struct entry *ring;
-    size_t cap, head, count;
-    size_t waiting_bytes;
-
-    size_t fl_first, fl_n;       /* in-flight frames are fl[fl_first .. fl_n) */
-    size_t inflight_left;        /* wire bytes of in-flight frames not written */
+    struct entry *ring;          /* NULL while idle */
+    uint32_t cap, head, count;
+    uint8_t batch;
+    uint8_t fl_first, fl_n;      /* in-flight frames are fl[fl_first .. fl_n) */
     bool starved;
+    bool in_refill;
     bool yielded;                /* the last flush stopped at its budget */
+    size_t waiting_bytes;
+    struct inflight *fl;         /* `batch` slots; NULL while idle */
+    size_t inflight_left;        /* wire bytes of in-flight frames not written */
 
     size_t low_water;
     ph_outq_refill_fn refill;
     void *refill_ctx;
-    bool in_refill;
     ph_outq_frame_fn on_frame;
     void *on_frame_ctx;
 
-    ph_outq_stats st;
-    struct inflight fl[];
+    struct counters st;
 };
 
 ph_err ph_outq_create(ph_outq **out, ph_noise *noise, ph_wbuf_peer *wb,
@@ -181,21 +208,14 @@ ph_err ph_outq_create(ph_outq **out, ph_noise *noise, ph_wbuf_peer *wb,
         return PH_ERR_ARG;
     ph_memtag *tag = cfg ? cfg->tag : NULL;
     uint8_t row = ph_memtag_row(tag, PH_MEMROW_QUEUE);
-    ph_outq *q = calloc(1, sizeof *q + batch * sizeof q->fl[0]);
-    if (q)
-        q->ring = malloc(RING_INITIAL * sizeof *q->ring);
+    ph_outq *q = calloc(1, sizeof *q);
     ph_memtag_row(tag, row);
     if (!q)
         return PH_ERR_NOMEM;
-    if (!q->ring) {
-        free(q);
-        return PH_ERR_NOMEM;
-    }
-    q->cap = RING_INITIAL;
     q->noise = noise;
     q->wb = wb;
     q->sink = *sink;
-    q->batch = batch;
+    q->batch = (uint8_t)batch;
     q->tag = tag;
     q->flush_budget = cfg && cfg->flush_budget ? cfg->flush_budget : PH_OUTQ_DEFAULT_FLUSH_BUDGET;
     q->soft_cap = cfg && cfg->soft_cap ? cfg->soft_cap : PH_OUTQ_DEFAULT_SOFT_CAP;
@@ -217,11 +237,24 @@ void ph_outq_destroy(ph_outq *q)
     if (!q)
         return;
     for (size_t i = 0; i < q->count; i++)
-        entry_drop(&q->ring[(q->head + i) % q->cap]);
+        entry_drop(&q->ring[(q->head + i) & (q->cap - 1)]);
     for (size_t i = q->fl_first; i < q->fl_n; i++)
         ph_wbuf_release(q->wb, &q->fl[i].f, 0);
+    free(q->fl);
     free(q->ring);
     free(q);
+}
+
+void ph_outq_trim(ph_outq *q)
+{
+    if (ph_outq_pending(q))
+        return;
+    free(q->fl);
+    q->fl = NULL;
+    q->fl_first = q->fl_n = 0;
+    free(q->ring);
+    q->ring = NULL;
+    q->cap = q->head = 0;
 }
 
 void ph_outq_set_sink(ph_outq *q, const ph_outq_sink *sink)
@@ -279,12 +312,25 @@ bool ph_outq_yielded(const ph_outq *q)
 
 size_t ph_outq_self_bytes(const ph_outq *q)
 {
-    return sizeof *q + q->batch * sizeof q->fl[0] + q->cap * sizeof *q->ring;
+    return sizeof *q + (q->fl ? q->batch * sizeof q->fl[0] : 0) + q->cap * sizeof *q->ring;
 }
 
 void ph_outq_get_stats(const ph_outq *q, ph_outq_stats *out)
 {
-    *out = q->st;
+    const struct counters *c = &q->st;
+    memset(out, 0, sizeof *out);
+    memcpy(out->out, c->out, sizeof out->out);
+    out->msgs_out = c->msgs_out;
+    out->bytes_out = c->bytes_out;
+    out->wire_bytes_out = c->wire_bytes_out;
+    out->writes = c->writes;
+    out->partial_writes = c->partial_writes;
+    out->would_block = c->would_block;
+    out->wbuf_starved = c->wbuf_starved;
+    out->relay_dropped = c->relay_dropped;
+    out->relay_dropped_bytes = c->relay_dropped_bytes;
+    out->encode_errors = c->encode_errors;
+    out->peak_queued_bytes = c->peak_queued_bytes;
     out->queued_msgs = q->count;
     out->queued_bytes = ph_outq_queued_bytes(q);
     out->inflight_frames = q->fl_n - q->fl_first;
@@ -294,17 +340,19 @@ void ph_outq_get_stats(const ph_outq *q, ph_outq_stats *out)
 
 static ph_err ring_grow(ph_outq *q)
 {
-    size_t ncap = q->cap * 2;
+    size_t ncap = q->cap ? (size_t)q->cap * 2 : RING_INITIAL;
+    if (ncap > UINT32_MAX)
+        return PH_ERR_NOMEM;
     uint8_t row = ph_memtag_row(q->tag, PH_MEMROW_QUEUE);
     struct entry *r = malloc(ncap * sizeof *r);
     ph_memtag_row(q->tag, row);
     if (!r)
         return PH_ERR_NOMEM;
     for (size_t i = 0; i < q->count; i++)
-        r[i] = q->ring[(q->head + i) % q->cap];
+        r[i] = q->ring[(q->head + i) & (q->cap - 1)];
     free(q->ring);
     q->ring = r;
-    q->cap = ncap;
+    q->cap = (uint32_t)ncap;
     q->head = 0;
     return PH_OK;
 }
@@ -350,7 +398,7 @@ static ph_err push_entry(ph_outq *q, struct entry *e)
             return err;
         }
     }
-    q->ring[(q->head + q->count) % q->cap] = *e;
+    q->ring[(q->head + q->count) & (q->cap - 1)] = *e;
     q->count++;
     q->waiting_bytes += e->len;
     if (queued + e->len > q->st.peak_queued_bytes)
@@ -417,7 +465,7 @@ static void pop_entry(ph_outq *q)
     struct entry *e = &q->ring[q->head];
     q->waiting_bytes -= e->len;
     entry_drop(e);
-    q->head = (q->head + 1) % q->cap;
+    q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
     ring_maybe_shrink(q);
 }
@@ -444,36 +492,63 @@ static ph_err encode_into(const struct entry *e, uint8_t *body)
     return err;
 }
 
-/* Encode and encrypt up to `batch` waiting messages into fresh frames.
- * Stops early when the strategy says PH_ERR_AGAIN. */
+/* Encrypt the frames fill() encoded, all at once (ph_noise_encrypt_many
+ * packs their keystream). The frames' pointers are read only now: a later
+ * acquire may have moved earlier frames' bytes (ring growth). On failure
+ * every one of them is released and counted. */
+static ph_err seal_filled(ph_outq *q, uint64_t now_ns)
+{
+    ph_noise_frame nf[PH_OUTQ_MAX_BATCH];
+    for (size_t i = 0; i < q->fl_n; i++) {
+        ph_wbuf_frame *f = &q->fl[i].f;
+        nf[i] = (ph_noise_frame){.hdr = f->hdr, .body = f->body, .len = q->fl[i].len,
+                                 .mac = f->mac};
+    }
+    ph_err err = ph_noise_encrypt_many(q->noise, nf, q->fl_n);
+    if (!err)
+        return PH_OK;
+    for (size_t i = 0; i < q->fl_n; i++) {
+        q->inflight_left -= q->fl[i].len + PH_NOISE_OVERHEAD;
+        ph_wbuf_release(q->wb, &q->fl[i].f, now_ns);
+        q->st.encode_errors++;
+    }
+    q->fl_n = 0;
+    return err;
+}
+
+/* Encode up to `batch` waiting messages into fresh frames, then encrypt
+ * them together. Stops early when the strategy says PH_ERR_AGAIN. */
 static ph_err fill(ph_outq *q, uint64_t now_ns)
 {
     q->fl_first = q->fl_n = 0;
+    if (!q->fl) {
+        uint8_t row = ph_memtag_row(q->tag, PH_MEMROW_QUEUE);
+        q->fl = malloc(q->batch * sizeof *q->fl);
+        ph_memtag_row(q->tag, row);
+        if (!q->fl)
+            return PH_ERR_NOMEM;
+    }
+    ph_err err = PH_OK;
     while (q->fl_n < q->batch && q->count) {
         struct entry *e = &q->ring[q->head];
         struct inflight *fl = &q->fl[q->fl_n];
         uint32_t type = ph_memtag_type(q->tag, e->type);
         uint8_t row = ph_memtag_row(q->tag, PH_MEMROW_WBUF);
-        ph_err err = ph_wbuf_acquire(q->wb, e->len, &fl->f, now_ns);
+        err = ph_wbuf_acquire(q->wb, e->len, &fl->f, now_ns);
         ph_memtag_row(q->tag, row);
         ph_memtag_type(q->tag, type);
-        if (err == PH_ERR_AGAIN)
-            return PH_OK;
+        if (err == PH_ERR_AGAIN) {
+            err = PH_OK;
+            break;
+        }
         if (err)
-            return err;
+            break;
         err = encode_into(e, fl->f.body);
         if (err) {
             ph_wbuf_release(q->wb, &fl->f, now_ns);
             q->st.encode_errors++;
             pop_entry(q);
-            return err;
-        }
-        err = ph_noise_encrypt_detached(q->noise, fl->f.hdr, fl->f.body, e->len, fl->f.mac);
-        if (err) {
-            ph_wbuf_release(q->wb, &fl->f, now_ns);
-            q->st.encode_errors++;
-            pop_entry(q);
-            return err;
+            break;
         }
         fl->len = e->len;
         fl->done = 0;
@@ -482,7 +557,8 @@ static ph_err fill(ph_outq *q, uint64_t now_ns)
         q->fl_n++;
         pop_entry(q);
     }
-    return PH_OK;
+    ph_err sealed = q->fl_n ? seal_filled(q, now_ns) : PH_OK;
+    return err ? err : sealed;
 }
 
 /* One frame's three pieces, minus what is already written. */

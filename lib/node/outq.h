@@ -5,14 +5,18 @@
  *   flush():
  *     while the sink takes bytes:
  *       if no frame is in flight: take up to `max_batch` messages, for each
- *         acquire a frame from the peer's write-buffer strategy (wbuf.h),
- *         encode the message into frame.body, ph_noise_encrypt_detached
+ *         acquire a frame from the peer's write-buffer strategy (wbuf.h) and
+ *         encode the message into frame.body; then encrypt them all in place
+ *         at once (ph_noise_encrypt_many: their keystream is computed
+ *         together)
  *       write hdr/body/mac of every in-flight frame in one writev (or one
  *         sink call), resuming where the last partial write stopped
  *       release each frame once all its bytes are written
  *
  * New frames are only encoded once every in-flight frame is written, so a
- * peer holds at most `max_batch` write buffers, whatever the backlog.
+ * peer holds at most `max_batch` write buffers, whatever the backlog. The
+ * entry ring and the in-flight frame slots exist while there is work; an
+ * idle queue can give them back (ph_outq_trim).
  *
  * Messages are shared: a ph_outq_msg relayed to N peers is one allocation
  * with N references, and external reference-counted bytes (a gossip store's
@@ -207,7 +211,15 @@ size_t ph_outq_waiting_bytes(const ph_outq *q); /* waiting, not yet encoded */
 size_t ph_outq_soft_cap(const ph_outq *q);
 uint64_t ph_outq_relay_dropped(const ph_outq *q);
 void ph_outq_get_stats(const ph_outq *q, ph_outq_stats *out);
-/* Heap bytes the queue itself owns (struct + entry ring), for accounting. */
+/* Heap bytes the queue itself owns (struct, entry ring, in-flight slots),
+ * for accounting. */
 size_t ph_outq_self_bytes(const ph_outq *q);
+/* Release the entry ring and the in-flight frame slots of an idle queue
+ * (nothing waiting, nothing in flight; otherwise nothing happens): an idle
+ * connection then holds only the queue's struct. The next push or flush
+ * allocates them again, so the owner calls this when the queue has stayed
+ * idle for a while (the node: on its one-second tick), not after every
+ * burst. */
+void ph_outq_trim(ph_outq *q);
 
 #endif

@@ -26,12 +26,6 @@
 #define PING_NUM_PONG_BYTES 16u
 #define PONG_MAX_ASK 65531u       /* BOLT 1: ignore pings asking for more */
 #define MIN_IN_BURST 4096.0
-/* Stored bytes (backlog, query answers) one flush may pull from the store;
- * then the rest waits for the next loop iteration, so that a peer reading
- * as fast as we write does not keep the loop from every other peer (a
- * 4.8 MB backlog written in one go delayed other handshakes past their
- * timeout on a loaded machine). */
-#define FLUSH_REFILL_BUDGET (256u * 1024u)
 
 /* Handshake steps, in the order each side goes through them. */
 enum hs_step {
@@ -66,7 +60,7 @@ struct ph_peer {
 
     /* handshake (freed when the transport starts) */
     ph_noise_hs *hs;
-    uint8_t act[PH_NOISE_ACT3_LEN];
+    uint8_t *act;          /* PH_NOISE_ACT3_LEN bytes, allocated with hs */
     uint8_t act_len;       /* bytes read, or bytes to write */
     uint8_t act_off;       /* bytes written */
     uint8_t hs_step;
@@ -94,14 +88,12 @@ struct ph_peer {
     const ph_backlog_ops *backlog_ops;  /* the filter's backlog, while it streams */
     void *backlog;
     ph_gossip_scid_answer *answer;      /* a query_short_channel_ids being answered */
-    size_t refilled;                    /* stored bytes pulled during this flush */
-    bool refill_more;                   /* the budget stopped a refill */
     uint32_t filter_first, filter_range;
 
     ph_pcapw_conn *rec;
 
     ph_err close_reason;
-    char close_why[160];
+    char *close_why;       /* allocated once the peer closes: an open peer holds none */
     struct counters st;
 };
 
@@ -181,6 +173,33 @@ static uint16_t be16(const uint8_t *b)
         stmt;                                                                           \
         ph_memtag_row((p)->env->tag, saved_row_);                                       \
     } while (0)
+
+/* The reason a peer closed, kept on the heap from then on. */
+static char close_why_lost[] = "(the reason could not be kept: out of memory)";
+
+static void free_close_why(ph_peer *p)
+{
+    if (p->close_why != close_why_lost)
+        free(p->close_why);
+    p->close_why = NULL;
+}
+
+static void set_close_why(ph_peer *p, const char *why)
+{
+    if (why == p->close_why)
+        return;
+    size_t n = strlen(why) + 1;
+    char *copy = malloc(n);
+    if (copy)
+        memcpy(copy, why, n);
+    free_close_why(p);
+    p->close_why = copy ? copy : close_why_lost;
+}
+
+static const char *close_why(const ph_peer *p)
+{
+    return p->close_why ? p->close_why : "";
+}
 
 static void cancel_timer(ph_peer *p, uint64_t *t)
 {
@@ -268,7 +287,7 @@ static void closed_cb(ph_ev *ev, uint64_t id, void *ctx)
     ph_peer *p = ctx;
     p->t_closed = 0;
     if (p->env->host.on_closed)
-        p->env->host.on_closed(p->env->host.ctx, p, p->close_reason, p->close_why);
+        p->env->host.on_closed(p->env->host.ctx, p, p->close_reason, close_why(p));
 }
 
 /* Close the fd now; the host hears about it from a zero-delay timer, so
@@ -278,10 +297,9 @@ static void peer_fail(ph_peer *p, ph_err reason, const char *why)
     if (p->state == PH_PEER_CLOSED)
         return;
     p->close_reason = reason;
-    if (why != p->close_why)
-        snprintf(p->close_why, sizeof p->close_why, "%s", why);
+    set_close_why(p, why);
     bool normal = reason == PH_OK || reason == PH_ERR_PEER_CLOSED;
-    PLOG(p, normal ? PH_LOG_INFO : PH_LOG_WARN, "disconnect: %s%s%s", p->close_why,
+    PLOG(p, normal ? PH_LOG_INFO : PH_LOG_WARN, "disconnect: %s%s%s", close_why(p),
          normal ? "" : " - ", normal ? "" : ph_strerror(reason));
     cancel_timer(p, &p->t_handshake);
     cancel_timer(p, &p->t_ping);
@@ -313,7 +331,7 @@ static void close_timeout_cb(ph_ev *ev, uint64_t id, void *ctx)
     (void)id;
     ph_peer *p = ctx;
     p->t_close = 0;
-    peer_fail(p, p->close_reason, p->close_why[0] ? p->close_why : "close timed out");
+    peer_fail(p, p->close_reason, close_why(p)[0] ? close_why(p) : "close timed out");
 }
 
 /* Queue a warning or error (channel_id all zero: about the connection) and
@@ -339,7 +357,7 @@ static void close_gracefully(ph_peer *p, ph_err reason, const char *why, bool as
             PLOG(p, PH_LOG_INFO, "sent %s: %s", as_error ? "error" : "warning", text);
     }
     p->close_reason = reason;
-    snprintf(p->close_why, sizeof p->close_why, "%s", why);
+    set_close_why(p, why);
     p->state = PH_PEER_CLOSING;
     cancel_timer(p, &p->t_handshake);
     cancel_timer(p, &p->t_ping);
@@ -383,8 +401,6 @@ static void peer_flush(ph_peer *p)
 {
     if (!p->q || p->state == PH_PEER_CLOSED)
         return;
-    p->refilled = 0;
-    p->refill_more = false;
     ph_err err = ph_outq_flush(p->q, now_ns(p));
     if (p->fatal) {
         peer_fail(p, p->fatal, "outgoing queue above its hard cap");
@@ -405,11 +421,9 @@ static void peer_flush(ph_peer *p)
     }
     if (p->state == PH_PEER_CLOSING && !ph_outq_pending(p->q)) {
         ph_conn_shutdown_write(p->conn);
-        peer_fail(p, p->close_reason, p->close_why);
+        peer_fail(p, p->close_reason, close_why(p));
         return;
     }
-    if (p->refill_more && !p->want_write)
-        schedule_flush(p); /* the rest of the backlog, after the other peers */
     if (p->reading_paused && ph_outq_queued_bytes(p->q) < ph_outq_soft_cap(p->q) / 2) {
         drain_stash(p);
         /* What the stashed messages queued (pongs, answers) was pushed
@@ -586,26 +600,15 @@ static void backlog_close(ph_peer *p)
 static ph_err query_emit(void *ctx, ph_gossip_msg *m);
 
 /* A query answer first (it was asked for), a channel at a time. */
-/* Whether this flush may pull more stored bytes; notes that it stopped. */
-static bool refill_allowed(ph_peer *p)
-{
-    if (p->refilled < FLUSH_REFILL_BUDGET)
-        return true;
-    p->refill_more = true;
-    return false;
-}
-
 static bool refill_answer(ph_peer *p, ph_outq *q, size_t low)
 {
-    while (p->answer && ph_outq_waiting_bytes(q) < low && refill_allowed(p)) {
+    while (p->answer && ph_outq_waiting_bytes(q) < low) {
         bool done = false;
-        size_t before = ph_outq_waiting_bytes(q);
         ph_err err = ph_gossip_scid_answer_next(p->answer, query_emit, p, &done);
         if (err) {
             p->fatal = err;
             return false;
         }
-        p->refilled += ph_outq_waiting_bytes(q) - before;
         if (done) {
             ph_gossip_scid_answer_destroy(p->answer);
             p->answer = NULL;
@@ -616,7 +619,7 @@ static bool refill_answer(ph_peer *p, ph_outq *q, size_t low)
 
 static void refill_backlog(ph_peer *p, ph_outq *q, size_t low)
 {
-    while (p->backlog && ph_outq_waiting_bytes(q) < low && refill_allowed(p)) {
+    while (p->backlog && ph_outq_waiting_bytes(q) < low) {
         const uint8_t *bytes = NULL;
         size_t len = 0;
         void (*unref)(void *) = NULL;
@@ -637,7 +640,6 @@ static void refill_backlog(ph_peer *p, ph_outq *q, size_t low)
             return;
         }
         p->st.gossip_streamed++;
-        p->refilled += len;
     }
 }
 
@@ -815,6 +817,8 @@ ph_err ph_peer_create_inbound_conn(ph_peer **out, const ph_peer_env *env, ph_con
         return err;
     uint8_t row = ph_memtag_row(env->tag, PH_MEMROW_SESSION);
     err = ph_noise_hs_create(&p->hs, env->local_priv, NULL, NULL);
+    if (!err && !(p->act = malloc(PH_NOISE_ACT3_LEN)))
+        err = PH_ERR_NOMEM;
     ph_memtag_row(env->tag, row);
     if (!err)
         err = peer_register(p, PH_EV_READ);
@@ -844,6 +848,8 @@ ph_err ph_peer_create_outbound_conn(ph_peer **out, const ph_peer_env *env, ph_co
     p->have_remote = true;
     uint8_t row = ph_memtag_row(env->tag, PH_MEMROW_SESSION);
     err = ph_noise_hs_create(&p->hs, env->local_priv, remote_pub33, ephemeral32);
+    if (!err && !(p->act = malloc(PH_NOISE_ACT3_LEN)))
+        err = PH_ERR_NOMEM;
     ph_memtag_row(env->tag, row);
     if (!err)
         err = peer_register(p, PH_EV_WRITE);
@@ -896,8 +902,10 @@ void ph_peer_destroy(ph_peer *p)
         ph_wbuf_peer_detach(p->wbp);
     ph_noise_destroy(p->noise);
     ph_noise_hs_destroy(p->hs);
+    free(p->act);
     free(p->stash);
     free(p->features);
+    free_close_why(p);
     free(p);
 }
 
@@ -1083,6 +1091,8 @@ static void start_transport(ph_peer *p)
     WITH_ROW(p, PH_MEMROW_SESSION, err = ph_noise_hs_finish(p->hs, &p->noise));
     ph_noise_hs_destroy(p->hs);
     p->hs = NULL;
+    free(p->act);
+    p->act = NULL;
     if (err)
         { hs_failed(p, err, "finish"); return; }
     if (p->env->keylog)
@@ -1684,7 +1694,7 @@ static void conn_ready(ph_conn *c, unsigned events, void *ctx)
             char b[256];
             ssize_t n = ph_conn_recv(p->conn, b, sizeof b);
             if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-                peer_fail(p, p->close_reason, p->close_why);
+                peer_fail(p, p->close_reason, close_why(p));
         }
         break;
     case PH_PEER_CLOSED:
@@ -1763,6 +1773,14 @@ void ph_peer_get_stats(const ph_peer *p, ph_peer_stats *out)
         ph_outq_get_stats(p->q, &out->out);
     else
         memset(&out->out, 0, sizeof out->out);
+}
+
+void ph_peer_trim(ph_peer *p)
+{
+    if (p->q)
+        ph_outq_trim(p->q);
+    if (p->noise)
+        ph_noise_rx_release(p->noise);
 }
 
 size_t ph_peer_heap_bytes(const ph_peer *p)

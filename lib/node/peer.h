@@ -262,6 +262,12 @@ const uint8_t *ph_peer_features(const ph_peer *p, size_t *len);
 /* Whether the peer's gossip backlog stream is finished (or never started). */
 bool ph_peer_gossip_live(const ph_peer *p);
 void ph_peer_get_stats(const ph_peer *p, ph_peer_stats *out);
+/* Release what an idle connection does not need: the queue's entry ring
+ * and in-flight slots when nothing is queued, the last received message's
+ * buffer. Cheap when there is nothing to release; the node calls it for
+ * every peer on its one-second tick, so busy peers keep their buffers and
+ * idle ones hold only their structs. */
+void ph_peer_trim(ph_peer *p);
 /* Heap bytes owned by the peer: its struct, handshake or transport state,
  * outq, stash, a query answer's plan, and its strategy's held buffers
  * (estimate: excludes

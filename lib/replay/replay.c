@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -36,6 +37,7 @@
 #define SOCKET_STUCK_NS (30ull * 1000000000ull)
 #define VIRTUAL_STUCK_NS (3600ull * 1000000000ull)
 #define READER_IDLE_NS (60ull * 1000000000ull)
+#define LOOK_EVERY_NS 1000000000ull
 
 /* Static keys of the node under study and of the remotes: fixed, so that
  * handshakes cost the same in every run. */
@@ -637,7 +639,7 @@ static bool setup_done(struct engine *e)
 static ph_err run_until(struct engine *e, bool (*done)(struct engine *), const char *what,
                         const char *name)
 {
-    uint64_t last_move = ph_ev_now(e->ev);
+    uint64_t last_move = ph_ev_now(e->ev), last_look = last_move;
     uint64_t seen = UINT64_MAX;
     while (!done(e)) {
         ph_err err = ph_ev_run_once(e->ev, e->tx->wait_ms);
@@ -649,6 +651,12 @@ static ph_err run_until(struct engine *e, bool (*done)(struct engine *), const c
         if ((err = ph_heapprof_observe(e->prof, ph_nodemeter_live(e->meter))))
             return fail(e, err, ph_heapprof_path(e->prof, true));
         progress(e, name, false);
+        /* Asking every peer what it wrote costs O(peers): once per second
+         * of the loop's clock is plenty against limits of 30 s and 1 h. */
+        uint64_t now = ph_ev_now(e->ev);
+        if (seen != UINT64_MAX && now - last_look < LOOK_EVERY_NS)
+            continue;
+        last_look = now;
         ph_outq_stats qs;
         ph_node_write_totals(e->node, &qs);
         uint64_t moved = qs.wire_bytes_out + e->handed;
@@ -1125,39 +1133,6 @@ done:
 }
 /* ---- isolation ---- */
 
-/* Everything until EOF, NUL-terminated (the error line is parsed as text). */
-static ph_err read_all(int fd, char **out, size_t *len)
-{
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return PH_ERR_NOMEM;
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                return PH_ERR_NOMEM;
-            }
-            buf = nb;
-        }
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            free(buf);
-            return PH_ERR_IO;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return PH_OK;
-}
-
 static void child_main(const ph_replay_input *in, const ph_replay_config *cfg,
                        const char *strategy, int fd)
 {
@@ -1178,13 +1153,18 @@ static void child_main(const ph_replay_input *in, const ph_replay_config *cfg,
     _exit(fclose(f) || err ? 3 : 0);
 }
 
-ph_err ph_replay_run_isolated(const ph_replay_input *in, const ph_replay_config *cfg,
-                              const char *strategy, ph_strategy_result *out, char *errbuf,
-                              size_t errlen)
+/* A measuring child: its pid and the read end of its result pipe. */
+struct child {
+    pid_t pid;
+    int fd;
+    char *text;
+    size_t len, cap;
+};
+
+static ph_err child_start(const ph_replay_input *in, const ph_replay_config *cfg,
+                          const char *strategy, struct child *c)
 {
-    memset(out, 0, sizeof *out);
-    if (errbuf && errlen)
-        errbuf[0] = 0;
+    memset(c, 0, sizeof *c);
     int pp[2];
     if (pipe2(pp, O_CLOEXEC))
         return PH_ERR_IO;
@@ -1200,33 +1180,204 @@ ph_err ph_replay_run_isolated(const ph_replay_input *in, const ph_replay_config 
         child_main(in, cfg, strategy, pp[1]);
     }
     close(pp[1]);
-    char *text = NULL;
-    size_t len = 0;
-    ph_err err = read_all(pp[0], &text, &len);
-    close(pp[0]);
+    c->pid = pid;
+    c->fd = pp[0];
+    return PH_OK;
+}
+
+/* Read what the child has written: PH_OK and *eof once it is all in,
+ * PH_ERR_AGAIN when the pipe is empty for now (a non-blocking fd). */
+static ph_err child_read(struct child *c, bool *eof)
+{
+    *eof = false;
+    for (;;) {
+        /* one byte kept for the NUL: the error line is parsed as text */
+        if (c->len + 1 >= c->cap) {
+            size_t ncap = c->cap ? 2 * c->cap : 65536;
+            char *nb = realloc(c->text, ncap);
+            if (!nb)
+                return PH_ERR_NOMEM;
+            c->text = nb;
+            c->cap = ncap;
+        }
+        ssize_t r = read(c->fd, c->text + c->len, c->cap - 1 - c->len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return PH_ERR_AGAIN;
+        if (r < 0)
+            return PH_ERR_IO;
+        if (r == 0) {
+            c->text[c->len] = 0;
+            *eof = true;
+            return PH_OK;
+        }
+        c->len += (size_t)r;
+    }
+}
+
+/* The child has closed its pipe (or reading failed with `read_err`):
+ * reap it and turn what it wrote into a result or an error. */
+static ph_err child_finish(struct child *c, ph_err read_err, const char *strategy,
+                           ph_strategy_result *out, char *errbuf, size_t errlen)
+{
+    if (read_err)
+        kill(c->pid, SIGKILL); /* it may be blocked writing to us */
+    close(c->fd);
+    c->fd = -1;
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
         ;
-    if (err)
-        return err;
-    if (len > 1 && text[0] == '!') {
+    char *text = c->text;
+    size_t len = c->len;
+    c->text = NULL;
+    ph_err err = read_err;
+    if (!err && len > 1 && text[0] == '!') {
         int code = 0;
         int skip = 0;
         sscanf(text + 1, "%d %n", &code, &skip);
         if (errbuf && errlen)
             snprintf(errbuf, errlen, "%.*s", (int)strcspn(text + 1 + skip, "\n"), text + 1 + skip);
-        free(text);
-        return code > 0 && code < PH_ERR__COUNT ? (ph_err)code : PH_ERR_STATE;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || len == 0) {
+        err = code > 0 && code < PH_ERR__COUNT ? (ph_err)code : PH_ERR_STATE;
+    } else if (!err && (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || len == 0)) {
         if (errbuf && errlen)
             snprintf(errbuf, errlen, "%s: measuring process %s %d", strategy,
                      WIFSIGNALED(status) ? "killed by signal" : "exited with status",
                      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-        free(text);
-        return PH_ERR_STATE;
+        err = PH_ERR_STATE;
+    } else if (!err) {
+        err = ph_strategy_result_read_json(out, text, len);
     }
-    err = ph_strategy_result_read_json(out, text, len);
     free(text);
     return err;
+}
+
+ph_err ph_replay_run_isolated(const ph_replay_input *in, const ph_replay_config *cfg,
+                              const char *strategy, ph_strategy_result *out, char *errbuf,
+                              size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (errbuf && errlen)
+        errbuf[0] = 0;
+    struct child c;
+    ph_err err = child_start(in, cfg, strategy, &c);
+    if (err)
+        return err;
+    bool eof = false;
+    while (!err && !eof)
+        err = child_read(&c, &eof);
+    ph_err res = child_finish(&c, err, strategy, out, errbuf, errlen);
+    out->concurrent = 1;
+    return res;
+}
+
+/* ---- several strategies, up to `jobs` at a time ---- */
+
+struct slot {
+    struct child c;
+    size_t index;      /* into names */
+    uint64_t peers;    /* the most children measuring at once during its life */
+    bool busy;
+};
+
+static void note_running(struct slot *slots, unsigned jobs)
+{
+    uint64_t running = 0;
+    for (unsigned k = 0; k < jobs; k++)
+        running += slots[k].busy;
+    for (unsigned k = 0; k < jobs; k++)
+        if (slots[k].busy && slots[k].peers < running)
+            slots[k].peers = running;
+}
+
+ph_err ph_replay_run_jobs(const ph_replay_input *in, const ph_replay_config *cfg,
+                          const char *const *names, size_t n, unsigned jobs,
+                          ph_strategy_result *out, ph_err *errs, char (*errtext)[PH_REPLAY_ERR_MAX],
+                          void (*done)(void *ctx, size_t index, size_t finished), void *ctx)
+{
+    if (!names || !out || !errs || !errtext || !jobs)
+        return PH_ERR_ARG;
+    if (jobs > n)
+        jobs = n ? (unsigned)n : 1;
+    struct slot *slots = calloc(jobs, sizeof *slots);
+    struct pollfd *pfd = calloc(jobs, sizeof *pfd);
+    if (!slots || !pfd) {
+        free(slots);
+        free(pfd);
+        return PH_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        errs[i] = PH_OK;
+        errtext[i][0] = 0;
+    }
+    size_t next = 0, finished = 0;
+    ph_err fatal = PH_OK;
+    while (finished < n) {
+        /* Fill the free slots (only after a fork failure does this stop). */
+        for (unsigned k = 0; k < jobs && next < n && !fatal; k++) {
+            if (slots[k].busy)
+                continue;
+            struct slot *sl = &slots[k];
+            sl->index = next++;
+            sl->peers = 0;
+            fatal = child_start(in, cfg, names[sl->index], &sl->c);
+            if (fatal) {
+                errs[sl->index] = fatal;
+                snprintf(errtext[sl->index], PH_REPLAY_ERR_MAX, "%s: fork: %s",
+                         names[sl->index], ph_strerror(fatal));
+                finished++;
+                continue;
+            }
+            fcntl(sl->c.fd, F_SETFL, fcntl(sl->c.fd, F_GETFL) | O_NONBLOCK);
+            sl->busy = true;
+            note_running(slots, jobs);
+        }
+        if (fatal && next < n) {
+            /* Nothing more can start: the rest fail with the same error. */
+            for (; next < n; next++, finished++) {
+                errs[next] = fatal;
+                snprintf(errtext[next], PH_REPLAY_ERR_MAX, "%s: not run: %s", names[next],
+                         ph_strerror(fatal));
+            }
+        }
+        unsigned np = 0;
+        for (unsigned k = 0; k < jobs; k++)
+            if (slots[k].busy)
+                pfd[np++] = (struct pollfd){.fd = slots[k].c.fd, .events = POLLIN};
+        if (!np)
+            break;
+        if (poll(pfd, np, -1) < 0 && errno != EINTR) {
+            fatal = PH_ERR_IO;
+            break;
+        }
+        for (unsigned k = 0; k < jobs; k++) {
+            struct slot *sl = &slots[k];
+            if (!sl->busy)
+                continue;
+            bool eof = false;
+            ph_err rerr = child_read(&sl->c, &eof);
+            if (rerr == PH_ERR_AGAIN)
+                continue;
+            size_t i = sl->index;
+            errs[i] = child_finish(&sl->c, rerr, names[i], &out[i], errtext[i],
+                                   PH_REPLAY_ERR_MAX);
+            out[i].concurrent = sl->peers;
+            sl->busy = false;
+            finished++;
+            if (done)
+                done(ctx, i, finished);
+        }
+    }
+    /* Only a failed poll leaves children behind: stop them. */
+    for (unsigned k = 0; k < jobs; k++) {
+        if (!slots[k].busy)
+            continue;
+        child_finish(&slots[k].c, PH_ERR_IO, names[slots[k].index], &out[slots[k].index],
+                     NULL, 0);
+        errs[slots[k].index] = PH_ERR_IO;
+    }
+    free(slots);
+    free(pfd);
+    return fatal;
 }

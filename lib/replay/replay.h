@@ -110,9 +110,26 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
 
 /* The same in a fresh child process (fork), so that no heap state leaks from
  * one strategy into the next and the caller's own allocations are never
- * counted; the result comes back over a pipe. The child ends with _exit. */
+ * counted; the result comes back over a pipe. The child ends with _exit.
+ * The result's `concurrent` is 1. */
 ph_err ph_replay_run_isolated(const ph_replay_input *in, const ph_replay_config *cfg,
                               const char *strategy, ph_strategy_result *out, char *errbuf,
                               size_t errlen);
+
+/* Several strategies, each in its own child process as above, up to `jobs`
+ * children at a time (1: one after another), started in the order given.
+ * out[i], errs[i] and errtext[i] are names[i]'s result, error (PH_OK) and
+ * error line. Each result's `concurrent` says how many strategies were
+ * being measured at once, at most, while it ran (1: alone): its CPU and
+ * wall times were taken sharing the machine with them; every other figure
+ * is the same whatever `jobs` is. `done` (may be NULL) is called in the
+ * calling process as each child ends, with how many have. Returns PH_OK,
+ * or PH_ERR_IO / PH_ERR_NOMEM when children could not be run or watched
+ * (the strategies not measured have that error in errs). */
+#define PH_REPLAY_ERR_MAX 320
+ph_err ph_replay_run_jobs(const ph_replay_input *in, const ph_replay_config *cfg,
+                          const char *const *names, size_t n, unsigned jobs,
+                          ph_strategy_result *out, ph_err *errs, char (*errtext)[PH_REPLAY_ERR_MAX],
+                          void (*done)(void *ctx, size_t index, size_t finished), void *ctx);
 
 #endif

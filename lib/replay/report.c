@@ -456,7 +456,15 @@ ph_err ph_report_print_table(const ph_report *r, FILE *f)
     }
     char verdict[512];
     ph_report_verdict(r, verdict, sizeof verdict);
-    fprintf(f, "\n(ratios are to %s)\n%s\n", r->strategies[ref].name, verdict);
+    fprintf(f, "\n(ratios are to %s)\n", r->strategies[ref].name);
+    uint64_t together = 0;
+    for (size_t i = 0; i < r->n_strategies; i++)
+        if (r->strategies[i].concurrent > together)
+            together = r->strategies[i].concurrent;
+    if (together > 1)
+        fprintf(f, "(cpu and wall seconds: measured with up to %" PRIu64
+                " strategies running at once)\n", together);
+    fprintf(f, "%s\n", verdict);
     return ferror(f) ? PH_ERR_IO : PH_OK;
 }
 
@@ -529,6 +537,7 @@ static const struct num_field u64_fields[] = {
     U64F(would_block), U64F(remote_allocations), U64F(remote_bytes_allocated),
     U64F(remote_bytes_freed), U64F(jemalloc_bytes_allocated), U64F(jemalloc_bytes_freed),
     U64F(wbuf_at_peak_bytes),
+    U64F(concurrent),
 };
 /* The GC model's figures: written only by a run with the model (all 0
  * without it), so reports without it keep their schema. */
@@ -762,6 +771,7 @@ static json_t *options_json(const ph_report_options *op, bool *failed)
     ph_json_put(o, "model_buffer", ph_json_u64(op->model_buffer), failed);
     if (op->gc_model[0])
         ph_json_put(o, "gc_model", json_string(op->gc_model), failed);
+    ph_json_put(o, "jobs", ph_json_u64(op->jobs), failed);
     return o;
 }
 
@@ -1208,6 +1218,8 @@ static ph_err read_options(struct reader *rd, ph_report *r, const json_t *o)
         err = opt_u64(rd, o, "model_buffer", &op->model_buffer);
     if (!err)
         err = opt_str(rd, o, "gc_model", op->gc_model, sizeof op->gc_model);
+    if (!err)
+        err = opt_u64(rd, o, "jobs", &op->jobs);
     const char *keys[2] = {"types", "filter"};
     for (size_t i = 0; !err && i < 2; i++) {
         const json_t *v = json_object_get(o, keys[i]);

@@ -113,6 +113,8 @@ typedef struct ph_strategy_result {
     uint64_t jemalloc_bytes_allocated;
     uint64_t jemalloc_bytes_freed;
     double virtual_seconds;    /* the loop's clock over the replay phase (model transport) */
+    uint64_t concurrent;       /* strategies measured at once, at most, while this one ran
+                                  (1: alone): the CPU and wall times shared the machine */
     double cpu_seconds;
     double wall_seconds;
     double writes_per_second;
@@ -216,6 +218,7 @@ typedef struct ph_report_options {
     char *types;             /* message types replayed, as listed ("256,ping");
                                 NULL = every type. Owned: ph_report_set_types */
     char gc_model[32];       /* "" = none, "go:100", "go:off" */
+    uint64_t jobs;           /* strategies measured at once at most (0: not recorded) */
     char *filter;            /* the BPF filter applied to captures, NULL = none.
                                 Owned: ph_report_set_filter */
     uint64_t pool_workers;   /* pool: most buffers out at once, 0 = its default */

@@ -135,8 +135,18 @@ json_t *ph_json_text(const char *s)
 
 ph_err ph_json_dump(const json_t *v, FILE *f, bool pretty)
 {
-    size_t flags = pretty ? JSON_INDENT(2) : JSON_COMPACT;
-    if (json_dumpf(v, f, flags | JSON_PRESERVE_ORDER) != 0 || fputc('\n', f) == EOF)
+    size_t flags = (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER;
+    /* A small value (dump --json writes one per message) goes out in one
+     * write: json_dumpf calls stdio once per token. */
+    char buf[1024];
+    size_t n = json_dumpb(v, buf, sizeof buf - 1, flags);
+    if (n > 0 && n < sizeof buf - 1) {
+        buf[n++] = '\n';
+        if (fwrite(buf, 1, n, f) != n)
+            return PH_ERR_IO;
+        return ferror(f) ? PH_ERR_IO : PH_OK;
+    }
+    if (json_dumpf(v, f, flags) != 0 || fputc('\n', f) == EOF)
         return PH_ERR_IO;
     return ferror(f) ? PH_ERR_IO : PH_OK;
 }

@@ -92,7 +92,11 @@ int main(void)
     if (!background)
         return 1;
 
-    printf("alloctrack: malloc+free pair, ns (median of %d interleaved rounds)\n", ROUNDS);
+    printf("Hook cost: one malloc+free pair, ns, median of %d interleaved rounds (the "
+           "allocation tracker's hooks: jemalloc's slow path and a map insert and delete).\n\n",
+           ROUNDS);
+    printf("| block | %s | %s | %s |\n|---|---:|---:|---:|\n", mode_names[PLAIN],
+           mode_names[TRACKED], mode_names[TRACKED_FULL]);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         double ns[MODES][ROUNDS];
         for (int r = 0; r < ROUNDS; r++)
@@ -104,16 +108,14 @@ int main(void)
             return 1;
         }
         double plain = median(ns[PLAIN], ROUNDS);
-        printf("  %6zu B:\n", cases[c].size);
-        for (int m = 0; m < MODES; m++) {
+        printf("| %zu B | %.1f |", cases[c].size, plain);
+        for (int m = TRACKED; m < MODES; m++) {
             double v = median(ns[m], ROUNDS);
-            if (m == PLAIN)
-                printf("    %-26s %7.1f\n", mode_names[m], v);
-            else
-                printf("    %-26s %7.1f  (+%.1f ns, x%.2f)\n", mode_names[m], v, v - plain,
-                       v / plain);
+            printf(" %.1f (+%.1f) |", v, v - plain);
         }
+        printf("\n");
     }
+    printf("\n");
     free(background);
     return 0;
 }

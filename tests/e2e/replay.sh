@@ -75,6 +75,8 @@ run badpace 2 "$T/good.pcap" --pace y3
 run toomanystalled 2 "$T/good.pcap" --peers 2 --stalled 3
 run nocapture 2 --sink model
 run unknownopt 2 "$T/good.pcap" --frobnicate
+run badjobs 2 "$T/good.pcap" --jobs 0
+grep -q -- "--jobs" "$T/badjobs.err" || fail "bad --jobs not named"
 run http 2 "$T/http.pcap" --sink model
 grep -q "not a Lightning session" "$T/http.err" || fail "non-Lightning stream not reported"
 
@@ -119,12 +121,17 @@ head -1 "$T/a.csv" | grep -q "^time_s,strategy,live_bytes,active_bytes,resident_
 grep -q "<svg" "$T/a.svg" && grep -q "live heap" "$T/a.svg" && grep -q "</svg>" "$T/a.svg" || fail "svg"
 [ "$(grep -c "<polyline" "$T/a.svg")" -eq 6 ] || fail "svg lines"
 
-# Deterministic figures are identical between two model runs.
+# Deterministic figures are identical between two model runs, one of them
+# measuring the strategies three at a time (--jobs), which it says.
 # shellcheck disable=SC2086
-run again 0 "$T/good.pcap" $SIDE --sink model --peers 3 --linger 0 --json "$T/b.json"
+run again 0 "$T/good.pcap" $SIDE --sink model --peers 3 --linger 0 --jobs 3 --json "$T/b.json"
+grep -q "measured with up to [23] strategies running at once" "$T/again.out" ||
+    fail "--jobs 3: no note that times were taken side by side"
 python3 - "$T/a.json" "$T/b.json" <<'PY' || fail "model runs differ"
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert b["options"]["jobs"] == 3, b["options"]
+assert max(s["concurrent"] for s in b["strategies"]) > 1
 keys = ("writes", "allocations", "bytes_allocated", "peak_live_bytes", "end_live_bytes",
         "held_bytes_per_peer", "by_row", "by_type", "partial_writes", "would_block")
 for x, y in zip(a["strategies"], b["strategies"]):
