@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "byteorder.h"
 #include "cli.h"
 #include "commands.h"
 #include "input.h"
@@ -103,7 +104,7 @@ static void json_line(struct dump *d, json_t *o, bool failed)
 static void on_msg(void *ctx, const struct ph_lninput_msg *m)
 {
     struct dump *d = ctx;
-    uint16_t type = m->len >= 2 ? (uint16_t)(m->msg[0] << 8 | m->msg[1]) : 0;
+    uint16_t type = m->len >= 2 ? ph_be16(m->msg) : 0;
     char nbuf[24];
     const char *name = m->len >= 2 ? type_name(type, nbuf, sizeof nbuf) : "(empty)";
     d->messages++;

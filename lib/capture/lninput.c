@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "keylog.h"
 
 struct ph_lninput {
@@ -361,33 +362,15 @@ static FILE *spool_open(ph_lninput *in, size_t file)
     return sp;
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static bool spool_put(FILE *sp, size_t idx, const struct ph_lninput_msg *m)
 {
     uint8_t h[SPOOL_HDR];
-    put_u64(h, m->ts_ns);
-    put_u64(h + 8, m->offset);
-    h[16] = (uint8_t)idx;
-    h[17] = (uint8_t)(idx >> 8);
-    h[18] = (uint8_t)(idx >> 16);
-    h[19] = (uint8_t)(idx >> 24);
+    ph_put_le64(h, m->ts_ns);
+    ph_put_le64(h + 8, m->offset);
+    ph_put_le32(h + 16, (uint32_t)idx);
     h[20] = (uint8_t)m->dir;
     h[21] = m->timed;
-    h[22] = (uint8_t)(m->len >> 8);
-    h[23] = (uint8_t)m->len;
+    ph_put_be16(h + 22, (uint16_t)m->len);
     return fwrite(h, 1, SPOOL_HDR, sp) == SPOOL_HDR && fwrite(m->msg, 1, m->len, sp) == m->len;
 }
 
@@ -405,9 +388,8 @@ static ph_err spool_replay(struct pass *ps, FILE *sp)
     uint8_t h[SPOOL_HDR];
     ph_err e = PH_OK;
     while (!ps->err && fread(h, 1, SPOOL_HDR, sp) == SPOOL_HDR) {
-        size_t idx = (size_t)h[16] | (size_t)h[17] << 8 | (size_t)h[18] << 16 |
-                     (size_t)h[19] << 24;
-        size_t len = (size_t)h[22] << 8 | h[23];
+        size_t idx = ph_le32(h + 16);
+        size_t len = ph_be16(h + 22);
         if (fread(buf, 1, len, sp) != len || idx >= in->nsess) {
             e = PH_ERR_IO;
             break;
@@ -418,8 +400,8 @@ static ph_err spool_replay(struct pass *ps, FILE *sp)
             .session = s->id,
             .dir = h[20],
             .timed = h[21],
-            .ts_ns = get_u64(h),
-            .offset = get_u64(h + 8),
+            .ts_ns = ph_le64(h),
+            .offset = ph_le64(h + 8),
             .msg = buf,
             .len = len,
         };

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
+
 /* Message bytes live in large chunks so that a 28,809-message capture costs
  * a handful of allocations, not one per message: the replay's parent
  * process holds this for the whole run and forks from it. */
@@ -85,7 +87,7 @@ ph_err ph_replay_input_add(ph_replay_input *in, uint64_t ts_ns, uint32_t session
         .ts_ns = ts_ns,
         .session = session,
         .dir = dir,
-        .type = (uint16_t)(msg[0] << 8 | msg[1]),
+        .type = ph_be16(msg),
         .len = (uint32_t)len,
         .bytes = copy,
     };
@@ -113,7 +115,7 @@ ph_err ph_replay_input_load_lnmsgs(ph_replay_input *in, const char *path, uint32
         size_t got = fread(hdr, 1, 2, f);
         if (got == 0)
             break;
-        uint16_t len = (uint16_t)(hdr[0] << 8 | hdr[1]);
+        uint16_t len = ph_be16(hdr);
         if (got != 2 || len < 2 || fread(buf, 1, len, f) != len) {
             err = ferror(f) ? PH_ERR_IO : PH_ERR_PARSE;
             break;

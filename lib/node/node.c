@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "atomicfile.h"
+#include "byteorder.h"
 #include "capture.h"
 #include "gossip_sig.h"
 #include "json.h"
@@ -148,7 +149,7 @@ static void on_message(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
     n->st.messages_in++;
     n->last_activity = ph_ev_now(n->ev);
     if (n->dump && len >= 2) {
-        uint16_t t = (uint16_t)(msg[0] << 8 | msg[1]);
+        uint16_t t = ph_be16(msg);
         if (t >= PH_GOSSIP_CHANNEL_ANNOUNCEMENT && t <= PH_GOSSIP_CHANNEL_UPDATE)
             dump_msg(n, msg, len);
     }
@@ -200,7 +201,7 @@ static void refuse_gossip(ph_node *n, ph_peer *p, const uint8_t *msg, ph_gossip_
                                                     : "a signature or key that does not parse";
     n->st.gossip_refused++;
     if (n->st.gossip_refused == 1 || n->st.gossip_refused % 1000 == 0) {
-        const char *name = ph_wire_type_name((uint16_t)(msg[0] << 8 | msg[1]));
+        const char *name = ph_wire_type_name(ph_be16(msg));
         ph_logf(&n->cfg.log, PH_LOG_WARN,
                 "peer %u %s: %s with %s: not stored, not relayed (%llu refused so far)",
                 ph_peer_id(p), ph_peer_addr(p), name ? name : "gossip", what,
@@ -229,7 +230,7 @@ static void on_gossip(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
     if (res.outcome == PH_GOSSIP_BAD_SIGNATURE || res.outcome == PH_GOSSIP_MALFORMED)
         refuse_gossip(n, p, msg, res.outcome);
     if (ph_log_enabled(&n->cfg.log, PH_LOG_DEBUG)) {
-        uint16_t t = (uint16_t)(msg[0] << 8 | msg[1]);
+        uint16_t t = ph_be16(msg);
         ph_logf(&n->cfg.log, PH_LOG_DEBUG, "peer %u: %s %s, %zu new", ph_peer_id(p),
                 ph_wire_type_name(t) ? ph_wire_type_name(t) : "?",
                 ph_gossip_outcome_name(res.outcome), res.n_new);

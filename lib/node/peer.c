@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "capture.h"
 #include "conn.h"
 #include "gossip.h"
@@ -155,11 +156,6 @@ static uint64_t wall_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint16_t be16(const uint8_t *b)
-{
-    return (uint16_t)(b[0] << 8 | b[1]);
 }
 
 #define PLOG(p, lvl, fmt, ...)                                                          \
@@ -501,7 +497,7 @@ ph_err ph_peer_decode_for_send(ph_memtag *tag, const uint8_t *bytes, size_t len,
                                ph_outq_msg **out)
 {
     uint8_t row = ph_memtag_row(tag, PH_MEMROW_DECODE);
-    uint32_t type = ph_memtag_type(tag, len >= 2 ? (uint32_t)(bytes[0] << 8 | bytes[1])
+    uint32_t type = ph_memtag_type(tag, len >= 2 ? (uint32_t)ph_be16(bytes)
                                                  : PH_MEMTAG_NO_TYPE);
     ph_wire_msg *w = NULL;
     /* Copied, not borrowed: the decoded message outlives the stored bytes'
@@ -1229,11 +1225,11 @@ static void handle_init(ph_peer *p, const uint8_t *msg, size_t len)
 
 static void handle_ping(ph_peer *p, const uint8_t *msg, size_t len)
 {
-    if (len < 6 || 6u + be16(msg + 4) > len) {
+    if (len < 6 || 6u + ph_be16(msg + 4) > len) {
         protocol_fail(p, "malformed ping");
         return;
     }
-    uint16_t ask = be16(msg + 2);
+    uint16_t ask = ph_be16(msg + 2);
     if (ask > PONG_MAX_ASK) {
         p->st.pings_ignored_large++;
         if (p->st.pings_ignored_large == 1 || p->st.pings_ignored_large % 1000 == 0)
@@ -1267,11 +1263,11 @@ static void handle_ping(ph_peer *p, const uint8_t *msg, size_t len)
 
 static void handle_pong(ph_peer *p, const uint8_t *msg, size_t len)
 {
-    if (len < 4 || 4u + be16(msg + 2) > len) {
+    if (len < 4 || 4u + ph_be16(msg + 2) > len) {
         protocol_fail(p, "malformed pong");
         return;
     }
-    if (p->awaiting_pong && be16(msg + 2) == p->pong_expect) {
+    if (p->awaiting_pong && ph_be16(msg + 2) == p->pong_expect) {
         p->awaiting_pong = false;
         cancel_timer(p, &p->t_pong);
         return;
@@ -1461,7 +1457,7 @@ static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
         protocol_fail(p, "message shorter than its type");
         return;
     }
-    uint16_t type = be16(msg);
+    uint16_t type = ph_be16(msg);
     ph_msgcount *c = &p->st.in[ph_msgtype_slot(type)];
     c->msgs++;
     c->bytes += len;
@@ -1519,7 +1515,7 @@ static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
  * store) is charged to its type. */
 static void handle_msg(ph_peer *p, const uint8_t *msg, size_t len)
 {
-    uint32_t type = ph_memtag_type(p->env->tag, len >= 2 ? be16(msg) : PH_MEMTAG_NO_TYPE);
+    uint32_t type = ph_memtag_type(p->env->tag, len >= 2 ? ph_be16(msg) : PH_MEMTAG_NO_TYPE);
     dispatch_msg(p, msg, len);
     ph_memtag_type(p->env->tag, type);
 }

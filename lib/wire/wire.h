@@ -193,7 +193,9 @@ size_t ph_wire_bigsize_encode(uint64_t v, uint8_t *out);
 ph_err ph_wire_tu_decode(const uint8_t *p, size_t len, size_t max_bytes, uint64_t *v);
 size_t ph_wire_tu_encode(uint64_t v, uint8_t *out);
 
-/* Fixed-width big-endian integers, width 1..8 (signed = two's complement). */
+/* Fixed-width big-endian integers, width 1..8 (signed = two's complement).
+ * Kept for users of the installed header; they are byteorder.h's
+ * ph_be_uint/ph_put_be_uint, which code inside peerheap calls directly. */
 uint64_t ph_wire_be_get(const uint8_t *p, size_t width);
 int64_t ph_wire_be_get_signed(const uint8_t *p, size_t width);
 void ph_wire_be_put(uint8_t *p, size_t width, uint64_t v);
