@@ -12,6 +12,7 @@
 
 #include "byteorder.h"
 #include "gossip.h"
+#include "hex.h"
 #include "json.h"
 #include "vecjson.h"
 #include "wire.h"

@@ -48,6 +48,7 @@
 #include "byteorder.h"
 #include "gossip.h"
 #include "gossip_sig.h"
+#include "hex.h"
 #include "json.h" /* hex */
 #include "noise.h"
 #include "outq.h"

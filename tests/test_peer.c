@@ -20,7 +20,7 @@
 #include "ev.h"
 #include "gossip.h"
 #include "gossip_sig.h"
-#include "json.h"
+#include "hex.h"
 #include "memstat.h"
 #include "modelconn.h"
 #include "node.h"

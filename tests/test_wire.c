@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "hex.h"
 #include "json.h"
 #include "vecjson.h"
 #include "wire.h"

@@ -21,6 +21,7 @@
 #include "commands.h"
 #include "ev.h"
 #include "gossip.h"
+#include "hex.h"
 #include "json.h"
 #include "log.h"
 #include "node.h"

@@ -17,7 +17,7 @@
 #include "byteorder.h"
 #include "capture.h"
 #include "gossip_sig.h"
-#include "json.h"
+#include "hex.h"
 #include "conn.h"
 #include "keylog.h"
 #include "memtag.h"

@@ -12,7 +12,7 @@
 #include "capture.h"
 #include "conn.h"
 #include "gossip.h"
-#include "json.h"
+#include "hex.h"
 #include "keylog.h"
 #include "memtag.h"
 #include "noise.h"

@@ -17,10 +17,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "hex.h"
 #include "memstat.h"
 #include "node.h"
 #include "noise.h"
-#include "json.h"
 
 #define MAX_COUNTS 4
 #define DEADLINE_S 120
