@@ -17,6 +17,7 @@
 #include "input.h"
 #include "json.h"
 #include "lninput.h"
+#include "lnmsgs.h"
 #include "wire.h"
 
 struct opts {
@@ -111,8 +112,7 @@ static void on_msg(void *ctx, const struct ph_lninput_msg *m)
     if (m->len >= 2)
         d->by_type[type]++;
     if (d->exp && !d->exp_err) {
-        uint8_t hdr[2] = {(uint8_t)(m->len >> 8), (uint8_t)m->len};
-        if (fwrite(hdr, 1, 2, d->exp) != 2 || fwrite(m->msg, 1, m->len, d->exp) != m->len) {
+        if (ph_lnmsgs_write(d->exp, m->msg, m->len) != PH_OK) {
             d->exp_err = true;
             d->exp_errno = errno;
         }

@@ -9,6 +9,7 @@
 
 #include "byteorder.h"
 #include "keylog.h"
+#include "lnmsgs.h"
 
 struct ph_lninput {
     char *keylog_path;          /* opts.keylog, copied */
@@ -424,24 +425,23 @@ static ph_err spool_replay(struct pass *ps, FILE *sp)
 static ph_err lnmsgs_check(FILE *fp, FILE *sp, size_t idx, uint8_t *buf, uint64_t *n,
                            uint64_t *bytes, uint64_t *bad_offset)
 {
-    uint64_t offset = 0;
+    ph_lnmsgs_reader r = {.f = fp};
     *n = *bytes = 0;
     for (;;) {
-        uint8_t hdr[2];
-        size_t got = fread(hdr, 1, 2, fp);
-        if (got == 0 && !ferror(fp))
-            return PH_OK;
-        uint16_t len = (uint16_t)(hdr[0] << 8 | hdr[1]);
-        if (got != 2 || len < 2 || fread(buf, 1, len, fp) != len) {
+        uint64_t offset = r.offset;
+        size_t len;
+        ph_err e = ph_lnmsgs_read(&r, buf, &len);
+        if (e) {
             *bad_offset = offset;
-            return ferror(fp) ? PH_ERR_IO : PH_ERR_PARSE;
+            return e;
         }
+        if (len == 0)
+            return PH_OK;
         struct ph_lninput_msg m = {.dir = PH_LN_I2R, .offset = offset, .msg = buf, .len = len};
         if (!spool_put(sp, idx, &m))
             return PH_ERR_NOMEM; /* the temporary file is full */
         (*n)++;
         *bytes += len;
-        offset += 2u + len;
     }
 }
 
@@ -452,7 +452,7 @@ static ph_err read_lnmsgs(ph_lninput *in, size_t file)
     if (!fp)
         return PH_ERR_IO;
     FILE *sp = spool_open(in, file);
-    uint8_t *buf = malloc(65535);
+    uint8_t *buf = malloc(PH_LNMSGS_MAX);
     if (!sp || !buf) {
         close_input(fp);
         if (sp)

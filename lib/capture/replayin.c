@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "byteorder.h"
+#include "lnmsgs.h"
 
 /* Message bytes live in large chunks so that a 28,809-message capture costs
  * a handful of allocations, not one per message: the replay's parent
@@ -103,29 +104,24 @@ ph_err ph_replay_input_load_lnmsgs(ph_replay_input *in, const char *path, uint32
     FILE *f = fopen(path, "rb");
     if (!f)
         return PH_ERR_IO;
-    uint8_t *buf = malloc(65535);
+    uint8_t *buf = malloc(PH_LNMSGS_MAX);
     if (!buf) {
         fclose(f);
         return PH_ERR_NOMEM;
     }
-    ph_err err = PH_OK;
-    uint64_t offset = 0;
+    ph_lnmsgs_reader r = {.f = f};
+    ph_err err;
+    uint64_t at; /* the record being read or added, for *err_offset */
     for (;;) {
-        uint8_t hdr[2];
-        size_t got = fread(hdr, 1, 2, f);
-        if (got == 0)
+        size_t len;
+        at = r.offset;
+        if ((err = ph_lnmsgs_read(&r, buf, &len)) || len == 0)
             break;
-        uint16_t len = ph_be16(hdr);
-        if (got != 2 || len < 2 || fread(buf, 1, len, f) != len) {
-            err = ferror(f) ? PH_ERR_IO : PH_ERR_PARSE;
-            break;
-        }
         if ((err = ph_replay_input_add(in, 0, session, 0, buf, len)))
             break;
-        offset += 2u + len;
     }
     if (err && err_offset)
-        *err_offset = offset;
+        *err_offset = at;
     free(buf);
     fclose(f);
     return err;

@@ -1,5 +1,6 @@
 #include "gossip.h"
 #include "byteorder.h"
+#include "lnmsgs.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -998,18 +999,16 @@ static ph_err preload_scan(const ph_gossip_store *s, const uint8_t *buf, size_t 
     size_t off = 0, n = 0;
     while (off < len) {
         st->bad_offset = off;
-        if (len - off < 2)
-            return PH_ERR_GOSSIP_FORMAT;
-        size_t l = ph_be16(buf + off);
-        if (l == 0 || len - off - 2 < l)
+        const uint8_t *msg;
+        size_t l;
+        if (ph_lnmsgs_next(buf, len, &off, &msg, &l) != PH_OK)
             return PH_ERR_GOSSIP_FORMAT;
         ph_gossip_fields f;
-        if (ph_gossip_parse(buf + off + 2, l, &f) != PH_OK)
+        if (ph_gossip_parse(msg, l, &f) != PH_OK)
             return PH_ERR_GOSSIP_FORMAT;
         if (f.chain_hash && !our_chain(s, f.chain_hash))
             return PH_ERR_GOSSIP_CHAIN;
         n++;
-        off += 2 + l;
     }
     st->bad_offset = 0;
     *count = n;
@@ -1111,15 +1110,18 @@ static void preload_index_node(ph_gossip_store *s, ph_gossip_msg *m)
     }
 }
 
-static ph_err preload_msgs(ph_gossip_store *s, const uint8_t *buf, ph_gossip_msg **msgs, size_t n,
-                           ph_gossip_preload_stats *st)
+static ph_err preload_msgs(ph_gossip_store *s, const uint8_t *buf, size_t len,
+                           ph_gossip_msg **msgs, size_t n, ph_gossip_preload_stats *st)
 {
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t l = ph_be16(buf + off);
+        const uint8_t *msg;
+        size_t l;
         ph_gossip_fields f;
-        (void)ph_gossip_parse(buf + off + 2, l, &f);
-        msgs[i] = msg_from_fields(buf + off + 2, l, &f);
+        /* preload_scan framed and parsed every record already. */
+        if (ph_lnmsgs_next(buf, len, &off, &msg, &l) || ph_gossip_parse(msg, l, &f))
+            return PH_ERR_GOSSIP_FORMAT;
+        msgs[i] = msg_from_fields(msg, l, &f);
         if (!msgs[i])
             return PH_ERR_NOMEM;
         msgs[i]->flags = MSG_PRELOADED;
@@ -1127,7 +1129,6 @@ static ph_err preload_msgs(ph_gossip_store *s, const uint8_t *buf, ph_gossip_msg
         ph_err err = preload_register(s, msgs[i], &f);
         if (err)
             return err;
-        off += 2 + l;
     }
     preload_simulate(s, msgs, n, st);
     for (size_t i = 0; i < n; i++) {
@@ -1159,7 +1160,7 @@ ph_err ph_gossip_preload_buf(ph_gossip_store *s, const uint8_t *buf, size_t len,
     ph_gossip_msg **msgs = calloc(n, sizeof(*msgs));
     if (!msgs)
         return PH_ERR_NOMEM;
-    err = preload_msgs(s, buf, msgs, n, st);
+    err = preload_msgs(s, buf, len, msgs, n, st);
     for (size_t i = 0; i < n; i++)
         ph_gossip_msg_unref(msgs[i]); /* the store holds what it keeps */
     free(msgs);

@@ -20,6 +20,7 @@
 #include "hex.h"
 #include "conn.h"
 #include "keylog.h"
+#include "lnmsgs.h"
 #include "memtag.h"
 #include "noise.h"
 #include "pcapwrite.h"
@@ -132,10 +133,8 @@ static void on_ready(void *ctx, ph_peer *p)
 
 static void dump_msg(ph_node *n, const uint8_t *msg, size_t len)
 {
-    uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
     /* Flushed per message: scripts watch the file grow while the node runs. */
-    if (fwrite(hdr, 1, 2, n->dump) != 2 || fwrite(msg, 1, len, n->dump) != len ||
-        fflush(n->dump) != 0) {
+    if (ph_lnmsgs_write(n->dump, msg, len) != PH_OK || fflush(n->dump) != 0) {
         ph_logf(&n->cfg.log, PH_LOG_ERROR, "dump: write failed: %s", strerror(errno));
         fclose(n->dump);
         n->dump = NULL;
