@@ -410,7 +410,9 @@ static int run(int argc, char **argv)
      * (stdout is data), else only what made a file unusable (the text
      * output lists the rest at the end). */
     for (int i = 0; i < o.ncaptures; i++) {
-        ph_lninput_read(d.in, o.captures[i]);
+        /* A file's error is also recorded as a problem: printed here and
+         * counted in the exit status, as every problem is. */
+        ph_ignore_err(ph_lninput_read(d.in, o.captures[i]));
         ph_tool_print_problems(d.in, &d.told, !o.json);
     }
     if (o.json)

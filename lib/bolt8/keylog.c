@@ -93,7 +93,9 @@ void ph_keylog_writer_close(ph_keylog_writer *w)
 
 void ph_keylog_writer_cb(void *ctx, const uint8_t mac[16], const uint8_t key[32])
 {
-    (void)ph_keylog_writer_add(ctx, mac, key);
+    /* The writer counts its failures (ph_keylog_writer_errors) for the
+     * caller to report; a callback has nowhere else to put them. */
+    ph_ignore_err(ph_keylog_writer_add(ctx, mac, key));
 }
 
 unsigned long ph_keylog_writer_errors(const ph_keylog_writer *w)

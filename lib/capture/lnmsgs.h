@@ -26,6 +26,7 @@
  * (nothing written); PH_ERR_IO when the stream fails (errno from stdio).
  * A message shorter than PH_LNMSGS_MIN is written as given, for writers
  * that copy what they were handed; readers will refuse it. */
+PH_MUST_USE
 ph_err ph_lnmsgs_write(FILE *f, const uint8_t *msg, size_t len);
 
 /* Reads a stream record by record; `offset` is where the next record
@@ -41,6 +42,7 @@ typedef struct ph_lnmsgs_reader {
  * shorter than PH_LNMSGS_MIN; PH_ERR_IO when reading fails (errno). On an
  * error r->offset stays the offset of the bad record (for messages naming
  * it); on success it moves past the record. */
+PH_MUST_USE
 ph_err ph_lnmsgs_read(ph_lnmsgs_reader *r, uint8_t *buf, size_t *len);
 
 /* The same over a whole file held in memory: the record at *off of
@@ -48,6 +50,7 @@ ph_err ph_lnmsgs_read(ph_lnmsgs_reader *r, uint8_t *buf, size_t *len);
  * *msg_len = 0 when *off == len; PH_ERR_PARSE (with *off left at the bad
  * record) when the record does not fit or is too short. *msg borrows
  * from `buf`. */
+PH_MUST_USE
 ph_err ph_lnmsgs_next(const uint8_t *buf, size_t len, size_t *off, const uint8_t **msg,
                       size_t *msg_len);
 

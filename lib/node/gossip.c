@@ -510,7 +510,8 @@ ph_err ph_gossip_chain_hash(const char *network, uint8_t out[32])
 void ph_gossip_config_default(ph_gossip_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    (void)ph_gossip_chain_hash("mainnet", cfg->chain_hash);
+    /* "mainnet" is one of the names ph_gossip_chain_hash knows: no error. */
+    ph_ignore_err(ph_gossip_chain_hash("mainnet", cfg->chain_hash));
     cfg->max_pending_updates = 1000;
     cfg->max_pending_nodes = 1000;
 }
@@ -1044,7 +1045,8 @@ static void preload_simulate(ph_gossip_store *s, ph_gossip_msg **msgs, size_t n,
     for (size_t i = 0; i < n; i++) {
         ph_gossip_msg *m = msgs[i];
         ph_gossip_fields f;
-        (void)ph_gossip_parse(m->data, m->len, &f); /* checked by preload_scan */
+        if (ph_gossip_parse(m->data, m->len, &f) != PH_OK)
+            continue; /* cannot happen: preload_scan parsed every record */
         int64_t *last = NULL;
         if (f.type == PH_GOSSIP_CHANNEL_UPDATE) {
             struct chan *c = find_chan(s, f.scid);
@@ -1102,7 +1104,8 @@ static ph_err preload_index_update(ph_gossip_store *s, ph_gossip_msg *m)
 static void preload_index_node(ph_gossip_store *s, ph_gossip_msg *m)
 {
     ph_gossip_fields f;
-    (void)ph_gossip_parse(m->data, m->len, &f);
+    if (ph_gossip_parse(m->data, m->len, &f) != PH_OK)
+        return; /* cannot happen: preload_scan parsed every record */
     struct node *n = find_node(s, f.node_id[0]);
     if (n && (!n->ann || m->timestamp > n->ann->timestamp)) {
         retire(s, n->ann);

@@ -1468,7 +1468,9 @@ static void sb_text(struct sb *b, const uint8_t *p, size_t n)
 static uint64_t fu(const ph_wire_msg *m, const char *name)
 {
     uint64_t v = 0;
-    ph_wire_get_u64(m, name, &v);
+    /* Names come from the message's own layout; one it lacks shows as 0. */
+    if (ph_wire_get_u64(m, name, &v) != PH_OK)
+        v = 0;
     return v;
 }
 
@@ -1484,7 +1486,9 @@ static void sb_scid(struct sb *b, const ph_wire_msg *m, const char *name)
 {
     char s[PH_WIRE_SCID_STRLEN];
     uint64_t scid = 0;
-    ph_wire_get_scid(m, name, &scid);
+    /* As fu(): a field the layout lacks shows as 0x0x0. */
+    if (ph_wire_get_scid(m, name, &scid) != PH_OK)
+        scid = 0;
     sb_printf(b, "%s", ph_wire_scid_format(scid, s));
 }
 
