@@ -824,8 +824,9 @@ static void test_wrapped_link_layers(void **state)
                 uint8_t *c = malloc(cut ? cut : 1);
                 assert_non_null(c);
                 memcpy(c, h, cut);
-                (void)ph_capture_parse_frame(capgen_wrap_linktype((enum capgen_wrap)w), c, cut,
-                                             &p, NULL);
+                /* Any answer is right for a cut frame; only a crash is not. */
+                ph_ignore_err(ph_capture_parse_frame(capgen_wrap_linktype((enum capgen_wrap)w),
+                                                     c, cut, &p, NULL));
                 free(c);
             }
             free(h);

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "chachapoly.h"
+#include "hex.h"
 #include "json.h"
 #include "vecjson.h"
 #include "fuzz/chachapoly_diff.h"

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "byteorder.h"
 #include "gossip.h"
+#include "hex.h"
 #include "json.h"
 #include "vecjson.h"
 #include "wire.h"
@@ -20,18 +22,6 @@
 
 /* ---------- helpers ---------- */
 
-static uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static uint32_t be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static uint64_t be64(const uint8_t *p) { return ((uint64_t)be32(p) << 32) | be32(p + 4); }
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
 
 struct sample {
     uint8_t *buf;
@@ -62,7 +52,7 @@ static void load_sample(struct sample *s)
     s->n = 0;
     for (size_t off = 0; off < s->len; s->n++) {
         assert_true(s->n < cap);
-        size_t l = be16(s->buf + off);
+        size_t l = ph_be16(s->buf + off);
         s->msg[s->n] = s->buf + off + 2;
         s->mlen[s->n] = l;
         assert_int_equal(ph_gossip_parse(s->msg[s->n], l, &s->f[s->n]), PH_OK);
@@ -392,11 +382,11 @@ static void test_preload_errors(void **state)
     /* a zero-length record, a non-gossip record, a short gossip record */
     uint8_t bad[300] = { 0 };
     assert_int_equal(ph_gossip_preload_buf(st, bad, 2, &ps), PH_ERR_GOSSIP_FORMAT);
-    put16(bad, 4);
-    put16(bad + 2, 18); /* ping */
+    ph_put_be16(bad, 4);
+    ph_put_be16(bad + 2, 18); /* ping */
     assert_int_equal(ph_gossip_preload_buf(st, bad, 6, &ps), PH_ERR_GOSSIP_FORMAT);
-    put16(bad, 100);
-    put16(bad + 2, 258);
+    ph_put_be16(bad, 100);
+    ph_put_be16(bad + 2, 258);
     assert_int_equal(ph_gossip_preload_buf(st, bad, 102, &ps), PH_ERR_GOSSIP_FORMAT);
     /* another chain: refused whole */
     uint8_t *copy = malloc(s.len);
@@ -958,12 +948,12 @@ static void parse_range_reply(const ph_gossip_msg *m, const uint8_t *chain, stru
     size_t len = ph_gossip_msg_len(m);
     assert_int_equal(ph_gossip_msg_type(m), 264);
     assert_true(len >= 46 && len <= 65535);
-    assert_int_equal(be16(p), 264);
+    assert_int_equal(ph_be16(p), 264);
     assert_memory_equal(p + 2, chain, 32);
-    rr->first = be32(p + 34);
-    rr->num = be32(p + 38);
+    rr->first = ph_be32(p + 34);
+    rr->num = ph_be32(p + 38);
     rr->complete = p[42];
-    size_t elen = be16(p + 43);
+    size_t elen = ph_be16(p + 43);
     assert_int_equal(len, 45 + elen); /* no TLVs */
     assert_true(elen >= 1);
     assert_int_equal(p[45], 0);
@@ -1010,7 +1000,7 @@ static size_t check_range_answer(const struct sink *k, const uint8_t *chain, uin
         }
         assert_int_equal(rr.complete, i + 1 == k->n);
         for (size_t j = 0; j < rr.n; j++) {
-            uint64_t scid = be64(rr.scids + 8 * j);
+            uint64_t scid = ph_be64(rr.scids + 8 * j);
             assert_true(ph_gossip_scid_block(scid) >= rr.first);
             assert_true(ph_gossip_scid_block(scid) < end);
             assert_true(total == 0 || scid > prev_scid);
@@ -1114,15 +1104,15 @@ static void test_query_channel_range_sample(void **state)
 static void synth_ann(uint8_t *rec, uint64_t scid, uint32_t k)
 {
     memset(rec, 0, 2 + 432);
-    put16(rec, 432);
+    ph_put_be16(rec, 432);
     uint8_t *m = rec + 2;
-    put16(m, 256);
+    ph_put_be16(m, 256);
     memcpy(m + 260, mainnet_chain(), 32);
-    put64(m + 292, scid);
+    ph_put_be64(m + 292, scid);
     for (int i = 0; i < 4; i++) {
         uint8_t *pt = m + 300 + 33 * i;
         pt[0] = 2;
-        put64(pt + 1, k);
+        ph_put_be64(pt + 1, k);
         pt[9] = (uint8_t)i;
     }
 }
@@ -1266,7 +1256,7 @@ static void test_query_short_channel_ids_sample(void **state)
         assert_msg(k.m[i], exp[i], exp_len[i]);
     const uint8_t *end = ph_gossip_msg_data(k.m[ne]);
     assert_int_equal(ph_gossip_msg_len(k.m[ne]), 35);
-    assert_int_equal(be16(end), 262);
+    assert_int_equal(ph_be16(end), 262);
     assert_memory_equal(end + 2, chain, 32);
     assert_int_equal(end[34], 1);
     ph_wire_msg *wm = NULL;
@@ -1349,7 +1339,7 @@ static void test_query_short_channel_ids_sample(void **state)
     assert_int_equal(ph_gossip_answer_short_channel_ids(st, fq, qlen + 4, collect, &k),
                      PH_ERR_GOSSIP_ENCODING);
     memcpy(fq, query, qlen);
-    put16(fq + 34, (uint16_t)(be16(fq + 34) - 1)); /* not a whole number of scids */
+    ph_put_be16(fq + 34, (uint16_t)(ph_be16(fq + 34) - 1)); /* not a whole number of scids */
     assert_int_equal(ph_gossip_answer_short_channel_ids(st, fq, qlen - 1, collect, &k), PH_ERR_WIRE_FIELD);
     memcpy(fq, query, qlen);
     fq[36] = 1; /* zlib */
@@ -1396,7 +1386,7 @@ static void test_query_vectors(void **state)
         size_t len;
         assert_int_equal(ph_hex_decode(hex, strlen(hex), &msg, &len), PH_OK);
         struct sink k = { 0 };
-        uint16_t type = be16(msg);
+        uint16_t type = ph_be16(msg);
         if (type == 261) {
             ph_err e = ph_gossip_answer_short_channel_ids(st, msg, len, collect, &k);
             if (zlib) {
@@ -1412,7 +1402,7 @@ static void test_query_vectors(void **state)
         } else if (type == 263) {
             assert_int_equal(ph_gossip_answer_channel_range(st, msg, len, collect, &k), PH_OK);
             uint64_t none[1];
-            assert_int_equal(check_range_answer(&k, cfg.chain_hash, be32(msg + 34), be32(msg + 38),
+            assert_int_equal(check_range_answer(&k, cfg.chain_hash, ph_be32(msg + 34), ph_be32(msg + 38),
                                                 none, 1),
                              0);
             tested++;
@@ -1491,16 +1481,17 @@ static void test_fuzz_mutations(void **state)
         size_t len = 2 + lcg(&seed) % 120;
         for (size_t j = 0; j < len; j++)
             buf[j] = (uint8_t)lcg(&seed);
-        put16(buf, qtypes[it % 2]);
+        ph_put_be16(buf, qtypes[it % 2]);
         if (len >= 37 && it % 3 == 0) { /* mostly well-formed encoded_short_ids */
             memcpy(buf + 2, mainnet_chain(), 32);
-            put16(buf + 34, (uint16_t)(lcg(&seed) % (len - 35)));
+            ph_put_be16(buf + 34, (uint16_t)(lcg(&seed) % (len - 35)));
             buf[36] = (uint8_t)(lcg(&seed) % 3 == 0);
         }
+        /* Random queries: any answer is right, only a crash is not. */
         if (it % 2)
-            (void)ph_gossip_answer_channel_range(st, buf, len, collect, &k);
+            ph_ignore_err(ph_gossip_answer_channel_range(st, buf, len, collect, &k));
         else
-            (void)ph_gossip_answer_short_channel_ids(st, buf, len, collect, &k);
+            ph_ignore_err(ph_gossip_answer_short_channel_ids(st, buf, len, collect, &k));
         sink_clear(&k);
     }
     sink_free(&k);

@@ -45,8 +45,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "gossip.h"
 #include "gossip_sig.h"
+#include "hex.h"
 #include "json.h" /* hex */
 #include "noise.h"
 #include "outq.h"
@@ -565,7 +567,7 @@ static bool cl_recv(struct client *c)
 
 static uint16_t cl_type(const struct client *c)
 {
-    return (uint16_t)(c->msg[0] << 8 | c->msg[1]);
+    return ph_be16(c->msg);
 }
 
 /* Read until the node closes; true if one of the messages was a warning. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "hex.h"
 #include "json.h"
 
 static void test_parse_and_reasons(void **state)

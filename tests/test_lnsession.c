@@ -520,7 +520,9 @@ static void test_random_damage(void **state)
         struct check chk = {.exp = &exp, .multi = true, .skips = true};
         ph_lnsessions *s = NULL;
         assert_int_equal(ph_lnsession_create(&s, kl, NULL, check_cb, &chk), PH_OK);
-        ph_lnsession_run(s, c);
+        /* A damaged capture may end in an error; check_cb has seen
+         * every message delivered before it, which is what is checked. */
+        ph_ignore_err(ph_lnsession_run(s, c));
         ph_capture_close(c);
         ph_lnsession_destroy(s);
     }
@@ -1136,15 +1138,15 @@ static int write_fixtures(const char *dir)
     if (ph_pcapw_open(&w, path, NULL) != PH_OK)
         return 1;
     struct ph_endpoint a, b;
-    ph_endpoint_parse("127.0.0.1:50000", &a);
-    ph_endpoint_parse("127.0.0.1:8080", &b);
     ph_pcapw_conn *pc;
-    if (ph_pcapw_conn_open(w, &a, &b, 1700000000000000000ull, NULL, &pc) != PH_OK)
+    if (ph_endpoint_parse("127.0.0.1:50000", &a) != PH_OK ||
+        ph_endpoint_parse("127.0.0.1:8080", &b) != PH_OK ||
+        ph_pcapw_conn_open(w, &a, &b, 1700000000000000000ull, NULL, &pc) != PH_OK)
         return 1;
     const char *req = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    ph_pcapw_data(pc, 0, (const uint8_t *)req, strlen(req), 1700000000000000001ull);
-    ph_pcapw_conn_close(pc, 0, 1700000000000000002ull);
-    if (ph_pcapw_close(w) != PH_OK)
+    ph_err de = ph_pcapw_data(pc, 0, (const uint8_t *)req, strlen(req), 1700000000000000001ull);
+    ph_err ce = ph_pcapw_conn_close(pc, 0, 1700000000000000002ull); /* frees pc either way */
+    if (ph_pcapw_close(w) != PH_OK || de || ce)
         return 1;
     return 0;
 }

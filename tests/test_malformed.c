@@ -811,8 +811,10 @@ static void test_manifest_verdicts(void **state)
         }
         ph_lninput *in;
         assert_int_equal(ph_lninput_create(&in, &o), PH_OK);
+        /* The error is recorded as a problem too: the status below reads
+         * it from there, as the tool does. */
         if (ph_lninput_worst(in) != PH_LNINPUT_UNUSABLE)
-            ph_lninput_read(in, path);
+            ph_ignore_err(ph_lninput_read(in, path));
         int status = ph_lninput_worst(in) == PH_LNINPUT_UNUSABLE ? 2
                      : ph_lninput_worst(in) == PH_LNINPUT_PARTIAL ? 1 : 0;
         if (status != e[i].exit_status)

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "json.h"
 #include "vecjson.h"
 #include "noise.h"

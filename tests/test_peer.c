@@ -16,10 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "ev.h"
 #include "gossip.h"
 #include "gossip_sig.h"
-#include "json.h"
+#include "hex.h"
 #include "memstat.h"
 #include "modelconn.h"
 #include "node.h"
@@ -313,7 +314,7 @@ static bool raw_recv(struct raw *r)
 
 static uint16_t raw_type(const struct raw *r)
 {
-    return (uint16_t)(r->msg[0] << 8 | r->msg[1]);
+    return ph_be16(r->msg);
 }
 
 /* A connected loopback TCP pair: sv[0] accepted, sv[1] connecting. Unlike

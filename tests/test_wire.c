@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "hex.h"
 #include "json.h"
 #include "vecjson.h"
 #include "wire.h"
@@ -293,7 +294,9 @@ static void test_tlv_stream_appending(void **state)
                     assert_int_equal(ph_wire_tlv_decode(ph_wire_tlv_stream_find("n1"), ba, na,
                                                         ra, 4, &cnt, NULL), PH_OK);
                     ta = ra[cnt - 1].type;
-                    ph_wire_bigsize_decode(bb, nb, &tb, &u);
+                    /* An empty b puts nothing after a's last type. */
+                    if (ph_wire_bigsize_decode(bb, nb, &tb, &u) != PH_OK)
+                        tb = UINT64_MAX;
                     if (ta < tb) {
                         assert_int_equal(e, PH_OK);
                         pairs_ok++;
@@ -791,7 +794,9 @@ static void constructed(uint16_t type, uint8_t **enc, size_t *elen)
     assert_int_equal(ph_wire_msg_new(&m, type), PH_OK);
     for (size_t k = 0; k < d->nfields; k++)
         if (!d->fields[k].is_count)
-            ph_wire_set_bytes(m, d->fields[k].name, val, fill_field(&d->fields[k], val, 3));
+            assert_int_equal(ph_wire_set_bytes(m, d->fields[k].name, val,
+                                               fill_field(&d->fields[k], val, 3)),
+                             PH_OK);
     for (size_t r = 0; d->tlvs && r < d->tlvs->nrecords; r++) {
         size_t n = 0;
         for (size_t k = 0; k < d->tlvs->records[r].nfields; k++)

@@ -2,7 +2,7 @@
  * arguments or from a .lnmsgs file ([u16 big-endian length][message]...). */
 #include "cli.h"
 #include "commands.h"
-#include "json.h"
+#include "hex.h"
 #include "wire.h"
 
 #include <errno.h>

@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "byteorder.h"
 #include "cli.h"
 #include "commands.h"
 #include "input.h"
 #include "json.h"
 #include "lninput.h"
+#include "lnmsgs.h"
 #include "wire.h"
 
 struct opts {
@@ -103,15 +105,14 @@ static void json_line(struct dump *d, json_t *o, bool failed)
 static void on_msg(void *ctx, const struct ph_lninput_msg *m)
 {
     struct dump *d = ctx;
-    uint16_t type = m->len >= 2 ? (uint16_t)(m->msg[0] << 8 | m->msg[1]) : 0;
+    uint16_t type = m->len >= 2 ? ph_be16(m->msg) : 0;
     char nbuf[24];
     const char *name = m->len >= 2 ? type_name(type, nbuf, sizeof nbuf) : "(empty)";
     d->messages++;
     if (m->len >= 2)
         d->by_type[type]++;
     if (d->exp && !d->exp_err) {
-        uint8_t hdr[2] = {(uint8_t)(m->len >> 8), (uint8_t)m->len};
-        if (fwrite(hdr, 1, 2, d->exp) != 2 || fwrite(m->msg, 1, m->len, d->exp) != m->len) {
+        if (ph_lnmsgs_write(d->exp, m->msg, m->len) != PH_OK) {
             d->exp_err = true;
             d->exp_errno = errno;
         }
@@ -409,7 +410,9 @@ static int run(int argc, char **argv)
      * (stdout is data), else only what made a file unusable (the text
      * output lists the rest at the end). */
     for (int i = 0; i < o.ncaptures; i++) {
-        ph_lninput_read(d.in, o.captures[i]);
+        /* A file's error is also recorded as a problem: printed here and
+         * counted in the exit status, as every problem is. */
+        ph_ignore_err(ph_lninput_read(d.in, o.captures[i]));
         ph_tool_print_problems(d.in, &d.told, !o.json);
     }
     if (o.json)

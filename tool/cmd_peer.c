@@ -21,6 +21,7 @@
 #include "commands.h"
 #include "ev.h"
 #include "gossip.h"
+#include "hex.h"
 #include "json.h"
 #include "log.h"
 #include "node.h"
@@ -461,13 +462,15 @@ static int write_stats(ph_atomicfile *af, ph_nodemeter *meter, ph_node *node,
     ph_strategy_result res;
     memset(&res, 0, sizeof res);
     snprintf(res.name, sizeof res.name, "%s", o->node.strategy);
-    ph_nodemeter_finish(meter, node, peers, &res);
+    ph_report *r = NULL;
+    int rc = PH_EXIT_USAGE;
+    /* Only out of memory fails here: reported below like the others. */
+    if (ph_nodemeter_finish(meter, node, peers, &res) != PH_OK)
+        goto out;
     res.wall_seconds = wall_s;
     res.cpu_seconds = cpu_s;
     res.writes_per_second = wall_s > 0 ? (double)res.writes / wall_s : 0;
     res.mib_per_second = wall_s > 0 ? (double)res.write_bytes / wall_s / 1048576.0 : 0;
-    ph_report *r = NULL;
-    int rc = PH_EXIT_USAGE;
     if (ph_report_create(&r) != PH_OK)
         goto out;
     snprintf(r->version, sizeof r->version, "%s", PH_VERSION);

@@ -398,11 +398,13 @@ static void raise_nofile(size_t peers)
     setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-static void fill_report_header(ph_report *r, const struct ph_replay_cli *o,
-                               const ph_replay_input *in, size_t peers)
+/* PH_ERR_NOMEM when a copied string could not be kept. */
+static ph_err fill_report_header(ph_report *r, const struct ph_replay_cli *o,
+                                 const ph_replay_input *in, size_t peers)
 {
-    for (size_t i = 0; i < o->ncaptures; i++)
-        ph_report_add_capture(r, o->captures[i]);
+    ph_err err = PH_OK;
+    for (size_t i = 0; i < o->ncaptures && !err; i++)
+        err = ph_report_add_capture(r, o->captures[i]);
     r->input.sessions = ph_replay_input_sessions(in);
     r->input.messages = ph_replay_input_count(in);
     r->input.message_bytes = ph_replay_input_bytes(in);
@@ -417,10 +419,12 @@ static void fill_report_header(ph_report *r, const struct ph_replay_cli *o,
     r->options.reader_rate = o->cfg.reader_rate;
     r->options.stalled = o->cfg.stalled;
     snprintf(r->options.from, sizeof r->options.from, "%s", o->from ? o->from : "");
-    ph_report_set_types(r, o->types);
+    if (!err)
+        err = ph_report_set_types(r, o->types);
     r->options.queue_soft = o->cfg.queue_soft;
     r->options.queue_hard = o->cfg.queue_hard;
-    ph_report_set_filter(r, o->filter);
+    if (!err)
+        err = ph_report_set_filter(r, o->filter);
     r->options.pool_workers = o->cfg.wbuf.pool_workers;
     r->options.pool_expiry_seconds = (double)o->cfg.wbuf.pool_expiry_ns / 1e9;
     r->options.model_buffer = o->cfg.model_buffer;
@@ -430,6 +434,7 @@ static void fill_report_header(ph_report *r, const struct ph_replay_cli *o,
     if (linger == UINT64_MAX)
         linger = o->cfg.sink == PH_SINK_MODEL ? 60000000000ull : 0;
     r->options.linger_seconds = (double)linger / 1e9;
+    return err;
 }
 
 /* ---- the node under study, per session ---- */
@@ -711,9 +716,9 @@ static int measure_strategies(struct ph_replay_cli *o, const char *cmd, const ph
     }
     for (size_t i = 0; i < n; i++)
         list[i] = names[i];
-    /* A failure to run children at all is in errs too. */
-    (void)ph_replay_run_jobs(in, &o->cfg, list, n, jobs, res, errs, texts,
-                             counting ? job_done : NULL, &n);
+    /* A failure to run children at all is in errs too, read below. */
+    ph_ignore_err(ph_replay_run_jobs(in, &o->cfg, list, n, jobs, res, errs, texts,
+                             counting ? job_done : NULL, &n));
     if (counting || o->cfg.progress)
         fprintf(stderr, "\r%60s\r", "");
     for (size_t i = 0; i < n && !rc; i++) {
@@ -769,10 +774,10 @@ static int run_strategies(struct ph_replay_cli *o, const char *cmd, ph_replay_in
     ph_report *r;
     if (ph_report_create(&r))
         return PH_EXIT_USAGE;
-    fill_report_header(r, o, in, peers);
+    ph_err hdr_err = fill_report_header(r, o, in, peers);
     if (o->view)
         ph_replay_view_header(o->view, r);
-    if (add_sides(r, *li) || add_digests(r, *li)) {
+    if (hdr_err || add_sides(r, *li) || add_digests(r, *li)) {
         ph_cli_error("%s: out of memory", cmd);
         ph_report_destroy(r);
         return PH_EXIT_USAGE;
@@ -839,7 +844,9 @@ static int load_input(const struct ph_replay_cli *o, const char *cmd, FILE *side
     size_t told = 0;
     ph_tool_print_problems(*li, &told, false);
     for (size_t i = 0; i < o->ncaptures && ph_tool_input_status(*li) != PH_EXIT_USAGE; i++) {
-        ph_lninput_read(*li, o->captures[i]);
+        /* A file's error is also recorded as a problem: printed here and
+         * judged by ph_tool_input_status, as every problem is. */
+        ph_ignore_err(ph_lninput_read(*li, o->captures[i]));
         ph_tool_print_problems(*li, &told, false);
     }
     int status = ph_tool_input_status(*li);
@@ -954,9 +961,14 @@ static int cmd_replay(int argc, char **argv)
     if (!rc)
         rc = ph_replay_cli_run(&o, "replay", stdout, &r);
     if (r) {
-        ph_report_print_table(r, stdout);
-        ph_replay_view_print(&view, r, stdout);
-        fflush(stdout);
+        ph_err pe = ph_report_print_table(r, stdout);
+        if (!pe)
+            pe = ph_replay_view_print(&view, r, stdout);
+        if (pe || fflush(stdout) != 0 || ferror(stdout)) {
+            ph_cli_error("replay: write error on the standard output");
+            if (!rc)
+                rc = PH_EXIT_USAGE;
+        }
     }
     int wrc = commit_outputs(&outs, rc == PH_EXIT_USAGE ? NULL : r);
     if (wrc)

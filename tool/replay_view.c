@@ -197,10 +197,14 @@ static void print_prof(const struct ph_replay_view *v, const ph_report *r, FILE 
             n > 0 ? exe : "peerheap", v->prof, r->strategies[0].name);
 }
 
-void ph_replay_view_print(const struct ph_replay_view *v, const ph_report *r, FILE *f)
+ph_err ph_replay_view_print(const struct ph_replay_view *v, const ph_report *r, FILE *f)
 {
-    ph_report_print_gc(r, f);
-    ph_report_print_sweep(r, f);
-    ph_report_print_top(r, v->top, f);
-    print_prof(v, r, f);
+    ph_err err = ph_report_print_gc(r, f);
+    if (!err)
+        err = ph_report_print_sweep(r, f);
+    if (!err)
+        err = ph_report_print_top(r, v->top, f);
+    if (!err)
+        print_prof(v, r, f);
+    return err;
 }

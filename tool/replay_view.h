@@ -39,7 +39,9 @@ bool ph_replay_view_sweep(const struct ph_replay_view *v);
 /* Records the view's options in the report header. */
 void ph_replay_view_header(const struct ph_replay_view *v, ph_report *r);
 /* After the table: the GC model's table, the sweep's, the top N, where the
- * profiles went. */
-void ph_replay_view_print(const struct ph_replay_view *v, const ph_report *r, FILE *f);
+ * profiles went. PH_ERR_IO when writing to `f` failed (the first failure
+ * stops the rest). */
+PH_MUST_USE
+ph_err ph_replay_view_print(const struct ph_replay_view *v, const ph_report *r, FILE *f);
 
 #endif

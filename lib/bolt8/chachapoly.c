@@ -6,6 +6,8 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "byteorder.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define PH_HAVE_AVX2_PATH 1
 #include <immintrin.h>
@@ -189,11 +191,6 @@ static void header_tag(uint8_t tag[16], const uint8_t poly_key[32], const uint8_
                             _mm256_permute2x128_si256(u3, u7, 0x31));                     \
     } while (0)
 
-static uint32_t load32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Eight keystream blocks into out[512]: lane j under `key` with block
  * counter ctr[j] and nonce (0, nonce[j]). The input words are reloaded for
  * the final addition rather than kept: the rounds need every register.
@@ -216,7 +213,7 @@ AVX2_FN static void avx2_pass(const uint8_t key[32], const uint32_t ctr[8],
 #define C1 _mm256_set1_epi32(0x3320646e)
 #define C2 _mm256_set1_epi32(0x79622d32)
 #define C3 _mm256_set1_epi32(0x6b206574)
-#define K(i) _mm256_set1_epi32((int)load32(key + 4 * (i)))
+#define K(i) _mm256_set1_epi32((int)ph_le32(key + 4 * (i)))
 #define CTR _mm256_loadu_si256((const __m256i *)ctr)
 #define NLO _mm256_loadu_si256((const __m256i *)lo)
 #define NHI _mm256_loadu_si256((const __m256i *)hi)

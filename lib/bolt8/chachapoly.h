@@ -69,6 +69,7 @@ void ph_chachapoly_ks_wipe(ph_chachapoly_ks *ks);
  * `body` (len bytes) is encrypted in place and its tag goes to `mac` (nonce
  * n + 1). Errors: PH_ERR_NOISE_TOO_LONG (len > 65,535), PH_ERR_ARG (an
  * unsupported impl, or body NULL with len > 0). */
+PH_MUST_USE
 ph_err ph_chachapoly_seal(ph_chachapoly_impl impl, const uint8_t key[32], uint64_t n,
                           uint8_t hdr[PH_CHACHAPOLY_HDR_LEN], uint8_t *body, size_t len,
                           uint8_t mac[PH_CHACHAPOLY_TAG_LEN]);
@@ -85,6 +86,7 @@ typedef struct ph_chachapoly_job {
     uint8_t *mac;                /* PH_CHACHAPOLY_TAG_LEN bytes out */
 } ph_chachapoly_job;
 
+PH_MUST_USE
 ph_err ph_chachapoly_seal_many(ph_chachapoly_impl impl, const uint8_t key[32],
                                const ph_chachapoly_job *jobs, size_t n);
 
@@ -93,6 +95,7 @@ ph_err ph_chachapoly_seal_many(ph_chachapoly_impl impl, const uint8_t key[32],
  * the implementation computed it on the way (the AVX2 pass does), to be
  * passed to ph_chachapoly_open_body and wiped. Errors: PH_ERR_NOISE_BAD_MAC
  * (nothing written), PH_ERR_ARG. */
+PH_MUST_USE
 ph_err ph_chachapoly_open_header(ph_chachapoly_impl impl, const uint8_t key[32], uint64_t n,
                                  const uint8_t hdr[PH_CHACHAPOLY_HDR_LEN], size_t *len,
                                  ph_chachapoly_ks *ks);
@@ -103,6 +106,7 @@ ph_err ph_chachapoly_open_header(ph_chachapoly_impl impl, const uint8_t key[32],
  * left (used only if it is for this nonce). Errors: PH_ERR_NOISE_BAD_MAC
  * (`out` is zeroed, as libsodium does: never a byte of unauthenticated
  * plaintext), PH_ERR_NOISE_TOO_LONG, PH_ERR_ARG. */
+PH_MUST_USE
 ph_err ph_chachapoly_open_body(ph_chachapoly_impl impl, const uint8_t key[32], uint64_t n,
                                const uint8_t *ct, size_t len,
                                const uint8_t mac[PH_CHACHAPOLY_TAG_LEN], uint8_t *out,

@@ -10,27 +10,21 @@
 
 #include "keylog.h"
 
+#include "hex.h"
+
 #define MAC_LEN 16u
 #define KEY_LEN 32u
 #define MAC_HEX (2 * MAC_LEN)
 #define KEY_HEX (2 * KEY_LEN)
 
-static const char hexdigits[] = "0123456789abcdef";
-
-static void hex_lower(char *out, const uint8_t *in, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hexdigits[in[i] >> 4];
-        out[2 * i + 1] = hexdigits[in[i] & 15];
-    }
-}
-
 void ph_keylog_format(char line[PH_KEYLOG_LINE_LEN + 1], const uint8_t mac[16],
                       const uint8_t key[32])
 {
-    hex_lower(line, mac, MAC_LEN);
+    /* Each encode ends in a NUL, overwritten by the separator and the
+     * newline that follow. */
+    ph_hex_encode(mac, MAC_LEN, line);
     line[MAC_HEX] = ' ';
-    hex_lower(line + MAC_HEX + 1, key, KEY_LEN);
+    ph_hex_encode(key, KEY_LEN, line + MAC_HEX + 1);
     line[PH_KEYLOG_LINE_LEN - 1] = '\n';
     line[PH_KEYLOG_LINE_LEN] = '\0';
 }
@@ -99,7 +93,9 @@ void ph_keylog_writer_close(ph_keylog_writer *w)
 
 void ph_keylog_writer_cb(void *ctx, const uint8_t mac[16], const uint8_t key[32])
 {
-    (void)ph_keylog_writer_add(ctx, mac, key);
+    /* The writer counts its failures (ph_keylog_writer_errors) for the
+     * caller to report; a callback has nowhere else to put them. */
+    ph_ignore_err(ph_keylog_writer_add(ctx, mac, key));
 }
 
 unsigned long ph_keylog_writer_errors(const ph_keylog_writer *w)
@@ -125,28 +121,6 @@ struct ph_keylog {
     unsigned long lines;
     enum ph_keylog_encoding enc;
 };
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static bool unhex(uint8_t *out, const char *in, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
 
 static bool is_blank(char c)
 {
@@ -207,7 +181,8 @@ static ph_err add_entry(ph_keylog *kl, const char *mac_hex, const char *key_hex,
         kl->cap = cap;
     }
     struct entry *e = &kl->v[kl->n];
-    if (!unhex(e->mac, mac_hex, MAC_LEN) || !unhex(e->key, key_hex, KEY_LEN))
+    if (ph_hex_decode_into(mac_hex, MAC_LEN, e->mac) ||
+        ph_hex_decode_into(key_hex, KEY_LEN, e->key))
         return PH_OK; /* callers only pass hex runs; kept for safety */
     e->line = line;
     kl->n++;
@@ -227,7 +202,7 @@ static void warn(ph_keylog *kl, unsigned long line, enum ph_keylog_warning_kind 
 static bool all_hex(const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (hexval(p[i]) < 0)
+        if (ph_hex_digit((unsigned char)p[i]) < 0)
             return false;
     return true;
 }

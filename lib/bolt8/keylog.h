@@ -25,7 +25,9 @@ void ph_keylog_format(char line[PH_KEYLOG_LINE_LEN + 1], const uint8_t mac[16],
  * is written with one write() so concurrent writers never interleave.
  * Errors: PH_ERR_IO (errno kept). */
 typedef struct ph_keylog_writer ph_keylog_writer;
+PH_MUST_USE
 ph_err ph_keylog_writer_open(ph_keylog_writer **out, const char *path);
+PH_MUST_USE
 ph_err ph_keylog_writer_add(ph_keylog_writer *w, const uint8_t mac[16], const uint8_t key[32]);
 void ph_keylog_writer_close(ph_keylog_writer *w);
 /* Adapter with the shape of ph_noise_key_cb (ctx is the writer); write
@@ -50,7 +52,9 @@ unsigned long ph_keylog_writer_errors(const ph_keylog_writer *w);
  * if none. Errors: PH_ERR_IO when the file cannot be read (errno kept),
  * PH_ERR_NOMEM, PH_ERR_ARG. A file with no key at all loads (count 0). */
 typedef struct ph_keylog ph_keylog;
+PH_MUST_USE
 ph_err ph_keylog_load(ph_keylog **out, const char *path, unsigned long *first_warning);
+PH_MUST_USE
 ph_err ph_keylog_parse(ph_keylog **out, const char *text, size_t len,
                        unsigned long *first_warning);
 void ph_keylog_destroy(ph_keylog *kl);

@@ -52,9 +52,11 @@ typedef struct ph_noise ph_noise;
  * what a key log line records. Secrets: `key` is only valid during the call. */
 typedef void (*ph_noise_key_cb)(void *ctx, const uint8_t mac[16], const uint8_t key[32]);
 
+PH_MUST_USE
 ph_err ph_noise_global_init(void);
 
 /* Derive the 33-byte compressed public key of a 32-byte private key. */
+PH_MUST_USE
 ph_err ph_noise_pubkey(const uint8_t priv[32], uint8_t pub33[33]);
 
 /* Start a handshake. `local_priv` is our static key. `remote_pub33` is the
@@ -62,6 +64,7 @@ ph_err ph_noise_pubkey(const uint8_t priv[32], uint8_t pub33[33]);
  * `ephemeral_priv` injects the ephemeral key (tests, vectors); NULL draws a
  * random one. Errors: PH_ERR_NOISE_BAD_KEY (a private key is invalid),
  * PH_ERR_NOISE_BAD_PUBKEY (remote_pub33 is not a point), PH_ERR_NOMEM. */
+PH_MUST_USE
 ph_err ph_noise_hs_create(ph_noise_hs **out, const uint8_t local_priv[32],
                           const uint8_t *remote_pub33, const uint8_t *ephemeral_priv);
 void ph_noise_hs_destroy(ph_noise_hs *hs);
@@ -72,15 +75,22 @@ void ph_noise_hs_destroy(ph_noise_hs *hs);
  * only the act's first 50/50/66 bytes are read when more are passed (so a
  * buffer holding act 3 and the first frame can be handed over as is).
  * Calling an act out of order or for the wrong role gives PH_ERR_STATE. */
+PH_MUST_USE
 ph_err ph_noise_act1_write(ph_noise_hs *hs, uint8_t out[PH_NOISE_ACT1_LEN]);
+PH_MUST_USE
 ph_err ph_noise_act1_read(ph_noise_hs *hs, const uint8_t *in, size_t in_len);
+PH_MUST_USE
 ph_err ph_noise_act2_write(ph_noise_hs *hs, uint8_t out[PH_NOISE_ACT2_LEN]);
+PH_MUST_USE
 ph_err ph_noise_act2_read(ph_noise_hs *hs, const uint8_t *in, size_t in_len);
+PH_MUST_USE
 ph_err ph_noise_act3_write(ph_noise_hs *hs, uint8_t out[PH_NOISE_ACT3_LEN]);
+PH_MUST_USE
 ph_err ph_noise_act3_read(ph_noise_hs *hs, const uint8_t *in, size_t in_len);
 
 /* The remote static key: known to an initiator from the start, to a
  * responder after act3_read. PH_ERR_STATE before that. */
+PH_MUST_USE
 ph_err ph_noise_hs_remote_pubkey(const ph_noise_hs *hs, uint8_t pub33[33]);
 
 /* For tests against the vectors: the current h and ck (32 bytes each). */
@@ -88,6 +98,7 @@ void ph_noise_hs_debug_state(const ph_noise_hs *hs, uint8_t h[32], uint8_t ck[32
 
 /* After the last act, turn the handshake into a transport. The handshake
  * object is not consumed (destroy it separately). */
+PH_MUST_USE
 ph_err ph_noise_hs_finish(ph_noise_hs *hs, ph_noise **out);
 
 /* A transport from known keys. Passing NULL for a chaining key makes that
@@ -95,6 +106,7 @@ ph_err ph_noise_hs_finish(ph_noise_hs *hs, ph_noise **out);
  * operation returns PH_ERR_NOISE_NEED_KEY until ph_noise_set_*_key() supplies
  * the next key (this is how a capture is decrypted from a key log). Either
  * direction's key may be NULL when that direction is never used. */
+PH_MUST_USE
 ph_err ph_noise_create_from_keys(ph_noise **out,
                                  const uint8_t *send_key, const uint8_t *send_ck,
                                  const uint8_t *recv_key, const uint8_t *recv_ck);
@@ -104,6 +116,7 @@ void ph_noise_destroy(ph_noise *n);
  * ph_chachapoly_best(); set_impl pins another one (tests, benchmarks);
  * PH_ERR_ARG when this CPU cannot run it. Both ends of a session may use
  * different ones: the bytes are the same. */
+PH_MUST_USE
 ph_err ph_noise_set_impl(ph_noise *n, ph_chachapoly_impl impl);
 ph_chachapoly_impl ph_noise_impl(const ph_noise *n);
 
@@ -115,7 +128,9 @@ void ph_noise_set_key_cb(ph_noise *n, ph_noise_key_cb cb, void *ctx);
  * next rotation). A direction created with a NULL key starts in the
  * NEED_KEY state, so a decoder can start with no keys at all and supply
  * each key, first one included, as it is asked for. */
+PH_MUST_USE
 ph_err ph_noise_set_recv_key(ph_noise *n, const uint8_t key[32]);
+PH_MUST_USE
 ph_err ph_noise_set_send_key(ph_noise *n, const uint8_t key[32]);
 
 /* Current nonce of each direction (0..999; a direction without chaining
@@ -128,6 +143,7 @@ uint64_t ph_noise_recv_nonce(const ph_noise *n);
  * write buffer of exactly 65,535 bytes can hold the largest message (the
  * 18-byte header and 16-byte MAC live in the caller's small arrays; write
  * them with writev as hdr, body, mac). `len` <= 65,535 or PH_ERR_NOISE_TOO_LONG. */
+PH_MUST_USE
 ph_err ph_noise_encrypt_detached(ph_noise *n, uint8_t hdr[PH_NOISE_HDR_LEN],
                                  uint8_t *body, size_t len, uint8_t mac[PH_NOISE_MAC_LEN]);
 
@@ -142,10 +158,12 @@ typedef struct ph_noise_frame {
     uint8_t *mac;   /* PH_NOISE_MAC_LEN bytes out */
 } ph_noise_frame;
 
+PH_MUST_USE
 ph_err ph_noise_encrypt_many(ph_noise *n, const ph_noise_frame *frames, size_t count);
 
 /* Encrypt one message into a contiguous frame: out must hold len + 34 bytes.
  * `msg` and `out` must not overlap. */
+PH_MUST_USE
 ph_err ph_noise_encrypt(ph_noise *n, const uint8_t *msg, size_t len, uint8_t *out);
 
 /* Streaming decrypt over arbitrary chunks (TCP has no message boundaries).
@@ -161,6 +179,7 @@ ph_err ph_noise_encrypt(ph_noise *n, const uint8_t *msg, size_t len, uint8_t *ou
  * a key log is searched by, starts at `in`), PH_ERR_NOMEM (recoverable: the
  * bytes reported in *used are kept; call again). The key callback fires
  * only after the header's MAC has verified. */
+PH_MUST_USE
 ph_err ph_noise_decrypt_feed(ph_noise *n, const uint8_t *in, size_t in_len, size_t *used,
                              const uint8_t **msg, size_t *msg_len, size_t *need);
 
@@ -178,6 +197,7 @@ bool ph_noise_recv_body_failed(const ph_noise *n, size_t *body_len);
 /* After a body MAC failure: drop that frame and go on with the next one
  * (the nonce moves past the failed body, rotating as it would have).
  * PH_ERR_STATE when the last failure was not a body's. */
+PH_MUST_USE
 ph_err ph_noise_recv_skip_frame(ph_noise *n);
 
 /* A length header that failed to authenticate under `key` at receive nonce

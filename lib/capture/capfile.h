@@ -73,6 +73,7 @@ typedef struct ph_capfile ph_capfile;
  * like), PH_ERR_IO (read error, errno kept), PH_ERR_NOMEM, PH_ERR_ARG. On
  * error nothing is kept and, with `own`, the stream is closed. `err`
  * (PH_CAPFILE_ERRLEN bytes) may be NULL. */
+PH_MUST_USE
 ph_err ph_capfile_open(ph_capfile **out, FILE *fp, bool own, char *err);
 void ph_capfile_close(ph_capfile *f);
 
@@ -81,6 +82,7 @@ void ph_capfile_close(ph_capfile *f);
  * PH_ERR_CAPTURE_CORRUPT for an impossible block or record header;
  * PH_ERR_IO for a read error; PH_ERR_NOMEM. After an error every further
  * call returns it again; ph_capfile_error explains it. */
+PH_MUST_USE
 ph_err ph_capfile_next(ph_capfile *f, struct ph_capfile_record *rec);
 
 enum ph_capfile_format ph_capfile_format(const ph_capfile *f);

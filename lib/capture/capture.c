@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "capfile.h"
+#include "byteorder.h"
 
 /* Link types by number (LINKTYPE_ values as files hold them), so that the
  * code does not depend on which DLT_ macros a given libpcap defines. */
@@ -52,16 +53,6 @@ struct ph_capture {
     char err[PH_CAPTURE_ERRLEN];
     char filter_err[PH_CAPTURE_ERRLEN];
 };
-
-static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
 
 /* ---- endpoints ---- */
 
@@ -191,10 +182,10 @@ static pres parse_tcp(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt)
     size_t doff = (size_t)(p[12] >> 4) * 4;
     if (doff < 20 || doff > len)
         return P_SHORT;
-    pkt->src.port = be16(p);
-    pkt->dst.port = be16(p + 2);
-    pkt->seq = be32(p + 4);
-    pkt->ack = be32(p + 8);
+    pkt->src.port = ph_be16(p);
+    pkt->dst.port = ph_be16(p + 2);
+    pkt->seq = ph_be32(p + 4);
+    pkt->ack = ph_be32(p + 8);
     pkt->flags = p[13];
     pkt->payload = p + doff;
     pkt->payload_len = len - doff;
@@ -216,7 +207,7 @@ static pres parse_gre(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt, s
 {
     if (len < 4)
         return P_SHORT;
-    uint16_t flags = be16(p), proto = be16(p + 2);
+    uint16_t flags = ph_be16(p), proto = ph_be16(p + 2);
     unsigned version = flags & 7;
     if (version > 1 || (flags & 0x4000)) /* source routing: long obsolete */
         return P_OTHER;
@@ -257,7 +248,7 @@ static pres parse_udp(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt, s
 {
     if (len < 8)
         return P_SHORT;
-    uint16_t dport = be16(p + 2), ulen = be16(p + 4);
+    uint16_t dport = ph_be16(p + 2), ulen = ph_be16(p + 4);
     if (ulen >= 8 && ulen < len)
         len = ulen;
     p += 8;
@@ -281,7 +272,7 @@ static pres parse_udp(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt, s
             return P_SHORT;
         if (open_tunnel(cx) != P_OK)
             return P_SHORT;
-        return parse_ethertype(be16(p + 2), p + hl, len - hl, pkt, cx);
+        return parse_ethertype(ph_be16(p + 2), p + hl, len - hl, pkt, cx);
     }
     return P_OTHER;
 }
@@ -311,7 +302,7 @@ static pres parse_ipv4(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt, 
     if (len < 20 || (p[0] >> 4) != 4)
         return P_SHORT;
     size_t ihl = (size_t)(p[0] & 15) * 4;
-    size_t tot = be16(p + 2);
+    size_t tot = ph_be16(p + 2);
     if (ihl < 20 || ihl > len)
         return P_SHORT;
     /* A zero total length is what segmentation offload (and IPv4 BIG TCP)
@@ -320,7 +311,7 @@ static pres parse_ipv4(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt, 
         tot = len;
     if (tot < ihl || tot > len)
         return P_SHORT;
-    if (be16(p + 6) & 0x3fff) /* more-fragments flag or an offset */
+    if (ph_be16(p + 6) & 0x3fff) /* more-fragments flag or an offset */
         return p[9] == IPPROTO_TCP ? P_FRAGMENT : P_OTHER;
     if (p[9] == IPPROTO_TCP) {
         memset(&pkt->src, 0, sizeof pkt->src);
@@ -336,7 +327,7 @@ static pres parse_ipv6(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt, 
 {
     if (len < 40 || (p[0] >> 4) != 6)
         return P_SHORT;
-    size_t plen = be16(p + 4);
+    size_t plen = ph_be16(p + 4);
     if (plen == 0) /* jumbogram / BIG TCP: the frame is the only length */
         plen = len - 40;
     if (plen > len - 40)
@@ -366,7 +357,7 @@ static pres parse_ipv6(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt, 
         case 44: /* fragment header: only an atomic fragment carries TCP whole */
             if (end - off < 8)
                 return P_SHORT;
-            if (be16(p + off + 2) & 0xfff9)
+            if (ph_be16(p + off + 2) & 0xfff9)
                 return p[off] == IPPROTO_TCP ? P_FRAGMENT : P_OTHER;
             hl = 8;
             break;
@@ -406,7 +397,7 @@ static pres parse_ppp_proto(const uint8_t *p, size_t len, struct ph_tcp_packet *
     } else {
         if (len < 2)
             return P_SHORT;
-        proto = be16(p);
+        proto = ph_be16(p);
         p += 2;
         len -= 2;
     }
@@ -435,7 +426,7 @@ static pres parse_pppoe(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt,
         return P_SHORT;
     if (p[0] != 0x11 || p[1] != 0)
         return P_OTHER;
-    size_t plen = be16(p + 4);
+    size_t plen = ph_be16(p + 4);
     if (plen > len - 6)
         return P_SHORT;
     return parse_ppp_proto(p + 6, plen, pkt, cx);
@@ -463,7 +454,7 @@ static pres parse_ethertype(uint16_t type, const uint8_t *p, size_t len,
         if (tags == MAX_VLAN_TAGS || len < 4)
             return P_SHORT;
         cx->vlan = true;
-        type = be16(p + 2);
+        type = ph_be16(p + 2);
         p += 4;
         len -= 4;
     }
@@ -493,9 +484,9 @@ static pres parse_null(const uint8_t *p, size_t len, bool big_endian_only,
 {
     if (len < 4)
         return P_SHORT;
-    int fam = bsd_af(be32(p));
+    int fam = bsd_af(ph_be32(p));
     if (!fam && !big_endian_only)
-        fam = bsd_af(le32(p));
+        fam = bsd_af(ph_le32(p));
     if (fam == 4)
         return parse_ipv4(p + 4, len - 4, pkt, cx);
     if (fam == 6)
@@ -512,8 +503,8 @@ static pres nflog_tlvs(const uint8_t *p, size_t len, bool big, struct ph_tcp_pac
     size_t off = 4;
     *consistent = true;
     while (off + 4 <= len) {
-        size_t tl = big ? be16(p + off) : (size_t)(p[off] | p[off + 1] << 8);
-        unsigned type = big ? be16(p + off + 2) : (unsigned)(p[off + 2] | p[off + 3] << 8);
+        size_t tl = big ? ph_be16(p + off) : (size_t)(p[off] | p[off + 1] << 8);
+        unsigned type = big ? ph_be16(p + off + 2) : (unsigned)(p[off + 2] | p[off + 3] << 8);
         if (tl < 4 || tl > len - off) {
             *consistent = false;
             return P_SHORT;
@@ -547,7 +538,7 @@ static pres parse_pktap(const uint8_t *p, size_t len, struct ph_tcp_packet *pkt,
 {
     if (len < 12)
         return P_SHORT;
-    uint32_t hl = le32(p), dlt = le32(p + 8);
+    uint32_t hl = ph_le32(p), dlt = ph_le32(p + 8);
     if (hl < 12 || hl > len)
         return P_SHORT;
     if (dlt == LT_PKTAP || !deeper(cx))
@@ -589,7 +580,7 @@ static pres parse_link(int dlt, const uint8_t *f, size_t len, struct ph_tcp_pack
     case LT_EN10MB:
         if (len < 14)
             return P_SHORT;
-        return parse_ethertype(be16(f + 12), f + 14, len - 14, pkt, cx);
+        return parse_ethertype(ph_be16(f + 12), f + 14, len - 14, pkt, cx);
     case LT_NULL:
         return parse_null(f, len, false, pkt, cx);
     case LT_LOOP:
@@ -597,11 +588,11 @@ static pres parse_link(int dlt, const uint8_t *f, size_t len, struct ph_tcp_pack
     case LT_LINUX_SLL:
         if (len < 16)
             return P_SHORT;
-        return parse_ethertype(be16(f + 14), f + 16, len - 16, pkt, cx);
+        return parse_ethertype(ph_be16(f + 14), f + 16, len - 16, pkt, cx);
     case LT_LINUX_SLL2:
         if (len < 20)
             return P_SHORT;
-        return parse_ethertype(be16(f), f + 20, len - 20, pkt, cx);
+        return parse_ethertype(ph_be16(f), f + 20, len - 20, pkt, cx);
     case LT_IPV4:
         return parse_ipv4(f, len, pkt, cx);
     case LT_IPV6:
@@ -619,7 +610,7 @@ static pres parse_link(int dlt, const uint8_t *f, size_t len, struct ph_tcp_pack
     case LT_C_HDLC:
         if (len < 4)
             return P_SHORT;
-        return parse_ethertype(be16(f + 2), f + 4, len - 4, pkt, cx);
+        return parse_ethertype(ph_be16(f + 2), f + 4, len - 4, pkt, cx);
     case LT_NFLOG:
         return parse_nflog(f, len, pkt, cx);
     case LT_PKTAP:

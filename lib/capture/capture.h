@@ -52,9 +52,11 @@ struct ph_endpoint {
 void ph_endpoint_format(const struct ph_endpoint *ep, char out[PH_ENDPOINT_STRLEN]);
 bool ph_endpoint_equal(const struct ph_endpoint *a, const struct ph_endpoint *b);
 /* Parse "1.2.3.4:port" or "[v6]:port". PH_ERR_PARSE on anything else. */
+PH_MUST_USE
 ph_err ph_endpoint_parse(const char *s, struct ph_endpoint *out);
 /* From a struct sockaddr_in / sockaddr_in6 (as getpeername fills it);
  * PH_ERR_ARG for other families or a short salen. */
+PH_MUST_USE
 ph_err ph_endpoint_from_sockaddr(const void *sa, size_t salen, struct ph_endpoint *out);
 
 /* TCP flag bits as on the wire. */
@@ -109,9 +111,11 @@ typedef struct ph_capture ph_capture;
  * the explanation. Errors: PH_ERR_CAPTURE_OPEN (unreadable, not a capture),
  * PH_ERR_CAPTURE_FILTER, PH_ERR_CAPTURE_LINKTYPE (pcap file of an
  * unsupported link type), PH_ERR_NOMEM. */
+PH_MUST_USE
 ph_err ph_capture_open(ph_capture **out, const char *path, const char *filter, char *err);
 /* The same from an open stream, read once from where it stands (never
  * seeked); with `own` it is closed by ph_capture_close (and on failure). */
+PH_MUST_USE
 ph_err ph_capture_open_stream(ph_capture **out, FILE *fp, bool own, const char *filter,
                               char *err);
 void ph_capture_close(ph_capture *c);
@@ -122,6 +126,7 @@ void ph_capture_close(ph_capture *c);
  * ph_capture_error() explains and ph_capture_error_offset() gives the file
  * offset where the last good record ended; everything delivered before
  * stays valid. After an error every further call returns the same error. */
+PH_MUST_USE
 ph_err ph_capture_next(ph_capture *c, struct ph_tcp_packet *pkt);
 
 const struct ph_capture_stats *ph_capture_stats(const ph_capture *c);
@@ -145,6 +150,7 @@ long long ph_capture_error_offset(const ph_capture *c);
  * PH_ERR_CAPTURE_LINKTYPE for an unsupported dlt, PH_ERR_EOF when the frame
  * is shorter than its headers say (truncated), PH_ERR_PARSE when it is not
  * TCP over IP (with *fragment set for IP fragments, may be NULL). */
+PH_MUST_USE
 ph_err ph_capture_parse_frame(int dlt, const uint8_t *frame, size_t len,
                               struct ph_tcp_packet *pkt, bool *fragment);
 /* Whether `dlt` is one of the supported link types. */

@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "keylog.h"
+#include "lnmsgs.h"
 
 struct ph_lninput {
     char *keylog_path;          /* opts.keylog, copied */
@@ -361,33 +363,15 @@ static FILE *spool_open(ph_lninput *in, size_t file)
     return sp;
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static bool spool_put(FILE *sp, size_t idx, const struct ph_lninput_msg *m)
 {
     uint8_t h[SPOOL_HDR];
-    put_u64(h, m->ts_ns);
-    put_u64(h + 8, m->offset);
-    h[16] = (uint8_t)idx;
-    h[17] = (uint8_t)(idx >> 8);
-    h[18] = (uint8_t)(idx >> 16);
-    h[19] = (uint8_t)(idx >> 24);
+    ph_put_le64(h, m->ts_ns);
+    ph_put_le64(h + 8, m->offset);
+    ph_put_le32(h + 16, (uint32_t)idx);
     h[20] = (uint8_t)m->dir;
     h[21] = m->timed;
-    h[22] = (uint8_t)(m->len >> 8);
-    h[23] = (uint8_t)m->len;
+    ph_put_be16(h + 22, (uint16_t)m->len);
     return fwrite(h, 1, SPOOL_HDR, sp) == SPOOL_HDR && fwrite(m->msg, 1, m->len, sp) == m->len;
 }
 
@@ -405,9 +389,8 @@ static ph_err spool_replay(struct pass *ps, FILE *sp)
     uint8_t h[SPOOL_HDR];
     ph_err e = PH_OK;
     while (!ps->err && fread(h, 1, SPOOL_HDR, sp) == SPOOL_HDR) {
-        size_t idx = (size_t)h[16] | (size_t)h[17] << 8 | (size_t)h[18] << 16 |
-                     (size_t)h[19] << 24;
-        size_t len = (size_t)h[22] << 8 | h[23];
+        size_t idx = ph_le32(h + 16);
+        size_t len = ph_be16(h + 22);
         if (fread(buf, 1, len, sp) != len || idx >= in->nsess) {
             e = PH_ERR_IO;
             break;
@@ -418,8 +401,8 @@ static ph_err spool_replay(struct pass *ps, FILE *sp)
             .session = s->id,
             .dir = h[20],
             .timed = h[21],
-            .ts_ns = get_u64(h),
-            .offset = get_u64(h + 8),
+            .ts_ns = ph_le64(h),
+            .offset = ph_le64(h + 8),
             .msg = buf,
             .len = len,
         };
@@ -442,24 +425,23 @@ static ph_err spool_replay(struct pass *ps, FILE *sp)
 static ph_err lnmsgs_check(FILE *fp, FILE *sp, size_t idx, uint8_t *buf, uint64_t *n,
                            uint64_t *bytes, uint64_t *bad_offset)
 {
-    uint64_t offset = 0;
+    ph_lnmsgs_reader r = {.f = fp};
     *n = *bytes = 0;
     for (;;) {
-        uint8_t hdr[2];
-        size_t got = fread(hdr, 1, 2, fp);
-        if (got == 0 && !ferror(fp))
-            return PH_OK;
-        uint16_t len = (uint16_t)(hdr[0] << 8 | hdr[1]);
-        if (got != 2 || len < 2 || fread(buf, 1, len, fp) != len) {
+        uint64_t offset = r.offset;
+        size_t len;
+        ph_err e = ph_lnmsgs_read(&r, buf, &len);
+        if (e) {
             *bad_offset = offset;
-            return ferror(fp) ? PH_ERR_IO : PH_ERR_PARSE;
+            return e;
         }
+        if (len == 0)
+            return PH_OK;
         struct ph_lninput_msg m = {.dir = PH_LN_I2R, .offset = offset, .msg = buf, .len = len};
         if (!spool_put(sp, idx, &m))
             return PH_ERR_NOMEM; /* the temporary file is full */
         (*n)++;
         *bytes += len;
-        offset += 2u + len;
     }
 }
 
@@ -470,7 +452,7 @@ static ph_err read_lnmsgs(ph_lninput *in, size_t file)
     if (!fp)
         return PH_ERR_IO;
     FILE *sp = spool_open(in, file);
-    uint8_t *buf = malloc(65535);
+    uint8_t *buf = malloc(PH_LNMSGS_MAX);
     if (!sp || !buf) {
         close_input(fp);
         if (sp)

@@ -185,6 +185,7 @@ struct ph_lninput_problem {
  * capture read afterwards is unusable without a further problem; lines of
  * it without a key are notes. Returns PH_ERR_NOMEM (then *out is NULL) or
  * PH_OK. */
+PH_MUST_USE
 ph_err ph_lninput_create(ph_lninput **out, const struct ph_lninput_opts *opts);
 void ph_lninput_destroy(ph_lninput *in);
 
@@ -195,6 +196,7 @@ void ph_lninput_destroy(ph_lninput *in);
  * log given to create could not be read, PH_ERR_PARSE for a malformed
  * .lnmsgs, PH_ERR_NOMEM), with the problem recorded and no message of it
  * delivered or kept. `path` "-" is standard input (a capture). */
+PH_MUST_USE
 ph_err ph_lninput_read(ph_lninput *in, const char *path);
 
 size_t ph_lninput_file_count(const ph_lninput *in);
@@ -218,6 +220,7 @@ uint64_t ph_lninput_messages(const ph_lninput *in);
  * sessions that give nothing leave no idle peer; each gets its
  * ph_replay_session. Session fields node_dir, side and replay_session say
  * what was chosen. *out is owned by the caller. PH_ERR_NOMEM. */
+PH_MUST_USE
 ph_err ph_lninput_replay_input(ph_lninput *in, const struct ph_endpoint *from,
                                ph_replay_input **out);
 

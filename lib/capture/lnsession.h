@@ -151,12 +151,14 @@ typedef struct ph_lnsessions ph_lnsessions;
 
 /* `kl` may be NULL (every direction then lacks a key). `cb` may be NULL.
  * opts may be NULL. PH_ERR_NOMEM. */
+PH_MUST_USE
 ph_err ph_lnsession_create(ph_lnsessions **out, const ph_keylog *kl,
                            const struct ph_lnsession_opts *opts, ph_ln_record_cb cb,
                            void *ctx);
 void ph_lnsession_destroy(ph_lnsessions *s);
 
 /* Feed one TCP segment (capture order). PH_ERR_NOMEM only. */
+PH_MUST_USE
 ph_err ph_lnsession_packet(ph_lnsessions *s, const struct ph_tcp_packet *p);
 /* End of input: flush every connection (reports gaps, trailing bytes). */
 void ph_lnsession_finish(ph_lnsessions *s);
@@ -166,6 +168,7 @@ void ph_lnsession_finish(ph_lnsessions *s);
  * file (with packet number and offset; what was read before is kept).
  * Returns PH_OK, or the capture's error (PH_ERR_CAPTURE_TRUNCATED /
  * PH_ERR_CAPTURE_CORRUPT) after recording it, or PH_ERR_NOMEM. */
+PH_MUST_USE
 ph_err ph_lnsession_run(ph_lnsessions *s, ph_capture *c);
 
 size_t ph_lnsession_count(const ph_lnsessions *s);

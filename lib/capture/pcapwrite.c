@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
+
 #define SNAPLEN 262144u
 #define ETH_LEN 14u
 #define TCP_LEN 20u
@@ -29,18 +31,6 @@ struct ph_pcapw {
     uint8_t frame[MAX_FRAME];
 };
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
-static void le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
-}
-
 static void write_bytes(ph_pcapw *w, const void *p, size_t n)
 {
     if (w->err)
@@ -62,10 +52,10 @@ static ph_err start(ph_pcapw **out, FILE *f, bool owns_f, const struct ph_pcapw_
     w->mss = mss;
     w->no_acks = opts && opts->no_acks;
     uint8_t hdr[24] = {0};
-    le32(hdr, 0xa1b23c4du); /* nanosecond timestamps */
+    ph_put_le32(hdr, 0xa1b23c4du); /* nanosecond timestamps */
     hdr[4] = 2; hdr[6] = 4; /* version 2.4, little-endian fields */
-    le32(hdr + 16, SNAPLEN);
-    le32(hdr + 20, 1);      /* LINKTYPE_ETHERNET */
+    ph_put_le32(hdr + 16, SNAPLEN);
+    ph_put_le32(hdr + 20, 1);      /* LINKTYPE_ETHERNET */
     write_bytes(w, hdr, sizeof hdr);
     *out = w;
     return w->err;
@@ -146,7 +136,7 @@ static void eth_header(uint8_t *f, int dir, uint16_t type)
         {0x02, 0x00, 0x00, 0x00, 0x00, 0x01}, {0x02, 0x00, 0x00, 0x00, 0x00, 0x02}};
     memcpy(f, mac[!dir], 6);
     memcpy(f + 6, mac[dir], 6);
-    put16(f + 12, type);
+    ph_put_be16(f + 12, type);
 }
 
 /* Writes the IP header at `ip`; returns its length. `tcp_len` is the TCP
@@ -157,21 +147,21 @@ static size_t ip_header(ph_pcapw *w, uint8_t *ip, const struct ph_endpoint *src,
     if (src->family == 4) {
         memset(ip, 0, 20);
         ip[0] = 0x45;
-        put16(ip + 2, (uint16_t)(20 + tcp_len));
-        put16(ip + 4, w->ip_id++);
-        put16(ip + 6, 0x4000); /* don't fragment */
+        ph_put_be16(ip + 2, (uint16_t)(20 + tcp_len));
+        ph_put_be16(ip + 4, w->ip_id++);
+        ph_put_be16(ip + 6, 0x4000); /* don't fragment */
         ip[8] = 64;
         ip[9] = 6;
         memcpy(ip + 12, src->addr, 4);
         memcpy(ip + 16, dst->addr, 4);
-        put16(ip + 10, fold(sum_bytes(0, ip, 20)));
+        ph_put_be16(ip + 10, fold(sum_bytes(0, ip, 20)));
         *pseudo = sum_bytes(sum_bytes(0, ip + 12, 8), (const uint8_t[]){0, 6}, 2) +
                   (uint32_t)tcp_len;
         return 20;
     }
     memset(ip, 0, 40);
     ip[0] = 0x60;
-    put16(ip + 4, (uint16_t)tcp_len);
+    ph_put_be16(ip + 4, (uint16_t)tcp_len);
     ip[6] = 6;
     ip[7] = 64;
     memcpy(ip + 8, src->addr, 16);
@@ -183,10 +173,10 @@ static size_t ip_header(ph_pcapw *w, uint8_t *ip, const struct ph_endpoint *src,
 static void write_record(ph_pcapw *w, const uint8_t *frame, size_t len, uint64_t ts_ns)
 {
     uint8_t rh[16];
-    le32(rh, (uint32_t)(ts_ns / 1000000000u));
-    le32(rh + 4, (uint32_t)(ts_ns % 1000000000u));
-    le32(rh + 8, (uint32_t)len);
-    le32(rh + 12, (uint32_t)len);
+    ph_put_le32(rh, (uint32_t)(ts_ns / 1000000000u));
+    ph_put_le32(rh + 4, (uint32_t)(ts_ns % 1000000000u));
+    ph_put_le32(rh + 8, (uint32_t)len);
+    ph_put_le32(rh + 12, (uint32_t)len);
     write_bytes(w, rh, sizeof rh);
     write_bytes(w, frame, len);
 }
@@ -204,17 +194,17 @@ static ph_err emit(ph_pcapw_conn *c, int dir, uint32_t seq, uint8_t flags,
     size_t iplen = ip_header(w, f + ETH_LEN, src, dst, TCP_LEN + len, &pseudo);
     uint8_t *t = f + ETH_LEN + iplen;
     memset(t, 0, TCP_LEN);
-    put16(t, src->port);
-    put16(t + 2, dst->port);
-    put32(t + 4, seq);
+    ph_put_be16(t, src->port);
+    ph_put_be16(t + 2, dst->port);
+    ph_put_be32(t + 4, seq);
     if (flags & PH_TCP_ACK)
-        put32(t + 8, c->next_seq[!dir]);
+        ph_put_be32(t + 8, c->next_seq[!dir]);
     t[12] = (TCP_LEN / 4) << 4;
     t[13] = flags;
-    put16(t + 14, 65535);
+    ph_put_be16(t + 14, 65535);
     if (len)
         memcpy(t + TCP_LEN, data, len);
-    put16(t + 16, fold(sum_bytes(pseudo, t, TCP_LEN + len)));
+    ph_put_be16(t + 16, fold(sum_bytes(pseudo, t, TCP_LEN + len)));
     write_record(w, f, ETH_LEN + iplen + TCP_LEN + len, ts_ns);
     return w->err;
 }

@@ -42,13 +42,17 @@ struct ph_pcapw_opts {
 };
 
 /* Create (truncate) `path`; opts may be NULL for defaults. */
+PH_MUST_USE
 ph_err ph_pcapw_open(ph_pcapw **out, const char *path, const struct ph_pcapw_opts *opts);
 /* Write to a stream the caller owns (e.g. an atomic file's); close then
  * flushes it but leaves it open. */
+PH_MUST_USE
 ph_err ph_pcapw_open_stream(ph_pcapw **out, FILE *f, const struct ph_pcapw_opts *opts);
 /* Flush and close (the stream too, unless the caller owns it); PH_ERR_IO if
  * any write (or the close) failed. */
+PH_MUST_USE
 ph_err ph_pcapw_close(ph_pcapw *w);
+PH_MUST_USE
 ph_err ph_pcapw_flush(ph_pcapw *w);
 
 struct ph_pcapw_conn_opts {
@@ -59,6 +63,7 @@ struct ph_pcapw_conn_opts {
 
 /* A new connection from `client` to `server` (same family); writes the
  * three-way handshake at ts_ns unless opts->no_handshake. opts may be NULL. */
+PH_MUST_USE
 ph_err ph_pcapw_conn_open(ph_pcapw *w, const struct ph_endpoint *client,
                           const struct ph_endpoint *server, uint64_t ts_ns,
                           const struct ph_pcapw_conn_opts *opts, ph_pcapw_conn **out);
@@ -66,11 +71,13 @@ ph_err ph_pcapw_conn_open(ph_pcapw *w, const struct ph_endpoint *client,
 /* `len` bytes sent in direction `dir` (PH_PCAPW_C2S / S2C) at ts_ns: as
  * many segments as the MSS requires, then (unless no_acks) the receiver's
  * ACK. len 0 writes nothing. */
+PH_MUST_USE
 ph_err ph_pcapw_data(ph_pcapw_conn *c, int dir, const uint8_t *data, size_t len,
                      uint64_t ts_ns);
 
 /* FIN from `closer`, ACK, FIN from the other side, ACK; frees `c` (also on
  * error). */
+PH_MUST_USE
 ph_err ph_pcapw_conn_close(ph_pcapw_conn *c, int closer, uint64_t ts_ns);
 
 /* Low level, for tests that need reordering, loss or retransmission: write
@@ -78,6 +85,7 @@ ph_err ph_pcapw_conn_close(ph_pcapw_conn *c, int closer, uint64_t ts_ns);
  * the given flags (PH_TCP_*; with PH_TCP_ACK the ACK field carries the other
  * direction's next sequence number) without changing the connection's
  * state. */
+PH_MUST_USE
 ph_err ph_pcapw_segment(ph_pcapw_conn *c, int dir, uint32_t seq, uint8_t flags,
                         const uint8_t *data, size_t len, uint64_t ts_ns);
 /* Next sequence number of `dir`, and a way to move it (after writing

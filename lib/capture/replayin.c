@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
+#include "lnmsgs.h"
+
 /* Message bytes live in large chunks so that a 28,809-message capture costs
  * a handful of allocations, not one per message: the replay's parent
  * process holds this for the whole run and forks from it. */
@@ -85,7 +88,7 @@ ph_err ph_replay_input_add(ph_replay_input *in, uint64_t ts_ns, uint32_t session
         .ts_ns = ts_ns,
         .session = session,
         .dir = dir,
-        .type = (uint16_t)(msg[0] << 8 | msg[1]),
+        .type = ph_be16(msg),
         .len = (uint32_t)len,
         .bytes = copy,
     };
@@ -101,29 +104,24 @@ ph_err ph_replay_input_load_lnmsgs(ph_replay_input *in, const char *path, uint32
     FILE *f = fopen(path, "rb");
     if (!f)
         return PH_ERR_IO;
-    uint8_t *buf = malloc(65535);
+    uint8_t *buf = malloc(PH_LNMSGS_MAX);
     if (!buf) {
         fclose(f);
         return PH_ERR_NOMEM;
     }
-    ph_err err = PH_OK;
-    uint64_t offset = 0;
+    ph_lnmsgs_reader r = {.f = f};
+    ph_err err;
+    uint64_t at; /* the record being read or added, for *err_offset */
     for (;;) {
-        uint8_t hdr[2];
-        size_t got = fread(hdr, 1, 2, f);
-        if (got == 0)
+        size_t len;
+        at = r.offset;
+        if ((err = ph_lnmsgs_read(&r, buf, &len)) || len == 0)
             break;
-        uint16_t len = (uint16_t)(hdr[0] << 8 | hdr[1]);
-        if (got != 2 || len < 2 || fread(buf, 1, len, f) != len) {
-            err = ferror(f) ? PH_ERR_IO : PH_ERR_PARSE;
-            break;
-        }
         if ((err = ph_replay_input_add(in, 0, session, 0, buf, len)))
             break;
-        offset += 2u + len;
     }
     if (err && err_offset)
-        *err_offset = offset;
+        *err_offset = at;
     free(buf);
     fclose(f);
     return err;

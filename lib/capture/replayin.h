@@ -46,20 +46,24 @@ typedef struct ph_replay_session {
 
 typedef struct ph_replay_input ph_replay_input;
 
+PH_MUST_USE
 ph_err ph_replay_input_create(ph_replay_input **out);
 void ph_replay_input_destroy(ph_replay_input *in);
 /* Appends a copy of one message; sessions are numbered by the caller and
  * must be < 2^32. Messages are kept in the order appended (capture order). */
+PH_MUST_USE
 ph_err ph_replay_input_add(ph_replay_input *in, uint64_t ts_ns, uint32_t session, uint8_t dir,
                            const uint8_t *msg, size_t len);
 /* Loads an .lnmsgs file ([u16 BE length][message]...) as one session,
  * direction 0. On PH_ERR_PARSE *err_offset is the offset of the bad record. */
+PH_MUST_USE
 ph_err ph_replay_input_load_lnmsgs(ph_replay_input *in, const char *path, uint32_t session,
                                    uint64_t *err_offset);
 
 /* Records who is who in `session` (copied; replaces an earlier call).
  * Does not change ph_replay_input_sessions(). PH_ERR_ARG when session is
  * UINT32_MAX or node_dir > 1, PH_ERR_NOMEM. */
+PH_MUST_USE
 ph_err ph_replay_input_set_session(ph_replay_input *in, uint32_t session,
                                    const ph_replay_session *info);
 /* What was set for `session`, or NULL when nothing was. Valid until the
@@ -76,6 +80,7 @@ uint64_t ph_replay_input_bytes(const ph_replay_input *in);
  * receives: those of session peer % sessions, in order. With `dir_mask`
  * bit d set, direction d is kept (3 = both). *out is a new array owned by
  * the caller (free()), NULL with *n = 0 when empty. */
+PH_MUST_USE
 ph_err ph_replay_input_peer_plan(const ph_replay_input *in, size_t peer, uint8_t dir_mask,
                                  uint32_t **out, size_t *n);
 

@@ -156,12 +156,14 @@ struct ph_tcpreasm_stats {
 typedef struct ph_tcpreasm ph_tcpreasm;
 
 /* cb may have NULL members. lim may be NULL. */
+PH_MUST_USE
 ph_err ph_tcpreasm_create(ph_tcpreasm **out, const struct ph_tcpreasm_cb *cb, void *ctx,
                           const struct ph_tcpreasm_limits *lim);
 void ph_tcpreasm_destroy(ph_tcpreasm *r);
 
 /* One segment. PH_ERR_NOMEM is the only error (the segment is then lost
  * and the direction ends as a gap when the hole is noticed). */
+PH_MUST_USE
 ph_err ph_tcpreasm_packet(ph_tcpreasm *r, const struct ph_tcp_packet *p);
 
 /* End of capture: every open direction ends (GAP if data waits behind a

@@ -53,6 +53,7 @@ static inline ssize_t ph_conn_sendv(ph_conn *c, const struct iovec *iov, int iov
 {
     return c->ops->sendv(c, iov, iovcnt);
 }
+PH_MUST_USE
 static inline ph_err ph_conn_watch(ph_conn *c, unsigned mask, ph_conn_ready_fn fn, void *ctx)
 {
     return c->ops->watch(c, mask, fn, ctx);
@@ -78,6 +79,7 @@ static inline void ph_conn_destroy(ph_conn *c)
 
 /* A connected (or connecting) non-blocking socket on `ev`. The conn owns
  * the fd from now on; on error the caller still does. */
+PH_MUST_USE
 ph_err ph_conn_socket_create(ph_conn **out, ph_ev *ev, int fd);
 /* Frees the conn but leaves its fd open and registered nowhere: for a
  * caller that must keep owning the fd after a failure. */

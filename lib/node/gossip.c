@@ -1,4 +1,6 @@
 #include "gossip.h"
+#include "byteorder.h"
+#include "lnmsgs.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -17,26 +19,6 @@ enum {
     MAX_REPLY_SCIDS = (65535 - REPLY_RANGE_FIXED) / 8, /* 8,186 */
     LOG_COMPACT_MIN_DEAD = 1024,
 };
-
-/* ---------- small helpers ---------- */
-
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static uint32_t rd32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static uint64_t rd64(const uint8_t *p) { return ((uint64_t)rd32(p) << 32) | rd32(p + 4); }
-static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, (uint16_t)(v >> 16));
-    wr16(p + 2, (uint16_t)v);
-}
-static void wr64(uint8_t *p, uint64_t v)
-{
-    wr32(p, (uint32_t)(v >> 32));
-    wr32(p + 4, (uint32_t)v);
-}
 
 static bool in_window(uint32_t ts, uint32_t first, uint32_t range)
 {
@@ -81,7 +63,7 @@ static ph_gossip_msg *msg_new(const uint8_t *bytes, size_t len)
     /* Without bytes the caller fills the message and sets its type: the
      * data is not written yet, so it must not be read. */
     if (bytes && len >= 2)
-        m->type = rd16(bytes);
+        m->type = ph_be16(bytes);
     return m;
 }
 
@@ -244,7 +226,7 @@ static uint64_t hash_bytes(const ph_gossip_store *s, const uint8_t *p, size_t n)
 static uint64_t hash_scid(const ph_gossip_store *s, uint64_t scid)
 {
     uint8_t b[8];
-    wr64(b, scid);
+    ph_put_be64(b, scid);
     return hash_bytes(s, b, sizeof(b));
 }
 
@@ -528,7 +510,8 @@ ph_err ph_gossip_chain_hash(const char *network, uint8_t out[32])
 void ph_gossip_config_default(ph_gossip_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    (void)ph_gossip_chain_hash("mainnet", cfg->chain_hash);
+    /* "mainnet" is one of the names ph_gossip_chain_hash knows: no error. */
+    ph_ignore_err(ph_gossip_chain_hash("mainnet", cfg->chain_hash));
     cfg->max_pending_updates = 1000;
     cfg->max_pending_nodes = 1000;
 }
@@ -898,7 +881,7 @@ ph_err ph_gossip_add(ph_gossip_store *s, const uint8_t *msg, size_t len, uint32_
     res->n_new = (size_t)(s->log_next_seq - seq0);
     if (err)
         return err;
-    s->st.outcome[kind_of(len >= 2 ? rd16(msg) : 0)][res->outcome]++;
+    s->st.outcome[kind_of(len >= 2 ? ph_be16(msg) : 0)][res->outcome]++;
     return PH_OK;
 }
 
@@ -998,12 +981,12 @@ ph_err ph_gossip_parse_timestamp_filter(const ph_gossip_store *s, const uint8_t 
         return PH_ERR_ARG;
     if (len < 2 + HASH_LEN + 8)
         return PH_ERR_WIRE_SHORT;
-    if (rd16(msg) != PH_WIRE_GOSSIP_TIMESTAMP_FILTER)
+    if (ph_be16(msg) != PH_WIRE_GOSSIP_TIMESTAMP_FILTER)
         return PH_ERR_ARG;
     if (!our_chain(s, msg + 2))
         return PH_ERR_GOSSIP_CHAIN;
-    *first_timestamp = rd32(msg + 2 + HASH_LEN);
-    *timestamp_range = rd32(msg + 2 + HASH_LEN + 4);
+    *first_timestamp = ph_be32(msg + 2 + HASH_LEN);
+    *timestamp_range = ph_be32(msg + 2 + HASH_LEN + 4);
     return PH_OK;
 }
 
@@ -1017,18 +1000,16 @@ static ph_err preload_scan(const ph_gossip_store *s, const uint8_t *buf, size_t 
     size_t off = 0, n = 0;
     while (off < len) {
         st->bad_offset = off;
-        if (len - off < 2)
-            return PH_ERR_GOSSIP_FORMAT;
-        size_t l = rd16(buf + off);
-        if (l == 0 || len - off - 2 < l)
+        const uint8_t *msg;
+        size_t l;
+        if (ph_lnmsgs_next(buf, len, &off, &msg, &l) != PH_OK)
             return PH_ERR_GOSSIP_FORMAT;
         ph_gossip_fields f;
-        if (ph_gossip_parse(buf + off + 2, l, &f) != PH_OK)
+        if (ph_gossip_parse(msg, l, &f) != PH_OK)
             return PH_ERR_GOSSIP_FORMAT;
         if (f.chain_hash && !our_chain(s, f.chain_hash))
             return PH_ERR_GOSSIP_CHAIN;
         n++;
-        off += 2 + l;
     }
     st->bad_offset = 0;
     *count = n;
@@ -1064,7 +1045,8 @@ static void preload_simulate(ph_gossip_store *s, ph_gossip_msg **msgs, size_t n,
     for (size_t i = 0; i < n; i++) {
         ph_gossip_msg *m = msgs[i];
         ph_gossip_fields f;
-        (void)ph_gossip_parse(m->data, m->len, &f); /* checked by preload_scan */
+        if (ph_gossip_parse(m->data, m->len, &f) != PH_OK)
+            continue; /* cannot happen: preload_scan parsed every record */
         int64_t *last = NULL;
         if (f.type == PH_GOSSIP_CHANNEL_UPDATE) {
             struct chan *c = find_chan(s, f.scid);
@@ -1122,7 +1104,8 @@ static ph_err preload_index_update(ph_gossip_store *s, ph_gossip_msg *m)
 static void preload_index_node(ph_gossip_store *s, ph_gossip_msg *m)
 {
     ph_gossip_fields f;
-    (void)ph_gossip_parse(m->data, m->len, &f);
+    if (ph_gossip_parse(m->data, m->len, &f) != PH_OK)
+        return; /* cannot happen: preload_scan parsed every record */
     struct node *n = find_node(s, f.node_id[0]);
     if (n && (!n->ann || m->timestamp > n->ann->timestamp)) {
         retire(s, n->ann);
@@ -1130,15 +1113,18 @@ static void preload_index_node(ph_gossip_store *s, ph_gossip_msg *m)
     }
 }
 
-static ph_err preload_msgs(ph_gossip_store *s, const uint8_t *buf, ph_gossip_msg **msgs, size_t n,
-                           ph_gossip_preload_stats *st)
+static ph_err preload_msgs(ph_gossip_store *s, const uint8_t *buf, size_t len,
+                           ph_gossip_msg **msgs, size_t n, ph_gossip_preload_stats *st)
 {
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t l = rd16(buf + off);
+        const uint8_t *msg;
+        size_t l;
         ph_gossip_fields f;
-        (void)ph_gossip_parse(buf + off + 2, l, &f);
-        msgs[i] = msg_from_fields(buf + off + 2, l, &f);
+        /* preload_scan framed and parsed every record already. */
+        if (ph_lnmsgs_next(buf, len, &off, &msg, &l) || ph_gossip_parse(msg, l, &f))
+            return PH_ERR_GOSSIP_FORMAT;
+        msgs[i] = msg_from_fields(msg, l, &f);
         if (!msgs[i])
             return PH_ERR_NOMEM;
         msgs[i]->flags = MSG_PRELOADED;
@@ -1146,7 +1132,6 @@ static ph_err preload_msgs(ph_gossip_store *s, const uint8_t *buf, ph_gossip_msg
         ph_err err = preload_register(s, msgs[i], &f);
         if (err)
             return err;
-        off += 2 + l;
     }
     preload_simulate(s, msgs, n, st);
     for (size_t i = 0; i < n; i++) {
@@ -1178,7 +1163,7 @@ ph_err ph_gossip_preload_buf(ph_gossip_store *s, const uint8_t *buf, size_t len,
     ph_gossip_msg **msgs = calloc(n, sizeof(*msgs));
     if (!msgs)
         return PH_ERR_NOMEM;
-    err = preload_msgs(s, buf, msgs, n, st);
+    err = preload_msgs(s, buf, len, msgs, n, st);
     for (size_t i = 0; i < n; i++)
         ph_gossip_msg_unref(msgs[i]); /* the store holds what it keeps */
     free(msgs);
@@ -1355,15 +1340,15 @@ static ph_err emit_reply_range(ph_gossip_emit_fn emit, void *ctx, const uint8_t 
     if (!m)
         return PH_ERR_NOMEM;
     uint8_t *p = m->data;
-    wr16(p, PH_WIRE_REPLY_CHANNEL_RANGE);
+    ph_put_be16(p, PH_WIRE_REPLY_CHANNEL_RANGE);
     memcpy(p + 2, chain, HASH_LEN);
-    wr32(p + 34, first);
-    wr32(p + 38, num);
+    ph_put_be32(p + 34, first);
+    ph_put_be32(p + 38, num);
     p[42] = complete;
-    wr16(p + 43, (uint16_t)(1 + 8 * n));
+    ph_put_be16(p + 43, (uint16_t)(1 + 8 * n));
     p[45] = 0; /* encoding: uncompressed */
     for (size_t i = 0; i < n; i++)
-        wr64(p + REPLY_RANGE_FIXED + 8 * i, scids[i]);
+        ph_put_be64(p + REPLY_RANGE_FIXED + 8 * i, scids[i]);
     m->type = PH_WIRE_REPLY_CHANNEL_RANGE;
     return emit(ctx, m);
 }
@@ -1419,7 +1404,7 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
 {
     if (!s || !query || !emit)
         return PH_ERR_ARG;
-    if (len >= 2 && rd16(query) != PH_WIRE_QUERY_CHANNEL_RANGE)
+    if (len >= 2 && ph_be16(query) != PH_WIRE_QUERY_CHANNEL_RANGE)
         return PH_ERR_ARG;
     /* the codec checks the layout and the query_option TLV; options are
      * then ignored (MAY in BOLT 7) */
@@ -1428,7 +1413,7 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
         return err;
     s->st.channel_range_queries++;
     const uint8_t *chain = query + 2;
-    uint32_t first = rd32(query + 34), num = rd32(query + 38);
+    uint32_t first = ph_be32(query + 34), num = ph_be32(query + 38);
     uint64_t end_all = (uint64_t)first + num;
     if (end_all > UINT32_MAX)
         end_all = UINT32_MAX;
@@ -1528,7 +1513,7 @@ static ph_err emit_scid_end(ph_gossip_emit_fn emit, void *ctx, const uint8_t *ch
     ph_gossip_msg *m = msg_new(NULL, 2 + HASH_LEN + 1);
     if (!m)
         return PH_ERR_NOMEM;
-    wr16(m->data, PH_WIRE_REPLY_SHORT_CHANNEL_IDS_END);
+    ph_put_be16(m->data, PH_WIRE_REPLY_SHORT_CHANNEL_IDS_END);
     memcpy(m->data + 2, chain, HASH_LEN);
     m->data[34] = full;
     m->type = PH_WIRE_REPLY_SHORT_CHANNEL_IDS_END;
@@ -1626,7 +1611,7 @@ static ph_err plan_answer(ph_gossip_store *s, const struct scid_query *q,
     }
     size_t m = 0;
     for (size_t i = 0; i < q->n; i++) {
-        uint64_t scid = rd64(q->scids + 8 * i);
+        uint64_t scid = ph_be64(q->scids + 8 * i);
         if (find_chan(s, scid))
             v[m++] = (struct asked){ scid, (uint32_t)i,
                                      (uint32_t)((q->flags ? q->flags[i] : QF_ALL) & QF_ALL) };
@@ -1688,7 +1673,7 @@ ph_err ph_gossip_scid_answer_create(ph_gossip_store *s, const uint8_t *query, si
 {
     if (!s || !query || !out)
         return PH_ERR_ARG;
-    if (len >= 2 && rd16(query) != PH_WIRE_QUERY_SHORT_CHANNEL_IDS)
+    if (len >= 2 && ph_be16(query) != PH_WIRE_QUERY_SHORT_CHANNEL_IDS)
         return PH_ERR_ARG;
     ph_wire_msg *wm = NULL;
     ph_err err = ph_wire_decode(query, len, PH_WIRE_BORROW, &wm, NULL);
@@ -1768,10 +1753,10 @@ static ph_err build_window_msg(uint16_t type, const uint8_t chain_hash[32], uint
         return PH_ERR_ARG;
     if (cap < 2 + HASH_LEN + 8)
         return PH_ERR_LIMIT;
-    wr16(out, type);
+    ph_put_be16(out, type);
     memcpy(out + 2, chain_hash, HASH_LEN);
-    wr32(out + 34, a);
-    wr32(out + 38, b);
+    ph_put_be32(out + 34, a);
+    ph_put_be32(out + 38, b);
     *out_len = 2 + HASH_LEN + 8;
     return PH_OK;
 }
@@ -1800,12 +1785,12 @@ ph_err ph_gossip_build_query_short_channel_ids(const uint8_t chain_hash[32], con
         return PH_ERR_WIRE_TOO_LONG;
     if (cap < len)
         return PH_ERR_LIMIT;
-    wr16(out, PH_WIRE_QUERY_SHORT_CHANNEL_IDS);
+    ph_put_be16(out, PH_WIRE_QUERY_SHORT_CHANNEL_IDS);
     memcpy(out + 2, chain_hash, HASH_LEN);
-    wr16(out + 34, (uint16_t)(1 + 8 * n));
+    ph_put_be16(out + 34, (uint16_t)(1 + 8 * n));
     out[36] = 0;
     for (size_t i = 0; i < n; i++)
-        wr64(out + 37 + 8 * i, scids[i]);
+        ph_put_be64(out + 37 + 8 * i, scids[i]);
     *out_len = len;
     return PH_OK;
 }

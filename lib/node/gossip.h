@@ -115,8 +115,10 @@ void ph_gossip_config_default(ph_gossip_config *cfg);
 
 /* chain_hash of "mainnet", "testnet", "signet", "regtest" (BOLT 0 byte order,
  * as carried on the wire). PH_ERR_ARG for other names. */
+PH_MUST_USE
 ph_err ph_gossip_chain_hash(const char *network, uint8_t out[32]);
 
+PH_MUST_USE
 ph_err ph_gossip_store_create(const ph_gossip_config *cfg, ph_gossip_store **out);
 /* Releases the store's references; messages still referenced elsewhere live on. */
 void ph_gossip_store_destroy(ph_gossip_store *s);
@@ -158,6 +160,7 @@ typedef struct ph_gossip_result {
 
 /* Validate and store one message received from peer `origin` (or our own
  * with PH_GOSSIP_ORIGIN_LOCAL). The bytes are copied. */
+PH_MUST_USE
 ph_err ph_gossip_add(ph_gossip_store *s, const uint8_t *msg, size_t len, uint32_t origin,
                      ph_gossip_result *res);
 
@@ -187,7 +190,9 @@ typedef struct ph_gossip_preload_stats {
 /* Load a file of repeated [u16 BE length][message incl. type]. Every record
  * must be a parseable gossip message (256/257/258) for our chain; else
  * nothing of this call is kept. `st` may be NULL. */
+PH_MUST_USE
 ph_err ph_gossip_preload_file(ph_gossip_store *s, const char *path, ph_gossip_preload_stats *st);
+PH_MUST_USE
 ph_err ph_gossip_preload_buf(ph_gossip_store *s, const uint8_t *buf, size_t len,
                              ph_gossip_preload_stats *st);
 
@@ -206,12 +211,14 @@ typedef struct ph_gossip_recovery_stats {
     uint64_t unverifiable;      /* otherwise (a lone update of an unknown node) */
     uint64_t unrecoverable;     /* no key recovers: the signature is malformed */
 } ph_gossip_recovery_stats;
+PH_MUST_USE
 ph_err ph_gossip_audit_recovery(ph_gossip_store *s, ph_gossip_recovery_stats *out);
 
 /* ---- serving: cursors over the log ---- */
 /* A cursor at the start of the log with window [first, first + range);
  * messages from `exclude_origin` are skipped (PH_GOSSIP_ORIGIN_LOCAL = skip
  * none). The store must outlive the cursor. */
+PH_MUST_USE
 ph_err ph_gossip_cursor_create(ph_gossip_store *s, uint32_t first_timestamp,
                                uint32_t timestamp_range, uint32_t exclude_origin,
                                ph_gossip_cursor **out);
@@ -229,6 +236,7 @@ bool ph_gossip_cursor_at_end(const ph_gossip_cursor *c);
 
 /* gossip_timestamp_filter (type 265, with its type): the window, after
  * checking the chain (PH_ERR_GOSSIP_CHAIN if not ours). */
+PH_MUST_USE
 ph_err ph_gossip_parse_timestamp_filter(const ph_gossip_store *s, const uint8_t *msg, size_t len,
                                         uint32_t *first_timestamp, uint32_t *timestamp_range);
 
@@ -247,6 +255,7 @@ typedef ph_err (*ph_gossip_emit_fn)(void *ctx, ph_gossip_msg *msg);
  * last ends at first_blocknum + number_of_blocks (capped at 2^32 - 1). A
  * query for another chain gets one empty reply with sync_complete = 0.
  * query_option (timestamps/checksums) is ignored: MAY in BOLT 7. */
+PH_MUST_USE
 ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, size_t len,
                                       ph_gossip_emit_fn emit, void *ctx);
 
@@ -259,6 +268,7 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
  * Known means known when the query arrives. Encoding 1 (zlib, forbidden by
  * BOLT 7) and unknown encodings: PH_ERR_GOSSIP_ENCODING and nothing
  * emitted (send a warning). All at once: */
+PH_MUST_USE
 ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *query, size_t len,
                                           ph_gossip_emit_fn emit, void *ctx);
 
@@ -270,8 +280,10 @@ ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *que
  * answer; messages replaced meanwhile are answered with their current
  * version. */
 typedef struct ph_gossip_scid_answer ph_gossip_scid_answer;
+PH_MUST_USE
 ph_err ph_gossip_scid_answer_create(ph_gossip_store *s, const uint8_t *query, size_t len,
                                     ph_gossip_scid_answer **out);
+PH_MUST_USE
 ph_err ph_gossip_scid_answer_next(ph_gossip_scid_answer *a, ph_gossip_emit_fn emit, void *ctx,
                                   bool *done);
 /* Steps left (channels, then the end marker); 0 once done. */
@@ -283,12 +295,15 @@ void ph_gossip_scid_answer_destroy(ph_gossip_scid_answer *a);
 /* Query builders (for the requesting side and tests): write into `out`
  * (capacity `cap`), length into *out_len. PH_ERR_LIMIT if too small,
  * PH_ERR_WIRE_TOO_LONG above 65,535 bytes. */
+PH_MUST_USE
 ph_err ph_gossip_build_timestamp_filter(const uint8_t chain_hash[32], uint32_t first_timestamp,
                                         uint32_t timestamp_range, uint8_t *out, size_t cap,
                                         size_t *out_len);
+PH_MUST_USE
 ph_err ph_gossip_build_query_channel_range(const uint8_t chain_hash[32], uint32_t first_blocknum,
                                            uint32_t number_of_blocks, uint8_t *out, size_t cap,
                                            size_t *out_len);
+PH_MUST_USE
 ph_err ph_gossip_build_query_short_channel_ids(const uint8_t chain_hash[32], const uint64_t *scids,
                                                size_t n, uint8_t *out, size_t cap, size_t *out_len);
 

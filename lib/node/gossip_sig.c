@@ -5,37 +5,21 @@
 #include <sodium.h>
 #include <string.h>
 
-enum { SIG_LEN = 64, POINT_LEN = 33, HASH_LEN = 32 };
+#include "byteorder.h"
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static uint32_t rd32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static uint64_t rd64(const uint8_t *p) { return ((uint64_t)rd32(p) << 32) | rd32(p + 4); }
-static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, (uint16_t)(v >> 16));
-    wr16(p + 2, (uint16_t)v);
-}
-static void wr64(uint8_t *p, uint64_t v)
-{
-    wr32(p, (uint32_t)(v >> 32));
-    wr32(p + 4, (uint32_t)v);
-}
+enum { SIG_LEN = 64, POINT_LEN = 33, HASH_LEN = 32 };
 
 static ph_err parse_chan_ann(const uint8_t *m, size_t len, ph_gossip_fields *f)
 {
     if (len < PH_GOSSIP_CHAN_ANN_MIN_LEN)
         return PH_ERR_WIRE_SHORT;
     size_t o = 2 + 4 * SIG_LEN;
-    size_t flen = rd16(m + o);
+    size_t flen = ph_be16(m + o);
     o += 2 + flen;
     if (o > len || len - o < HASH_LEN + 8 + 4 * POINT_LEN)
         return PH_ERR_WIRE_SHORT;
     f->chain_hash = m + o;
-    f->scid = rd64(m + o + HASH_LEN);
+    f->scid = ph_be64(m + o + HASH_LEN);
     o += HASH_LEN + 8;
     for (int i = 0; i < 2; i++)
         f->node_id[i] = m + o + (size_t)i * POINT_LEN;
@@ -50,15 +34,15 @@ static ph_err parse_node_ann(const uint8_t *m, size_t len, ph_gossip_fields *f)
     if (len < PH_GOSSIP_NODE_ANN_MIN_LEN)
         return PH_ERR_WIRE_SHORT;
     size_t o = 2 + SIG_LEN;
-    size_t flen = rd16(m + o);
+    size_t flen = ph_be16(m + o);
     o += 2 + flen;
     /* timestamp, node_id, rgb_color, alias, addrlen */
     const size_t fixed = 4 + POINT_LEN + 3 + 32 + 2;
     if (o > len || len - o < fixed)
         return PH_ERR_WIRE_SHORT;
-    f->timestamp = rd32(m + o);
+    f->timestamp = ph_be32(m + o);
     f->node_id[0] = m + o + 4;
-    size_t alen = rd16(m + o + fixed - 2);
+    size_t alen = ph_be16(m + o + fixed - 2);
     if (len - o - fixed < alen)
         return PH_ERR_WIRE_SHORT;
     f->signed_offset = 2 + SIG_LEN;
@@ -71,8 +55,8 @@ static ph_err parse_chan_upd(const uint8_t *m, size_t len, ph_gossip_fields *f)
         return PH_ERR_WIRE_SHORT;
     size_t o = 2 + SIG_LEN;
     f->chain_hash = m + o;
-    f->scid = rd64(m + o + HASH_LEN);
-    f->timestamp = rd32(m + o + HASH_LEN + 8);
+    f->scid = ph_be64(m + o + HASH_LEN);
+    f->timestamp = ph_be32(m + o + HASH_LEN + 8);
     f->message_flags = m[o + HASH_LEN + 12];
     f->channel_flags = m[o + HASH_LEN + 13];
     f->signed_offset = 2 + SIG_LEN;
@@ -86,7 +70,7 @@ ph_err ph_gossip_parse(const uint8_t *msg, size_t len, ph_gossip_fields *out)
     memset(out, 0, sizeof(*out));
     if (len < 2)
         return PH_ERR_WIRE_SHORT;
-    out->type = rd16(msg);
+    out->type = ph_be16(msg);
     switch (out->type) {
     case PH_GOSSIP_CHANNEL_ANNOUNCEMENT: return parse_chan_ann(msg, len, out);
     case PH_GOSSIP_NODE_ANNOUNCEMENT: return parse_node_ann(msg, len, out);
@@ -322,11 +306,11 @@ ph_err ph_gossip_build_channel_announcement(const uint8_t chain_hash[32], uint64
     int second = 1 - first;
     uint8_t *p = out;
     memset(p, 0, PH_GOSSIP_CHAN_ANN_MIN_LEN);
-    wr16(p, PH_GOSSIP_CHANNEL_ANNOUNCEMENT);
+    ph_put_be16(p, PH_GOSSIP_CHANNEL_ANNOUNCEMENT);
     p += 2 + 4 * SIG_LEN + 2; /* signatures filled below; features len 0 */
     memcpy(p, chain_hash, HASH_LEN);
     p += HASH_LEN;
-    wr64(p, scid);
+    ph_put_be64(p, scid);
     p += 8;
     memcpy(p, node_pk[first], POINT_LEN);
     memcpy(p + POINT_LEN, node_pk[second], POINT_LEN);
@@ -357,19 +341,19 @@ ph_err ph_gossip_build_channel_update(const ph_gossip_update_fields *f, const ui
         return PH_ERR_LIMIT;
     uint8_t *p = out;
     memset(p, 0, PH_GOSSIP_CHAN_UPD_LEN);
-    wr16(p, PH_GOSSIP_CHANNEL_UPDATE);
+    ph_put_be16(p, PH_GOSSIP_CHANNEL_UPDATE);
     p += 2 + SIG_LEN;
     memcpy(p, f->chain_hash, HASH_LEN);
     p += HASH_LEN;
-    wr64(p, f->scid);
-    wr32(p + 8, f->timestamp);
+    ph_put_be64(p, f->scid);
+    ph_put_be32(p + 8, f->timestamp);
     p[12] = f->message_flags | PH_GOSSIP_MESSAGE_FLAG_MUST_BE_ONE;
     p[13] = f->channel_flags;
-    wr16(p + 14, f->cltv_expiry_delta);
-    wr64(p + 16, f->htlc_minimum_msat);
-    wr32(p + 24, f->fee_base_msat);
-    wr32(p + 28, f->fee_proportional_millionths);
-    wr64(p + 32, f->htlc_maximum_msat);
+    ph_put_be16(p + 14, f->cltv_expiry_delta);
+    ph_put_be64(p + 16, f->htlc_minimum_msat);
+    ph_put_be32(p + 24, f->fee_base_msat);
+    ph_put_be32(p + 28, f->fee_proportional_millionths);
+    ph_put_be64(p + 32, f->htlc_maximum_msat);
     ph_err err = ph_gossip_sign_channel_update(out, PH_GOSSIP_CHAN_UPD_LEN, secret);
     if (err)
         return err;
@@ -390,14 +374,14 @@ ph_err ph_gossip_build_node_announcement(const ph_gossip_node_fields *f, const u
         return PH_ERR_LIMIT;
     uint8_t *p = out;
     memset(p, 0, 2 + SIG_LEN);
-    wr16(p, PH_GOSSIP_NODE_ANNOUNCEMENT);
+    ph_put_be16(p, PH_GOSSIP_NODE_ANNOUNCEMENT);
     p += 2 + SIG_LEN;
-    wr16(p, f->features_len);
+    ph_put_be16(p, f->features_len);
     p += 2;
     if (f->features_len)
         memcpy(p, f->features, f->features_len);
     p += f->features_len;
-    wr32(p, f->timestamp);
+    ph_put_be32(p, f->timestamp);
     p += 4;
     ph_err err = ph_gossip_pubkey(secret, p);
     if (err)
@@ -406,7 +390,7 @@ ph_err ph_gossip_build_node_announcement(const ph_gossip_node_fields *f, const u
     memcpy(p, f->rgb_color, 3);
     memcpy(p + 3, f->alias, 32);
     p += 35;
-    wr16(p, f->addresses_len);
+    ph_put_be16(p, f->addresses_len);
     p += 2;
     if (f->addresses_len)
         memcpy(p, f->addresses, f->addresses_len);

@@ -61,6 +61,7 @@ typedef struct ph_gossip_fields {
 } ph_gossip_fields;
 
 /* Locate the fields of a gossip message (no signature or point checks). */
+PH_MUST_USE
 ph_err ph_gossip_parse(const uint8_t *msg, size_t len, ph_gossip_fields *out);
 
 /* Verify every signature of `msg`. channel_announcement: its 4 signatures
@@ -68,6 +69,7 @@ ph_err ph_gossip_parse(const uint8_t *msg, size_t len, ph_gossip_fields *out);
  * channel_update: against `update_node_id` (33 bytes: the node_id of the
  * update's direction taken from its channel_announcement; required for
  * channel_update, ignored otherwise). */
+PH_MUST_USE
 ph_err ph_gossip_verify(const uint8_t *msg, size_t len, const uint8_t *update_node_id);
 
 /* Whether `point` (33 bytes) is a valid compressed secp256k1 public key. */
@@ -78,6 +80,7 @@ bool ph_gossip_point_valid(const uint8_t *point);
  * verifies, trying recovery ids 0 and 1. ok[i] tells whether keys[i] is set.
  * PH_ERR_WIRE_FIELD if neither recovery id yields a key. Used to check
  * channel_updates whose channel_announcement is not at hand. */
+PH_MUST_USE
 ph_err ph_gossip_recover_keys(const uint8_t *msg, size_t len, uint8_t keys[2][33], bool ok[2]);
 
 /* Sign in place. The message must already hold every other field.
@@ -86,13 +89,17 @@ ph_err ph_gossip_recover_keys(const uint8_t *msg, size_t len, uint8_t keys[2][33
  * PH_ERR_ARG. node_announcement: `secret` must match node_id. channel_update:
  * `secret` is the key of the direction's node (not checked: the update does
  * not carry the key). */
+PH_MUST_USE
 ph_err ph_gossip_sign_channel_announcement(uint8_t *msg, size_t len,
                                            const uint8_t node_secret[2][32],
                                            const uint8_t bitcoin_secret[2][32]);
+PH_MUST_USE
 ph_err ph_gossip_sign_node_announcement(uint8_t *msg, size_t len, const uint8_t secret[32]);
+PH_MUST_USE
 ph_err ph_gossip_sign_channel_update(uint8_t *msg, size_t len, const uint8_t secret[32]);
 
 /* The compressed public key of a private key. PH_ERR_ARG if invalid. */
+PH_MUST_USE
 ph_err ph_gossip_pubkey(const uint8_t secret[32], uint8_t pubkey[33]);
 
 /* Builders: write a complete signed message into `out` (capacity `cap`),
@@ -101,6 +108,7 @@ ph_err ph_gossip_pubkey(const uint8_t secret[32], uint8_t pubkey[33]);
 /* channel_announcement with empty features. The two sides may be given in
  * any order: the builder puts the lesser node id first (BOLT 7) and keeps
  * each node with its bitcoin key. 432 bytes. */
+PH_MUST_USE
 ph_err ph_gossip_build_channel_announcement(const uint8_t chain_hash[32], uint64_t scid,
                                             const uint8_t node_secret[2][32],
                                             const uint8_t bitcoin_secret[2][32],
@@ -120,6 +128,7 @@ typedef struct ph_gossip_update_fields {
 } ph_gossip_update_fields;
 
 /* channel_update signed with `secret` (the node of the direction). 138 bytes. */
+PH_MUST_USE
 ph_err ph_gossip_build_channel_update(const ph_gossip_update_fields *f, const uint8_t secret[32],
                                       uint8_t *out, size_t cap, size_t *out_len);
 
@@ -134,6 +143,7 @@ typedef struct ph_gossip_node_fields {
 } ph_gossip_node_fields;
 
 /* node_announcement for the node of `secret`. */
+PH_MUST_USE
 ph_err ph_gossip_build_node_announcement(const ph_gossip_node_fields *f, const uint8_t secret[32],
                                          uint8_t *out, size_t cap, size_t *out_len);
 

@@ -45,6 +45,7 @@ typedef struct ph_modelconn_stats {
     size_t peak_unread;      /* most bytes waiting in the other end's buffer */
 } ph_modelconn_stats;
 
+PH_MUST_USE
 ph_err ph_modelconn_pair(ph_ev *ev, const ph_modelconn_config *cfg, ph_conn **end0,
                          ph_conn **end1);
 /* Counters of what this end sent. */

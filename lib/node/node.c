@@ -14,11 +14,13 @@
 #include <sodium.h>
 
 #include "atomicfile.h"
+#include "byteorder.h"
 #include "capture.h"
 #include "gossip_sig.h"
-#include "json.h"
+#include "hex.h"
 #include "conn.h"
 #include "keylog.h"
+#include "lnmsgs.h"
 #include "memtag.h"
 #include "noise.h"
 #include "pcapwrite.h"
@@ -131,10 +133,8 @@ static void on_ready(void *ctx, ph_peer *p)
 
 static void dump_msg(ph_node *n, const uint8_t *msg, size_t len)
 {
-    uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
     /* Flushed per message: scripts watch the file grow while the node runs. */
-    if (fwrite(hdr, 1, 2, n->dump) != 2 || fwrite(msg, 1, len, n->dump) != len ||
-        fflush(n->dump) != 0) {
+    if (ph_lnmsgs_write(n->dump, msg, len) != PH_OK || fflush(n->dump) != 0) {
         ph_logf(&n->cfg.log, PH_LOG_ERROR, "dump: write failed: %s", strerror(errno));
         fclose(n->dump);
         n->dump = NULL;
@@ -148,7 +148,7 @@ static void on_message(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
     n->st.messages_in++;
     n->last_activity = ph_ev_now(n->ev);
     if (n->dump && len >= 2) {
-        uint16_t t = (uint16_t)(msg[0] << 8 | msg[1]);
+        uint16_t t = ph_be16(msg);
         if (t >= PH_GOSSIP_CHANNEL_ANNOUNCEMENT && t <= PH_GOSSIP_CHANNEL_UPDATE)
             dump_msg(n, msg, len);
     }
@@ -200,7 +200,7 @@ static void refuse_gossip(ph_node *n, ph_peer *p, const uint8_t *msg, ph_gossip_
                                                     : "a signature or key that does not parse";
     n->st.gossip_refused++;
     if (n->st.gossip_refused == 1 || n->st.gossip_refused % 1000 == 0) {
-        const char *name = ph_wire_type_name((uint16_t)(msg[0] << 8 | msg[1]));
+        const char *name = ph_wire_type_name(ph_be16(msg));
         ph_logf(&n->cfg.log, PH_LOG_WARN,
                 "peer %u %s: %s with %s: not stored, not relayed (%llu refused so far)",
                 ph_peer_id(p), ph_peer_addr(p), name ? name : "gossip", what,
@@ -211,7 +211,12 @@ static void refuse_gossip(ph_node *n, ph_peer *p, const uint8_t *msg, ph_gossip_
     ph_wire_msg *w = NULL;
     ph_outq_msg *om = NULL;
     if (ph_wire_warning_new(&w, NULL, text) == PH_OK && ph_outq_msg_wire(&om, w) == PH_OK) {
-        ph_peer_send(p, om, 0);
+        /* The warning is a courtesy (BOLT 7 SHOULD): a peer that cannot
+         * take it (closing, out of memory) is logged and left as it is. */
+        ph_err e = ph_peer_send(p, om, 0);
+        if (e)
+            ph_logf(&n->cfg.log, PH_LOG_DEBUG, "peer %u: warning not sent: %s", ph_peer_id(p),
+                    ph_strerror(e));
         ph_outq_msg_unref(om);
     }
 }
@@ -229,7 +234,7 @@ static void on_gossip(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
     if (res.outcome == PH_GOSSIP_BAD_SIGNATURE || res.outcome == PH_GOSSIP_MALFORMED)
         refuse_gossip(n, p, msg, res.outcome);
     if (ph_log_enabled(&n->cfg.log, PH_LOG_DEBUG)) {
-        uint16_t t = (uint16_t)(msg[0] << 8 | msg[1]);
+        uint16_t t = ph_be16(msg);
         ph_logf(&n->cfg.log, PH_LOG_DEBUG, "peer %u: %s %s, %zu new", ph_peer_id(p),
                 ph_wire_type_name(t) ? ph_wire_type_name(t) : "?",
                 ph_gossip_outcome_name(res.outcome), res.n_new);
@@ -351,7 +356,15 @@ static void tick_cb(ph_ev *ev, uint64_t id, void *ctx)
     uint64_t next = TICK_NS;
     if (n->cfg.exit_after_idle_ns && n->cfg.exit_after_idle_ns / 4 < next)
         next = n->cfg.exit_after_idle_ns / 4 + 1;
-    ph_ev_timer_add(ev, next, tick_cb, n, &n->t_tick);
+    ph_err e = ph_ev_timer_add(ev, next, tick_cb, n, &n->t_tick);
+    if (e) {
+        /* Without its tick the node would never notice idleness or a
+         * deadline: stop it rather than run on unwatched. */
+        n->t_tick = 0;
+        ph_logf(&n->cfg.log, PH_LOG_ERROR, "tick timer: %s; shutting down", ph_strerror(e));
+        if (!n->shutting_down)
+            ph_node_shutdown(n);
+    }
 }
 
 /* ---- sockets ---- */
@@ -439,7 +452,10 @@ static void accept_resume_cb(ph_ev *ev, uint64_t id, void *ctx)
     for (size_t i = 0; i < n->nlisteners; i++) {
         if (n->listeners[i].paused) {
             n->listeners[i].paused = false;
-            ph_ev_set_fd(ev, n->listeners[i].fd, PH_EV_READ);
+            ph_err e = ph_ev_set_fd(ev, n->listeners[i].fd, PH_EV_READ);
+            if (e)
+                ph_logf(&n->cfg.log, PH_LOG_ERROR, "listener: cannot resume: %s",
+                        ph_strerror(e));
         }
     }
 }
@@ -457,10 +473,18 @@ static void accept_cb(ph_ev *ev, int fd, unsigned events, void *ctx)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 ph_logf(&n->cfg.log, PH_LOG_WARN, "accept: %s; pausing for 100 ms",
                         strerror(errno));
-                l->paused = true;
-                ph_ev_set_fd(ev, fd, 0);
-                if (!n->t_accept)
-                    ph_ev_timer_add(ev, ACCEPT_PAUSE_NS, accept_resume_cb, n, &n->t_accept);
+                /* Paused only when the resume timer is set: a listener
+                 * paused for good would refuse every later peer. */
+                ph_err e = n->t_accept ? PH_OK
+                                       : ph_ev_timer_add(ev, ACCEPT_PAUSE_NS, accept_resume_cb,
+                                                         n, &n->t_accept);
+                if (!e)
+                    e = ph_ev_set_fd(ev, fd, 0);
+                if (e)
+                    ph_logf(&n->cfg.log, PH_LOG_ERROR, "accept: cannot pause: %s",
+                            ph_strerror(e));
+                else
+                    l->paused = true;
             }
             return;
         }
@@ -793,7 +817,9 @@ ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg, char 
     if (err) {
         if (why && why_len)
             snprintf(why, why_len, "%s", n->why[0] ? n->why : ph_strerror(err));
-        ph_pcapw_close(n->record); /* a node that never ran records nothing */
+        /* A node that never ran records nothing: the file is aborted
+         * below, so a failing close adds nothing to the error reported. */
+        ph_ignore_err(ph_pcapw_close(n->record));
         n->record = NULL;
         ph_atomicfile_abort(n->record_file);
         n->record_file = NULL;

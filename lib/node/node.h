@@ -93,6 +93,7 @@ typedef struct ph_node_stats {
  * opens the key log, pcap and dump files. On failure `why` (may be NULL)
  * receives one line naming the file and the problem (and the offset of a
  * bad gossip record). */
+PH_MUST_USE
 ph_err ph_node_create(ph_node **out, ph_ev *ev, const ph_node_config *cfg, char *why,
                       size_t why_len);
 /* Closes everything at once (no goodbye); use ph_node_shutdown first for a
@@ -113,13 +114,16 @@ void ph_node_id(const ph_node *n, uint8_t pub33[33]);
  * to every peer whatever its filter. Called by ph_node_create when
  * cfg.announce_alias is set. Errors: PH_ERR_ARG (alias over 32 bytes),
  * PH_ERR_NOMEM, or the store's refusal. */
+PH_MUST_USE
 ph_err ph_node_announce(ph_node *n, const char *alias, uint32_t now_s);
 
 /* Listen on "HOST:PORT", "[V6]:PORT" or "PORT" (host 127.0.0.1). `bound`
  * (may be NULL) receives the address actually bound, e.g. with port 0. */
+PH_MUST_USE
 ph_err ph_node_listen(ph_node *n, const char *hostport, char *bound, size_t bound_len);
 /* Connect to "PUBKEY@HOST:PORT" (PUBKEY: 66 hex digits). Non-blocking: the
  * result shows up in the log and the stats. */
+PH_MUST_USE
 ph_err ph_node_connect(ph_node *n, const char *target);
 
 struct ph_conn;
@@ -127,6 +131,7 @@ struct ph_conn;
  * remote_pub33 (with a fixed handshake ephemeral key if ephemeral32 is not
  * NULL), or inbound when remote_pub33 is NULL. The node owns the conn on
  * success; on error the caller still does. PH_ERR_LIMIT at max_peers. */
+PH_MUST_USE
 ph_err ph_node_add_conn(ph_node *n, struct ph_conn *conn, const uint8_t *remote_pub33,
                         const uint8_t *ephemeral32, ph_peer **out);
 
@@ -145,6 +150,7 @@ ph_gossip_store *ph_node_gossip(ph_node *n);
 ph_wbuf *ph_node_wbuf(ph_node *n);
 
 /* Parse "PUBKEY@HOST:PORT" / "HOST:PORT" helpers, shared with the tool. */
+PH_MUST_USE
 ph_err ph_node_parse_target(const char *target, uint8_t pub33[33], char *hostport,
                             size_t hostport_len);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "byteorder.h"
 #include "memtag.h"
 
 /* ---- per-type counters ---- */
@@ -75,7 +76,7 @@ ph_err ph_outq_msg_copy(ph_outq_msg **out, const uint8_t *bytes, size_t len)
     if (!m)
         return PH_ERR_NOMEM;
     m->refs = 1;
-    m->type = (uint16_t)(bytes[0] << 8 | bytes[1]);
+    m->type = ph_be16(bytes);
     m->len = len;
     m->wire = NULL;
     memcpy(m->data, bytes, len);
@@ -428,7 +429,7 @@ ph_err ph_outq_push_external(ph_outq *q, const uint8_t *bytes, size_t len,
         .unref = unref,
         .obj = obj,
         .len = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len,
-        .type = len >= 2 ? (uint16_t)(bytes[0] << 8 | bytes[1]) : 0,
+        .type = len >= 2 ? ph_be16(bytes) : 0,
         .flags = (uint8_t)flags,
     };
     return push_entry(q, &e);

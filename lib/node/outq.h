@@ -86,10 +86,12 @@ const char *ph_msgtype_slot_name(unsigned slot);
 typedef struct ph_outq_msg ph_outq_msg;
 
 /* A copy of `len` bytes (type included) in one allocation. */
+PH_MUST_USE
 ph_err ph_outq_msg_copy(ph_outq_msg **out, const uint8_t *bytes, size_t len);
 /* A decoded message, encoded straight into the write buffer at flush time.
  * Takes ownership of `m` (also on error) and reads its length now: the
  * message must not change afterwards. */
+PH_MUST_USE
 ph_err ph_outq_msg_wire(ph_outq_msg **out, ph_wire_msg *m);
 ph_outq_msg *ph_outq_msg_ref(ph_outq_msg *m); /* returns m */
 void ph_outq_msg_unref(ph_outq_msg *m);        /* NULL is fine */
@@ -164,6 +166,7 @@ typedef struct ph_outq_stats {
 typedef struct ph_outq ph_outq;
 
 /* `sink` is copied; cfg may be NULL. */
+PH_MUST_USE
 ph_err ph_outq_create(ph_outq **out, ph_noise *noise, ph_wbuf_peer *wb,
                       const ph_outq_sink *sink, const ph_outq_config *cfg);
 void ph_outq_destroy(ph_outq *q);
@@ -171,16 +174,20 @@ void ph_outq_set_sink(ph_outq *q, const ph_outq_sink *sink);
 
 /* Queue a message (takes a new reference; the caller keeps its own).
  * PH_OK also when a relayed message was dropped (see the stats). */
+PH_MUST_USE
 ph_err ph_outq_push(ph_outq *q, ph_outq_msg *m, unsigned flags);
 /* Queue bytes owned by someone else's reference count: `unref(obj)` is
  * called once the bytes have been copied into a write buffer, or dropped.
  * On every outcome (dropped, PH_ERR_LIMIT, PH_ERR_ARG) the reference has been
  * consumed. */
+PH_MUST_USE
 ph_err ph_outq_push_external(ph_outq *q, const uint8_t *bytes, size_t len,
                              void (*unref)(void *obj), void *obj, unsigned flags);
 /* Convenience: copy `bytes` into a new message and queue it. */
+PH_MUST_USE
 ph_err ph_outq_push_copy(ph_outq *q, const uint8_t *bytes, size_t len, unsigned flags);
 /* Convenience: queue a decoded message (ownership of `m` taken, also on error). */
+PH_MUST_USE
 ph_err ph_outq_push_wire(ph_outq *q, ph_wire_msg *m, unsigned flags);
 
 /* Called from flush whenever the waiting bytes drop below `low_water`, so a
@@ -196,6 +203,7 @@ void ph_outq_set_frame_observer(ph_outq *q, ph_outq_frame_fn fn, void *ctx);
 
 /* Write as much as the sink takes. PH_OK: nothing left to write.
  * `now_ns` goes to the strategy (expiry policies). */
+PH_MUST_USE
 ph_err ph_outq_flush(ph_outq *q, uint64_t now_ns);
 
 /* True while messages wait or frames are in flight. */

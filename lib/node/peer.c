@@ -8,10 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "capture.h"
 #include "conn.h"
 #include "gossip.h"
-#include "json.h"
+#include "hex.h"
 #include "keylog.h"
 #include "memtag.h"
 #include "noise.h"
@@ -157,11 +158,6 @@ static uint64_t wall_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint16_t be16(const uint8_t *b)
-{
-    return (uint16_t)(b[0] << 8 | b[1]);
-}
-
 #define PLOG(p, lvl, fmt, ...)                                                          \
     ph_logf((p)->env->log, (lvl), "peer %u %s %s: " fmt, (p)->id, (p)->addr,            \
             (p)->outbound ? "out" : "in", __VA_ARGS__)
@@ -234,7 +230,9 @@ static void rec_data(ph_peer *p, bool outgoing, const uint8_t *data, size_t len)
     /* The client is whoever connected: us for outbound peers. */
     int dir = outgoing == p->outbound ? PH_PCAPW_C2S : PH_PCAPW_S2C;
     if (ph_pcapw_data(p->rec, dir, data, len, wall_ns()) != PH_OK) {
-        ph_pcapw_conn_close(p->rec, dir, wall_ns());
+        /* The recording already failed; closing only frees the connection,
+         * and a second failure says nothing new (the writer latches it). */
+        ph_ignore_err(ph_pcapw_conn_close(p->rec, dir, wall_ns()));
         p->rec = NULL;
     }
 }
@@ -267,7 +265,9 @@ static void rec_close(ph_peer *p, bool remote_closed)
     if (!p->rec)
         return;
     bool client_closed = remote_closed != p->outbound;
-    ph_pcapw_conn_close(p->rec, client_closed ? PH_PCAPW_C2S : PH_PCAPW_S2C, wall_ns());
+    ph_err e = ph_pcapw_conn_close(p->rec, client_closed ? PH_PCAPW_C2S : PH_PCAPW_S2C, wall_ns());
+    if (e)
+        PLOG(p, PH_LOG_WARN, "recording: closing the connection failed: %s", ph_strerror(e));
     p->rec = NULL;
 }
 
@@ -501,7 +501,7 @@ ph_err ph_peer_decode_for_send(ph_memtag *tag, const uint8_t *bytes, size_t len,
                                ph_outq_msg **out)
 {
     uint8_t row = ph_memtag_row(tag, PH_MEMROW_DECODE);
-    uint32_t type = ph_memtag_type(tag, len >= 2 ? (uint32_t)(bytes[0] << 8 | bytes[1])
+    uint32_t type = ph_memtag_type(tag, len >= 2 ? (uint32_t)ph_be16(bytes)
                                                  : PH_MEMTAG_NO_TYPE);
     ph_wire_msg *w = NULL;
     /* Copied, not borrowed: the decoded message outlives the stored bytes'
@@ -1058,11 +1058,12 @@ static ph_err send_init(ph_peer *p)
     uint8_t fv[8];
     size_t flen = ph_feature_len_for(45);
     memset(fv, 0, sizeof fv);
+    ph_err err;
     for (size_t i = 0; i < sizeof OUR_FEATURE_BITS / sizeof OUR_FEATURE_BITS[0]; i++)
-        ph_feature_set(fv, flen, OUR_FEATURE_BITS[i]);
+        if ((err = ph_feature_set(fv, flen, OUR_FEATURE_BITS[i])))
+            return err;
     const uint8_t(*chains)[32] = (const uint8_t(*)[32])cfg_of(p)->chain_hash;
     ph_wire_msg *m = NULL;
-    ph_err err;
     WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_init_new(&m, fv, flen, chains, 1));
     if (err)
         return err;
@@ -1165,8 +1166,13 @@ static void handle_init(ph_peer *p, const uint8_t *msg, size_t len)
     }
     const uint8_t *gf = NULL, *lf = NULL;
     size_t gl = 0, ll = 0;
-    ph_wire_get_bytes(m, "globalfeatures", &gf, &gl);
-    ph_wire_get_bytes(m, "features", &lf, &ll);
+    /* Both are fields of init's layout, so a decoded init has them. */
+    if (ph_wire_get_bytes(m, "globalfeatures", &gf, &gl) ||
+        ph_wire_get_bytes(m, "features", &lf, &ll)) {
+        ph_wire_msg_free(m);
+        protocol_fail(p, "malformed init: no features");
+        return;
+    }
     size_t flen = gl > ll ? gl : ll;
     free(p->features);
     p->features = calloc(1, flen ? flen : 1);
@@ -1222,18 +1228,19 @@ static void handle_init(ph_peer *p, const uint8_t *msg, size_t len)
         if (cfg_of(p)->filter == PH_PEER_FILTER_NEW)
             first = (uint32_t)(wall_ns() / 1000000000u);
         if (ph_gossip_build_timestamp_filter(cfg_of(p)->chain_hash, first, range, buf,
-                                             sizeof buf, &n) == PH_OK)
-            ph_outq_push_copy(p->q, buf, n, 0);
+                                             sizeof buf, &n) == PH_OK &&
+            (err = ph_outq_push_copy(p->q, buf, n, 0)) != PH_OK)
+            PLOG(p, PH_LOG_WARN, "gossip_timestamp_filter not queued: %s", ph_strerror(err));
     }
 }
 
 static void handle_ping(ph_peer *p, const uint8_t *msg, size_t len)
 {
-    if (len < 6 || 6u + be16(msg + 4) > len) {
+    if (len < 6 || 6u + ph_be16(msg + 4) > len) {
         protocol_fail(p, "malformed ping");
         return;
     }
-    uint16_t ask = be16(msg + 2);
+    uint16_t ask = ph_be16(msg + 2);
     if (ask > PONG_MAX_ASK) {
         p->st.pings_ignored_large++;
         if (p->st.pings_ignored_large == 1 || p->st.pings_ignored_large % 1000 == 0)
@@ -1267,11 +1274,11 @@ static void handle_ping(ph_peer *p, const uint8_t *msg, size_t len)
 
 static void handle_pong(ph_peer *p, const uint8_t *msg, size_t len)
 {
-    if (len < 4 || 4u + be16(msg + 2) > len) {
+    if (len < 4 || 4u + ph_be16(msg + 2) > len) {
         protocol_fail(p, "malformed pong");
         return;
     }
-    if (p->awaiting_pong && be16(msg + 2) == p->pong_expect) {
+    if (p->awaiting_pong && ph_be16(msg + 2) == p->pong_expect) {
         p->awaiting_pong = false;
         cancel_timer(p, &p->t_pong);
         return;
@@ -1380,8 +1387,10 @@ static void query_failed(ph_peer *p, uint16_t type, ph_err err)
         ph_err built;
         WITH_ROW(p, PH_MEMROW_DECODE,
                  built = ph_wire_warning_new(&w, NULL, "unsupported short_channel_id encoding"));
-        if (built == PH_OK)
-            ph_outq_push_wire(p->q, w, 0);
+        /* A courtesy before ignoring the query: if it cannot be queued
+         * (out of memory; push_wire frees `w`), the query is ignored anyway. */
+        if (built == PH_OK && (built = ph_outq_push_wire(p->q, w, 0)) != PH_OK)
+            PLOG(p, PH_LOG_DEBUG, "warning not queued: %s", ph_strerror(built));
         return;
     }
     char why[128];
@@ -1461,7 +1470,7 @@ static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
         protocol_fail(p, "message shorter than its type");
         return;
     }
-    uint16_t type = be16(msg);
+    uint16_t type = ph_be16(msg);
     ph_msgcount *c = &p->st.in[ph_msgtype_slot(type)];
     c->msgs++;
     c->bytes += len;
@@ -1519,7 +1528,7 @@ static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
  * store) is charged to its type. */
 static void handle_msg(ph_peer *p, const uint8_t *msg, size_t len)
 {
-    uint32_t type = ph_memtag_type(p->env->tag, len >= 2 ? be16(msg) : PH_MEMTAG_NO_TYPE);
+    uint32_t type = ph_memtag_type(p->env->tag, len >= 2 ? ph_be16(msg) : PH_MEMTAG_NO_TYPE);
     dispatch_msg(p, msg, len);
     ph_memtag_type(p->env->tag, type);
 }

@@ -189,15 +189,19 @@ struct ph_conn;
 /* Over any transport (conn.h), which the peer owns on success (on error the
  * caller still does). Outbound: `ephemeral32` fixes the handshake's
  * ephemeral key (replay determinism; NULL = random). */
+PH_MUST_USE
 ph_err ph_peer_create_inbound_conn(ph_peer **out, const ph_peer_env *env, struct ph_conn *conn,
                                    uint32_t id);
+PH_MUST_USE
 ph_err ph_peer_create_outbound_conn(ph_peer **out, const ph_peer_env *env,
                                     struct ph_conn *conn, uint32_t id,
                                     const uint8_t remote_pub33[33], const uint8_t *ephemeral32);
 /* Take over a connected (accepted) non-blocking socket as responder. */
+PH_MUST_USE
 ph_err ph_peer_create_inbound(ph_peer **out, const ph_peer_env *env, int fd, uint32_t id);
 /* Take over a socket whose non-blocking connect() is in progress (or done),
  * as initiator towards `remote_pub33`. */
+PH_MUST_USE
 ph_err ph_peer_create_outbound(ph_peer **out, const ph_peer_env *env, int fd, uint32_t id,
                                const uint8_t remote_pub33[33]);
 /* Close the fd at once (no callback) and free everything. */
@@ -226,9 +230,11 @@ void ph_peer_kick(ph_peer *p);
 bool ph_peer_relay_ready(const ph_peer *p);
 /* Decode stored bytes into a shareable message for the per-write
  * encoding, tagged DECODE (a malformed message is kept as opaque bytes). */
+PH_MUST_USE
 ph_err ph_peer_decode_for_send(struct ph_memtag *tag, const uint8_t *bytes, size_t len,
                                ph_outq_msg **out);
 /* Queue any message for this peer (e.g. our own gossip); flags as outq. */
+PH_MUST_USE
 ph_err ph_peer_send(ph_peer *p, ph_outq_msg *m, unsigned flags);
 
 typedef enum ph_peer_state {

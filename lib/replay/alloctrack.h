@@ -122,6 +122,7 @@ typedef struct ph_alloctrack_totals {
  * type. A tag row beyond the known rows counts as OTHER. Allocates the
  * per-type tables (about 1 MiB) and the map's first mapping here, never
  * in the hooks. *out is NULL on error. */
+PH_MUST_USE
 ph_err ph_alloctrack_create(ph_alloctrack **out, ph_memtag *tag);
 
 /* Stops the tracker if started and frees it. jemalloc does not wait for
@@ -133,6 +134,7 @@ void ph_alloctrack_destroy(ph_alloctrack *t);
 /* Installs the hooks; the calling thread becomes the owner. Checks that the
  * hooks fire (a probe malloc/free, not counted). PH_ERR_MEMSTAT, PH_ERR_STATE
  * (see the top). */
+PH_MUST_USE
 ph_err ph_alloctrack_start(ph_alloctrack *t);
 
 /* Removes the hooks; allocations are no longer seen. No-op when not
@@ -184,6 +186,7 @@ int64_t ph_alloctrack_peak(const ph_alloctrack *t);
 
 /* Counted allocations and bytes allocated under message type `type`
  * (0..65535 or PH_MEMTAG_NO_TYPE). PH_ERR_ARG for other types. */
+PH_MUST_USE
 ph_err ph_alloctrack_type(const ph_alloctrack *t, uint32_t type, uint64_t *allocs,
                           uint64_t *bytes);
 

@@ -56,6 +56,7 @@ typedef struct ph_comparison {
     char (*only_b)[PH_REPORT_NAME_MAX];
 } ph_comparison;
 
+PH_MUST_USE
 ph_err ph_compare_reports(const ph_report *a, const ph_report *b, ph_comparison **out);
 void ph_comparison_destroy(ph_comparison *c);
 

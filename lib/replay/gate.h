@@ -46,6 +46,7 @@ typedef struct ph_gate {
     size_t best;              /* the largest relative improvement, or SIZE_MAX */
 } ph_gate;
 
+PH_MUST_USE
 ph_err ph_gate_judge(const ph_report *baseline, const ph_report *now, double tolerance_pct,
                      ph_gate **out);
 void ph_gate_destroy(ph_gate *g);

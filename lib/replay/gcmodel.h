@@ -114,6 +114,7 @@ typedef struct ph_gc_stats {
 typedef struct ph_gcmodel ph_gcmodel;
 
 /* gogc: PH_GC_OFF or 0..PH_GC_GOGC_MAX. heap_limit: 0 = none. */
+PH_MUST_USE
 ph_err ph_gcmodel_create(ph_gcmodel **out, int gogc, uint64_t heap_limit,
                          const ph_gc_host *host);
 void ph_gcmodel_destroy(ph_gcmodel *m);

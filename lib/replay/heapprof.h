@@ -31,14 +31,18 @@ typedef struct ph_heapprof ph_heapprof;
 /* Whether this process has jemalloc's profiler (opt.prof). */
 bool ph_heapprof_available(void);
 
+PH_MUST_USE
 ph_err ph_heapprof_create(ph_heapprof **out, const char *dir, const char *name);
 void ph_heapprof_destroy(ph_heapprof *p);
 /* Resets the profile and switches sampling on. */
+PH_MUST_USE
 ph_err ph_heapprof_begin(ph_heapprof *p);
 /* A point where the live heap is `live` bytes: dumps the peak file when it
  * passes the last peak dump by 5%. Cheap otherwise. */
+PH_MUST_USE
 ph_err ph_heapprof_observe(ph_heapprof *p, int64_t live);
 /* Dumps the end file and switches sampling off. */
+PH_MUST_USE
 ph_err ph_heapprof_end(ph_heapprof *p);
 /* The path of the last file written, for messages. */
 const char *ph_heapprof_path(const ph_heapprof *p, bool peak);

@@ -53,6 +53,7 @@ typedef struct ph_memstat_global {
     uint64_t mapped;    /* bytes in extents mapped by the allocator */
 } ph_memstat_global;
 
+PH_MUST_USE
 ph_err ph_memstat_create(ph_memstat **out);
 void ph_memstat_destroy(ph_memstat *m);
 
@@ -79,9 +80,11 @@ static inline void ph_memstat_reset_peak(ph_memstat_probe *p)
 }
 
 /* Cumulative allocation calls of this thread's arena (see above). */
+PH_MUST_USE
 ph_err ph_memstat_alloc_calls(ph_memstat *m, uint64_t *out);
 
 /* Process-wide figures after an epoch refresh (see above). */
+PH_MUST_USE
 ph_err ph_memstat_global_read(ph_memstat *m, ph_memstat_global *out);
 
 /* The size class jemalloc serves `size` from (nallocx); 0 on error. */

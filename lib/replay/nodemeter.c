@@ -203,7 +203,10 @@ void ph_nodemeter_mark_phase(ph_nodemeter *m)
     ph_alloctrack_reset_peak(m->track);
     for (uint32_t t = 0; t <= NTYPES; t++) {
         uint32_t type = t < NTYPES ? t : PH_MEMTAG_NO_TYPE;
-        ph_alloctrack_type(m->track, type, &m->type_base[2 * t], &m->type_base[2 * t + 1]);
+        /* Every type asked is 0..65535 or NO_TYPE, the only PH_ERR_ARG
+         * there is; the base is left at 0 were it ever to happen. */
+        ph_ignore_err(ph_alloctrack_type(m->track, type, &m->type_base[2 * t],
+                                         &m->type_base[2 * t + 1]));
     }
 }
 
@@ -212,12 +215,14 @@ static uint64_t positive(int64_t v)
     return v > 0 ? (uint64_t)v : 0;
 }
 
-static void add_types(ph_nodemeter *m, ph_strategy_result *out)
+static ph_err add_types(ph_nodemeter *m, ph_strategy_result *out)
 {
     for (uint32_t t = 0; t <= NTYPES; t++) {
         uint64_t a = 0, b = 0, w = t < NTYPES ? m->type_writes[t] : 0;
         if (m->measuring) {
-            ph_alloctrack_type(m->track, t < NTYPES ? t : PH_MEMTAG_NO_TYPE, &a, &b);
+            ph_err e = ph_alloctrack_type(m->track, t < NTYPES ? t : PH_MEMTAG_NO_TYPE, &a, &b);
+            if (e)
+                return e;
             a -= m->type_base[2 * t];
             b -= m->type_base[2 * t + 1];
         }
@@ -229,8 +234,11 @@ static void add_types(ph_nodemeter *m, ph_strategy_result *out)
             snprintf(buf, sizeof buf, "unknown_type_%u", t);
             name = buf;
         }
-        ph_strategy_result_add_type(out, name, w, a, b);
+        ph_err e = ph_strategy_result_add_type(out, name, w, a, b);
+        if (e)
+            return e;
     }
+    return PH_OK;
 }
 
 static void write_figures(ph_node *node, ph_strategy_result *out)
@@ -249,10 +257,10 @@ static void write_figures(ph_node *node, ph_strategy_result *out)
     out->wbuf_peak_held_bytes = wb.peak_held_bytes;
 }
 
-static void gc_figures(const ph_nodemeter *m, ph_strategy_result *out)
+static ph_err gc_figures(const ph_nodemeter *m, ph_strategy_result *out)
 {
     if (!m->gc)
-        return;
+        return PH_OK;
     ph_gc_stats st;
     ph_gcmodel_stats(m->gc, &st);
     out->gc_collections = st.collections;
@@ -275,11 +283,14 @@ static void gc_figures(const ph_nodemeter *m, ph_strategy_result *out)
             .wbuf_bytes = ev[i].wbuf_bytes,
             .forced = ev[i].forced,
         };
-        ph_strategy_result_add_gc_event(out, &e);
+        ph_err err = ph_strategy_result_add_gc_event(out, &e);
+        if (err)
+            return err;
     }
+    return PH_OK;
 }
 
-void ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers, ph_strategy_result *out)
+ph_err ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers, ph_strategy_result *out)
 {
     /* The figures are taken with the garbage still held (Go's picture);
      * from here on frees are plain frees again. */
@@ -318,6 +329,8 @@ void ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers, ph_strat
         out->remote_bytes_freed = phase.uncounted.bytes_freed + phase.uncounted.untracked_bytes;
         ph_alloctrack_stop(m->track);
     }
-    add_types(m, out);
-    gc_figures(m, out);
+    ph_err err = add_types(m, out);
+    if (!err)
+        err = gc_figures(m, out);
+    return err;
 }

@@ -31,10 +31,12 @@
 
 typedef struct ph_nodemeter ph_nodemeter;
 
+PH_MUST_USE
 ph_err ph_nodemeter_create(ph_nodemeter **out);
 void ph_nodemeter_destroy(ph_nodemeter *m);
 ph_memtag *ph_nodemeter_tag(ph_nodemeter *m);
 void ph_nodemeter_attach(ph_nodemeter *m, ph_node_config *cfg);
+PH_MUST_USE
 ph_err ph_nodemeter_start(ph_nodemeter *m);
 bool ph_nodemeter_measuring(const ph_nodemeter *m);
 void ph_nodemeter_mark_peers(ph_nodemeter *m);
@@ -45,6 +47,7 @@ void ph_nodemeter_mark_phase(ph_nodemeter *m);
  * ph_gcmodel_create; heap_limit 0 = none. PH_ERR_GC_UNAVAILABLE without
  * an interposer, PH_ERR_STATE when not measuring. The filter is removed
  * by finish and destroy; the garbage is released by destroy. */
+PH_MUST_USE
 ph_err ph_nodemeter_gc_start(ph_nodemeter *m, int gogc, uint64_t heap_limit,
                              const ph_free_interposer *fi);
 /* Where a collection may run (the loop, between iterations). */
@@ -56,8 +59,10 @@ void ph_nodemeter_gc_stats(const ph_nodemeter *m, ph_gc_stats *out);
 int64_t ph_nodemeter_live(const ph_nodemeter *m);
 /* Fills the write-path and memory figures of `out` (name, times and
  * samples are the caller's); `npeers` divides the held bytes. Stops the
- * tracker. */
-void ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers,
-                         ph_strategy_result *out);
+ * tracker. PH_ERR_NOMEM when a per-type or GC-event entry could not be
+ * added (the figures before it are filled; `out` is then incomplete). */
+PH_MUST_USE
+ph_err ph_nodemeter_finish(ph_nodemeter *m, ph_node *node, size_t npeers,
+                           ph_strategy_result *out);
 
 #endif

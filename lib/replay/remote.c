@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "byteorder.h"
 #include "modelconn.h"
 #include "peer.h"
 #include "wbuf.h"
@@ -54,7 +55,7 @@ static bool node_own(const uint8_t *msg, size_t len)
 {
     if (len < 2)
         return false;
-    uint16_t t = (uint16_t)(msg[0] << 8 | msg[1]);
+    uint16_t t = ph_be16(msg);
     return t == PH_WIRE_INIT || t == PH_WIRE_GOSSIP_TIMESTAMP_FILTER || t == PH_WIRE_PING;
 }
 

@@ -52,6 +52,7 @@ typedef struct ph_remote_result {
     char first_error[200];
 } ph_remote_result;
 
+PH_MUST_USE
 ph_err ph_remote_set_create(ph_remote_set **out, const ph_remote_config *cfg);
 /* Destroys every remote still connected (their conns close). */
 void ph_remote_set_destroy(ph_remote_set *r);
@@ -59,6 +60,7 @@ void ph_remote_set_destroy(ph_remote_set *r);
 void ph_remote_expect(ph_remote_set *r, size_t i, const uint8_t *const *msgs,
                       const uint32_t *lens, size_t n);
 /* Connect remote `i` over `conn` (which it owns from now on, also on error). */
+PH_MUST_USE
 ph_err ph_remote_add(ph_remote_set *r, size_t i, ph_conn *conn);
 /* Remotes still connected. */
 size_t ph_remote_connected(const ph_remote_set *r);

@@ -65,6 +65,7 @@ struct rpeer {
 };
 
 struct engine {
+    ph_err timer_err;   /* a pacing timer could not be set: the run stops */
     const ph_replay_input *in;
     const ph_replay_config *cfg;
     ph_strategy_result *res;
@@ -286,9 +287,12 @@ static void pace_cb(ph_ev *ev, uint64_t id, void *ctx)
     uint64_t now = ph_ev_now(ev) - e->t_start;
     while (e->next_msg < n && arrival_ns(e, e->next_msg) <= now)
         relay_one(e, ph_replay_input_at(e->in, e->next_msg++));
-    if (e->next_msg < n)
-        ph_ev_timer_add(ev, arrival_ns(e, e->next_msg) - now, pace_cb, e, &e->pace_timer);
-    else
+    if (e->next_msg < n) {
+        ph_err err = ph_ev_timer_add(ev, arrival_ns(e, e->next_msg) - now, pace_cb, e,
+                                     &e->pace_timer);
+        if (err && !e->timer_err)
+            e->timer_err = err; /* run_until ends the run with it */
+    } else
         e->relays_done = true;
 }
 
@@ -647,6 +651,8 @@ static ph_err run_until(struct engine *e, bool (*done)(struct engine *), const c
             return fail(e, PH_ERR_TIMEOUT, what);
         if (err)
             return fail(e, err, "event loop");
+        if (e->timer_err)
+            return fail(e, e->timer_err, "pacing timer");
         ph_nodemeter_gc_safepoint(e->meter, ph_ev_now(e->ev));
         if ((err = ph_heapprof_observe(e->prof, ph_nodemeter_live(e->meter))))
             return fail(e, err, ph_heapprof_path(e->prof, true));
@@ -968,7 +974,9 @@ static void begin_phase(struct engine *e)
             if (e->peers[i].peer)
                 ph_peer_kick(e->peers[i].peer);
     } else {
-        ph_ev_timer_add(e->ev, 0, pace_cb, e, &e->pace_timer);
+        ph_err err = ph_ev_timer_add(e->ev, 0, pace_cb, e, &e->pace_timer);
+        if (err && !e->timer_err)
+            e->timer_err = err; /* run_until ends the run with it */
     }
 }
 
@@ -1092,8 +1100,8 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     double cpu0 = cpu_seconds();
     err = run_until(&e, replay_done, "the replay did not finish", strategy);
     if (!err && linger_ns(&e)) {
-        ph_ev_timer_add(e.ev, linger_ns(&e), linger_cb, &e, NULL);
-        err = run_until(&e, linger_done, "linger", strategy);
+        err = ph_ev_timer_add(e.ev, linger_ns(&e), linger_cb, &e, NULL);
+        err = err ? fail(&e, err, "linger timer") : run_until(&e, linger_done, "linger", strategy);
     }
     out->wall_seconds = (double)(mono_ns() - e.t0_wall) / 1e9;
     out->cpu_seconds = cpu_seconds() - cpu0;
@@ -1103,14 +1111,20 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
     if (err)
         goto done;
     take_sample(&e);
-    ph_nodemeter_finish(e.meter, e.node, e.npeers, out);
+    if ((err = ph_nodemeter_finish(e.meter, e.node, e.npeers, out))) {
+        err = fail(&e, err, "measurement figures");
+        goto done;
+    }
     progress(&e, strategy, true);
     out->writes_per_second = out->wall_seconds > 0 ? (double)out->writes / out->wall_seconds : 0;
     out->mib_per_second =
         out->wall_seconds > 0 ? (double)out->write_bytes / out->wall_seconds / 1048576.0 : 0;
     out->verify = cfg->verify;
     for (size_t i = 0; i < e.nsamples; i++)
-        ph_strategy_result_add_sample(out, &e.samples[i]);
+        if ((err = ph_strategy_result_add_sample(out, &e.samples[i]))) {
+            err = fail(&e, err, "samples");
+            goto done;
+        }
     if ((err = peer_figures(&e, out)))
         goto done;
 

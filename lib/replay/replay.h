@@ -104,6 +104,7 @@ typedef struct ph_replay_config {
 } ph_replay_config;
 
 /* Measure `strategy` in the calling process and thread. */
+PH_MUST_USE
 ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config *cfg,
                               const char *strategy, ph_strategy_result *out, char *errbuf,
                               size_t errlen);
@@ -112,6 +113,7 @@ ph_err ph_replay_run_strategy(const ph_replay_input *in, const ph_replay_config 
  * one strategy into the next and the caller's own allocations are never
  * counted; the result comes back over a pipe. The child ends with _exit.
  * The result's `concurrent` is 1. */
+PH_MUST_USE
 ph_err ph_replay_run_isolated(const ph_replay_input *in, const ph_replay_config *cfg,
                               const char *strategy, ph_strategy_result *out, char *errbuf,
                               size_t errlen);
@@ -127,6 +129,7 @@ ph_err ph_replay_run_isolated(const ph_replay_input *in, const ph_replay_config 
  * or PH_ERR_IO / PH_ERR_NOMEM when children could not be run or watched
  * (the strategies not measured have that error in errs). */
 #define PH_REPLAY_ERR_MAX 320
+PH_MUST_USE
 ph_err ph_replay_run_jobs(const ph_replay_input *in, const ph_replay_config *cfg,
                           const char *const *names, size_t n, unsigned jobs,
                           ph_strategy_result *out, ph_err *errs, char (*errtext)[PH_REPLAY_ERR_MAX],

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "json.h"
 #include "svgplot.h"
 

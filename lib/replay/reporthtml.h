@@ -21,6 +21,7 @@
 #include "error.h"
 #include "report.h"
 
+PH_MUST_USE
 ph_err ph_report_write_html(const ph_report *r, FILE *f);
 
 #endif

@@ -42,8 +42,10 @@ typedef struct ph_svg_bar {
 
 /* One polyline per series (none for a series of no points), legend on the
  * right, its entries closer together when many. */
+PH_MUST_USE
 ph_err ph_svg_lines(FILE *f, const ph_svg_chart *c, const ph_svg_series *s, size_t n);
 /* Vertical bars in the given order, x = rank (1..n); no legend. */
+PH_MUST_USE
 ph_err ph_svg_bars(FILE *f, const ph_svg_chart *c, const ph_svg_bar *b, size_t n);
 
 /* The palette, by index (wraps). */

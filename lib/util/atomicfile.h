@@ -32,6 +32,7 @@ enum {
 /* Creates the temporary file beside `path`. PH_ERR_EXISTS when `path`
  * exists and PH_ATOMICFILE_REPLACE is not set (or is a directory);
  * PH_ERR_IO with errno when the directory cannot take a file; PH_ERR_NOMEM. */
+PH_MUST_USE
 ph_err ph_atomicfile_open(ph_atomicfile **out, const char *path, unsigned flags);
 
 /* Where to write. */
@@ -42,6 +43,7 @@ FILE *ph_atomicfile_stream(ph_atomicfile *af);
  * rename failed, PH_ERR_EXISTS when the path appeared meanwhile and may not
  * be replaced: in both cases the temporary file is removed and whatever was
  * at the path is untouched. */
+PH_MUST_USE
 ph_err ph_atomicfile_commit(ph_atomicfile *af);
 
 /* Removes the temporary file and frees `af` (NULL is a no-op). */

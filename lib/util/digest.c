@@ -8,7 +8,7 @@
 
 #include <sodium.h>
 
-#include "json.h"
+#include "hex.h"
 
 ph_err ph_sha256_file(const char *path, char hex[65])
 {

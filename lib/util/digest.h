@@ -8,6 +8,7 @@
 #include "error.h"
 
 /* Writes 64 lowercase hex digits and a NUL into `hex`. */
+PH_MUST_USE
 ph_err ph_sha256_file(const char *path, char hex[65]);
 
 #endif

@@ -81,4 +81,21 @@ typedef enum ph_err {
 /* A short human-readable text for `err`; never NULL, static storage. */
 const char *ph_strerror(ph_err err);
 
+/* Marks every function that returns a ph_err: a dropped error is a bug the
+ * compiler can see, so it is made to say so (with -Werror, a build error). */
+#if defined(__GNUC__) || defined(__clang__)
+#define PH_MUST_USE __attribute__((warn_unused_result))
+#else
+#define PH_MUST_USE
+#endif
+
+/* For the rare call whose error genuinely does not matter (best-effort
+ * clean-up, a second error while reporting a first): gcc does not let a
+ * (void) cast silence warn_unused_result, passing the value here does.
+ * Each use says at the call why ignoring is right. */
+static inline void ph_ignore_err(ph_err e)
+{
+    (void)e;
+}
+
 #endif

@@ -1,4 +1,4 @@
-/* JSON through jansson, and hex.
+/* JSON through jansson.
  *
  * The documents peerheap reads come from outside (other people's reports and
  * baselines), so they are parsed by a maintained library, jansson; these
@@ -9,7 +9,7 @@
  *
  * Ownership: json_t values follow jansson's reference counting; ph_json_put
  * and ph_json_append steal the reference to `v` (as json_object_set_new).
- * Hex helpers: see each. */
+ * Hex lives in hex.h. */
 #ifndef PH_JSON_H
 #define PH_JSON_H
 
@@ -24,8 +24,10 @@
 
 /* Parses `len` bytes of text (duplicate keys refused). On PH_ERR_JSON,
  * `why` gets one line: "line L column C: jansson's text". PH_ERR_NOMEM. */
+PH_MUST_USE
 ph_err ph_json_parse(const char *text, size_t len, json_t **out, char *why, size_t why_len);
 /* The same for a whole file; PH_ERR_IO (errno kept) when it cannot be read. */
+PH_MUST_USE
 ph_err ph_json_load_file(const char *path, json_t **out, char *why, size_t why_len);
 
 /* Reading. Each returns false, leaving *out alone, when `v` is absent or of
@@ -56,15 +58,7 @@ json_t *ph_json_text(const char *s);
 
 /* Writes `v` followed by a newline: pretty (two-space indent) or compact
  * (one line, no spaces: JSON Lines). PH_ERR_IO when the stream fails. */
+PH_MUST_USE
 ph_err ph_json_dump(const json_t *v, FILE *f, bool pretty);
-
-/* Decode a hex string (upper or lower case, even length) into a new buffer
- * owned by the caller (free()); an empty string gives a valid 1-byte
- * allocation and *out_len = 0. PH_ERR_PARSE on bad hex, PH_ERR_NOMEM. */
-ph_err ph_hex_decode(const char *hex, size_t hex_len, uint8_t **out, size_t *out_len);
-/* Decode into a fixed buffer: exactly `n` bytes required. */
-ph_err ph_hex_decode_fixed(const char *hex, uint8_t *out, size_t n);
-/* Lowercase hex of `n` bytes into `out` (2n + 1 bytes, NUL-terminated). */
-void ph_hex_encode(const uint8_t *in, size_t n, char *out);
 
 #endif

@@ -28,6 +28,7 @@ void ph_logf(const ph_logger *lg, ph_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *ph_log_level_name(ph_log_level level);
 /* "error", "warn", "info", "debug"; PH_ERR_PARSE otherwise. */
+PH_MUST_USE
 ph_err ph_log_level_parse(const char *s, ph_log_level *out);
 
 #endif

@@ -74,16 +74,19 @@ typedef struct ph_wbuf_stats {
 } ph_wbuf_stats;
 
 /* Names: "fresh", "exact", "reuse", "pool", "ring", "tiered". `cfg` may be NULL. */
+PH_MUST_USE
 ph_err ph_wbuf_create(ph_wbuf **out, const char *name, const ph_wbuf_config *cfg);
 void ph_wbuf_destroy(ph_wbuf *w);
 const char *ph_wbuf_name(const ph_wbuf *w);
 /* Frames per write the strategy prefers (0 = no preference). */
 size_t ph_wbuf_preferred_batch(const ph_wbuf_peer *p);
 
+PH_MUST_USE
 ph_err ph_wbuf_peer_attach(ph_wbuf *w, ph_wbuf_peer **out);
 /* Frees what the peer holds. Frames not yet released are released first. */
 void ph_wbuf_peer_detach(ph_wbuf_peer *p);
 
+PH_MUST_USE
 ph_err ph_wbuf_acquire(ph_wbuf_peer *p, size_t len, ph_wbuf_frame *f, uint64_t now_ns);
 void ph_wbuf_release(ph_wbuf_peer *p, ph_wbuf_frame *f, uint64_t now_ns);
 /* Let time-based policies (pool expiry) run. Cheap; call on a timer. */

@@ -91,6 +91,7 @@ struct ph_wbuf__idle {
     struct ph_wbuf__idle_entry *e;
     size_t cap, head, count;
 };
+PH_MUST_USE
 ph_err ph_wbuf__idle_init(struct ph_wbuf__idle *q, size_t cap);
 /* Frees every idle buffer (each `bufsize` bytes) and the entry array. */
 void ph_wbuf__idle_fini(ph_wbuf *w, struct ph_wbuf__idle *q, size_t bufsize);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
+
 /* Largest field list in the table is 19 (open_channel2); a test checks it. */
 #define MAX_FIELDS 32
 
@@ -44,10 +46,7 @@ struct ph_wire_msg {
 
 uint64_t ph_wire_be_get(const uint8_t *p, size_t width)
 {
-    uint64_t v = 0;
-    for (size_t i = 0; i < width; i++)
-        v = (v << 8) | p[i];
-    return v;
+    return ph_be_uint(p, width);
 }
 
 int64_t ph_wire_be_get_signed(const uint8_t *p, size_t width)
@@ -63,10 +62,7 @@ int64_t ph_wire_be_get_signed(const uint8_t *p, size_t width)
 
 void ph_wire_be_put(uint8_t *p, size_t width, uint64_t v)
 {
-    for (size_t i = width; i > 0; i--) {
-        p[i - 1] = (uint8_t)v;
-        v >>= 8;
-    }
+    ph_put_be_uint(p, width, v);
 }
 
 ph_err ph_wire_bigsize_decode(const uint8_t *p, size_t len, uint64_t *v, size_t *used)
@@ -1472,7 +1468,9 @@ static void sb_text(struct sb *b, const uint8_t *p, size_t n)
 static uint64_t fu(const ph_wire_msg *m, const char *name)
 {
     uint64_t v = 0;
-    ph_wire_get_u64(m, name, &v);
+    /* Names come from the message's own layout; one it lacks shows as 0. */
+    if (ph_wire_get_u64(m, name, &v) != PH_OK)
+        v = 0;
     return v;
 }
 
@@ -1488,7 +1486,9 @@ static void sb_scid(struct sb *b, const ph_wire_msg *m, const char *name)
 {
     char s[PH_WIRE_SCID_STRLEN];
     uint64_t scid = 0;
-    ph_wire_get_scid(m, name, &scid);
+    /* As fu(): a field the layout lacks shows as 0x0x0. */
+    if (ph_wire_get_scid(m, name, &scid) != PH_OK)
+        scid = 0;
     sb_printf(b, "%s", ph_wire_scid_format(scid, s));
 }
 

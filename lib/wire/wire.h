@@ -182,6 +182,7 @@ size_t ph_wire_type_size(ph_wire_type t);
 /* BigSize. Decode: PH_ERR_EOF if len == 0, PH_ERR_WIRE_SHORT if truncated
  * after the prefix, PH_ERR_WIRE_NONCANONICAL if not minimal; *used = bytes
  * consumed. Encode writes 1/3/5/9 bytes into out (>= 9) and returns that. */
+PH_MUST_USE
 ph_err ph_wire_bigsize_decode(const uint8_t *p, size_t len, uint64_t *v, size_t *used);
 size_t ph_wire_bigsize_len(uint64_t v);
 size_t ph_wire_bigsize_encode(uint64_t v, uint8_t *out);
@@ -190,10 +191,13 @@ size_t ph_wire_bigsize_encode(uint64_t v, uint8_t *out);
  * TLV record). PH_ERR_WIRE_FIELD if len > max_bytes, NONCANONICAL if it has a
  * leading zero byte. Encode writes the minimal form (0..8 bytes) into out
  * (>= 8) and returns its length. */
+PH_MUST_USE
 ph_err ph_wire_tu_decode(const uint8_t *p, size_t len, size_t max_bytes, uint64_t *v);
 size_t ph_wire_tu_encode(uint64_t v, uint8_t *out);
 
-/* Fixed-width big-endian integers, width 1..8 (signed = two's complement). */
+/* Fixed-width big-endian integers, width 1..8 (signed = two's complement).
+ * Kept for users of the installed header; they are byteorder.h's
+ * ph_be_uint/ph_put_be_uint, which code inside peerheap calls directly. */
 uint64_t ph_wire_be_get(const uint8_t *p, size_t width);
 int64_t ph_wire_be_get_signed(const uint8_t *p, size_t width);
 void ph_wire_be_put(uint8_t *p, size_t width, uint64_t v);
@@ -218,6 +222,7 @@ bool ph_wire_point_valid(const uint8_t *p);
  * the number of scids and writes min(n, cap) of them to out (may be NULL).
  * PH_ERR_WIRE_FIELD if the encoding byte is not 0 (zlib is forbidden) or
  * the rest is not a whole number of scids; PH_ERR_WIRE_SHORT if len == 0. */
+PH_MUST_USE
 ph_err ph_wire_short_ids_decode(const uint8_t *enc, size_t len,
                                 uint64_t *out, size_t cap, size_t *n);
 
@@ -236,12 +241,14 @@ typedef struct ph_wire_tlv {
  * rules above. Sets *n to the number of records and fills up to `cap` of
  * them (recs may be NULL: validate and count only); values point into p.
  * *err_offset (may be NULL) = offset in p of the first problem. */
+PH_MUST_USE
 ph_err ph_wire_tlv_decode(const ph_wire_tlv_stream_desc *sd, const uint8_t *p, size_t len,
                           ph_wire_tlv *recs, size_t cap, size_t *n, size_t *err_offset);
 /* Size of a stream of these records / write it into out (cap bytes, must be
  * >= ph_wire_tlv_encoded_len; PH_ERR_ARG otherwise). Records must be in
  * strictly increasing type order (PH_ERR_WIRE_TLV_ORDER). */
 size_t ph_wire_tlv_encoded_len(const ph_wire_tlv *recs, size_t n);
+PH_MUST_USE
 ph_err ph_wire_tlv_encode(const ph_wire_tlv *recs, size_t n, uint8_t *out, size_t cap,
                           size_t *written);
 
@@ -259,7 +266,9 @@ typedef struct ph_wire_value {
 /* Integer value of a C_ONE integer field (byte, u*, s*, tu*, bigsize):
  * signed types reject negative values in _u64 and u64 > INT64_MAX in _i64
  * (PH_ERR_WIRE_FIELD); non-integer fields: PH_ERR_ARG. */
+PH_MUST_USE
 ph_err ph_wire_value_u64(const ph_wire_value *v, uint64_t *out);
+PH_MUST_USE
 ph_err ph_wire_value_i64(const ph_wire_value *v, int64_t *out);
 
 /* ------------------------------------------------------------------------
@@ -277,9 +286,11 @@ enum {
 /* Decode one whole message (2-byte type included). `out` may be NULL: then
  * the input is only validated and nothing is allocated. Errors: see the top
  * of this file, plus PH_ERR_NOMEM. */
+PH_MUST_USE
 ph_err ph_wire_decode(const uint8_t *buf, size_t len, unsigned flags,
                       ph_wire_msg **out, size_t *err_offset);
 /* Type of a raw message without decoding; PH_ERR_WIRE_SHORT if len < 2. */
+PH_MUST_USE
 ph_err ph_wire_peek_type(const uint8_t *buf, size_t len, uint16_t *type);
 
 void ph_wire_msg_free(ph_wire_msg *m);
@@ -295,9 +306,11 @@ bool ph_wire_msg_known(const ph_wire_msg *m);
 size_t ph_wire_msg_heap_size(const ph_wire_msg *m);
 
 /* Opaque messages: the payload after the type. PH_ERR_STATE for known types. */
+PH_MUST_USE
 ph_err ph_wire_msg_payload(const ph_wire_msg *m, const uint8_t **p, size_t *len);
 /* Known types without a declared TLV stream: the raw extension bytes after
  * the fields (len 0 when none). PH_ERR_STATE for other messages. */
+PH_MUST_USE
 ph_err ph_wire_msg_extension(const ph_wire_msg *m, const uint8_t **p, size_t *len);
 
 /* --- field access by name ---
@@ -306,12 +319,17 @@ ph_err ph_wire_msg_extension(const ph_wire_msg *m, const uint8_t **p, size_t *le
  * or "<record>" for a record's whole value. Errors: PH_ERR_ARG if the layout
  * has no such name or the accessor does not fit the field's type;
  * PH_ERR_WIRE_ABSENT if the TLV record is not in this message. */
+PH_MUST_USE
 ph_err ph_wire_get(const ph_wire_msg *m, const char *name, ph_wire_value *out);
+PH_MUST_USE
 ph_err ph_wire_get_u64(const ph_wire_msg *m, const char *name, uint64_t *v);
+PH_MUST_USE
 ph_err ph_wire_get_i64(const ph_wire_msg *m, const char *name, int64_t *v);
 /* Encoded bytes of any field (arrays: the elements, without the count field). */
+PH_MUST_USE
 ph_err ph_wire_get_bytes(const ph_wire_msg *m, const char *name, const uint8_t **p,
                          size_t *len);
+PH_MUST_USE
 ph_err ph_wire_get_scid(const ph_wire_msg *m, const char *name, uint64_t *scid);
 
 /* TLV records of the message's declared stream, in order (unknown odd
@@ -320,6 +338,7 @@ size_t ph_wire_tlv_count(const ph_wire_msg *m);
 const ph_wire_tlv *ph_wire_tlv_at(const ph_wire_msg *m, size_t i);
 const ph_wire_tlv *ph_wire_tlv_find(const ph_wire_msg *m, uint64_t type);
 /* A field of one record value, e.g. for records of ph_wire_tlv_decode. */
+PH_MUST_USE
 ph_err ph_wire_tlv_field(const ph_wire_tlv *rec, const char *field, ph_wire_value *out);
 
 /* --- construction ---
@@ -328,7 +347,9 @@ ph_err ph_wire_tlv_field(const ph_wire_tlv *rec, const char *field, ph_wire_valu
  * fields, then encode. Points start all-zero, which does not decode: set
  * them. ph_wire_msg_new_opaque: a type NOT in the table with a payload
  * (copied); PH_ERR_WIRE_UNKNOWN_TYPE if the type is known. */
+PH_MUST_USE
 ph_err ph_wire_msg_new(ph_wire_msg **out, uint16_t type);
+PH_MUST_USE
 ph_err ph_wire_msg_new_opaque(ph_wire_msg **out, uint16_t type, const uint8_t *payload,
                               size_t len);
 
@@ -340,15 +361,21 @@ ph_err ph_wire_msg_new_opaque(ph_wire_msg **out, uint16_t type, const uint8_t *p
  * (a whole number of elements, or for witnesses a valid sequence of
  * u16-prefixed items) and their count field follows. Only message fields,
  * not "<record>.<field>" (use ph_wire_tlv_put). */
+PH_MUST_USE
 ph_err ph_wire_set_u64(ph_wire_msg *m, const char *name, uint64_t v);
+PH_MUST_USE
 ph_err ph_wire_set_i64(ph_wire_msg *m, const char *name, int64_t v);
+PH_MUST_USE
 ph_err ph_wire_set_bytes(ph_wire_msg *m, const char *name, const uint8_t *p, size_t len);
+PH_MUST_USE
 ph_err ph_wire_set_scid(ph_wire_msg *m, const char *name, uint64_t scid);
 /* Insert or replace a TLV record of the message's declared stream (the value
  * is copied and validated like on decode: known records must match their
  * layout; unknown even types are refused with PH_ERR_WIRE_TLV_UNKNOWN_EVEN).
  * PH_ERR_STATE if the message type has no TLV stream. */
+PH_MUST_USE
 ph_err ph_wire_tlv_put(ph_wire_msg *m, uint64_t type, const uint8_t *value, size_t len);
+PH_MUST_USE
 ph_err ph_wire_tlv_remove(ph_wire_msg *m, uint64_t type); /* ABSENT if not there */
 
 /* --- encoding ---
@@ -358,7 +385,9 @@ ph_err ph_wire_tlv_remove(ph_wire_msg *m, uint64_t type); /* ABSENT if not there
  * *written (may be NULL) = bytes written. encode_alloc returns a new buffer
  * owned by the caller (free()). */
 size_t ph_wire_encoded_len(const ph_wire_msg *m);
+PH_MUST_USE
 ph_err ph_wire_encode(const ph_wire_msg *m, uint8_t *buf, size_t cap, size_t *written);
+PH_MUST_USE
 ph_err ph_wire_encode_alloc(const ph_wire_msg *m, uint8_t **out, size_t *len);
 
 /* Offset in the encoded message (type included) where the signed part of a
@@ -372,28 +401,38 @@ size_t ph_wire_signed_offset(uint16_t type);
  * chain hashes are 32 bytes in wire order. */
 /* init: empty globalfeatures, `features` as given, networks TLV with the
  * chains when nchains > 0. */
+PH_MUST_USE
 ph_err ph_wire_init_new(ph_wire_msg **out, const uint8_t *features, size_t flen,
                         const uint8_t (*chains)[32], size_t nchains);
+PH_MUST_USE
 ph_err ph_wire_ping_new(ph_wire_msg **out, uint16_t num_pong_bytes, uint16_t byteslen);
+PH_MUST_USE
 ph_err ph_wire_pong_new(ph_wire_msg **out, uint16_t byteslen); /* zero bytes */
 /* error / warning: channel_id NULL = all zero; text as data (no NUL). */
+PH_MUST_USE
 ph_err ph_wire_error_new(ph_wire_msg **out, const uint8_t *channel_id, const char *text);
+PH_MUST_USE
 ph_err ph_wire_warning_new(ph_wire_msg **out, const uint8_t *channel_id, const char *text);
+PH_MUST_USE
 ph_err ph_wire_gossip_timestamp_filter_new(ph_wire_msg **out, const uint8_t *chain_hash,
                                            uint32_t first_timestamp,
                                            uint32_t timestamp_range);
 /* query_option TLV added when query_option_flags != 0. */
+PH_MUST_USE
 ph_err ph_wire_query_channel_range_new(ph_wire_msg **out, const uint8_t *chain_hash,
                                        uint32_t first_blocknum, uint32_t number_of_blocks,
                                        uint64_t query_option_flags);
 /* scids encoded with encoding type 0, in the order given (the spec wants
  * them ascending; not checked). */
+PH_MUST_USE
 ph_err ph_wire_reply_channel_range_new(ph_wire_msg **out, const uint8_t *chain_hash,
                                        uint32_t first_blocknum, uint32_t number_of_blocks,
                                        uint8_t sync_complete, const uint64_t *scids,
                                        size_t nscids);
+PH_MUST_USE
 ph_err ph_wire_query_short_channel_ids_new(ph_wire_msg **out, const uint8_t *chain_hash,
                                            const uint64_t *scids, size_t nscids);
+PH_MUST_USE
 ph_err ph_wire_reply_short_channel_ids_end_new(ph_wire_msg **out, const uint8_t *chain_hash,
                                                uint8_t full_information);
 
@@ -425,7 +464,9 @@ const ph_feature_desc *ph_feature_find_name(const char *name);
 
 bool ph_feature_test(const uint8_t *fv, size_t len, unsigned bit);
 /* PH_ERR_ARG if the bit does not fit in len bytes (len must be > bit / 8). */
+PH_MUST_USE
 ph_err ph_feature_set(uint8_t *fv, size_t len, unsigned bit);
+PH_MUST_USE
 ph_err ph_feature_clear(uint8_t *fv, size_t len, unsigned bit);
 /* Bytes needed to hold `bit` (bit / 8 + 1). */
 size_t ph_feature_len_for(unsigned bit);
@@ -438,6 +479,7 @@ bool ph_feature_unknown_even(const uint8_t *fv, size_t len, const uint8_t *known
                              size_t known_len, unsigned *bit);
 /* out = a | b, right-aligned (BOLT 1 init: globalfeatures | features).
  * *out_len = max(alen, blen); PH_ERR_ARG if cap is smaller. */
+PH_MUST_USE
 ph_err ph_feature_or(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
                      uint8_t *out, size_t cap, size_t *out_len);
 /* Comma-separated names of the set bits ("gossip_queries?,var_onion_optin!"

@@ -17,10 +17,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "hex.h"
 #include "memstat.h"
 #include "node.h"
 #include "noise.h"
-#include "json.h"
 
 #define MAX_COUNTS 4
 #define DEADLINE_S 120
@@ -81,11 +81,11 @@ static int node_open(ph_node **n, ph_ev *ev, uint8_t seed, const char *strategy,
     return bound ? (ph_node_listen(*n, "127.0.0.1:0", bound, 64) ? -1 : 0) : 0;
 }
 
-static void read_flushed(ph_memstat *ms, ph_memstat_global *g)
+static ph_err read_flushed(ph_memstat *ms, ph_memstat_global *g)
 {
     uint64_t calls;
-    ph_memstat_alloc_calls(ms, &calls);
-    ph_memstat_global_read(ms, g);
+    ph_err err = ph_memstat_alloc_calls(ms, &calls);
+    return err ? err : ph_memstat_global_read(ms, g);
 }
 
 static int measure(ph_memstat *ms, const char *strategy, size_t n, struct figures *f)
@@ -103,18 +103,21 @@ static int measure(ph_memstat *ms, const char *strategy, size_t n, struct figure
     ph_hex_encode(pub, 33, hex);
     snprintf(target, sizeof target, "%s@%s", hex, bound);
     ph_memstat_global g0, g1, g2;
-    read_flushed(ms, &g0);
+    if (read_flushed(ms, &g0))
+        goto out;
     int64_t t0 = ph_memstat_live(pr);
     if (ph_node_connect(b, target) || pump_until(ev, a, b, 1, true))
         goto out;
-    read_flushed(ms, &g1);
+    if (read_flushed(ms, &g1))
+        goto out;
     int64_t t1 = ph_memstat_live(pr);
     for (size_t i = 0; i < n; i++)
         if (ph_node_connect(b, target))
             goto out;
     if (pump_until(ev, a, b, n + 1, true))
         goto out;
-    read_flushed(ms, &g2);
+    if (read_flushed(ms, &g2))
+        goto out;
     int64_t t2 = ph_memstat_live(pr);
     f->marginal = ((double)g2.allocated - (double)g1.allocated) / (double)(2 * n);
     f->whole = ((double)g2.allocated - (double)g0.allocated) / (double)(2 * (n + 1));
@@ -128,7 +131,8 @@ out:
         ph_node_shutdown(b);
     for (double end = mono_s() + 10; ev && mono_s() < end &&
                                      ((a && ph_node_peer_count(a)) || (b && ph_node_peer_count(b)));)
-        ph_ev_run_once(ev, 5);
+        if (ph_ev_run_once(ev, 5))
+            break; /* a loop that cannot run cannot drain either: destroy now */
     ph_node_destroy(a);
     ph_node_destroy(b);
     ph_ev_destroy(ev);

@@ -8,6 +8,7 @@
  * payload byte fed is accounted for once the capture is finished. */
 #include <string.h>
 
+#include "byteorder.h"
 #include "capture.h"
 #include "fuzz.h"
 #include "tcpreasm.h"
@@ -81,11 +82,6 @@ static void on_close(void *ctx, struct ph_tcp_conn_info *c)
     }
 }
 
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -123,8 +119,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((r[0] >> 4) & 1)
             p.src.port ^= (uint16_t)(r[0] >> 5); /* more 4-tuples */
         p.flags = r[1];
-        p.seq = rd32(r + 2);
-        p.ack = rd32(r + 6);
+        p.seq = ph_le32(r + 2);
+        p.ack = ph_le32(r + 6);
         p.payload_len = (size_t)(r[10] | (r[11] & 0x0f) << 8);
         p.payload = pattern + (r[11] >> 4) * 64;
         if (p.payload_len > sizeof pattern - 1024)

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "byteorder.h"
+
 /* ---- byte writing ---- */
 
 static void wr(uint8_t *p, uint64_t v, int n, bool be)
@@ -15,8 +17,6 @@ static void wr(uint8_t *p, uint64_t v, int n, bool be)
         p[i] = (uint8_t)(v >> (8 * (be ? n - 1 - i : i)));
 }
 
-static void be16(uint8_t *p, uint16_t v) { wr(p, v, 2, true); }
-static void be32(uint8_t *p, uint32_t v) { wr(p, v, 4, true); }
 
 /* ---- pcapng ---- */
 
@@ -219,18 +219,13 @@ void capgen_pcap_close(capgen_pcap *w)
     free(w);
 }
 
-static uint32_t rd_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 size_t capgen_read_pcap(const char *path, struct capgen_rec **out)
 {
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     uint8_t h[24];
     assert_int_equal(fread(h, 1, 24, f), 24);
-    assert_int_equal(rd_le32(h), 0xa1b23c4du);
+    assert_int_equal(ph_le32(h), 0xa1b23c4du);
     size_t n = 0, cap = 64;
     struct capgen_rec *r = malloc(cap * sizeof *r);
     assert_non_null(r);
@@ -241,8 +236,8 @@ size_t capgen_read_pcap(const char *path, struct capgen_rec **out)
             r = realloc(r, cap * sizeof *r);
             assert_non_null(r);
         }
-        r[n].ts_ns = (uint64_t)rd_le32(rh) * 1000000000u + rd_le32(rh + 4);
-        r[n].len = rd_le32(rh + 8);
+        r[n].ts_ns = (uint64_t)ph_le32(rh) * 1000000000u + ph_le32(rh + 4);
+        r[n].len = ph_le32(rh + 8);
         r[n].data = malloc(r[n].len ? r[n].len : 1);
         assert_non_null(r[n].data);
         assert_int_equal(fread(r[n].data, 1, r[n].len, f), r[n].len);
@@ -289,15 +284,15 @@ static const uint8_t MACS[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
 static size_t outer_ipv4(uint8_t *out, uint8_t proto, size_t inner_len)
 {
     memcpy(out, MACS, 12);
-    be16(out + 12, 0x0800);
+    ph_put_be16(out + 12, 0x0800);
     uint8_t *ip = out + 14;
     memset(ip, 0, 20);
     ip[0] = 0x45;
-    be16(ip + 2, (uint16_t)(20 + inner_len));
+    ph_put_be16(ip + 2, (uint16_t)(20 + inner_len));
     ip[8] = 64;
     ip[9] = proto;
-    be32(ip + 12, 0x0a000001);
-    be32(ip + 16, 0x0a000002);
+    ph_put_be32(ip + 12, 0x0a000001);
+    ph_put_be32(ip + 16, 0x0a000002);
     return 34;
 }
 
@@ -318,27 +313,27 @@ size_t capgen_wrap(enum capgen_wrap w, const uint8_t *eth, size_t len, uint8_t *
         memcpy(out, eth, 12);
         h = 12;
         if (w == CW_QINQ) {
-            be16(out + h, 0x88a8);
-            be16(out + h + 2, 100);
+            ph_put_be16(out + h, 0x88a8);
+            ph_put_be16(out + h + 2, 100);
             h += 4;
         }
-        be16(out + h, 0x8100);
-        be16(out + h + 2, 42);
+        ph_put_be16(out + h, 0x8100);
+        ph_put_be16(out + h + 2, 42);
         h += 4;
         memcpy(out + h, eth + 12, len - 12);
         return h + len - 12;
     case CW_SLL:
         memset(out, 0, 16);
-        be16(out + 2, 772);
-        be16(out + 4, 6);
-        be16(out + 14, et);
+        ph_put_be16(out + 2, 772);
+        ph_put_be16(out + 4, 6);
+        ph_put_be16(out + 14, et);
         memcpy(out + 16, ip, iplen);
         return 16 + iplen;
     case CW_SLL2:
         memset(out, 0, 20);
-        be16(out, et);
-        be32(out + 4, 1);
-        be16(out + 8, 772);
+        ph_put_be16(out, et);
+        ph_put_be32(out + 4, 1);
+        ph_put_be16(out + 8, 772);
         out[11] = 6;
         memcpy(out + 20, ip, iplen);
         return 20 + iplen;
@@ -360,7 +355,7 @@ size_t capgen_wrap(enum capgen_wrap w, const uint8_t *eth, size_t len, uint8_t *
             out[h++] = 1;
         out[h++] = 0xff;
         out[h++] = 0x03;
-        be16(out + h, v6 ? 0x57 : 0x21);
+        ph_put_be16(out + h, v6 ? 0x57 : 0x21);
         h += 2;
         memcpy(out + h, ip, iplen);
         return h + iplen;
@@ -369,26 +364,26 @@ size_t capgen_wrap(enum capgen_wrap w, const uint8_t *eth, size_t len, uint8_t *
         h = 0;
         if (w == CW_PPPOE) {
             memcpy(out, MACS, 12);
-            be16(out + 12, 0x8864);
+            ph_put_be16(out + 12, 0x8864);
             h = 14;
         }
         out[h] = 0x11;
         out[h + 1] = 0;
-        be16(out + h + 2, 7);
-        be16(out + h + 4, (uint16_t)(iplen + 2));
-        be16(out + h + 6, v6 ? 0x57 : 0x21);
+        ph_put_be16(out + h + 2, 7);
+        ph_put_be16(out + h + 4, (uint16_t)(iplen + 2));
+        ph_put_be16(out + h + 6, v6 ? 0x57 : 0x21);
         memcpy(out + h + 8, ip, iplen);
         return h + 8 + iplen;
     case CW_C_HDLC:
         out[0] = 0x0f;
         out[1] = 0;
-        be16(out + 2, et);
+        ph_put_be16(out + 2, et);
         memcpy(out + 4, ip, iplen);
         return 4 + iplen;
     case CW_NFLOG:
         out[0] = v6 ? 10 : 2;
         out[1] = 0;
-        be16(out + 2, 5);
+        ph_put_be16(out + 2, 5);
         /* a prefix TLV first (type 10), then the payload (type 9), little-endian */
         wr(out + 4, 4 + 8, 2, false);
         wr(out + 6, 10, 2, false);
@@ -407,44 +402,44 @@ size_t capgen_wrap(enum capgen_wrap w, const uint8_t *eth, size_t len, uint8_t *
         return 108 + len;
     case CW_MPLS:
         memcpy(out, MACS, 12);
-        be16(out + 12, 0x8847);
-        be32(out + 14, 100u << 12 | 64);           /* label 100 */
-        be32(out + 18, 200u << 12 | 1u << 8 | 64);  /* label 200, bottom */
+        ph_put_be16(out + 12, 0x8847);
+        ph_put_be32(out + 14, 100u << 12 | 64);           /* label 100 */
+        ph_put_be32(out + 18, 200u << 12 | 1u << 8 | 64);  /* label 200, bottom */
         memcpy(out + 22, ip, iplen);
         return 22 + iplen;
     case CW_GRE_IP:
         h = outer_ipv4(out, 47, 8 + iplen);
-        be16(out + h, 0x2000);  /* key present */
-        be16(out + h + 2, et);
-        be32(out + h + 4, 77);
+        ph_put_be16(out + h, 0x2000);  /* key present */
+        ph_put_be16(out + h + 2, et);
+        ph_put_be32(out + h + 4, 77);
         memcpy(out + h + 8, ip, iplen);
         return h + 8 + iplen;
     case CW_GRE_ETH:
         h = outer_ipv4(out, 47, 4 + len);
-        be16(out + h, 0);
-        be16(out + h + 2, 0x6558);
+        ph_put_be16(out + h, 0);
+        ph_put_be16(out + h + 2, 0x6558);
         memcpy(out + h + 4, eth, len);
         return h + 4 + len;
     case CW_ERSPAN1:
         h = outer_ipv4(out, 47, 4 + len);
-        be16(out + h, 0);
-        be16(out + h + 2, 0x88be);
+        ph_put_be16(out + h, 0);
+        ph_put_be16(out + h + 2, 0x88be);
         memcpy(out + h + 4, eth, len);
         return h + 4 + len;
     case CW_ERSPAN2:
         h = outer_ipv4(out, 47, 16 + len);
-        be16(out + h, 0x1000); /* sequence number present */
-        be16(out + h + 2, 0x88be);
-        be32(out + h + 4, 9);
+        ph_put_be16(out + h, 0x1000); /* sequence number present */
+        ph_put_be16(out + h + 2, 0x88be);
+        ph_put_be32(out + h + 4, 9);
         memset(out + h + 8, 0, 8);
         out[h + 8] = 0x10; /* version 1 */
         memcpy(out + h + 16, eth, len);
         return h + 16 + len;
     case CW_ERSPAN3:
         h = outer_ipv4(out, 47, 8 + 20 + len);
-        be16(out + h, 0x1000);
-        be16(out + h + 2, 0x22eb);
-        be32(out + h + 4, 9);
+        ph_put_be16(out + h, 0x1000);
+        ph_put_be16(out + h + 2, 0x22eb);
+        ph_put_be32(out + h + 4, 9);
         memset(out + h + 8, 0, 20);
         out[h + 8] = 0x20;  /* version 2 */
         out[h + 8 + 11] = 1; /* O: platform subheader follows */
@@ -454,10 +449,10 @@ size_t capgen_wrap(enum capgen_wrap w, const uint8_t *eth, size_t len, uint8_t *
     case CW_GENEVE: {
         size_t th = w == CW_VXLAN ? 8 : 16;
         h = outer_ipv4(out, 17, 8 + th + len);
-        be16(out + h, 54321);
-        be16(out + h + 2, w == CW_VXLAN ? 4789 : 6081);
-        be16(out + h + 4, (uint16_t)(8 + th + len));
-        be16(out + h + 6, 0);
+        ph_put_be16(out + h, 54321);
+        ph_put_be16(out + h + 2, w == CW_VXLAN ? 4789 : 6081);
+        ph_put_be16(out + h + 4, (uint16_t)(8 + th + len));
+        ph_put_be16(out + h + 6, 0);
         uint8_t *t = out + h + 8;
         memset(t, 0, th);
         if (w == CW_VXLAN) {
@@ -465,7 +460,7 @@ size_t capgen_wrap(enum capgen_wrap w, const uint8_t *eth, size_t len, uint8_t *
             t[6] = 1; /* VNI */
         } else {
             t[0] = 2;  /* 2 words of options */
-            be16(t + 2, 0x6558);
+            ph_put_be16(t + 2, 0x6558);
         }
         memcpy(t + th, eth, len);
         return h + 8 + th + len;
