@@ -54,6 +54,7 @@
 #include "outq.h"
 #include "report.h"
 #include "wire.h"
+#include "wire_build.h"
 
 #define DEADLINE_MS 60000u
 #define SAMPLE "captures/mainnet-gossip.lnmsgs"

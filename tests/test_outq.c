@@ -15,6 +15,7 @@
 #include "outq.h"
 #include "wbuf.h"
 #include "wire.h"
+#include "wire_build.h"
 
 /* Fixed keys: both ends of one direction of a transport. */
 static const uint8_t KEY[32] = { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa };

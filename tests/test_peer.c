@@ -18,6 +18,7 @@
 
 #include "byteorder.h"
 #include "ev.h"
+#include "featurebits.h"
 #include "gossip.h"
 #include "gossip_sig.h"
 #include "hex.h"
@@ -30,6 +31,7 @@
 #include "peer.h"
 #include "wbuf.h"
 #include "wire.h"
+#include "wire_build.h"
 
 #define SAMPLE "captures/mainnet-gossip.lnmsgs"
 #define SAMPLE_MESSAGES 28809u

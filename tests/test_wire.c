@@ -7,10 +7,13 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "featurebits.h"
 #include "hex.h"
 #include "json.h"
 #include "vecjson.h"
 #include "wire.h"
+#include "wire_build.h"
+#include "wire_summary.h"
 
 #define VEC "tests/vectors/"
 #define CAPTURE "captures/mainnet-gossip.lnmsgs"

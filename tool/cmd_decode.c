@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "hex.h"
 #include "wire.h"
+#include "wire_summary.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -19,6 +19,7 @@
 #include "lninput.h"
 #include "lnmsgs.h"
 #include "wire.h"
+#include "wire_summary.h"
 
 struct opts {
     const char **captures;

@@ -24,6 +24,7 @@
 #include "memtag.h"
 #include "noise.h"
 #include "pcapwrite.h"
+#include "wire_build.h"
 
 #define ACCEPT_PAUSE_NS 100000000ull    /* after EMFILE */
 #define TICK_NS 1000000000ull

@@ -11,6 +11,7 @@
 #include "byteorder.h"
 #include "capture.h"
 #include "conn.h"
+#include "featurebits.h"
 #include "gossip.h"
 #include "hex.h"
 #include "keylog.h"
@@ -19,6 +20,8 @@
 #include "pcapwrite.h"
 #include "wbuf.h"
 #include "wire.h"
+#include "wire_build.h"
+#include "wire_summary.h"
 
 #define READ_CHUNK 16384u
 #define READS_PER_EVENT 4         /* then let other peers run */

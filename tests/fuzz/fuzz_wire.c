@@ -6,6 +6,7 @@
 
 #include "fuzz.h"
 #include "wire.h"
+#include "wire_summary.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
