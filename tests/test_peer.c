@@ -19,6 +19,8 @@
 #include "byteorder.h"
 #include "ev.h"
 #include "gossip.h"
+#include "gossip_preload.h"
+#include "gossip_query.h"
 #include "gossip_sig.h"
 #include "hex.h"
 #include "memstat.h"

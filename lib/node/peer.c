@@ -12,6 +12,7 @@
 #include "capture.h"
 #include "conn.h"
 #include "gossip.h"
+#include "gossip_query.h"
 #include "hex.h"
 #include "keylog.h"
 #include "memtag.h"
