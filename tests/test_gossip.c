@@ -12,6 +12,8 @@
 
 #include "byteorder.h"
 #include "gossip.h"
+#include "gossip_preload.h"
+#include "gossip_query.h"
 #include "hex.h"
 #include "json.h"
 #include "vecjson.h"

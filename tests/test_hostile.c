@@ -47,6 +47,7 @@
 
 #include "byteorder.h"
 #include "gossip.h"
+#include "gossip_query.h"
 #include "gossip_sig.h"
 #include "hex.h"
 #include "json.h" /* hex */

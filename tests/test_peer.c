@@ -20,6 +20,8 @@
 #include "ev.h"
 #include "featurebits.h"
 #include "gossip.h"
+#include "gossip_preload.h"
+#include "gossip_query.h"
 #include "gossip_sig.h"
 #include "hex.h"
 #include "memstat.h"

@@ -79,15 +79,10 @@
  * Borrowed pointers are valid until the next call that changes the store.
  *
  * ERRORS. ph_gossip_add returns PH_OK for every protocol outcome (the outcome
- * says what happened); errors are PH_ERR_NOMEM, PH_ERR_ARG. Preload:
- * PH_ERR_IO (errno kept), PH_ERR_GOSSIP_FORMAT (bad record; its offset in
- * the stats), PH_ERR_GOSSIP_CHAIN, PH_ERR_NOMEM. Queries are decoded with
- * the wire codec (wire.h), so a malformed query or TLV stream gives its
- * PH_ERR_WIRE_* code; PH_ERR_WIRE_FIELD also for encoded_short_ids that are
- * not whole scids or query_flags not one per scid; PH_ERR_GOSSIP_ENCODING
- * for zlib or an unknown encoding; PH_ERR_ARG for a message of another type;
- * or whatever the emit callback returned. Nothing is emitted on a decode
- * error. */
+ * says what happened); errors are PH_ERR_NOMEM, PH_ERR_ARG.
+ *
+ * Preloading and its audit live in gossip_preload.h, query answers and
+ * builders in gossip_query.h; both work on a store made here. */
 #ifndef PH_GOSSIP_H
 #define PH_GOSSIP_H
 
@@ -169,51 +164,6 @@ ph_err ph_gossip_add(ph_gossip_store *s, const uint8_t *msg, size_t len, uint32_
 bool ph_gossip_msg_in_window(const ph_gossip_store *s, const ph_gossip_msg *m,
                              uint32_t first_timestamp, uint32_t timestamp_range);
 
-/* ---- preload (trusted relay source) ---- */
-typedef struct ph_gossip_preload_stats {
-    uint64_t messages;          /* records loaded by this call */
-    uint64_t bytes;             /* file bytes consumed */
-    uint64_t by_type[3];        /* channel_announcement, node_announcement, channel_update */
-    /* What a strict store would say, each message counted once, first
-     * reason in this order (a file for another chain is refused whole): */
-    uint64_t bad_signature;     /* a checkable signature fails (announcements;
-                                   updates of channels announced in the file) */
-    uint64_t unknown_channel;   /* channel_update of a scid with no channel_announcement
-                                   in the file (or store) */
-    uint64_t unknown_node;      /* node_announcement of a node in no channel_announcement */
-    uint64_t stale;             /* not newer than an earlier one for the same key */
-    uint64_t strict_ok;         /* would be accepted (updates before their announcement
-                                   count as accepted: the pending set resolves them) */
-    size_t bad_offset;          /* PH_ERR_GOSSIP_FORMAT: file offset of the bad record */
-} ph_gossip_preload_stats;
-
-/* Load a file of repeated [u16 BE length][message incl. type]. Every record
- * must be a parseable gossip message (256/257/258) for our chain; else
- * nothing of this call is kept. `st` may be NULL. */
-PH_MUST_USE
-ph_err ph_gossip_preload_file(ph_gossip_store *s, const char *path, ph_gossip_preload_stats *st);
-PH_MUST_USE
-ph_err ph_gossip_preload_buf(ph_gossip_store *s, const uint8_t *buf, size_t len,
-                             ph_gossip_preload_stats *st);
-
-/* Signature check by public-key recovery for preloaded channel_updates
- * (their channel_announcement is mostly absent). Slow (two recoveries per
- * update, ~60 us each): for tests and reports. Each update counted once: */
-typedef struct ph_gossip_recovery_stats {
-    uint64_t updates;
-    uint64_t match_channel;     /* a recovered key is the node_id of its direction in
-                                   the stored channel_announcement */
-    uint64_t mismatch_channel;  /* scid announced, no recovered key matches: bad */
-    uint64_t match_known_node;  /* no announcement; a recovered key is a node_id seen in
-                                   some node_announcement/channel_announcement held */
-    uint64_t consistent;        /* otherwise: one recovered key is shared by every
-                                   update of that (scid, direction), 2 or more of them */
-    uint64_t unverifiable;      /* otherwise (a lone update of an unknown node) */
-    uint64_t unrecoverable;     /* no key recovers: the signature is malformed */
-} ph_gossip_recovery_stats;
-PH_MUST_USE
-ph_err ph_gossip_audit_recovery(ph_gossip_store *s, ph_gossip_recovery_stats *out);
-
 /* ---- serving: cursors over the log ---- */
 /* A cursor at the start of the log with window [first, first + range);
  * messages from `exclude_origin` are skipped (PH_GOSSIP_ORIGIN_LOCAL = skip
@@ -233,79 +183,6 @@ ph_gossip_msg *ph_gossip_cursor_next(ph_gossip_cursor *c);
 /* True when the cursor has looked at every message of the log (the peer's
  * backlog is done; only new gossip will follow). */
 bool ph_gossip_cursor_at_end(const ph_gossip_cursor *c);
-
-/* gossip_timestamp_filter (type 265, with its type): the window, after
- * checking the chain (PH_ERR_GOSSIP_CHAIN if not ours). */
-PH_MUST_USE
-ph_err ph_gossip_parse_timestamp_filter(const ph_gossip_store *s, const uint8_t *msg, size_t len,
-                                        uint32_t *first_timestamp, uint32_t *timestamp_range);
-
-/* ---- queries ---- */
-/* Receives one message (a new reference, which the callee owns from then on)
- * to send to the querying peer. A non-zero return stops the answer. */
-typedef ph_err (*ph_gossip_emit_fn)(void *ctx, ph_gossip_msg *msg);
-
-/* query_channel_range (type 263, with its type) -> one or more
- * reply_channel_range, encoding 0, scids ascending, the last with
- * sync_complete = 1. Covered scids: channels whose announcement the store
- * holds. Replies hold at most 8,186 scids (65,535-byte limit), are cut at
- * block boundaries when a block fits, and tile the queried blocks:
- * first reply starts at first_blocknum, each next one where the previous
- * ended (or in the same block when one block's scids need two replies), the
- * last ends at first_blocknum + number_of_blocks (capped at 2^32 - 1). A
- * query for another chain gets one empty reply with sync_complete = 0.
- * query_option (timestamps/checksums) is ignored: MAY in BOLT 7. */
-PH_MUST_USE
-ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, size_t len,
-                                      ph_gossip_emit_fn emit, void *ctx);
-
-/* query_short_channel_ids (type 261, with its type) -> for each known scid,
- * in query order and once however often it is asked (the flags of its
- * repeats merged): channel_announcement, channel_update of node 1 then
- * node 2, then node_announcements of node 1 and node 2 (each node at most
- * once per query), restricted by query_flags when present; then
- * reply_short_channel_ids_end (full_information = 1; 0 for another chain).
- * Known means known when the query arrives. Encoding 1 (zlib, forbidden by
- * BOLT 7) and unknown encodings: PH_ERR_GOSSIP_ENCODING and nothing
- * emitted (send a warning). All at once: */
-PH_MUST_USE
-ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *query, size_t len,
-                                          ph_gossip_emit_fn emit, void *ctx);
-
-/* ... or a channel at a time, so that a peer streams the answer as its
- * queue drains: create decodes and plans the answer (errors as above; the
- * plan holds 9 bytes per distinct known scid, at most ~74 KB for the
- * largest query); each next emits one channel's messages, the last one the
- * end marker, after which *done is true. The store must outlive the
- * answer; messages replaced meanwhile are answered with their current
- * version. */
-typedef struct ph_gossip_scid_answer ph_gossip_scid_answer;
-PH_MUST_USE
-ph_err ph_gossip_scid_answer_create(ph_gossip_store *s, const uint8_t *query, size_t len,
-                                    ph_gossip_scid_answer **out);
-PH_MUST_USE
-ph_err ph_gossip_scid_answer_next(ph_gossip_scid_answer *a, ph_gossip_emit_fn emit, void *ctx,
-                                  bool *done);
-/* Steps left (channels, then the end marker); 0 once done. */
-size_t ph_gossip_scid_answer_left(const ph_gossip_scid_answer *a);
-/* Heap bytes the plan holds (NULL: 0). */
-size_t ph_gossip_scid_answer_heap_bytes(const ph_gossip_scid_answer *a);
-void ph_gossip_scid_answer_destroy(ph_gossip_scid_answer *a);
-
-/* Query builders (for the requesting side and tests): write into `out`
- * (capacity `cap`), length into *out_len. PH_ERR_LIMIT if too small,
- * PH_ERR_WIRE_TOO_LONG above 65,535 bytes. */
-PH_MUST_USE
-ph_err ph_gossip_build_timestamp_filter(const uint8_t chain_hash[32], uint32_t first_timestamp,
-                                        uint32_t timestamp_range, uint8_t *out, size_t cap,
-                                        size_t *out_len);
-PH_MUST_USE
-ph_err ph_gossip_build_query_channel_range(const uint8_t chain_hash[32], uint32_t first_blocknum,
-                                           uint32_t number_of_blocks, uint8_t *out, size_t cap,
-                                           size_t *out_len);
-PH_MUST_USE
-ph_err ph_gossip_build_query_short_channel_ids(const uint8_t chain_hash[32], const uint64_t *scids,
-                                               size_t n, uint8_t *out, size_t cap, size_t *out_len);
 
 /* ---- counters ---- */
 enum { PH_GOSSIP_KIND_CHAN_ANN, PH_GOSSIP_KIND_NODE_ANN, PH_GOSSIP_KIND_CHAN_UPD,

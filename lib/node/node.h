@@ -33,6 +33,7 @@
 #include "error.h"
 #include "ev.h"
 #include "gossip.h"
+#include "gossip_preload.h"
 #include "log.h"
 #include "peer.h"
 #include "wbuf.h"

@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "featurebits.h"
 #include "gossip.h"
+#include "gossip_query.h"
 #include "hex.h"
 #include "keylog.h"
 #include "memtag.h"

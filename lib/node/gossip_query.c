@@ -1,0 +1,502 @@
+#include "gossip_query.h"
+#include "gossip_impl.h"
+#include "byteorder.h"
+#include "wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    /* reply_channel_range: type, chain, first, num, sync_complete, len, encoding */
+    REPLY_RANGE_FIXED = 2 + 32 + 4 + 4 + 1 + 2 + 1,
+    MAX_REPLY_SCIDS = (65535 - REPLY_RANGE_FIXED) / 8, /* 8,186 */
+};
+
+/* ---------- gossip_timestamp_filter ---------- */
+
+ph_err ph_gossip_parse_timestamp_filter(const ph_gossip_store *s, const uint8_t *msg, size_t len,
+                                        uint32_t *first_timestamp, uint32_t *timestamp_range)
+{
+    if (!s || !msg || !first_timestamp || !timestamp_range)
+        return PH_ERR_ARG;
+    if (len < 2 + HASH_LEN + 8)
+        return PH_ERR_WIRE_SHORT;
+    if (ph_be16(msg) != PH_WIRE_GOSSIP_TIMESTAMP_FILTER)
+        return PH_ERR_ARG;
+    if (!ph_gossip__our_chain(s, msg + 2))
+        return PH_ERR_GOSSIP_CHAIN;
+    *first_timestamp = ph_be32(msg + 2 + HASH_LEN);
+    *timestamp_range = ph_be32(msg + 2 + HASH_LEN + 4);
+    return PH_OK;
+}
+
+/* ---------- queries ---------- */
+
+static ph_err emit_ref(ph_gossip_emit_fn emit, void *ctx, ph_gossip_msg *m)
+{
+    return emit(ctx, ph_gossip_msg_ref(m));
+}
+
+static ph_err emit_reply_range(ph_gossip_emit_fn emit, void *ctx, const uint8_t *chain,
+                               uint32_t first, uint32_t num, bool complete,
+                               const uint64_t *scids, size_t n)
+{
+    size_t len = REPLY_RANGE_FIXED + 8 * n;
+    ph_gossip_msg *m = ph_gossip__msg_new(NULL, len);
+    if (!m)
+        return PH_ERR_NOMEM;
+    uint8_t *p = m->data;
+    ph_put_be16(p, PH_WIRE_REPLY_CHANNEL_RANGE);
+    memcpy(p + 2, chain, HASH_LEN);
+    ph_put_be32(p + 34, first);
+    ph_put_be32(p + 38, num);
+    p[42] = complete;
+    ph_put_be16(p + 43, (uint16_t)(1 + 8 * n));
+    p[45] = 0; /* encoding: uncompressed */
+    for (size_t i = 0; i < n; i++)
+        ph_put_be64(p + REPLY_RANGE_FIXED + 8 * i, scids[i]);
+    m->type = PH_WIRE_REPLY_CHANNEL_RANGE;
+    return emit(ctx, m);
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Announced scids with blocks in [first, end), ascending. */
+static ph_err scids_in_range(const ph_gossip_store *s, uint64_t first, uint64_t end,
+                             uint64_t **out, size_t *n_out)
+{
+    uint64_t *v = malloc((s->n_chans ? s->n_chans : 1) * sizeof(*v));
+    if (!v)
+        return PH_ERR_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_chans; i++) {
+        uint64_t b = ph_gossip_scid_block(s->chans[i]->scid);
+        if (b >= first && b < end)
+            v[n++] = s->chans[i]->scid;
+    }
+    qsort(v, n, sizeof(*v), u64_cmp);
+    *out = v;
+    *n_out = n;
+    return PH_OK;
+}
+
+/* How many scids from `i` go in one reply, and the block where the next
+ * reply starts. Cut at a block boundary unless one block alone overflows. */
+static size_t reply_chunk(const uint64_t *v, size_t n, size_t i, uint64_t *reply_end,
+                          uint64_t *next_start)
+{
+    size_t take = n - i < MAX_REPLY_SCIDS ? n - i : MAX_REPLY_SCIDS;
+    if (i + take == n)
+        return take;
+    uint32_t nb = ph_gossip_scid_block(v[i + take]);
+    size_t j = i + take;
+    while (j > i && ph_gossip_scid_block(v[j - 1]) == nb)
+        j--;
+    *next_start = nb;
+    if (j == i) {            /* the whole chunk is block nb: continue it next time */
+        *reply_end = (uint64_t)nb + 1;
+        return take;
+    }
+    *reply_end = nb;
+    return j - i;
+}
+
+ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, size_t len,
+                                      ph_gossip_emit_fn emit, void *ctx)
+{
+    if (!s || !query || !emit)
+        return PH_ERR_ARG;
+    if (len >= 2 && ph_be16(query) != PH_WIRE_QUERY_CHANNEL_RANGE)
+        return PH_ERR_ARG;
+    /* the codec checks the layout and the query_option TLV; options are
+     * then ignored (MAY in BOLT 7) */
+    ph_err err = ph_wire_decode(query, len, 0, NULL, NULL);
+    if (err)
+        return err;
+    s->st.channel_range_queries++;
+    const uint8_t *chain = query + 2;
+    uint32_t first = ph_be32(query + 34), num = ph_be32(query + 38);
+    uint64_t end_all = (uint64_t)first + num;
+    if (end_all > UINT32_MAX)
+        end_all = UINT32_MAX;
+    if (!ph_gossip__our_chain(s, chain)) {
+        s->st.channel_range_replies++;
+        return emit_reply_range(emit, ctx, chain, first, num, false, NULL, 0);
+    }
+    uint64_t *v = NULL;
+    size_t n = 0;
+    err = scids_in_range(s, first, end_all, &v, &n);
+    uint64_t start = first;
+    for (size_t i = 0; !err;) {
+        uint64_t reply_end = end_all, next_start = end_all;
+        size_t take = reply_chunk(v, n, i, &reply_end, &next_start);
+        bool last = i + take == n;
+        if (last)
+            reply_end = end_all;
+        s->st.channel_range_replies++;
+        err = emit_reply_range(emit, ctx, chain, (uint32_t)start, (uint32_t)(reply_end - start),
+                               last, v + i, take);
+        if (last)
+            break;
+        i += take;
+        start = next_start;
+    }
+    free(v);
+    return err;
+}
+
+/* query_flags TLV value: encoding byte + one bigsize per scid. */
+static ph_err parse_query_flags(const uint8_t *p, size_t n, size_t want, uint64_t **out)
+{
+    if (n < 1)
+        return PH_ERR_WIRE_SHORT;
+    if (p[0] != 0)
+        return PH_ERR_GOSSIP_ENCODING;
+    uint64_t *f = malloc((want ? want : 1) * sizeof(*f));
+    if (!f)
+        return PH_ERR_NOMEM;
+    size_t o = 1, k = 0;
+    ph_err err = PH_OK;
+    while (o < n && !err) {
+        size_t used;
+        uint64_t v;
+        err = ph_wire_bigsize_decode(p + o, n - o, &v, &used);
+        if (!err && k == want)
+            err = PH_ERR_WIRE_FIELD;
+        if (!err) {
+            f[k++] = v;
+            o += used;
+        }
+    }
+    if (!err && k != want)
+        err = PH_ERR_WIRE_FIELD;
+    if (err) {
+        free(f);
+        return err;
+    }
+    *out = f;
+    return PH_OK;
+}
+
+/* The parts of a query_short_channel_ids we use, checked by the wire codec
+ * (layout, TLV stream rules) and here (encodings, counts). Borrows from
+ * `wm`. */
+struct scid_query {
+    const uint8_t *chain;
+    const uint8_t *scids;  /* n x 8 bytes */
+    size_t n;
+    uint64_t *flags;       /* NULL when absent; caller frees */
+};
+
+static ph_err parse_scid_query(const ph_wire_msg *wm, struct scid_query *q)
+{
+    size_t clen, elen;
+    const uint8_t *enc;
+    ph_err err = ph_wire_get_bytes(wm, "chain_hash", &q->chain, &clen);
+    if (!err)
+        err = ph_wire_get_bytes(wm, "encoded_short_ids", &enc, &elen);
+    if (err)
+        return err;
+    if (elen < 1)
+        return PH_ERR_WIRE_FIELD;
+    if (enc[0] != 0) /* 1 was zlib: BOLT 7 now forbids it */
+        return PH_ERR_GOSSIP_ENCODING;
+    if ((elen - 1) % 8 != 0)
+        return PH_ERR_WIRE_FIELD;
+    q->scids = enc + 1;
+    q->n = (elen - 1) / 8;
+    q->flags = NULL;
+    const ph_wire_tlv *t = ph_wire_tlv_find(wm, 1);
+    return t ? parse_query_flags(t->value, t->len, q->n, &q->flags) : PH_OK;
+}
+
+static ph_err emit_scid_end(ph_gossip_emit_fn emit, void *ctx, const uint8_t *chain, bool full)
+{
+    ph_gossip_msg *m = ph_gossip__msg_new(NULL, 2 + HASH_LEN + 1);
+    if (!m)
+        return PH_ERR_NOMEM;
+    ph_put_be16(m->data, PH_WIRE_REPLY_SHORT_CHANNEL_IDS_END);
+    memcpy(m->data + 2, chain, HASH_LEN);
+    m->data[34] = full;
+    m->type = PH_WIRE_REPLY_SHORT_CHANNEL_IDS_END;
+    return emit(ctx, m);
+}
+
+enum {
+    QF_ANN = 1, QF_UPD1 = 2, QF_UPD2 = 4, QF_NODE1 = 8, QF_NODE2 = 16,
+    QF_ALL = QF_ANN | QF_UPD1 | QF_UPD2 | QF_NODE1 | QF_NODE2,
+};
+
+/* The messages of one channel, as the planned flags say (node duplicates
+ * already removed by the plan). */
+static ph_err answer_one_scid(ph_gossip_store *s, const struct chan *c, unsigned flags,
+                              ph_gossip_emit_fn emit, void *ctx)
+{
+    ph_gossip_msg *out[5];
+    size_t n = 0;
+    if (flags & QF_ANN)
+        out[n++] = c->ann;
+    for (int d = 0; d < 2; d++)
+        if ((flags & (unsigned)(QF_UPD1 << d)) && c->upd[d])
+            out[n++] = c->upd[d];
+    for (int i = 0; i < 2; i++)
+        if ((flags & (unsigned)(QF_NODE1 << i)) && c->node[i]->ann)
+            out[n++] = c->node[i]->ann;
+    for (size_t i = 0; i < n; i++) {
+        s->st.scid_query_messages++;
+        ph_err err = emit_ref(emit, ctx, out[i]);
+        if (err)
+            return err;
+    }
+    return PH_OK;
+}
+
+struct ph_gossip_scid_answer {
+    ph_gossip_store *s;
+    uint8_t chain[HASH_LEN];
+    bool ours, ended;
+    size_t n, next;
+    uint64_t *scids;   /* known channels, each once, in first-asked order */
+    uint8_t *flags;    /* QF_* per channel, node duplicates removed */
+};
+
+struct asked {
+    uint64_t scid;
+    uint32_t pos;      /* position in the query */
+    uint32_t flags;
+};
+
+static bool asked_before(const struct asked *x, const struct asked *y)
+{
+    return x->scid != y->scid ? x->scid < y->scid : x->pos < y->pos;
+}
+
+/* In place, no allocation: the largest query sorts in its own 131 KB. */
+static void sift_down(struct asked *v, size_t root, size_t n)
+{
+    for (size_t child; (child = 2 * root + 1) < n; root = child) {
+        if (child + 1 < n && asked_before(&v[child], &v[child + 1]))
+            child++;
+        if (!asked_before(&v[root], &v[child]))
+            return;
+        struct asked t = v[root];
+        v[root] = v[child];
+        v[child] = t;
+    }
+}
+
+static void heapsort_asked(struct asked *v, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(v, i, n);
+    for (size_t end = n; end-- > 1;) {
+        struct asked t = v[0];
+        v[0] = v[end];
+        v[end] = t;
+        sift_down(v, 0, end);
+    }
+}
+
+/* Known channels of the query, each once (a repeated scid's flags are
+ * merged into its first occurrence), in query order; then each node's
+ * announcement only where the node first appears (BOLT 7: SHOULD avoid
+ * duplicate node_announcements in one answer). */
+static ph_err plan_answer(ph_gossip_store *s, const struct scid_query *q,
+                          ph_gossip_scid_answer *a)
+{
+    struct asked *v = malloc((q->n ? q->n : 1) * sizeof *v);
+    uint32_t *first = calloc(q->n ? q->n : 1, sizeof *first); /* pos -> entry + 1 */
+    if (!v || !first) {
+        free(v);
+        free(first);
+        return PH_ERR_NOMEM;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        uint64_t scid = ph_be64(q->scids + 8 * i);
+        if (ph_gossip__find_chan(s, scid))
+            v[m++] = (struct asked){ scid, (uint32_t)i,
+                                     (uint32_t)((q->flags ? q->flags[i] : QF_ALL) & QF_ALL) };
+    }
+    heapsort_asked(v, m);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (u && v[u - 1].scid == v[i].scid) {
+            v[u - 1].flags |= v[i].flags;
+            continue;
+        }
+        v[u] = v[i];
+        first[v[u].pos] = (uint32_t)u + 1;
+        u++;
+    }
+    a->scids = malloc((u ? u : 1) * sizeof *a->scids);
+    a->flags = malloc(u ? u : 1);
+    if (!a->scids || !a->flags) {
+        free(v);
+        free(first);
+        return PH_ERR_NOMEM;
+    }
+    s->query_serial++;
+    size_t k = 0;
+    for (size_t pos = 0; pos < q->n; pos++) {
+        if (!first[pos])
+            continue;
+        struct asked *e = &v[first[pos] - 1];
+        const struct chan *c = ph_gossip__find_chan(s, e->scid);
+        for (int i = 0; i < 2; i++) {
+            struct node *nd = c->node[i];
+            if (!(e->flags & (uint32_t)(QF_NODE1 << i)))
+                continue;
+            if (nd->query_mark == s->query_serial)
+                e->flags &= ~(uint32_t)(QF_NODE1 << i);
+            nd->query_mark = s->query_serial;
+        }
+        a->scids[k] = e->scid;
+        a->flags[k] = (uint8_t)e->flags;
+        k++;
+    }
+    a->n = k;
+    free(v);
+    free(first);
+    return PH_OK;
+}
+
+void ph_gossip_scid_answer_destroy(ph_gossip_scid_answer *a)
+{
+    if (!a)
+        return;
+    free(a->scids);
+    free(a->flags);
+    free(a);
+}
+
+ph_err ph_gossip_scid_answer_create(ph_gossip_store *s, const uint8_t *query, size_t len,
+                                    ph_gossip_scid_answer **out)
+{
+    if (!s || !query || !out)
+        return PH_ERR_ARG;
+    if (len >= 2 && ph_be16(query) != PH_WIRE_QUERY_SHORT_CHANNEL_IDS)
+        return PH_ERR_ARG;
+    ph_wire_msg *wm = NULL;
+    ph_err err = ph_wire_decode(query, len, PH_WIRE_BORROW, &wm, NULL);
+    struct scid_query q = { 0 };
+    if (!err)
+        err = parse_scid_query(wm, &q);
+    ph_gossip_scid_answer *a = NULL;
+    if (!err && !(a = calloc(1, sizeof *a)))
+        err = PH_ERR_NOMEM;
+    if (!err) {
+        a->s = s;
+        memcpy(a->chain, q.chain, HASH_LEN);
+        a->ours = ph_gossip__our_chain(s, q.chain);
+        if (a->ours)
+            err = plan_answer(s, &q, a);
+    }
+    free(q.flags);
+    ph_wire_msg_free(wm);
+    if (err) {
+        ph_gossip_scid_answer_destroy(a);
+        return err;
+    }
+    s->st.scid_queries++;
+    *out = a;
+    return PH_OK;
+}
+
+ph_err ph_gossip_scid_answer_next(ph_gossip_scid_answer *a, ph_gossip_emit_fn emit, void *ctx,
+                                  bool *done)
+{
+    if (!a || !emit || !done)
+        return PH_ERR_ARG;
+    *done = a->ended;
+    if (a->ended)
+        return PH_OK;
+    if (a->next < a->n) {
+        const struct chan *c = ph_gossip__find_chan(a->s, a->scids[a->next]);
+        unsigned flags = a->flags[a->next];
+        a->next++;
+        return c ? answer_one_scid(a->s, c, flags, emit, ctx) : PH_OK;
+    }
+    a->ended = true;
+    *done = true;
+    return emit_scid_end(emit, ctx, a->chain, a->ours);
+}
+
+size_t ph_gossip_scid_answer_heap_bytes(const ph_gossip_scid_answer *a)
+{
+    return a ? sizeof *a + a->n * (sizeof *a->scids + sizeof *a->flags) : 0;
+}
+
+size_t ph_gossip_scid_answer_left(const ph_gossip_scid_answer *a)
+{
+    return a && !a->ended ? a->n - a->next + 1 : 0;
+}
+
+ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *query, size_t len,
+                                          ph_gossip_emit_fn emit, void *ctx)
+{
+    if (!emit)
+        return PH_ERR_ARG;
+    ph_gossip_scid_answer *a = NULL;
+    ph_err err = ph_gossip_scid_answer_create(s, query, len, &a);
+    bool done = false;
+    while (!err && !done)
+        err = ph_gossip_scid_answer_next(a, emit, ctx, &done);
+    ph_gossip_scid_answer_destroy(a);
+    return err;
+}
+
+/* ---------- query builders ---------- */
+
+static ph_err build_window_msg(uint16_t type, const uint8_t chain_hash[32], uint32_t a, uint32_t b,
+                               uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (!chain_hash || !out || !out_len)
+        return PH_ERR_ARG;
+    if (cap < 2 + HASH_LEN + 8)
+        return PH_ERR_LIMIT;
+    ph_put_be16(out, type);
+    memcpy(out + 2, chain_hash, HASH_LEN);
+    ph_put_be32(out + 34, a);
+    ph_put_be32(out + 38, b);
+    *out_len = 2 + HASH_LEN + 8;
+    return PH_OK;
+}
+
+ph_err ph_gossip_build_timestamp_filter(const uint8_t chain_hash[32], uint32_t first_timestamp,
+                                        uint32_t timestamp_range, uint8_t *out, size_t cap,
+                                        size_t *out_len)
+{
+    return build_window_msg(PH_WIRE_GOSSIP_TIMESTAMP_FILTER, chain_hash, first_timestamp, timestamp_range, out, cap, out_len);
+}
+
+ph_err ph_gossip_build_query_channel_range(const uint8_t chain_hash[32], uint32_t first_blocknum,
+                                           uint32_t number_of_blocks, uint8_t *out, size_t cap,
+                                           size_t *out_len)
+{
+    return build_window_msg(PH_WIRE_QUERY_CHANNEL_RANGE, chain_hash, first_blocknum, number_of_blocks, out, cap, out_len);
+}
+
+ph_err ph_gossip_build_query_short_channel_ids(const uint8_t chain_hash[32], const uint64_t *scids,
+                                               size_t n, uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (!chain_hash || (!scids && n) || !out || !out_len)
+        return PH_ERR_ARG;
+    size_t len = 2 + HASH_LEN + 2 + 1 + 8 * n;
+    if (len > 65535)
+        return PH_ERR_WIRE_TOO_LONG;
+    if (cap < len)
+        return PH_ERR_LIMIT;
+    ph_put_be16(out, PH_WIRE_QUERY_SHORT_CHANNEL_IDS);
+    memcpy(out + 2, chain_hash, HASH_LEN);
+    ph_put_be16(out + 34, (uint16_t)(1 + 8 * n));
+    out[36] = 0;
+    for (size_t i = 0; i < n; i++)
+        ph_put_be64(out + 37 + 8 * i, scids[i]);
+    *out_len = len;
+    return PH_OK;
+}
