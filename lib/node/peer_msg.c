@@ -1,0 +1,641 @@
+/* What a peer does with the messages it receives and the gossip it
+ * serves: the transport below only decrypts and hands each message over. */
+
+#include "peer_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byteorder.h"
+#include "featurebits.h"
+#include "wire.h"
+#include "wire_build.h"
+#include "wire_summary.h"
+
+#define PING_NUM_PONG_BYTES 16u
+#define PONG_MAX_ASK 65531u       /* BOLT 1: ignore pings asking for more */
+
+/* Our init: the odd bit of gossip_queries and of every ASSUMED pair. */
+static const unsigned OUR_FEATURE_BITS[] = { 1, 7, 9, 13, 15, 45 };
+
+ph_err ph_peer__send_init(ph_peer *p)
+{
+    uint8_t fv[8];
+    size_t flen = ph_feature_len_for(45);
+    memset(fv, 0, sizeof fv);
+    ph_err err;
+    for (size_t i = 0; i < sizeof OUR_FEATURE_BITS / sizeof OUR_FEATURE_BITS[0]; i++)
+        if ((err = ph_feature_set(fv, flen, OUR_FEATURE_BITS[i])))
+            return err;
+    const uint8_t(*chains)[32] = (const uint8_t(*)[32])ph_peer__cfg(p)->chain_hash;
+    ph_wire_msg *m = NULL;
+    WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_init_new(&m, fv, flen, chains, 1));
+    if (err)
+        return err;
+    return ph_outq_push_wire(p->q, m, 0);
+}
+
+static void gossip_unref(void *obj)
+{
+    ph_gossip_msg_unref(obj);
+}
+
+/* A decoded copy of stored bytes, for the per-write encoding: what lnd's
+ * writeMessage encodes from. Counted as decoding, under the message's type. */
+ph_err ph_peer_decode_for_send(ph_memtag *tag, const uint8_t *bytes, size_t len,
+                               ph_outq_msg **out)
+{
+    uint8_t row = ph_memtag_row(tag, PH_MEMROW_DECODE);
+    uint32_t type = ph_memtag_type(tag, len >= 2 ? (uint32_t)ph_be16(bytes)
+                                                 : PH_MEMTAG_NO_TYPE);
+    ph_wire_msg *w = NULL;
+    /* Copied, not borrowed: the decoded message outlives the stored bytes'
+     * reference, which the caller drops now. */
+    ph_err err = ph_wire_decode(bytes, len, 0, &w, NULL);
+    if (!err)
+        err = ph_outq_msg_wire(out, w);
+    else if (err != PH_ERR_NOMEM)
+        err = ph_outq_msg_copy(out, bytes, len); /* malformed: still travels, opaque */
+    ph_memtag_type(tag, type);
+    ph_memtag_row(tag, row);
+    return err;
+}
+
+/* Queue stored bytes the way cfg.encode says: the bytes themselves
+ * (copied into the write buffer at flush), or a decoded message encoded
+ * into it. The reference (unref, obj) is consumed on every path. */
+static ph_err push_stored(ph_peer *p, const uint8_t *bytes, size_t len,
+                          void (*unref)(void *), void *obj, unsigned flags)
+{
+    if (ph_peer__cfg(p)->encode != PH_ENCODE_PER_WRITE)
+        return ph_outq_push_external(p->q, bytes, len, unref, obj, flags);
+    ph_outq_msg *m = NULL;
+    ph_err err = ph_peer_decode_for_send(p->env->tag, bytes, len, &m);
+    if (unref)
+        unref(obj);
+    if (err)
+        return err;
+    err = ph_outq_push(p->q, m, flags);
+    ph_outq_msg_unref(m);
+    return err;
+}
+
+bool ph_peer_relay_ready(const ph_peer *p)
+{
+    return p->state == PH_PEER_OPEN && p->filter_set && p->live;
+}
+
+/* Every relay ends here: queued as droppable, written at the end of the
+ * loop iteration. Consumes the message reference or the external one. */
+static bool relay_push(ph_peer *p, ph_outq_msg *m, const uint8_t *bytes, size_t len,
+                       void (*unref)(void *), void *obj)
+{
+    uint64_t dropped = ph_outq_relay_dropped(p->q);
+    ph_err err = m ? ph_outq_push(p->q, m, PH_OUTQ_RELAY)
+                   : push_stored(p, bytes, len, unref, obj, PH_OUTQ_RELAY);
+    if (err) {
+        ph_peer__fail(p, err, err == PH_ERR_LIMIT ? "outgoing queue above its hard cap"
+                                              : "cannot queue relayed gossip");
+        return false;
+    }
+    if (ph_outq_relay_dropped(p->q) != dropped)
+        return false;
+    ph_peer__schedule_flush(p);
+    return true;
+}
+
+bool ph_peer_relay(ph_peer *p, ph_gossip_msg *m, ph_outq_msg *decoded)
+{
+    if (!ph_peer_relay_ready(p) || !p->env->gossip)
+        return false;
+    if (!ph_gossip_msg_in_window(p->env->gossip, m, p->filter_first, p->filter_range))
+        return false;
+    if (decoded)
+        return relay_push(p, decoded, NULL, 0, NULL, NULL);
+    return relay_push(p, NULL, ph_gossip_msg_data(m), ph_gossip_msg_len(m), gossip_unref,
+                      ph_gossip_msg_ref(m));
+}
+
+bool ph_peer_relay_bytes(ph_peer *p, const uint8_t *bytes, size_t len, void (*unref)(void *),
+                         void *obj, ph_outq_msg *decoded)
+{
+    if (!ph_peer_relay_ready(p)) {
+        if (unref)
+            unref(obj);
+        return false;
+    }
+    if (decoded) {
+        if (unref)
+            unref(obj);
+        return relay_push(p, decoded, NULL, 0, NULL, NULL);
+    }
+    return relay_push(p, NULL, bytes, len, unref, obj);
+}
+
+/* outq refill: stream the stored gossip of the filter's window, a slice at
+ * a time, so the backlog never sits in the queue. */
+void ph_peer__backlog_close(ph_peer *p)
+{
+    if (p->backlog)
+        p->backlog_ops->destroy(p->backlog);
+    p->backlog = NULL;
+    p->backlog_ops = NULL;
+}
+
+static ph_err query_emit(void *ctx, ph_gossip_msg *m);
+
+/* A query answer first (it was asked for), a channel at a time. */
+static bool refill_answer(ph_peer *p, ph_outq *q, size_t low)
+{
+    while (p->answer && ph_outq_waiting_bytes(q) < low) {
+        bool done = false;
+        ph_err err = ph_gossip_scid_answer_next(p->answer, query_emit, p, &done);
+        if (err) {
+            p->fatal = err;
+            return false;
+        }
+        if (done) {
+            ph_gossip_scid_answer_destroy(p->answer);
+            p->answer = NULL;
+        }
+    }
+    return !p->answer;
+}
+
+static void refill_backlog(ph_peer *p, ph_outq *q, size_t low)
+{
+    while (p->backlog && ph_outq_waiting_bytes(q) < low) {
+        const uint8_t *bytes = NULL;
+        size_t len = 0;
+        void (*unref)(void *) = NULL;
+        void *obj = NULL;
+        int got = p->backlog_ops->next(p->backlog, &bytes, &len, &unref, &obj);
+        if (got == PH_BACKLOG_LATER)
+            return;
+        if (got == PH_BACKLOG_END) {
+            ph_peer__backlog_close(p);
+            p->live = true;
+            PLOG(p, PH_LOG_INFO, "gossip backlog sent (%llu messages); relaying new gossip",
+                 (unsigned long long)p->st.gossip_streamed);
+            return;
+        }
+        ph_err err = push_stored(p, bytes, len, unref, obj, 0);
+        if (err) {
+            p->fatal = err;
+            return;
+        }
+        p->st.gossip_streamed++;
+    }
+}
+
+void ph_peer__stream_refill(void *ctx, ph_outq *q)
+{
+    ph_peer *p = ctx;
+    if (p->state != PH_PEER_OPEN)
+        return;
+    size_t low = ph_peer__cfg(p)->stream_low_water ? ph_peer__cfg(p)->stream_low_water
+                                             : PH_PEER_DEFAULT_STREAM_LOW_WATER;
+    if (refill_answer(p, q, low))
+        refill_backlog(p, q, low);
+}
+
+static void pong_timeout_cb(ph_ev *ev, uint64_t id, void *ctx)
+{
+    (void)ev;
+    (void)id;
+    ph_peer *p = ctx;
+    p->t_pong = 0;
+    ph_peer__fail(p, PH_ERR_TIMEOUT, "no pong to our ping");
+}
+
+static void ping_cb(ph_ev *ev, uint64_t id, void *ctx)
+{
+    (void)ev;
+    (void)id;
+    ph_peer *p = ctx;
+    p->t_ping = 0;
+    if (p->state != PH_PEER_OPEN)
+        return;
+    const ph_peer_config *c = ph_peer__cfg(p);
+    if (!p->awaiting_pong) {
+        ph_wire_msg *m = NULL;
+        ph_err built;
+        WITH_ROW(p, PH_MEMROW_DECODE, built = ph_wire_ping_new(&m, PING_NUM_PONG_BYTES, 0));
+        if (built == PH_OK &&
+            ph_outq_push_wire(p->q, m, 0) == PH_OK) {
+            p->awaiting_pong = true;
+            p->pong_expect = PING_NUM_PONG_BYTES;
+            ph_peer__arm_timer(p, &p->t_pong, c->pong_timeout_ns, pong_timeout_cb);
+            ph_peer__flush(p);
+            if (p->state == PH_PEER_CLOSED)
+                return;
+        }
+    }
+    ph_peer__arm_timer(p, &p->t_ping, c->ping_interval_ns, ping_cb);
+}
+
+/* ---- received messages ---- */
+
+static void log_text_msg(ph_peer *p, const char *kind, const uint8_t *msg, size_t len)
+{
+    ph_wire_msg *m = NULL;
+    char line[600];
+    ph_err err;
+    WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_decode(msg, len, PH_WIRE_BORROW, &m, NULL));
+    if (err == PH_OK) {
+        ph_wire_summary(m, line, sizeof line);
+        ph_wire_msg_free(m);
+    } else {
+        snprintf(line, sizeof line, "%s (malformed, %zu bytes)", kind, len);
+    }
+    PLOG(p, PH_LOG_WARN, "received %s", line);
+}
+
+static void or_features(uint8_t *dst, size_t dlen, const uint8_t *src, size_t slen)
+{
+    /* Right-aligned: bit 0 is the last byte of each vector. */
+    for (size_t i = 0; i < slen; i++)
+        dst[dlen - 1 - i] |= src[slen - 1 - i];
+}
+
+static void handle_init(ph_peer *p, const uint8_t *msg, size_t len)
+{
+    ph_wire_msg *m = NULL;
+    size_t off = 0;
+    ph_err err;
+    WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_decode(msg, len, PH_WIRE_BORROW, &m, &off));
+    if (err) {
+        char why[128];
+        snprintf(why, sizeof why, "malformed init at offset %zu: %s", off, ph_strerror(err));
+        ph_peer__protocol_fail(p, why);
+        return;
+    }
+    const uint8_t *gf = NULL, *lf = NULL;
+    size_t gl = 0, ll = 0;
+    /* Both are fields of init's layout, so a decoded init has them. */
+    if (ph_wire_get_bytes(m, "globalfeatures", &gf, &gl) ||
+        ph_wire_get_bytes(m, "features", &lf, &ll)) {
+        ph_wire_msg_free(m);
+        ph_peer__protocol_fail(p, "malformed init: no features");
+        return;
+    }
+    size_t flen = gl > ll ? gl : ll;
+    free(p->features);
+    p->features = calloc(1, flen ? flen : 1);
+    if (!p->features) {
+        ph_wire_msg_free(m);
+        ph_peer__fail(p, PH_ERR_NOMEM, "out of memory");
+        return;
+    }
+    p->features_len = flen;
+    or_features(p->features, flen, gf, gl);
+    or_features(p->features, flen, lf, ll);
+
+    char desc[512];
+    ph_feature_describe(p->features, flen, desc, sizeof desc);
+    PLOG(p, PH_LOG_INFO, "init: features [%s]", desc);
+
+    unsigned bit;
+    if (ph_feature_unknown_even(p->features, flen, NULL, 0, &bit)) {
+        ph_wire_msg_free(m);
+        char text[96];
+        snprintf(text, sizeof text, "unknown required feature bit %u", bit);
+        ph_peer__close_gracefully(p, PH_ERR_PEER_INCOMPATIBLE, text, false, text);
+        return;
+    }
+    const ph_wire_tlv *nets = ph_wire_tlv_find(m, 1);
+    if (nets) {
+        bool common = false;
+        for (size_t i = 0; i + 32 <= nets->len; i += 32)
+            if (memcmp(nets->value + i, ph_peer__cfg(p)->chain_hash, 32) == 0)
+                common = true;
+        if (!common) {
+            ph_wire_msg_free(m);
+            ph_peer__close_gracefully(p, PH_ERR_PEER_INCOMPATIBLE, "no common chain", false,
+                             "no common chain in networks");
+            return;
+        }
+    }
+    ph_wire_msg_free(m);
+
+    p->state = PH_PEER_OPEN;
+    ph_peer__cancel_timer(p, &p->t_handshake);
+    if (ph_peer__cfg(p)->ping_interval_ns)
+        ph_peer__arm_timer(p, &p->t_ping, ph_peer__cfg(p)->ping_interval_ns, ping_cb);
+    if (p->env->host.on_ready)
+        p->env->host.on_ready(p->env->host.ctx, p);
+    if (p->state != PH_PEER_OPEN)
+        return;
+    /* BOLT 7: only ask for gossip when both sides offer gossip_queries. */
+    if (ph_peer__cfg(p)->filter != PH_PEER_FILTER_NONE && ph_feature_offered(p->features, flen, 6)) {
+        uint8_t buf[64];
+        size_t n = 0;
+        uint32_t first = 0, range = UINT32_MAX;
+        if (ph_peer__cfg(p)->filter == PH_PEER_FILTER_NEW)
+            first = (uint32_t)(ph_peer__wall_ns() / 1000000000u);
+        if (ph_gossip_build_timestamp_filter(ph_peer__cfg(p)->chain_hash, first, range, buf,
+                                             sizeof buf, &n) == PH_OK &&
+            (err = ph_outq_push_copy(p->q, buf, n, 0)) != PH_OK)
+            PLOG(p, PH_LOG_WARN, "gossip_timestamp_filter not queued: %s", ph_strerror(err));
+    }
+}
+
+static void handle_ping(ph_peer *p, const uint8_t *msg, size_t len)
+{
+    if (len < 6 || 6u + ph_be16(msg + 4) > len) {
+        ph_peer__protocol_fail(p, "malformed ping");
+        return;
+    }
+    uint16_t ask = ph_be16(msg + 2);
+    if (ask > PONG_MAX_ASK) {
+        p->st.pings_ignored_large++;
+        if (p->st.pings_ignored_large == 1 || p->st.pings_ignored_large % 1000 == 0)
+            PLOG(p, PH_LOG_INFO, "ping asking for %u pong bytes not answered (BOLT 1: 65,532 or "
+                 "more means no pong; %llu so far)", ask,
+                 (unsigned long long)p->st.pings_ignored_large);
+        return;
+    }
+    const ph_peer_config *c = ph_peer__cfg(p);
+    ph_peer__refill_tokens(&p->ping_tokens, &p->ping_tokens_at, ph_peer__now_ns(p), c->ping_rate, c->ping_burst);
+    if (p->ping_tokens < 1.0 || ph_peer__backpressured(p)) {
+        p->st.pings_ignored_flood++;
+        if (p->st.pings_ignored_flood == 1 || p->st.pings_ignored_flood % 1000 == 0)
+            PLOG(p, PH_LOG_WARN, "ping flood: %llu pings not answered",
+                 (unsigned long long)p->st.pings_ignored_flood);
+        return;
+    }
+    p->ping_tokens -= 1.0;
+    ph_wire_msg *m = NULL;
+    ph_err err;
+    WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_pong_new(&m, ask));
+    if (!err)
+        err = ph_outq_push_wire(p->q, m, 0);
+    if (err == PH_ERR_LIMIT) {
+        ph_peer__fail(p, err, "outgoing queue above its hard cap");
+        return;
+    }
+    if (!err)
+        p->st.pings_answered++;
+}
+
+static void handle_pong(ph_peer *p, const uint8_t *msg, size_t len)
+{
+    if (len < 4 || 4u + ph_be16(msg + 2) > len) {
+        ph_peer__protocol_fail(p, "malformed pong");
+        return;
+    }
+    if (p->awaiting_pong && ph_be16(msg + 2) == p->pong_expect) {
+        p->awaiting_pong = false;
+        ph_peer__cancel_timer(p, &p->t_pong);
+        return;
+    }
+    p->st.pongs_unsolicited++;
+}
+
+/* The store's own cursor, unless the host streams something else (the
+ * replay: the captured messages of the node under study). */
+static int cursor_next(void *cur, const uint8_t **bytes, size_t *len, void (**unref)(void *),
+                       void **obj)
+{
+    ph_gossip_msg *m = ph_gossip_cursor_next(cur);
+    if (!m)
+        return PH_BACKLOG_END;
+    *bytes = ph_gossip_msg_data(m);
+    *len = ph_gossip_msg_len(m);
+    *unref = gossip_unref;
+    *obj = m;
+    return PH_BACKLOG_ITEM;
+}
+
+static void cursor_set_filter(void *cur, uint32_t first, uint32_t range)
+{
+    ph_gossip_cursor_set_filter(cur, first, range);
+}
+
+static void cursor_destroy(void *cur)
+{
+    ph_gossip_cursor_destroy(cur);
+}
+
+static const ph_backlog_ops store_backlog = {
+    .next = cursor_next,
+    .set_filter = cursor_set_filter,
+    .destroy = cursor_destroy,
+};
+
+static ph_err open_backlog(ph_peer *p, uint32_t first, uint32_t range)
+{
+    const ph_peer_host *h = &p->env->host;
+    if (h->open_backlog) {
+        const ph_backlog_ops *ops = NULL;
+        void *cur = NULL;
+        ph_err err = h->open_backlog(h->ctx, p, first, range, &ops, &cur);
+        if (err)
+            return err;
+        if (ops) {
+            p->backlog_ops = ops;
+            p->backlog = cur;
+            return PH_OK;
+        }
+    }
+    ph_gossip_cursor *c = NULL;
+    ph_err err = ph_gossip_cursor_create(p->env->gossip, first, range, p->id, &c);
+    if (err)
+        return err;
+    p->backlog_ops = &store_backlog;
+    p->backlog = c;
+    return PH_OK;
+}
+
+static void handle_filter(ph_peer *p, const uint8_t *msg, size_t len)
+{
+    ph_gossip_store *gs = p->env->gossip;
+    if (!gs)
+        return;
+    uint32_t first, range;
+    ph_err err = ph_gossip_parse_timestamp_filter(gs, msg, len, &first, &range);
+    if (err == PH_ERR_GOSSIP_CHAIN) {
+        PLOG(p, PH_LOG_DEBUG, "%s", "gossip_timestamp_filter for another chain ignored");
+        return;
+    }
+    if (err) {
+        ph_peer__protocol_fail(p, "malformed gossip_timestamp_filter");
+        return;
+    }
+    p->filter_set = true;
+    p->filter_first = first;
+    p->filter_range = range;
+    p->live = false;
+    if (p->backlog) {
+        p->backlog_ops->set_filter(p->backlog, first, range);
+    } else if (open_backlog(p, first, range) != PH_OK) {
+        ph_peer__fail(p, PH_ERR_NOMEM, "cannot create a gossip cursor");
+        return;
+    }
+    PLOG(p, PH_LOG_INFO, "gossip_timestamp_filter first=%u range=%u", first, range);
+    ph_peer__schedule_flush(p);
+}
+
+static ph_err query_emit(void *ctx, ph_gossip_msg *m)
+{
+    ph_peer *p = ctx;
+    return push_stored(p, ph_gossip_msg_data(m), ph_gossip_msg_len(m), gossip_unref, m, 0);
+}
+
+static void query_failed(ph_peer *p, uint16_t type, ph_err err)
+{
+    if (err == PH_ERR_LIMIT) {
+        ph_peer__fail(p, err, "outgoing queue above its hard cap");
+        return;
+    }
+    if (err == PH_ERR_GOSSIP_ENCODING) {
+        ph_wire_msg *w = NULL;
+        ph_err built;
+        WITH_ROW(p, PH_MEMROW_DECODE,
+                 built = ph_wire_warning_new(&w, NULL, "unsupported short_channel_id encoding"));
+        /* A courtesy before ignoring the query: if it cannot be queued
+         * (out of memory; push_wire frees `w`), the query is ignored anyway. */
+        if (built == PH_OK && (built = ph_outq_push_wire(p->q, w, 0)) != PH_OK)
+            PLOG(p, PH_LOG_DEBUG, "warning not queued: %s", ph_strerror(built));
+        return;
+    }
+    char why[128];
+    snprintf(why, sizeof why, "malformed %s: %s", ph_wire_type_name(type), ph_strerror(err));
+    ph_peer__protocol_fail(p, why);
+}
+
+/* query_short_channel_ids: planned now, streamed by ph_peer__stream_refill as the
+ * queue drains, so that a 64 KB query never sits in the queue whole. One
+ * at a time (BOLT 7: the sender waits for reply_short_channel_ids_end; the
+ * receiver MAY close otherwise). */
+static void handle_scid_query(ph_peer *p, const uint8_t *msg, size_t len)
+{
+    if (p->answer) {
+        ph_peer__protocol_fail(p, "query_short_channel_ids before the previous one was answered");
+        return;
+    }
+    ph_err err;
+    WITH_ROW(p, PH_MEMROW_QUEUE,
+             err = ph_gossip_scid_answer_create(p->env->gossip, msg, len, &p->answer));
+    if (err) {
+        query_failed(p, PH_WIRE_QUERY_SHORT_CHANNEL_IDS, err);
+        return;
+    }
+    ph_peer__schedule_flush(p);
+}
+
+static void handle_query(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
+{
+    ph_gossip_store *gs = p->env->gossip;
+    if (!gs)
+        return;
+    if (type == PH_WIRE_QUERY_SHORT_CHANNEL_IDS) {
+        handle_scid_query(p, msg, len);
+        return;
+    }
+    ph_err err = ph_gossip_answer_channel_range(gs, msg, len, query_emit, p);
+    if (err)
+        query_failed(p, type, err);
+}
+
+/* BOLT 1: a known message that does not parse closes the connection (a
+ * warning first). Validation only: nothing is allocated. */
+static bool parses(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
+{
+    size_t off = 0;
+    ph_err err = ph_wire_decode(msg, len, 0, NULL, &off);
+    if (!err)
+        return true;
+    char text[160];
+    snprintf(text, sizeof text, "malformed %s at offset %zu: %s", ph_wire_type_name(type), off,
+             ph_strerror(err));
+    ph_peer__protocol_fail(p, text);
+    return false;
+}
+
+static void handle_unknown_or_other(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
+{
+    if (!ph_wire_msg_desc_find(type)) {
+        if (type & 1) {
+            p->st.unknown_odd++;
+            PLOG(p, PH_LOG_DEBUG, "ignored unknown odd message type %u", type);
+            return;
+        }
+        char text[96];
+        snprintf(text, sizeof text, "unknown even message type %u", type);
+        ph_peer__protocol_fail(p, text);
+        return;
+    }
+    if (parses(p, type, msg, len))
+        PLOG(p, PH_LOG_DEBUG, "ignored %s (no channels here)", ph_wire_type_name(type));
+}
+
+static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
+{
+    if (len < 2) {
+        ph_peer__protocol_fail(p, "message shorter than its type");
+        return;
+    }
+    uint16_t type = ph_be16(msg);
+    ph_msgcount *c = &p->st.in[ph_msgtype_slot(type)];
+    c->msgs++;
+    c->bytes += len;
+    p->st.msgs_in++;
+    p->st.bytes_in += len;
+    if (p->env->host.on_message)
+        p->env->host.on_message(p->env->host.ctx, p, msg, len);
+    if (p->state != PH_PEER_INIT && p->state != PH_PEER_OPEN)
+        return;
+    if (p->state == PH_PEER_INIT) {
+        if (type != PH_WIRE_INIT) {
+            ph_peer__protocol_fail(p, "first message is not init");
+            return;
+        }
+        handle_init(p, msg, len);
+        return;
+    }
+    switch (type) {
+    case PH_WIRE_INIT:
+        PLOG(p, PH_LOG_DEBUG, "%s", "second init ignored");
+        return;
+    case PH_WIRE_PING:
+        handle_ping(p, msg, len);
+        return;
+    case PH_WIRE_PONG:
+        handle_pong(p, msg, len);
+        return;
+    case PH_WIRE_WARNING:
+        log_text_msg(p, "warning", msg, len);
+        return;
+    case PH_WIRE_ERROR:
+        log_text_msg(p, "error", msg, len);
+        ph_peer__fail(p, PH_ERR_PEER_PROTOCOL, "error received");
+        return;
+    case PH_WIRE_CHANNEL_ANNOUNCEMENT:
+    case PH_WIRE_NODE_ANNOUNCEMENT:
+    case PH_WIRE_CHANNEL_UPDATE:
+        if (parses(p, type, msg, len) && p->env->host.on_gossip)
+            p->env->host.on_gossip(p->env->host.ctx, p, msg, len);
+        return;
+    case PH_WIRE_GOSSIP_TIMESTAMP_FILTER:
+        handle_filter(p, msg, len);
+        return;
+    case PH_WIRE_QUERY_CHANNEL_RANGE:
+    case PH_WIRE_QUERY_SHORT_CHANNEL_IDS:
+        handle_query(p, type, msg, len);
+        return;
+    default:
+        handle_unknown_or_other(p, type, msg, len);
+        return;
+    }
+}
+
+/* What handling a message allocates (a pong, a decoded init, gossip in the
+ * store) is charged to its type. */
+void ph_peer__handle_msg(ph_peer *p, const uint8_t *msg, size_t len)
+{
+    uint32_t type = ph_memtag_type(p->env->tag, len >= 2 ? ph_be16(msg) : PH_MEMTAG_NO_TYPE);
+    dispatch_msg(p, msg, len);
+    ph_memtag_type(p->env->tag, type);
+}
