@@ -11,6 +11,7 @@
 #include "hex.h"
 #include "json.h"
 #include "vecjson.h"
+#include "wiregen.h"
 #include "wire.h"
 #include "wire_build.h"
 #include "wire_summary.h"
@@ -646,48 +647,6 @@ static void test_table_mirrors_spec(void **state)
 /* ---------------------------------------------------------------- construction */
 
 /* A valid encoding for one field, with recognisable content. */
-static size_t fill_field(const ph_wire_field_desc *f, uint8_t *out, unsigned salt)
-{
-    uint8_t g[33];
-    hexs(G_HEX, g, 33);
-    size_t es = ph_wire_type_size(f->type);
-    size_t count = f->count_kind == PH_WIRE_C_ONE ? 1
-                   : f->count_kind == PH_WIRE_C_FIXED ? f->count : 3;
-    if (f->type == PH_WIRE_T_POINT) {
-        for (size_t k = 0; k < count; k++)
-            memcpy(out + 33 * k, g, 33);
-        return 33 * count;
-    }
-    if (es) {
-        for (size_t k = 0; k < count * es; k++)
-            out[k] = (uint8_t)(salt + 7 * k + 1);
-        return count * es;
-    }
-    switch (f->type) {
-    case PH_WIRE_T_TU16: return ph_wire_tu_encode(0x1234 + salt, out);
-    case PH_WIRE_T_TU32: return ph_wire_tu_encode(0x123456 + salt, out);
-    case PH_WIRE_T_TU64: return ph_wire_tu_encode(0x1234567890ull + salt, out);
-    case PH_WIRE_T_BIGSIZE: {
-        size_t n = 0;
-        for (size_t k = 0; k < count; k++)
-            n += ph_wire_bigsize_encode(0x10000 + salt + k, out + n);
-        return n;
-    }
-    case PH_WIRE_T_WITNESS: {
-        size_t n = 0;
-        for (size_t k = 0; k < count; k++) {
-            ph_wire_be_put(out + n, 2, k + 1);
-            memset(out + n + 2, (int)(salt + k), k + 1);
-            n += 2 + k + 1;
-        }
-        return n;
-    }
-    default:
-        fail_msg("no filler for type %d", f->type);
-        return 0;
-    }
-}
-
 static void test_construct_every_message(void **state)
 {
     (void)state;
@@ -702,7 +661,7 @@ static void test_construct_every_message(void **state)
                 assert_int_equal(ph_wire_set_u64(m, f->name, 1), PH_ERR_ARG);
                 continue;
             }
-            size_t n = fill_field(f, val, (unsigned)(i + k));
+            size_t n = ph_wiregen_fill_field(f, val, (unsigned)(i + k));
             assert_int_equal(ph_wire_set_bytes(m, f->name, val, n), PH_OK);
         }
         /* one of each known record, plus an unknown odd one */
@@ -710,7 +669,7 @@ static void test_construct_every_message(void **state)
             const ph_wire_record_desc *rd = &d->tlvs->records[r];
             size_t n = 0;
             for (size_t k = 0; k < rd->nfields; k++)
-                n += fill_field(&rd->fields[k], val + n, (unsigned)(r + k));
+                n += ph_wiregen_fill_field(&rd->fields[k], val + n, (unsigned)(r + k));
             assert_int_equal(ph_wire_tlv_put(m, rd->type, val, n), PH_OK);
         }
         if (d->tlvs) {
@@ -789,27 +748,6 @@ static void check_any(const uint8_t *b, size_t n)
     free(out);
 }
 
-static void constructed(uint16_t type, uint8_t **enc, size_t *elen)
-{
-    uint8_t val[4096];
-    const ph_wire_msg_desc *d = ph_wire_msg_desc_find(type);
-    ph_wire_msg *m;
-    assert_int_equal(ph_wire_msg_new(&m, type), PH_OK);
-    for (size_t k = 0; k < d->nfields; k++)
-        if (!d->fields[k].is_count)
-            assert_int_equal(ph_wire_set_bytes(m, d->fields[k].name, val,
-                                               fill_field(&d->fields[k], val, 3)),
-                             PH_OK);
-    for (size_t r = 0; d->tlvs && r < d->tlvs->nrecords; r++) {
-        size_t n = 0;
-        for (size_t k = 0; k < d->tlvs->records[r].nfields; k++)
-            n += fill_field(&d->tlvs->records[r].fields[k], val + n, 5);
-        assert_int_equal(ph_wire_tlv_put(m, d->tlvs->records[r].type, val, n), PH_OK);
-    }
-    assert_int_equal(ph_wire_encode_alloc(m, enc, elen), PH_OK);
-    ph_wire_msg_free(m);
-}
-
 static void test_truncations(void **state)
 {
     (void)state;
@@ -817,7 +755,7 @@ static void test_truncations(void **state)
         const ph_wire_msg_desc *d = ph_wire_msg_desc_at(i);
         uint8_t *enc;
         size_t elen;
-        constructed(d->type, &enc, &elen);
+        ph_wiregen_message(d->type, 1, &enc, &elen);
         ph_wire_msg *m;
         assert_int_equal(ph_wire_decode(enc, elen, 0, &m, NULL), PH_OK);
         size_t fixed_end = elen; /* no extension: every prefix is short */
@@ -896,7 +834,7 @@ static void test_fuzz(void **state)
     for (size_t i = 0; i < ph_wire_msg_desc_count(); i++) {
         uint8_t *enc;
         size_t elen;
-        constructed(ph_wire_msg_desc_at(i)->type, &enc, &elen);
+        ph_wiregen_message(ph_wire_msg_desc_at(i)->type, 1, &enc, &elen);
         uint8_t *mut = malloc(elen);
         for (size_t iter = 0; iter < 300; iter++) {
             memcpy(mut, enc, elen);

@@ -3,7 +3,12 @@
 
 The JSON mirrors the spec's `1. type:` / `2. data:` blocks verbatim, so the C
 table generated here mirrors the spec too; nothing is typed in by hand.
-Run from the repository root:  python3 tool/gen_wire_table.py > lib/wire/wire_table.c
+Also writes the typed views, encoders, type enum and counter slots
+(tool/gen_wire_views.py). Run from the repository root:
+    python3 tool/gen_wire_table.py            (writes lib/wire/wire_table.c,
+                                                wire_types.h, wire_views.h,
+                                                wire_views.c)
+    python3 tool/gen_wire_table.py --out DIR  (the same into DIR)
 """
 import json
 import re
@@ -125,7 +130,7 @@ def main():
         for r, var, n in rec_vars:
             print("    {%d, %s, %s, %d}," % (r["type"], c_str(r["name"]), var or "NULL", n))
         print("};")
-        print("static const ph_wire_tlv_stream_desc ts_%s = {%s, recs_%s, %d};\n" % (
+        print("const ph_wire_tlv_stream_desc ph_wire__ts_%s = {%s, recs_%s, %d};\n" % (
             sname, c_str(sname), sname, len(recs)))
 
     # messages
@@ -147,12 +152,12 @@ def main():
     for m in msgs:
         print("    {%d, %s, %s, %s, %d, %s}," % (
             m["type"], c_str(m["name"]), c_str(m["file"]), m["_var"] or "NULL", m["_n"],
-            "&ts_" + m["_tlv"] if m["_tlv"] else "NULL"))
+            "&ph_wire__ts_" + m["_tlv"] if m["_tlv"] else "NULL"))
     print("};\n")
 
     print("static const ph_wire_tlv_stream_desc *const streams[] = {")
     for sname in sorted(streams):
-        print("    &ts_%s," % sname)
+        print("    &ph_wire__ts_%s," % sname)
     print("};\n")
 
     print("static const ph_feature_desc features[] = {")
@@ -196,5 +201,27 @@ const ph_feature_desc *ph_feature_at(size_t i)
 }""")
 
 
+def load():
+    with open(LAYOUTS) as fh:
+        return json.load(fh)
+
+
 if __name__ == "__main__":
-    main()
+    import argparse
+    import contextlib
+    import io
+    import os
+    import gen_wire_views
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="lib/wire",
+                    help="directory for the generated files (default lib/wire)")
+    args = ap.parse_args()
+    table = io.StringIO()
+    with contextlib.redirect_stdout(table):
+        main()
+    files = {"wire_table.c": table.getvalue()}
+    files.update(gen_wire_views.generate(load(), parse_fields, ELEMENT))
+    os.makedirs(args.out, exist_ok=True)
+    for name, text in sorted(files.items()):
+        with open(os.path.join(args.out, name), "w") as fh:
+            fh.write(text)

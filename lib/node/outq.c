@@ -8,56 +8,6 @@
 #include "byteorder.h"
 #include "memtag.h"
 
-/* ---- per-type counters ---- */
-
-static const struct {
-    uint16_t type;
-    const char *name;
-} slot_types[PH_MSGTYPE__COUNT] = {
-    [PH_MSGTYPE_WARNING] = { 1, "warning" },
-    [PH_MSGTYPE_INIT] = { 16, "init" },
-    [PH_MSGTYPE_ERROR] = { 17, "error" },
-    [PH_MSGTYPE_PING] = { 18, "ping" },
-    [PH_MSGTYPE_PONG] = { 19, "pong" },
-    [PH_MSGTYPE_CHANNEL_ANNOUNCEMENT] = { 256, "channel_announcement" },
-    [PH_MSGTYPE_NODE_ANNOUNCEMENT] = { 257, "node_announcement" },
-    [PH_MSGTYPE_CHANNEL_UPDATE] = { 258, "channel_update" },
-    [PH_MSGTYPE_ANNOUNCEMENT_SIGNATURES] = { 259, "announcement_signatures" },
-    [PH_MSGTYPE_QUERY_SHORT_CHANNEL_IDS] = { 261, "query_short_channel_ids" },
-    [PH_MSGTYPE_REPLY_SHORT_CHANNEL_IDS_END] = { 262, "reply_short_channel_ids_end" },
-    [PH_MSGTYPE_QUERY_CHANNEL_RANGE] = { 263, "query_channel_range" },
-    [PH_MSGTYPE_REPLY_CHANNEL_RANGE] = { 264, "reply_channel_range" },
-    [PH_MSGTYPE_GOSSIP_TIMESTAMP_FILTER] = { 265, "gossip_timestamp_filter" },
-    [PH_MSGTYPE_OTHER] = { 0, "other" },
-};
-
-unsigned ph_msgtype_slot(uint16_t type)
-{
-    /* Every written frame is counted: a switch, not a search. */
-    switch (type) {
-    case 1: return PH_MSGTYPE_WARNING;
-    case 16: return PH_MSGTYPE_INIT;
-    case 17: return PH_MSGTYPE_ERROR;
-    case 18: return PH_MSGTYPE_PING;
-    case 19: return PH_MSGTYPE_PONG;
-    case 256: return PH_MSGTYPE_CHANNEL_ANNOUNCEMENT;
-    case 257: return PH_MSGTYPE_NODE_ANNOUNCEMENT;
-    case 258: return PH_MSGTYPE_CHANNEL_UPDATE;
-    case 259: return PH_MSGTYPE_ANNOUNCEMENT_SIGNATURES;
-    case 261: return PH_MSGTYPE_QUERY_SHORT_CHANNEL_IDS;
-    case 262: return PH_MSGTYPE_REPLY_SHORT_CHANNEL_IDS_END;
-    case 263: return PH_MSGTYPE_QUERY_CHANNEL_RANGE;
-    case 264: return PH_MSGTYPE_REPLY_CHANNEL_RANGE;
-    case 265: return PH_MSGTYPE_GOSSIP_TIMESTAMP_FILTER;
-    default: return PH_MSGTYPE_OTHER;
-    }
-}
-
-const char *ph_msgtype_slot_name(unsigned slot)
-{
-    return slot < PH_MSGTYPE__COUNT ? slot_types[slot].name : "other";
-}
-
 /* ---- shared messages ---- */
 
 struct ph_outq_msg {

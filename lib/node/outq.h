@@ -61,25 +61,12 @@
 
 /* ---- per-type message counters (also used for inbound counts) ---- */
 
-enum {
-    PH_MSGTYPE_WARNING, PH_MSGTYPE_INIT, PH_MSGTYPE_ERROR, PH_MSGTYPE_PING, PH_MSGTYPE_PONG,
-    PH_MSGTYPE_CHANNEL_ANNOUNCEMENT, PH_MSGTYPE_NODE_ANNOUNCEMENT, PH_MSGTYPE_CHANNEL_UPDATE,
-    PH_MSGTYPE_ANNOUNCEMENT_SIGNATURES, PH_MSGTYPE_QUERY_SHORT_CHANNEL_IDS,
-    PH_MSGTYPE_REPLY_SHORT_CHANNEL_IDS_END, PH_MSGTYPE_QUERY_CHANNEL_RANGE,
-    PH_MSGTYPE_REPLY_CHANNEL_RANGE, PH_MSGTYPE_GOSSIP_TIMESTAMP_FILTER,
-    PH_MSGTYPE_OTHER,
-    PH_MSGTYPE__COUNT
-};
-
+/* The slots (PH_MSGTYPE_*, ph_msgtype_slot) are generated with the wire
+ * table: wire_types.h, included by wire.h. */
 typedef struct ph_msgcount {
     uint64_t msgs;
     uint64_t bytes; /* plaintext message bytes, 2-byte type included */
 } ph_msgcount;
-
-/* Slot of a message type (PH_MSGTYPE_OTHER for anything else) and its name
- * ("other" for that slot). */
-unsigned ph_msgtype_slot(uint16_t type);
-const char *ph_msgtype_slot_name(unsigned slot);
 
 /* ---- shared messages ---- */
 

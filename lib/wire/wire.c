@@ -387,6 +387,36 @@ ph_err ph_wire_tlv_decode(const ph_wire_tlv_stream_desc *sd, const uint8_t *p, s
     return PH_OK;
 }
 
+ph_err ph_wire_tlv_lookup(const uint8_t *stream, size_t len, uint64_t type,
+                          const uint8_t **value, size_t *vlen)
+{
+    if ((!stream && len) || !value || !vlen)
+        return PH_ERR_ARG;
+    for (size_t pos = 0; pos < len;) {
+        uint64_t t, l;
+        size_t used;
+        ph_err e = ph_wire_bigsize_decode(stream + pos, len - pos, &t, &used);
+        if (e)
+            return e == PH_ERR_EOF ? PH_ERR_WIRE_SHORT : e;
+        pos += used;
+        e = ph_wire_bigsize_decode(stream + pos, len - pos, &l, &used);
+        if (e)
+            return e == PH_ERR_EOF ? PH_ERR_WIRE_SHORT : e;
+        pos += used;
+        if (l > len - pos)
+            return PH_ERR_WIRE_SHORT;
+        if (t == type) {
+            *value = stream + pos;
+            *vlen = (size_t)l;
+            return PH_OK;
+        }
+        if (t > type) /* types increase: it is not further on */
+            break;
+        pos += (size_t)l;
+    }
+    return PH_ERR_WIRE_ABSENT;
+}
+
 size_t ph_wire_tlv_encoded_len(const ph_wire_tlv *recs, size_t n)
 {
     size_t total = 0;

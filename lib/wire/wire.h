@@ -67,32 +67,9 @@
 
 #define PH_WIRE_MAX_MSG 65535u  /* whole message incl. 2-byte type */
 
-/* Message types of BOLT 1, 2, 7 (all of them are in the table). */
-enum {
-    PH_WIRE_WARNING = 1, PH_WIRE_STFU = 2, PH_WIRE_PEER_STORAGE = 7,
-    PH_WIRE_PEER_STORAGE_RETRIEVAL = 9, PH_WIRE_INIT = 16, PH_WIRE_ERROR = 17,
-    PH_WIRE_PING = 18, PH_WIRE_PONG = 19,
-    PH_WIRE_OPEN_CHANNEL = 32, PH_WIRE_ACCEPT_CHANNEL = 33,
-    PH_WIRE_FUNDING_CREATED = 34, PH_WIRE_FUNDING_SIGNED = 35,
-    PH_WIRE_CHANNEL_READY = 36, PH_WIRE_SHUTDOWN = 38, PH_WIRE_CLOSING_SIGNED = 39,
-    PH_WIRE_CLOSING_COMPLETE = 40, PH_WIRE_CLOSING_SIG = 41,
-    PH_WIRE_OPEN_CHANNEL2 = 64, PH_WIRE_ACCEPT_CHANNEL2 = 65,
-    PH_WIRE_TX_ADD_INPUT = 66, PH_WIRE_TX_ADD_OUTPUT = 67,
-    PH_WIRE_TX_REMOVE_INPUT = 68, PH_WIRE_TX_REMOVE_OUTPUT = 69,
-    PH_WIRE_TX_COMPLETE = 70, PH_WIRE_TX_SIGNATURES = 71,
-    PH_WIRE_TX_INIT_RBF = 72, PH_WIRE_TX_ACK_RBF = 73, PH_WIRE_TX_ABORT = 74,
-    PH_WIRE_SPLICE_LOCKED = 77, PH_WIRE_SPLICE_INIT = 80, PH_WIRE_SPLICE_ACK = 81,
-    PH_WIRE_START_BATCH = 127, PH_WIRE_UPDATE_ADD_HTLC = 128,
-    PH_WIRE_UPDATE_FULFILL_HTLC = 130, PH_WIRE_UPDATE_FAIL_HTLC = 131,
-    PH_WIRE_COMMITMENT_SIGNED = 132, PH_WIRE_REVOKE_AND_ACK = 133,
-    PH_WIRE_UPDATE_FEE = 134, PH_WIRE_UPDATE_FAIL_MALFORMED_HTLC = 135,
-    PH_WIRE_CHANNEL_REESTABLISH = 136,
-    PH_WIRE_CHANNEL_ANNOUNCEMENT = 256, PH_WIRE_NODE_ANNOUNCEMENT = 257,
-    PH_WIRE_CHANNEL_UPDATE = 258, PH_WIRE_ANNOUNCEMENT_SIGNATURES = 259,
-    PH_WIRE_QUERY_SHORT_CHANNEL_IDS = 261, PH_WIRE_REPLY_SHORT_CHANNEL_IDS_END = 262,
-    PH_WIRE_QUERY_CHANNEL_RANGE = 263, PH_WIRE_REPLY_CHANNEL_RANGE = 264,
-    PH_WIRE_GOSSIP_TIMESTAMP_FILTER = 265,
-};
+/* Message types (PH_WIRE_INIT, ...) and per-type counter slots: generated
+ * from the same layouts as the table. */
+#include "wire_types.h"
 
 /* ------------------------------------------------------------------------
  * The table (const, public so that tests and tools can walk it)
@@ -246,6 +223,13 @@ typedef struct ph_wire_tlv {
 PH_MUST_USE
 ph_err ph_wire_tlv_decode(const ph_wire_tlv_stream_desc *sd, const uint8_t *p, size_t len,
                           ph_wire_tlv *recs, size_t cap, size_t *n, size_t *err_offset);
+/* The value of record `type` in a stream already validated (a view's
+ * `tlvs`): found by walking the records, nothing allocated; *value borrows
+ * from `stream`. PH_ERR_WIRE_ABSENT when the stream has no such record;
+ * PH_ERR_WIRE_SHORT / PH_ERR_WIRE_NONCANONICAL when it is not well formed. */
+PH_MUST_USE
+ph_err ph_wire_tlv_lookup(const uint8_t *stream, size_t len, uint64_t type,
+                          const uint8_t **value, size_t *vlen);
 /* Size of a stream of these records / write it into out (cap bytes, must be
  * >= ph_wire_tlv_encoded_len; PH_ERR_ARG otherwise). Records must be in
  * strictly increasing type order (PH_ERR_WIRE_TLV_ORDER). */

@@ -13,7 +13,7 @@ static const ph_wire_record_desc recs_accept_channel_tlvs[] = {
     {0, "upfront_shutdown_script", rf_accept_channel_tlvs_upfront_shutdown_script, 1},
     {1, "channel_type", rf_accept_channel_tlvs_channel_type, 1},
 };
-static const ph_wire_tlv_stream_desc ts_accept_channel_tlvs = {"accept_channel_tlvs", recs_accept_channel_tlvs, 2};
+const ph_wire_tlv_stream_desc ph_wire__ts_accept_channel_tlvs = {"accept_channel_tlvs", recs_accept_channel_tlvs, 2};
 
 static const ph_wire_field_desc rf_accept_tlvs_upfront_shutdown_script[] = {
     {"shutdown_scriptpubkey", "...*byte", PH_WIRE_T_BYTE, PH_WIRE_C_REST, 0, false},
@@ -26,7 +26,7 @@ static const ph_wire_record_desc recs_accept_tlvs[] = {
     {1, "channel_type", rf_accept_tlvs_channel_type, 1},
     {2, "require_confirmed_inputs", NULL, 0},
 };
-static const ph_wire_tlv_stream_desc ts_accept_tlvs = {"accept_tlvs", recs_accept_tlvs, 3};
+const ph_wire_tlv_stream_desc ph_wire__ts_accept_tlvs = {"accept_tlvs", recs_accept_tlvs, 3};
 
 static const ph_wire_field_desc rf_channel_ready_tlvs_short_channel_id[] = {
     {"alias", "short_channel_id", PH_WIRE_T_SCID, PH_WIRE_C_ONE, 0, false},
@@ -34,7 +34,7 @@ static const ph_wire_field_desc rf_channel_ready_tlvs_short_channel_id[] = {
 static const ph_wire_record_desc recs_channel_ready_tlvs[] = {
     {1, "short_channel_id", rf_channel_ready_tlvs_short_channel_id, 1},
 };
-static const ph_wire_tlv_stream_desc ts_channel_ready_tlvs = {"channel_ready_tlvs", recs_channel_ready_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_channel_ready_tlvs = {"channel_ready_tlvs", recs_channel_ready_tlvs, 1};
 
 static const ph_wire_field_desc rf_channel_reestablish_tlvs_next_funding[] = {
     {"next_funding_txid", "sha256", PH_WIRE_T_SHA256, PH_WIRE_C_ONE, 0, false},
@@ -48,7 +48,7 @@ static const ph_wire_record_desc recs_channel_reestablish_tlvs[] = {
     {1, "next_funding", rf_channel_reestablish_tlvs_next_funding, 2},
     {5, "my_current_funding_locked", rf_channel_reestablish_tlvs_my_current_funding_locked, 2},
 };
-static const ph_wire_tlv_stream_desc ts_channel_reestablish_tlvs = {"channel_reestablish_tlvs", recs_channel_reestablish_tlvs, 2};
+const ph_wire_tlv_stream_desc ph_wire__ts_channel_reestablish_tlvs = {"channel_reestablish_tlvs", recs_channel_reestablish_tlvs, 2};
 
 static const ph_wire_field_desc rf_closing_signed_tlvs_fee_range[] = {
     {"min_fee_satoshis", "u64", PH_WIRE_T_U64, PH_WIRE_C_ONE, 0, false},
@@ -57,7 +57,7 @@ static const ph_wire_field_desc rf_closing_signed_tlvs_fee_range[] = {
 static const ph_wire_record_desc recs_closing_signed_tlvs[] = {
     {1, "fee_range", rf_closing_signed_tlvs_fee_range, 2},
 };
-static const ph_wire_tlv_stream_desc ts_closing_signed_tlvs = {"closing_signed_tlvs", recs_closing_signed_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_closing_signed_tlvs = {"closing_signed_tlvs", recs_closing_signed_tlvs, 1};
 
 static const ph_wire_field_desc rf_closing_tlvs_closer_output_only[] = {
     {"sig", "signature", PH_WIRE_T_SIGNATURE, PH_WIRE_C_ONE, 0, false},
@@ -73,7 +73,7 @@ static const ph_wire_record_desc recs_closing_tlvs[] = {
     {2, "closee_output_only", rf_closing_tlvs_closee_output_only, 1},
     {3, "closer_and_closee_outputs", rf_closing_tlvs_closer_and_closee_outputs, 1},
 };
-static const ph_wire_tlv_stream_desc ts_closing_tlvs = {"closing_tlvs", recs_closing_tlvs, 3};
+const ph_wire_tlv_stream_desc ph_wire__ts_closing_tlvs = {"closing_tlvs", recs_closing_tlvs, 3};
 
 static const ph_wire_field_desc rf_commitment_signed_tlvs_funding_txid[] = {
     {"funding_txid", "sha256", PH_WIRE_T_SHA256, PH_WIRE_C_ONE, 0, false},
@@ -81,7 +81,7 @@ static const ph_wire_field_desc rf_commitment_signed_tlvs_funding_txid[] = {
 static const ph_wire_record_desc recs_commitment_signed_tlvs[] = {
     {1, "funding_txid", rf_commitment_signed_tlvs_funding_txid, 1},
 };
-static const ph_wire_tlv_stream_desc ts_commitment_signed_tlvs = {"commitment_signed_tlvs", recs_commitment_signed_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_commitment_signed_tlvs = {"commitment_signed_tlvs", recs_commitment_signed_tlvs, 1};
 
 static const ph_wire_field_desc rf_init_tlvs_networks[] = {
     {"chains", "...*chain_hash", PH_WIRE_T_CHAIN_HASH, PH_WIRE_C_REST, 0, false},
@@ -93,7 +93,7 @@ static const ph_wire_record_desc recs_init_tlvs[] = {
     {1, "networks", rf_init_tlvs_networks, 1},
     {3, "remote_addr", rf_init_tlvs_remote_addr, 1},
 };
-static const ph_wire_tlv_stream_desc ts_init_tlvs = {"init_tlvs", recs_init_tlvs, 2};
+const ph_wire_tlv_stream_desc ph_wire__ts_init_tlvs = {"init_tlvs", recs_init_tlvs, 2};
 
 static const ph_wire_field_desc rf_n1_tlv1[] = {
     {"amount_msat", "tu64", PH_WIRE_T_TU64, PH_WIRE_C_ONE, 0, false},
@@ -115,7 +115,7 @@ static const ph_wire_record_desc recs_n1[] = {
     {3, "tlv3", rf_n1_tlv3, 3},
     {254, "tlv4", rf_n1_tlv4, 1},
 };
-static const ph_wire_tlv_stream_desc ts_n1 = {"n1", recs_n1, 4};
+const ph_wire_tlv_stream_desc ph_wire__ts_n1 = {"n1", recs_n1, 4};
 
 static const ph_wire_field_desc rf_n2_tlv1[] = {
     {"amount_msat", "tu64", PH_WIRE_T_TU64, PH_WIRE_C_ONE, 0, false},
@@ -127,7 +127,7 @@ static const ph_wire_record_desc recs_n2[] = {
     {0, "tlv1", rf_n2_tlv1, 1},
     {11, "tlv2", rf_n2_tlv2, 1},
 };
-static const ph_wire_tlv_stream_desc ts_n2 = {"n2", recs_n2, 2};
+const ph_wire_tlv_stream_desc ph_wire__ts_n2 = {"n2", recs_n2, 2};
 
 static const ph_wire_field_desc rf_open_channel_tlvs_upfront_shutdown_script[] = {
     {"shutdown_scriptpubkey", "...*byte", PH_WIRE_T_BYTE, PH_WIRE_C_REST, 0, false},
@@ -139,7 +139,7 @@ static const ph_wire_record_desc recs_open_channel_tlvs[] = {
     {0, "upfront_shutdown_script", rf_open_channel_tlvs_upfront_shutdown_script, 1},
     {1, "channel_type", rf_open_channel_tlvs_channel_type, 1},
 };
-static const ph_wire_tlv_stream_desc ts_open_channel_tlvs = {"open_channel_tlvs", recs_open_channel_tlvs, 2};
+const ph_wire_tlv_stream_desc ph_wire__ts_open_channel_tlvs = {"open_channel_tlvs", recs_open_channel_tlvs, 2};
 
 static const ph_wire_field_desc rf_opening_tlvs_upfront_shutdown_script[] = {
     {"shutdown_scriptpubkey", "...*byte", PH_WIRE_T_BYTE, PH_WIRE_C_REST, 0, false},
@@ -152,7 +152,7 @@ static const ph_wire_record_desc recs_opening_tlvs[] = {
     {1, "channel_type", rf_opening_tlvs_channel_type, 1},
     {2, "require_confirmed_inputs", NULL, 0},
 };
-static const ph_wire_tlv_stream_desc ts_opening_tlvs = {"opening_tlvs", recs_opening_tlvs, 3};
+const ph_wire_tlv_stream_desc ph_wire__ts_opening_tlvs = {"opening_tlvs", recs_opening_tlvs, 3};
 
 static const ph_wire_field_desc rf_query_channel_range_tlvs_query_option[] = {
     {"query_option_flags", "bigsize", PH_WIRE_T_BIGSIZE, PH_WIRE_C_ONE, 0, false},
@@ -160,7 +160,7 @@ static const ph_wire_field_desc rf_query_channel_range_tlvs_query_option[] = {
 static const ph_wire_record_desc recs_query_channel_range_tlvs[] = {
     {1, "query_option", rf_query_channel_range_tlvs_query_option, 1},
 };
-static const ph_wire_tlv_stream_desc ts_query_channel_range_tlvs = {"query_channel_range_tlvs", recs_query_channel_range_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_query_channel_range_tlvs = {"query_channel_range_tlvs", recs_query_channel_range_tlvs, 1};
 
 static const ph_wire_field_desc rf_query_short_channel_ids_tlvs_query_flags[] = {
     {"encoding_type", "byte", PH_WIRE_T_BYTE, PH_WIRE_C_ONE, 0, false},
@@ -169,7 +169,7 @@ static const ph_wire_field_desc rf_query_short_channel_ids_tlvs_query_flags[] = 
 static const ph_wire_record_desc recs_query_short_channel_ids_tlvs[] = {
     {1, "query_flags", rf_query_short_channel_ids_tlvs_query_flags, 2},
 };
-static const ph_wire_tlv_stream_desc ts_query_short_channel_ids_tlvs = {"query_short_channel_ids_tlvs", recs_query_short_channel_ids_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_query_short_channel_ids_tlvs = {"query_short_channel_ids_tlvs", recs_query_short_channel_ids_tlvs, 1};
 
 static const ph_wire_field_desc rf_reply_channel_range_tlvs_timestamps_tlv[] = {
     {"encoding_type", "byte", PH_WIRE_T_BYTE, PH_WIRE_C_ONE, 0, false},
@@ -182,17 +182,17 @@ static const ph_wire_record_desc recs_reply_channel_range_tlvs[] = {
     {1, "timestamps_tlv", rf_reply_channel_range_tlvs_timestamps_tlv, 2},
     {3, "checksums_tlv", rf_reply_channel_range_tlvs_checksums_tlv, 1},
 };
-static const ph_wire_tlv_stream_desc ts_reply_channel_range_tlvs = {"reply_channel_range_tlvs", recs_reply_channel_range_tlvs, 2};
+const ph_wire_tlv_stream_desc ph_wire__ts_reply_channel_range_tlvs = {"reply_channel_range_tlvs", recs_reply_channel_range_tlvs, 2};
 
 static const ph_wire_record_desc recs_splice_ack_tlvs[] = {
     {2, "require_confirmed_inputs", NULL, 0},
 };
-static const ph_wire_tlv_stream_desc ts_splice_ack_tlvs = {"splice_ack_tlvs", recs_splice_ack_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_splice_ack_tlvs = {"splice_ack_tlvs", recs_splice_ack_tlvs, 1};
 
 static const ph_wire_record_desc recs_splice_init_tlvs[] = {
     {2, "require_confirmed_inputs", NULL, 0},
 };
-static const ph_wire_tlv_stream_desc ts_splice_init_tlvs = {"splice_init_tlvs", recs_splice_init_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_splice_init_tlvs = {"splice_init_tlvs", recs_splice_init_tlvs, 1};
 
 static const ph_wire_field_desc rf_start_batch_tlvs_message_type[] = {
     {"message_type", "u16", PH_WIRE_T_U16, PH_WIRE_C_ONE, 0, false},
@@ -200,7 +200,7 @@ static const ph_wire_field_desc rf_start_batch_tlvs_message_type[] = {
 static const ph_wire_record_desc recs_start_batch_tlvs[] = {
     {1, "message_type", rf_start_batch_tlvs_message_type, 1},
 };
-static const ph_wire_tlv_stream_desc ts_start_batch_tlvs = {"start_batch_tlvs", recs_start_batch_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_start_batch_tlvs = {"start_batch_tlvs", recs_start_batch_tlvs, 1};
 
 static const ph_wire_field_desc rf_tx_ack_rbf_tlvs_funding_output_contribution[] = {
     {"satoshis", "s64", PH_WIRE_T_S64, PH_WIRE_C_ONE, 0, false},
@@ -209,7 +209,7 @@ static const ph_wire_record_desc recs_tx_ack_rbf_tlvs[] = {
     {0, "funding_output_contribution", rf_tx_ack_rbf_tlvs_funding_output_contribution, 1},
     {2, "require_confirmed_inputs", NULL, 0},
 };
-static const ph_wire_tlv_stream_desc ts_tx_ack_rbf_tlvs = {"tx_ack_rbf_tlvs", recs_tx_ack_rbf_tlvs, 2};
+const ph_wire_tlv_stream_desc ph_wire__ts_tx_ack_rbf_tlvs = {"tx_ack_rbf_tlvs", recs_tx_ack_rbf_tlvs, 2};
 
 static const ph_wire_field_desc rf_tx_add_input_tlvs_shared_input_txid[] = {
     {"funding_txid", "sha256", PH_WIRE_T_SHA256, PH_WIRE_C_ONE, 0, false},
@@ -217,7 +217,7 @@ static const ph_wire_field_desc rf_tx_add_input_tlvs_shared_input_txid[] = {
 static const ph_wire_record_desc recs_tx_add_input_tlvs[] = {
     {0, "shared_input_txid", rf_tx_add_input_tlvs_shared_input_txid, 1},
 };
-static const ph_wire_tlv_stream_desc ts_tx_add_input_tlvs = {"tx_add_input_tlvs", recs_tx_add_input_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_tx_add_input_tlvs = {"tx_add_input_tlvs", recs_tx_add_input_tlvs, 1};
 
 static const ph_wire_field_desc rf_tx_init_rbf_tlvs_funding_output_contribution[] = {
     {"satoshis", "s64", PH_WIRE_T_S64, PH_WIRE_C_ONE, 0, false},
@@ -226,7 +226,7 @@ static const ph_wire_record_desc recs_tx_init_rbf_tlvs[] = {
     {0, "funding_output_contribution", rf_tx_init_rbf_tlvs_funding_output_contribution, 1},
     {2, "require_confirmed_inputs", NULL, 0},
 };
-static const ph_wire_tlv_stream_desc ts_tx_init_rbf_tlvs = {"tx_init_rbf_tlvs", recs_tx_init_rbf_tlvs, 2};
+const ph_wire_tlv_stream_desc ph_wire__ts_tx_init_rbf_tlvs = {"tx_init_rbf_tlvs", recs_tx_init_rbf_tlvs, 2};
 
 static const ph_wire_field_desc rf_tx_signatures_tlvs_shared_input_signature[] = {
     {"signature", "signature", PH_WIRE_T_SIGNATURE, PH_WIRE_C_ONE, 0, false},
@@ -234,7 +234,7 @@ static const ph_wire_field_desc rf_tx_signatures_tlvs_shared_input_signature[] =
 static const ph_wire_record_desc recs_tx_signatures_tlvs[] = {
     {0, "shared_input_signature", rf_tx_signatures_tlvs_shared_input_signature, 1},
 };
-static const ph_wire_tlv_stream_desc ts_tx_signatures_tlvs = {"tx_signatures_tlvs", recs_tx_signatures_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_tx_signatures_tlvs = {"tx_signatures_tlvs", recs_tx_signatures_tlvs, 1};
 
 static const ph_wire_field_desc rf_update_add_htlc_tlvs_blinded_path[] = {
     {"path_key", "point", PH_WIRE_T_POINT, PH_WIRE_C_ONE, 0, false},
@@ -242,7 +242,7 @@ static const ph_wire_field_desc rf_update_add_htlc_tlvs_blinded_path[] = {
 static const ph_wire_record_desc recs_update_add_htlc_tlvs[] = {
     {0, "blinded_path", rf_update_add_htlc_tlvs_blinded_path, 1},
 };
-static const ph_wire_tlv_stream_desc ts_update_add_htlc_tlvs = {"update_add_htlc_tlvs", recs_update_add_htlc_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_update_add_htlc_tlvs = {"update_add_htlc_tlvs", recs_update_add_htlc_tlvs, 1};
 
 static const ph_wire_field_desc rf_update_fail_htlc_tlvs_attribution_data[] = {
     {"htlc_hold_times", "20*u32", PH_WIRE_T_U32, PH_WIRE_C_FIXED, 20, false},
@@ -251,7 +251,7 @@ static const ph_wire_field_desc rf_update_fail_htlc_tlvs_attribution_data[] = {
 static const ph_wire_record_desc recs_update_fail_htlc_tlvs[] = {
     {1, "attribution_data", rf_update_fail_htlc_tlvs_attribution_data, 2},
 };
-static const ph_wire_tlv_stream_desc ts_update_fail_htlc_tlvs = {"update_fail_htlc_tlvs", recs_update_fail_htlc_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_update_fail_htlc_tlvs = {"update_fail_htlc_tlvs", recs_update_fail_htlc_tlvs, 1};
 
 static const ph_wire_field_desc rf_update_fulfill_htlc_tlvs_attribution_data[] = {
     {"htlc_hold_times", "20*u32", PH_WIRE_T_U32, PH_WIRE_C_FIXED, 20, false},
@@ -260,7 +260,7 @@ static const ph_wire_field_desc rf_update_fulfill_htlc_tlvs_attribution_data[] =
 static const ph_wire_record_desc recs_update_fulfill_htlc_tlvs[] = {
     {1, "attribution_data", rf_update_fulfill_htlc_tlvs_attribution_data, 2},
 };
-static const ph_wire_tlv_stream_desc ts_update_fulfill_htlc_tlvs = {"update_fulfill_htlc_tlvs", recs_update_fulfill_htlc_tlvs, 1};
+const ph_wire_tlv_stream_desc ph_wire__ts_update_fulfill_htlc_tlvs = {"update_fulfill_htlc_tlvs", recs_update_fulfill_htlc_tlvs, 1};
 
 static const ph_wire_field_desc mf_warning[] = {
     {"channel_id", "channel_id", PH_WIRE_T_CHANNEL_ID, PH_WIRE_C_ONE, 0, false},
@@ -604,79 +604,79 @@ static const ph_wire_msg_desc messages[] = {
     {2, "stfu", "02-peer-protocol.md", mf_stfu, 2, NULL},
     {7, "peer_storage", "01-messaging.md", mf_peer_storage, 2, NULL},
     {9, "peer_storage_retrieval", "01-messaging.md", mf_peer_storage_retrieval, 2, NULL},
-    {16, "init", "01-messaging.md", mf_init, 4, &ts_init_tlvs},
+    {16, "init", "01-messaging.md", mf_init, 4, &ph_wire__ts_init_tlvs},
     {17, "error", "01-messaging.md", mf_error, 3, NULL},
     {18, "ping", "01-messaging.md", mf_ping, 3, NULL},
     {19, "pong", "01-messaging.md", mf_pong, 2, NULL},
-    {32, "open_channel", "02-peer-protocol.md", mf_open_channel, 18, &ts_open_channel_tlvs},
-    {33, "accept_channel", "02-peer-protocol.md", mf_accept_channel, 14, &ts_accept_channel_tlvs},
+    {32, "open_channel", "02-peer-protocol.md", mf_open_channel, 18, &ph_wire__ts_open_channel_tlvs},
+    {33, "accept_channel", "02-peer-protocol.md", mf_accept_channel, 14, &ph_wire__ts_accept_channel_tlvs},
     {34, "funding_created", "02-peer-protocol.md", mf_funding_created, 4, NULL},
     {35, "funding_signed", "02-peer-protocol.md", mf_funding_signed, 2, NULL},
-    {36, "channel_ready", "02-peer-protocol.md", mf_channel_ready, 2, &ts_channel_ready_tlvs},
+    {36, "channel_ready", "02-peer-protocol.md", mf_channel_ready, 2, &ph_wire__ts_channel_ready_tlvs},
     {38, "shutdown", "02-peer-protocol.md", mf_shutdown, 3, NULL},
-    {39, "closing_signed", "02-peer-protocol.md", mf_closing_signed, 3, &ts_closing_signed_tlvs},
-    {40, "closing_complete", "02-peer-protocol.md", mf_closing_complete, 7, &ts_closing_tlvs},
-    {41, "closing_sig", "02-peer-protocol.md", mf_closing_sig, 7, &ts_closing_tlvs},
-    {64, "open_channel2", "02-peer-protocol.md", mf_open_channel2, 19, &ts_opening_tlvs},
-    {65, "accept_channel2", "02-peer-protocol.md", mf_accept_channel2, 15, &ts_accept_tlvs},
-    {66, "tx_add_input", "02-peer-protocol.md", mf_tx_add_input, 6, &ts_tx_add_input_tlvs},
+    {39, "closing_signed", "02-peer-protocol.md", mf_closing_signed, 3, &ph_wire__ts_closing_signed_tlvs},
+    {40, "closing_complete", "02-peer-protocol.md", mf_closing_complete, 7, &ph_wire__ts_closing_tlvs},
+    {41, "closing_sig", "02-peer-protocol.md", mf_closing_sig, 7, &ph_wire__ts_closing_tlvs},
+    {64, "open_channel2", "02-peer-protocol.md", mf_open_channel2, 19, &ph_wire__ts_opening_tlvs},
+    {65, "accept_channel2", "02-peer-protocol.md", mf_accept_channel2, 15, &ph_wire__ts_accept_tlvs},
+    {66, "tx_add_input", "02-peer-protocol.md", mf_tx_add_input, 6, &ph_wire__ts_tx_add_input_tlvs},
     {67, "tx_add_output", "02-peer-protocol.md", mf_tx_add_output, 5, NULL},
     {68, "tx_remove_input", "02-peer-protocol.md", mf_tx_remove_input, 2, NULL},
     {69, "tx_remove_output", "02-peer-protocol.md", mf_tx_remove_output, 2, NULL},
     {70, "tx_complete", "02-peer-protocol.md", mf_tx_complete, 1, NULL},
-    {71, "tx_signatures", "02-peer-protocol.md", mf_tx_signatures, 4, &ts_tx_signatures_tlvs},
-    {72, "tx_init_rbf", "02-peer-protocol.md", mf_tx_init_rbf, 3, &ts_tx_init_rbf_tlvs},
-    {73, "tx_ack_rbf", "02-peer-protocol.md", mf_tx_ack_rbf, 1, &ts_tx_ack_rbf_tlvs},
+    {71, "tx_signatures", "02-peer-protocol.md", mf_tx_signatures, 4, &ph_wire__ts_tx_signatures_tlvs},
+    {72, "tx_init_rbf", "02-peer-protocol.md", mf_tx_init_rbf, 3, &ph_wire__ts_tx_init_rbf_tlvs},
+    {73, "tx_ack_rbf", "02-peer-protocol.md", mf_tx_ack_rbf, 1, &ph_wire__ts_tx_ack_rbf_tlvs},
     {74, "tx_abort", "02-peer-protocol.md", mf_tx_abort, 3, NULL},
     {77, "splice_locked", "02-peer-protocol.md", mf_splice_locked, 2, NULL},
-    {80, "splice_init", "02-peer-protocol.md", mf_splice_init, 5, &ts_splice_init_tlvs},
-    {81, "splice_ack", "02-peer-protocol.md", mf_splice_ack, 3, &ts_splice_ack_tlvs},
-    {127, "start_batch", "02-peer-protocol.md", mf_start_batch, 2, &ts_start_batch_tlvs},
-    {128, "update_add_htlc", "02-peer-protocol.md", mf_update_add_htlc, 6, &ts_update_add_htlc_tlvs},
-    {130, "update_fulfill_htlc", "02-peer-protocol.md", mf_update_fulfill_htlc, 3, &ts_update_fulfill_htlc_tlvs},
-    {131, "update_fail_htlc", "02-peer-protocol.md", mf_update_fail_htlc, 4, &ts_update_fail_htlc_tlvs},
-    {132, "commitment_signed", "02-peer-protocol.md", mf_commitment_signed, 4, &ts_commitment_signed_tlvs},
+    {80, "splice_init", "02-peer-protocol.md", mf_splice_init, 5, &ph_wire__ts_splice_init_tlvs},
+    {81, "splice_ack", "02-peer-protocol.md", mf_splice_ack, 3, &ph_wire__ts_splice_ack_tlvs},
+    {127, "start_batch", "02-peer-protocol.md", mf_start_batch, 2, &ph_wire__ts_start_batch_tlvs},
+    {128, "update_add_htlc", "02-peer-protocol.md", mf_update_add_htlc, 6, &ph_wire__ts_update_add_htlc_tlvs},
+    {130, "update_fulfill_htlc", "02-peer-protocol.md", mf_update_fulfill_htlc, 3, &ph_wire__ts_update_fulfill_htlc_tlvs},
+    {131, "update_fail_htlc", "02-peer-protocol.md", mf_update_fail_htlc, 4, &ph_wire__ts_update_fail_htlc_tlvs},
+    {132, "commitment_signed", "02-peer-protocol.md", mf_commitment_signed, 4, &ph_wire__ts_commitment_signed_tlvs},
     {133, "revoke_and_ack", "02-peer-protocol.md", mf_revoke_and_ack, 3, NULL},
     {134, "update_fee", "02-peer-protocol.md", mf_update_fee, 2, NULL},
     {135, "update_fail_malformed_htlc", "02-peer-protocol.md", mf_update_fail_malformed_htlc, 4, NULL},
-    {136, "channel_reestablish", "02-peer-protocol.md", mf_channel_reestablish, 5, &ts_channel_reestablish_tlvs},
+    {136, "channel_reestablish", "02-peer-protocol.md", mf_channel_reestablish, 5, &ph_wire__ts_channel_reestablish_tlvs},
     {256, "channel_announcement", "07-routing-gossip.md", mf_channel_announcement, 12, NULL},
     {257, "node_announcement", "07-routing-gossip.md", mf_node_announcement, 9, NULL},
     {258, "channel_update", "07-routing-gossip.md", mf_channel_update, 11, NULL},
     {259, "announcement_signatures", "07-routing-gossip.md", mf_announcement_signatures, 4, NULL},
-    {261, "query_short_channel_ids", "07-routing-gossip.md", mf_query_short_channel_ids, 3, &ts_query_short_channel_ids_tlvs},
+    {261, "query_short_channel_ids", "07-routing-gossip.md", mf_query_short_channel_ids, 3, &ph_wire__ts_query_short_channel_ids_tlvs},
     {262, "reply_short_channel_ids_end", "07-routing-gossip.md", mf_reply_short_channel_ids_end, 2, NULL},
-    {263, "query_channel_range", "07-routing-gossip.md", mf_query_channel_range, 3, &ts_query_channel_range_tlvs},
-    {264, "reply_channel_range", "07-routing-gossip.md", mf_reply_channel_range, 6, &ts_reply_channel_range_tlvs},
+    {263, "query_channel_range", "07-routing-gossip.md", mf_query_channel_range, 3, &ph_wire__ts_query_channel_range_tlvs},
+    {264, "reply_channel_range", "07-routing-gossip.md", mf_reply_channel_range, 6, &ph_wire__ts_reply_channel_range_tlvs},
     {265, "gossip_timestamp_filter", "07-routing-gossip.md", mf_gossip_timestamp_filter, 3, NULL},
 };
 
 static const ph_wire_tlv_stream_desc *const streams[] = {
-    &ts_accept_channel_tlvs,
-    &ts_accept_tlvs,
-    &ts_channel_ready_tlvs,
-    &ts_channel_reestablish_tlvs,
-    &ts_closing_signed_tlvs,
-    &ts_closing_tlvs,
-    &ts_commitment_signed_tlvs,
-    &ts_init_tlvs,
-    &ts_n1,
-    &ts_n2,
-    &ts_open_channel_tlvs,
-    &ts_opening_tlvs,
-    &ts_query_channel_range_tlvs,
-    &ts_query_short_channel_ids_tlvs,
-    &ts_reply_channel_range_tlvs,
-    &ts_splice_ack_tlvs,
-    &ts_splice_init_tlvs,
-    &ts_start_batch_tlvs,
-    &ts_tx_ack_rbf_tlvs,
-    &ts_tx_add_input_tlvs,
-    &ts_tx_init_rbf_tlvs,
-    &ts_tx_signatures_tlvs,
-    &ts_update_add_htlc_tlvs,
-    &ts_update_fail_htlc_tlvs,
-    &ts_update_fulfill_htlc_tlvs,
+    &ph_wire__ts_accept_channel_tlvs,
+    &ph_wire__ts_accept_tlvs,
+    &ph_wire__ts_channel_ready_tlvs,
+    &ph_wire__ts_channel_reestablish_tlvs,
+    &ph_wire__ts_closing_signed_tlvs,
+    &ph_wire__ts_closing_tlvs,
+    &ph_wire__ts_commitment_signed_tlvs,
+    &ph_wire__ts_init_tlvs,
+    &ph_wire__ts_n1,
+    &ph_wire__ts_n2,
+    &ph_wire__ts_open_channel_tlvs,
+    &ph_wire__ts_opening_tlvs,
+    &ph_wire__ts_query_channel_range_tlvs,
+    &ph_wire__ts_query_short_channel_ids_tlvs,
+    &ph_wire__ts_reply_channel_range_tlvs,
+    &ph_wire__ts_splice_ack_tlvs,
+    &ph_wire__ts_splice_init_tlvs,
+    &ph_wire__ts_start_batch_tlvs,
+    &ph_wire__ts_tx_ack_rbf_tlvs,
+    &ph_wire__ts_tx_add_input_tlvs,
+    &ph_wire__ts_tx_init_rbf_tlvs,
+    &ph_wire__ts_tx_signatures_tlvs,
+    &ph_wire__ts_update_add_htlc_tlvs,
+    &ph_wire__ts_update_fail_htlc_tlvs,
+    &ph_wire__ts_update_fulfill_htlc_tlvs,
 };
 
 static const ph_feature_desc features[] = {
