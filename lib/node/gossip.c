@@ -740,7 +740,7 @@ static ph_err add_chan_upd(ph_gossip_store *s, const uint8_t *msg, size_t len,
          *   - SHOULD send a `warning` and close the connection.
          *   - MUST NOT process the message further.
          *
-         * (The warning and the close are node.c's, on PH_GOSSIP_BAD_SIGNATURE.) */
+         * node.c sends the warning (refuse_gossip) but keeps the connection. */
         res->outcome = verify_outcome(ph_gossip_verify(msg, len, c->node[dir]->id));
         if (res->outcome != PH_GOSSIP_ACCEPTED)
             return PH_OK;

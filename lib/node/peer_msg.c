@@ -86,6 +86,8 @@ static ph_err push_stored(ph_peer *p, const uint8_t *bytes, size_t len,
     return err;
 }
 
+/* BOLT #7: MUST not send gossip it did not generate itself, until it receives
+ * `gossip_timestamp_filter`. */
 bool ph_peer_relay_ready(const ph_peer *p)
 {
     return p->state == PH_PEER_OPEN && p->filter_set && p->live;
@@ -110,6 +112,10 @@ static bool relay_push(ph_peer *p, ph_outq_msg *m, const uint8_t *bytes, size_t 
     return true;
 }
 
+/* BOLT #7: Otherwise (relayed gossip):
+ *   - SHOULD restrict future gossip messages to those whose `timestamp` is greater or
+ *     equal to `first_timestamp`, and less than `first_timestamp` plus `timestamp_range`.
+ */
 bool ph_peer_relay(ph_peer *p, ph_gossip_msg *m, ph_outq_msg *decoded)
 {
     if (!ph_peer_relay_ready(p) || !p->env->gossip)
