@@ -21,7 +21,7 @@ DEB_OF_cmocka := libcmocka-dev
 # Targets that install the packages first (or need none) skip the check:
 # everything else stops at once with one line naming what is missing,
 # instead of a compiler error about a header.
-NO_CHECK_GOALS := deps test asan check-clang demo bench captures clean mutants coverage fuzz
+NO_CHECK_GOALS := deps test asan check-clang check-bolt demo bench captures clean mutants coverage fuzz
 ifneq ($(filter-out $(NO_CHECK_GOALS),$(or $(MAKECMDGOALS),all)),)
 CHECK_PKGS := $(PKGS) $(if $(filter tests-build test-run,$(MAKECMDGOALS)),cmocka)
 MISSING_PKGS := $(if $(shell command -v pkg-config),$(foreach p,$(CHECK_PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(DEB_OF_$(p)))),pkg-config $(foreach p,$(CHECK_PKGS),$(DEB_OF_$(p))))
@@ -78,7 +78,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
 .PHONY: tests-build all deps test test-run asan demo bench captures install clean check-clang \
-        mutants coverage fuzz fuzz-build
+        check-bolt mutants coverage fuzz fuzz-build
 
 all: $(BUILD)/libpeerheap.a $(BUILD)/libpeerheap.so $(BUILD)/peerheap $(BUILD)/peerheap.1
 
@@ -155,6 +155,14 @@ coverage: deps
 check-clang: deps
 	@command -v clang >/dev/null 2>&1 || sh tool/deps.sh clang
 	@$(MAKE) --no-print-directory BUILD=build-clang CC=clang tests-build
+
+# Every /* BOLT #N: ... */ quote in lib/ and tool/ must be the spec's exact
+# text (whitespace aside) at the commit the wire table is pinned to; the spec
+# files are committed in tests/vectors/bolts/ with their sha256, never
+# fetched (tool/check_bolt.py).
+check-bolt:
+	@command -v python3 >/dev/null 2>&1 || sh tool/deps.sh python3
+	@python3 tool/check_bolt.py
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c), clang with ASan and UBSan, in
 # build-fuzz: `make fuzz FUZZ_SECONDS=N` runs each for N seconds from its

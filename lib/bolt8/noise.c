@@ -141,6 +141,9 @@ static void hkdf2(uint8_t out1[32], uint8_t out2[32], const uint8_t salt[32],
     sodium_memzero(t2, sizeof t2);
 }
 
+/* BOLT #8: The nonce `sn` is encoded as a 96-bit little-endian number. As the decoded
+ * nonce is 64 bits, the 96-bit nonce is encoded as: 32 bits of leading 0s followed by a
+ * 64-bit value. */
 static void make_nonce(uint8_t npub[NONCE_LEN], uint64_t counter)
 {
     memset(npub, 0, 4);
@@ -208,6 +211,8 @@ struct ph_noise_hs {
     uint8_t h[32], ck[32], temp_k[32];
 };
 
+/* BOLT #8: For each session, a node MUST generate a new ephemeral key with strong
+ * cryptographic randomness. */
 static ph_err random_priv(const secp256k1_context *ctx, uint8_t priv[32])
 {
     /* A random 32-byte string is a valid key except with probability ~2^-128. */
@@ -337,6 +342,8 @@ static ph_err read_ephemeral_act(ph_noise_hs *hs, const uint8_t *in, size_t in_l
 {
     if (!in || in_len < PH_NOISE_ACT1_LEN)
         return hs_fail(hs, PH_ERR_NOISE_SHORT_READ);
+    /* BOLT #8: If `v` is an unrecognized handshake version, then the responder MUST
+     * abort the connection attempt. */
     if (in[0] != 0)
         return hs_fail(hs, PH_ERR_NOISE_BAD_VERSION);
     const uint8_t *re = in + 1, *c = in + 1 + PUB_LEN;
@@ -346,6 +353,14 @@ static ph_err read_ephemeral_act(ph_noise_hs *hs, const uint8_t *in, size_t in_l
     ph_err err = mix_dh(hs, priv, re);
     if (err)
         return hs_fail(hs, err);
+    /* Act one (we are the responder), then act two (the initiator):
+     *
+     * BOLT #8: If the MAC check in this operation fails, then the initiator does _not_
+     * know the responder's static public key. If this is the case, then the responder
+     * MUST terminate the connection without any further messages.
+     *
+     * BOLT #8: If the MAC check in this operation fails, then the initiator MUST
+     * terminate the connection without any further messages. */
     if (!decrypt_ad(NULL, hs->temp_k, 0, hs->h, KEY_LEN, c, 0))
         return hs_fail(hs, PH_ERR_NOISE_BAD_TAG);
     mix_hash(hs->h, c, PH_NOISE_MAC_LEN);
@@ -402,10 +417,17 @@ ph_err ph_noise_act3_read(ph_noise_hs *hs, const uint8_t *in, size_t in_len)
         return err;
     if (!in || in_len < PH_NOISE_ACT3_LEN)
         return hs_fail(hs, PH_ERR_NOISE_SHORT_READ);
+    /* BOLT #8: If `v` is an unrecognized handshake version, then the responder MUST
+     * abort the connection attempt. */
     if (in[0] != 0)
         return hs_fail(hs, PH_ERR_NOISE_BAD_VERSION);
     const uint8_t *c = in + 1, *t = in + 1 + ACT3_CT_LEN;
     uint8_t rs[PUB_LEN];
+    /* BOLT #8: At this point, the responder has recovered the static public key of the
+     * initiator.
+     *
+     * BOLT #8: If the MAC check in this operation fails, then the responder MUST
+     * terminate the connection without any further messages. */
     if (!decrypt_ad(rs, hs->temp_k, 1, hs->h, KEY_LEN, c, PUB_LEN))
         return hs_fail(hs, PH_ERR_NOISE_BAD_TAG);
     mix_hash(hs->h, c, ACT3_CT_LEN);
@@ -413,6 +435,8 @@ ph_err ph_noise_act3_read(ph_noise_hs *hs, const uint8_t *in, size_t in_len)
         return hs_fail(hs, PH_ERR_NOISE_BAD_PUBKEY);
     if ((err = mix_dh(hs, hs->e_priv, rs)))
         return hs_fail(hs, err);
+    /* BOLT #8: If the MAC check in this operation fails, then the responder MUST
+     * terminate the connection without any further messages. */
     if (!decrypt_ad(NULL, hs->temp_k, 0, hs->h, KEY_LEN, t, 0))
         return hs_fail(hs, PH_ERR_NOISE_BAD_TAG);
     hs_forget(hs);
@@ -448,7 +472,10 @@ ph_err ph_noise_hs_finish(ph_noise_hs *hs, ph_noise **out)
     uint8_t k1[32], k2[32];
     hkdf2(k1, k2, hs->ck, NULL, 0);
     /* The initiator sends with the first key, the responder with the second;
-     * both directions start from the handshake's final ck. */
+     * both directions start from the handshake's final ck.
+     *
+     * BOLT #8: The sending and receiving chaining keys are initialized the
+     * same. */
     ph_err err = hs->initiator ? ph_noise_create_from_keys(out, k1, hs->ck, k2, hs->ck)
                                : ph_noise_create_from_keys(out, k2, hs->ck, k1, hs->ck);
     sodium_memzero(k1, sizeof k1);
@@ -504,6 +531,8 @@ static void cipher_set(struct cipher *c, const uint8_t *key, const uint8_t *ck)
 static void cipher_advance(struct cipher *c)
 {
     c->nonce++;
+    /* BOLT #8: This can be properly accounted for by rotating the key once the nonce
+     * dedicated to it reaches 1000. */
     if (c->nonce < PH_NOISE_ROTATE_AT)
         return;
     if (!c->have_ck) {
@@ -513,6 +542,7 @@ static void cipher_advance(struct cipher *c)
         return;
     }
     hkdf2(c->ck, c->key, c->ck, c->key, KEY_LEN);
+    /* BOLT #8: Reset the nonce for the key to `n = 0`. */
     c->nonce = 0;
     c->announced = false;
 }
@@ -603,6 +633,8 @@ static ph_err seal(ph_noise *n, uint8_t hdr[PH_NOISE_HDR_LEN], const uint8_t *ms
 {
     if (!n || !hdr || !mac || (len && (!msg || !body)))
         return PH_ERR_ARG;
+    /* BOLT #8: The *maximum* size of _any_ Lightning message MUST NOT exceed `65535`
+     * bytes. */
     if (len > PH_NOISE_MAX_MSG)
         return PH_ERR_NOISE_TOO_LONG;
     struct cipher *c = &n->tx;
@@ -614,6 +646,7 @@ static ph_err seal(ph_noise *n, uint8_t hdr[PH_NOISE_HDR_LEN], const uint8_t *ms
     if (err)
         return err;
     announce(n, c, hdr + 2);
+    /* BOLT #8: The nonce `sn` MUST be incremented after this step. */
     cipher_advance(c);
     cipher_advance(c);
     return PH_OK;
@@ -722,6 +755,7 @@ static ph_err open_header(ph_noise *n, ph_chachapoly_ks *ks)
         n->body_cap = (uint32_t)cap;
     }
     announce(n, c, n->hdr + 2);
+    /* BOLT #8: The nonce `rn` MUST be incremented after this step. */
     cipher_advance(c);
     n->body_len = (uint32_t)len;
     n->body_have = 0;

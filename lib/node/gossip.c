@@ -10,6 +10,8 @@ enum {
     LOG_COMPACT_MIN_DEAD = 1024,
 };
 
+/* BOLT #7: SHOULD send all gossip messages whose `timestamp` is greater or equal to
+ * `first_timestamp`, and less than `first_timestamp` plus `timestamp_range`. */
 static bool in_window(uint32_t ts, uint32_t first, uint32_t range)
 {
     return ts >= first && (uint64_t)ts < (uint64_t)first + range;
@@ -543,6 +545,14 @@ static ph_err log_channel(ph_gossip_store *s, struct chan *c, struct node *later
 static ph_err apply_update(ph_gossip_store *s, struct chan *c, ph_gossip_msg *m, int dir)
 {
     struct node *later[2] = { NULL, NULL };
+    /* BOLT #7: If a `channel_announcement` has no corresponding `channel_update`s:
+     *   - MUST NOT send the `channel_announcement`.
+     *
+     * so a channel enters the log with its first update, and before it:
+     *
+     * BOLT #7: If a `channel_announcement` is sent:
+     *   - MUST send the `channel_announcement` prior to any corresponding
+     *     `channel_update`s and `node_announcement`s. */
     if (!c->logged) {
         ph_err err = log_channel(s, c, later);
         if (err)
@@ -635,6 +645,8 @@ static ph_err release_pending_node(ph_gossip_store *s, struct node *n)
 static ph_err add_chan_ann(ph_gossip_store *s, const uint8_t *msg, size_t len,
                            const ph_gossip_fields *f, uint32_t origin, ph_gossip_result *res)
 {
+    /* BOLT #7: if the specified `chain_hash` is unknown to the receiver:
+     *   - MUST ignore the message. */
     if (!ph_gossip__our_chain(s, f->chain_hash)) {
         res->outcome = PH_GOSSIP_WRONG_CHAIN;
         return PH_OK;
@@ -645,6 +657,8 @@ static ph_err add_chan_ann(ph_gossip_store *s, const uint8_t *msg, size_t len,
         res->outcome = same ? PH_GOSSIP_DUPLICATE : PH_GOSSIP_CONFLICT;
         return PH_OK;
     }
+    /* BOLT #7: MUST verify the integrity AND authenticity of the message by verifying
+     * the signatures. */
     res->outcome = verify_outcome(ph_gossip_verify(msg, len, NULL));
     if (res->outcome != PH_GOSSIP_ACCEPTED)
         return PH_OK;
@@ -689,23 +703,44 @@ static ph_err pend_update(ph_gossip_store *s, ph_gossip_msg *m, int dir, ph_goss
 static ph_err add_chan_upd(ph_gossip_store *s, const uint8_t *msg, size_t len,
                            const ph_gossip_fields *f, uint32_t origin, ph_gossip_result *res)
 {
+    /* BOLT #7: if the specified `chain_hash` value is unknown (meaning it isn't active
+     * on the specified chain):
+     *   - MUST ignore the channel update. */
     if (!ph_gossip__our_chain(s, f->chain_hash)) {
         res->outcome = PH_GOSSIP_WRONG_CHAIN;
         return PH_OK;
     }
+    /* BOLT #7: MUST NOT forward such a `channel_update` to other peers, for privacy
+     * reasons. */
     if (f->message_flags & PH_GOSSIP_MESSAGE_FLAG_DONT_FORWARD) {
         res->outcome = PH_GOSSIP_PRIVATE;
         return PH_OK;
     }
+    /* BOLT #7: if the origin node is `node_id_1` in the message:
+     *   - MUST set the `direction` bit of `channel_flags` to 0.
+     * - otherwise:
+     *   - MUST set the `direction` bit of `channel_flags` to 1. */
     int dir = f->channel_flags & PH_GOSSIP_CHANNEL_FLAG_DIRECTION;
     struct chan *c = ph_gossip__find_chan(s, f->scid);
     if (c && c->upd[dir]) {
-        /* timestamps first: cheaper than a signature */
+        /* Timestamps first: cheaper than a signature. An equal timestamp is
+         * a duplicate whatever the fields below it (we blacklist no one).
+         *
+         * BOLT #7: if `timestamp` is lower than that of the last-received
+         * `channel_update` for this `short_channel_id` AND for `node_id`:
+         *   - SHOULD ignore the message. */
         res->outcome = compare_ts(f->timestamp, c->upd[dir]->timestamp);
         if (res->outcome != PH_GOSSIP_ACCEPTED)
             return PH_OK;
     }
     if (c) {
+        /* BOLT #7: if `signature` is not a valid signature, using `node_id` of the
+         * double-SHA256 of the entire message following the `signature` field
+         * (including unknown fields following `fee_proportional_millionths`):
+         *   - SHOULD send a `warning` and close the connection.
+         *   - MUST NOT process the message further.
+         *
+         * node.c sends the warning (refuse_gossip) but keeps the connection. */
         res->outcome = verify_outcome(ph_gossip_verify(msg, len, c->node[dir]->id));
         if (res->outcome != PH_GOSSIP_ACCEPTED)
             return PH_OK;
@@ -746,6 +781,14 @@ static ph_err pend_node(ph_gossip_store *s, ph_gossip_msg *m, const uint8_t *id,
     return PH_OK;
 }
 
+/* Stale and duplicate announcements are dropped. One of a node no channel
+ * announced yet is dropped too, unless the store keeps a pending set: there it
+ * waits for its channel_announcement.
+ *
+ * BOLT #7: if `node_id` is NOT previously known from a `channel_announcement` message,
+ * OR if `timestamp` is NOT greater than the last-received `node_announcement` from this
+ * `node_id`:
+ *   - SHOULD ignore the message. */
 static ph_err add_node_ann(ph_gossip_store *s, const uint8_t *msg, size_t len,
                            const ph_gossip_fields *f, uint32_t origin, ph_gossip_result *res)
 {
@@ -755,7 +798,14 @@ static ph_err add_node_ann(ph_gossip_store *s, const uint8_t *msg, size_t len,
         if (res->outcome != PH_GOSSIP_ACCEPTED)
             return PH_OK;
     }
-    /* checked before pending too, so the pending set holds no forgeries */
+    /* Checked before pending too, so the pending set holds no forgeries.
+     *
+     * BOLT #7: if `signature` is NOT a valid signature (using `node_id` of the
+     * double-SHA256 of the entire message following the `signature` field,
+     * including any future fields appended to the end):
+     *   - SHOULD send a `warning`.
+     *   - MAY close the connection.
+     *   - MUST NOT process the message further. */
     res->outcome = verify_outcome(ph_gossip_verify(msg, len, NULL));
     if (res->outcome != PH_GOSSIP_ACCEPTED)
         return PH_OK;
@@ -816,8 +866,12 @@ static bool chan_update_in_window(const ph_gossip_store *s, uint64_t scid, uint3
 bool ph_gossip_msg_in_window(const ph_gossip_store *s, const ph_gossip_msg *m,
                              uint32_t first_timestamp, uint32_t timestamp_range)
 {
+    /* BOLT #7: SHOULD send gossip messages as it generates them regardless of
+     * `timestamp`. */
     if (m->flags & MSG_LOCAL)
         return true;
+    /* BOLT #7: MUST consider the `timestamp` of the `channel_announcement` to
+     * be the `timestamp` of a corresponding `channel_update`. */
     if (m->type == PH_GOSSIP_CHANNEL_ANNOUNCEMENT)
         return chan_update_in_window(s, m->scid, first_timestamp, timestamp_range);
     return in_window(m->timestamp, first_timestamp, timestamp_range);

@@ -105,6 +105,33 @@ static size_t reply_chunk(const uint64_t *v, size_t n, size_t i, uint64_t *reply
     return j - i;
 }
 
+/* One pass over the store's channels, cut into replies at block boundaries
+ * (reply_chunk):
+ *
+ * BOLT #7: MUST respond with one or more `reply_channel_range`:
+ *   - MUST set with `chain_hash` equal to that of `query_channel_range`,
+ *   - MUST limit `number_of_blocks` to the maximum number of blocks whose results could
+ *     fit in `encoded_short_ids`
+ *   - MAY split block contents across multiple `reply_channel_range`.
+ *   - the first `reply_channel_range` message:
+ *     - MUST set `first_blocknum` less than or equal to the `first_blocknum` in
+ *       `query_channel_range`
+ *     - MUST set `first_blocknum` plus `number_of_blocks` greater than `first_blocknum`
+ *       in `query_channel_range`.
+ *   - successive `reply_channel_range` message:
+ *     - MUST have `first_blocknum` equal or greater than the previous `first_blocknum`.
+ *   - MUST set `sync_complete` to `false` if this is not the final
+ *     `reply_channel_range`.
+ *   - the final `reply_channel_range` message:
+ *     - MUST have `first_blocknum` plus `number_of_blocks` equal or greater than the
+ *       `query_channel_range` `first_blocknum` plus `number_of_blocks`.
+ *   - MUST set `sync_complete` to `true`.
+ *
+ * Extended queries are not answered with timestamps or checksums, which the receiver
+ * may leave out:
+ *
+ * BOLT #7: If the incoming message includes `query_option`, the receiver MAY append
+ * additional information to its reply: */
 ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, size_t len,
                                       ph_gossip_emit_fn emit, void *ctx)
 {
@@ -150,6 +177,15 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
 }
 
 /* query_flags TLV value: encoding byte + one bigsize per scid. */
+/* BOLT #7: Each query flag is a minimally-encoded bigsize.
+ *   - MUST encode one query flag per `short_channel_id`.
+ *
+ * and a receiver may refuse a query that does not:
+ *
+ * BOLT #7: if `encoded_query_flags` does not decode to exactly one flag per
+ * `short_channel_id`:
+ *   - MAY send a `warning`.
+ *   - MAY close the connection. */
 static ph_err parse_query_flags(const uint8_t *p, size_t n, size_t want, uint64_t **out)
 {
     if (n < 1)
@@ -192,6 +228,19 @@ struct scid_query {
     uint64_t *flags;       /* NULL when absent; caller frees */
 };
 
+/* BOLT #7: `1`: Previously used for zlib compression, this encoding MUST NOT be used.
+ *
+ * so only 0 is known; what the receiver does about the rest:
+ *
+ * BOLT #7: if the first byte of `encoded_short_ids` is not a known encoding type:
+ *   - MAY send a `warning`.
+ *   - MAY close the connection.
+ * - if `encoded_short_ids` does not decode into a whole number of `short_channel_id`:
+ *   - MAY send a `warning`.
+ *   - MAY close the connection.
+ *
+ * The peer (peer_msg.c) warns and ignores the query for an unknown encoding, and closes
+ * the connection for a broken one. */
 static ph_err parse_scid_query(const ph_wire_msg *wm, struct scid_query *q)
 {
     size_t clen, elen;
@@ -233,6 +282,20 @@ enum {
 
 /* The messages of one channel, as the planned flags say (node duplicates
  * already removed by the plan). */
+/* BOLT #7: if bit 0 of `query_flag` is set:
+ *   - MUST reply with a `channel_announcement`
+ * - if bit 1 of `query_flag` is set and it has received a `channel_update` from
+ *   `node_id_1`:
+ *   - MUST reply with the latest `channel_update` for `node_id_1`
+ * - if bit 2 of `query_flag` is set and it has received a `channel_update` from
+ *   `node_id_2`:
+ *   - MUST reply with the latest `channel_update` for `node_id_2`
+ * - if bit 3 of `query_flag` is set and it has received a `node_announcement` from
+ *   `node_id_1`:
+ *   - MUST reply with the latest `node_announcement` for `node_id_1`
+ * - if bit 4 of `query_flag` is set and it has received a `node_announcement` from
+ *   `node_id_2`:
+ *   - MUST reply with the latest `node_announcement` for `node_id_2` */
 static ph_err answer_one_scid(ph_gossip_store *s, const struct chan *c, unsigned flags,
                               ph_gossip_emit_fn emit, void *ctx)
 {
@@ -302,9 +365,17 @@ static void heapsort_asked(struct asked *v, size_t n)
 }
 
 /* Known channels of the query, each once (a repeated scid's flags are
- * merged into its first occurrence), in query order; then each node's
- * announcement only where the node first appears (BOLT 7: SHOULD avoid
- * duplicate node_announcements in one answer). */
+ * merged into its first occurrence), in query order; without query flags,
+ * everything:
+ *
+ * BOLT #7: if the incoming message does not include `encoded_query_flags`:
+ *   - with a `channel_announcement` and the latest `channel_update` for each end
+ *   - MUST follow with any `node_announcement`s for each `channel_announcement`
+ *
+ * then each node's announcement only where the node first appears:
+ *
+ * BOLT #7: SHOULD avoid sending duplicate `node_announcements` in response to
+ * a single `query_short_channel_ids`. */
 static ph_err plan_answer(ph_gossip_store *s, const struct scid_query *q,
                           ph_gossip_scid_answer *a)
 {
@@ -407,6 +478,13 @@ ph_err ph_gossip_scid_answer_create(ph_gossip_store *s, const uint8_t *query, si
     return PH_OK;
 }
 
+/* BOLT #7: MUST follow these responses with `reply_short_channel_ids_end`.
+ * - if does not maintain up-to-date channel information for `chain_hash`:
+ *   - MUST set `full_information` to 0.
+ * - otherwise:
+ *   - SHOULD set `full_information` to 1.
+ *
+ * (Another chain's query gets no channels and full_information 0.) */
 ph_err ph_gossip_scid_answer_next(ph_gossip_scid_answer *a, ph_gossip_emit_fn emit, void *ctx,
                                   bool *done)
 {
@@ -481,6 +559,8 @@ ph_err ph_gossip_build_query_channel_range(const uint8_t chain_hash[32], uint32_
     return build_window_msg(PH_WIRE_QUERY_CHANNEL_RANGE, chain_hash, first_blocknum, number_of_blocks, out, cap, out_len);
 }
 
+/* BOLT #7: MUST set the first byte of `encoded_short_ids` to the encoding type.
+ * - MUST encode a whole number of `short_channel_id`s to `encoded_short_ids` */
 ph_err ph_gossip_build_query_short_channel_ids(const uint8_t chain_hash[32], const uint64_t *scids,
                                                size_t n, uint8_t *out, size_t cap, size_t *out_len)
 {

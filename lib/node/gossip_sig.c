@@ -108,6 +108,15 @@ static ph_err verify_one(const uint8_t *sig64, const uint8_t *point, const uint8
     return secp256k1_ecdsa_verify(ctx, &sig, hash, &pk) ? PH_OK : PH_ERR_GOSSIP_SIGNATURE;
 }
 
+/* What each message's signatures cover (signed_offset):
+ *
+ * BOLT #7: MUST compute the double-SHA256 hash `h` of the message, beginning at offset
+ * 256, up to the end of the message.
+ *   - Note: the hash skips the 4 signatures but hashes the rest of the message,
+ *     including any future fields appended to the end.
+ *
+ * BOLT #7: MUST set `signature` to the signature of the double-SHA256 of the entire
+ * remaining packet after `signature`, using its own `node_id`. */
 ph_err ph_gossip_verify(const uint8_t *msg, size_t len, const uint8_t *update_node_id)
 {
     ph_gossip_fields f;

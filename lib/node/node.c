@@ -192,9 +192,18 @@ static ph_err open_backlog(void *ctx, ph_peer *p, uint32_t first, uint32_t range
     return n->cfg.open_backlog(n->cfg.backlog_ctx, p, first, range, ops, cursor);
 }
 
-/* Gossip that failed its signature check: BOLT 7 SHOULD send a warning
- * (the connection may stay); never stored, never relayed. One log line for
- * the first and every 1,000th, so a flood cannot flood the log. */
+/* Gossip that failed its signature check: a warning, and the connection
+ * stays; never stored, never relayed. One log line for the first and every
+ * 1,000th, so a flood cannot flood the log.
+ *
+ * BOLT #7: if `bitcoin_signature_1`, `bitcoin_signature_2`, `node_signature_1`
+ * OR `node_signature_2` are invalid OR NOT correct:
+ *   - SHOULD send a `warning`.
+ *   - MAY close the connection.
+ *   - MUST ignore the message.
+ *
+ * For a bad channel_update BOLT #7 also says the connection SHOULD be closed;
+ * this node keeps it (see gossip.c, add_chan_upd). */
 static void refuse_gossip(ph_node *n, ph_peer *p, const uint8_t *msg, ph_gossip_outcome o)
 {
     const char *what = o == PH_GOSSIP_BAD_SIGNATURE ? "an invalid signature"
@@ -701,7 +710,15 @@ ph_err ph_node_announce(ph_node *n, const char *alias, uint32_t now_s)
                                                    btc_secret, msg, sizeof msg, &len);
     if (!err)
         err = add_own(n, msg, len);
-    /* Direction 0 belongs to the lesser node id (BOLT 7). */
+    /* Direction 0 belongs to the lesser node id:
+     *
+     * BOLT #7: MUST set `node_id_1` and `node_id_2` to the public keys of the
+     * two nodes operating the channel, such that `node_id_1` is the
+     * lexicographically-lesser of the two compressed keys sorted in ascending
+     * lexicographic order.
+     *
+     * BOLT #7: if the origin node is `node_id_1` in the message:
+     *   - MUST set the `direction` bit of `channel_flags` to 0. */
     int first = memcmp(pub[0], pub[1], 33) < 0 ? 0 : 1;
     for (int dir = 0; dir < 2 && !err; dir++) {
         ph_gossip_update_fields f = {

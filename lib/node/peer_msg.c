@@ -19,6 +19,11 @@
 /* Our init: the odd bit of gossip_queries and of every ASSUMED pair. */
 static const unsigned OUR_FEATURE_BITS[] = { 1, 7, 9, 13, 15, 45 };
 
+/* BOLT #1: MUST send `init` as the first Lightning message for any connection.
+ *   - MUST set feature bits as defined in [BOLT #9](09-features.md).
+ *   - MUST set any undefined feature bits to 0.
+ *
+ * BOLT #1: SHOULD set `networks` to all chains it will gossip or open channels for. */
 ph_err ph_peer__send_init(ph_peer *p)
 {
     uint8_t fv[8];
@@ -81,6 +86,8 @@ static ph_err push_stored(ph_peer *p, const uint8_t *bytes, size_t len,
     return err;
 }
 
+/* BOLT #7: MUST not send gossip it did not generate itself, until it receives
+ * `gossip_timestamp_filter`. */
 bool ph_peer_relay_ready(const ph_peer *p)
 {
     return p->state == PH_PEER_OPEN && p->filter_set && p->live;
@@ -105,6 +112,10 @@ static bool relay_push(ph_peer *p, ph_outq_msg *m, const uint8_t *bytes, size_t 
     return true;
 }
 
+/* BOLT #7: Otherwise (relayed gossip):
+ *   - SHOULD restrict future gossip messages to those whose `timestamp` is greater or
+ *     equal to `first_timestamp`, and less than `first_timestamp` plus `timestamp_range`.
+ */
 bool ph_peer_relay(ph_peer *p, ph_gossip_msg *m, ph_outq_msg *decoded)
 {
     if (!ph_peer_relay_ready(p) || !p->env->gossip)
@@ -200,6 +211,9 @@ void ph_peer__stream_refill(void *ctx, ph_outq *q)
         refill_backlog(p, q, low);
 }
 
+/* BOLT #1: if it doesn't receive a corresponding `pong`:
+ *   - MAY close the network connection,
+ *     - and MUST NOT fail the channels in this case. */
 static void pong_timeout_cb(ph_ev *ev, uint64_t id, void *ctx)
 {
     (void)ev;
@@ -237,6 +251,8 @@ static void ping_cb(ph_ev *ev, uint64_t id, void *ctx)
 
 /* ---- received messages ---- */
 
+/* BOLT #1: upon receiving `warning`:
+ *   - SHOULD log the message for later diagnosis. */
 static void log_text_msg(ph_peer *p, const char *kind, const uint8_t *msg, size_t len)
 {
     ph_wire_msg *m = NULL;
@@ -252,6 +268,8 @@ static void log_text_msg(ph_peer *p, const char *kind, const uint8_t *msg, size_
     PLOG(p, PH_LOG_WARN, "received %s", line);
 }
 
+/* BOLT #1: MUST combine (bitwise OR) the two feature bitmaps into one logical
+ * `features` map. */
 static void or_features(uint8_t *dst, size_t dlen, const uint8_t *src, size_t slen)
 {
     /* Right-aligned: bit 0 is the last byte of each vector. */
@@ -259,6 +277,18 @@ static void or_features(uint8_t *dst, size_t dlen, const uint8_t *src, size_t sl
         dst[dlen - 1 - i] |= src[slen - 1 - i];
 }
 
+/* BOLT #1: upon receiving unknown _odd_ feature bits that are non-zero:
+ *   - MUST ignore the bit.
+ * - upon receiving unknown _even_ feature bits that are non-zero:
+ *   - MUST close the connection.
+ * - upon receiving `networks` containing no common chains
+ *   - MAY close the connection.
+ *
+ * Then our gossip_timestamp_filter (unless configured off), when the peer offers
+ * gossip_queries: until it arrives, the peer sends us no gossip.
+ *
+ * BOLT #7: MUST not send gossip it did not generate itself, until it receives
+ * `gossip_timestamp_filter`. */
 static void handle_init(ph_peer *p, const uint8_t *msg, size_t len)
 {
     ph_wire_msg *m = NULL;
@@ -341,6 +371,15 @@ static void handle_init(ph_peer *p, const uint8_t *msg, size_t len)
     }
 }
 
+/* BOLT #1: A node receiving a `ping` message:
+ *   - if `num_pong_bytes` is less than 65532:
+ *     - MUST respond by sending a `pong` message, with `byteslen` equal to
+ *       `num_pong_bytes`.
+ *   - otherwise (`num_pong_bytes` is **not** less than 65532):
+ *     - MUST ignore the `ping`.
+ *
+ * A flood of pings goes unanswered too (rate limit, back pressure): the peer's problem,
+ * not ours. */
 static void handle_ping(ph_peer *p, const uint8_t *msg, size_t len)
 {
     if (len < 6 || 6u + ph_be16(msg + 4) > len) {
@@ -379,6 +418,12 @@ static void handle_ping(ph_peer *p, const uint8_t *msg, size_t len)
         p->st.pings_answered++;
 }
 
+/* A pong that answers nothing is counted, and the connection kept:
+ *
+ * BOLT #1: A node receiving a `pong` message:
+ *   - if `byteslen` does not correspond to any `ping`'s `num_pong_bytes` value it has
+ *     sent:
+ *     - MAY close the connection. */
 static void handle_pong(ph_peer *p, const uint8_t *msg, size_t len)
 {
     if (len < 4 || 4u + ph_be16(msg + 2) > len) {
@@ -507,8 +552,18 @@ static void query_failed(ph_peer *p, uint16_t type, ph_err err)
 
 /* query_short_channel_ids: planned now, streamed by ph_peer__stream_refill as the
  * queue drains, so that a 64 KB query never sits in the queue whole. One
- * at a time (BOLT 7: the sender waits for reply_short_channel_ids_end; the
- * receiver MAY close otherwise). */
+ * at a time, as the sender must:
+ *
+ * BOLT #7: MUST NOT send `query_short_channel_ids` if it has sent a previous
+ * `query_short_channel_ids` to this peer and not received
+ * `reply_short_channel_ids_end`.
+ *
+ * and the receiver may enforce:
+ *
+ * BOLT #7: if it has not sent `reply_short_channel_ids_end` to a previously
+ * received `query_short_channel_ids` from this sender:
+ *   - MAY send a `warning`.
+ *   - MAY close the connection. */
 static void handle_scid_query(ph_peer *p, const uint8_t *msg, size_t len)
 {
     if (p->answer) {
@@ -539,8 +594,12 @@ static void handle_query(ph_peer *p, uint16_t type, const uint8_t *msg, size_t l
         query_failed(p, type, err);
 }
 
-/* BOLT 1: a known message that does not parse closes the connection (a
- * warning first). Validation only: nothing is allocated. */
+/* A known message that does not parse closes the connection (a warning
+ * first). Validation only: nothing is allocated.
+ *
+ * BOLT #1: upon receiving a known message with insufficient length for the
+ * contents:
+ *   - MUST close the connection. */
 static bool parses(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
 {
     size_t off = 0;
@@ -554,6 +613,10 @@ static bool parses(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
     return false;
 }
 
+/* BOLT #1: upon receiving a message of _odd_, unknown type:
+ *   - MUST ignore the received message.
+ * - upon receiving a message of _even_, unknown type:
+ *   - MUST close the connection. */
 static void handle_unknown_or_other(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
 {
     if (!ph_wire_msg_desc_find(type)) {
@@ -571,6 +634,10 @@ static void handle_unknown_or_other(ph_peer *p, uint16_t type, const uint8_t *ms
         PLOG(p, PH_LOG_DEBUG, "ignored %s (no channels here)", ph_wire_type_name(type));
 }
 
+/* The first message must be init, the peer's duty; anything else closes the
+ * connection.
+ *
+ * BOLT #1: MUST send `init` as the first Lightning message for any connection. */
 static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
 {
     if (len < 2) {

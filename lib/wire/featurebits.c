@@ -26,6 +26,8 @@ const ph_feature_desc *ph_feature_find_name(const char *name)
     return NULL;
 }
 
+/* BOLT #9: Flags are numbered from the least-significant bit, at bit 0 (i.e. 0x1, an
+ * _even_ bit). */
 bool ph_feature_test(const uint8_t *fv, size_t len, unsigned bit)
 {
     if (!fv || bit / 8 >= len)
@@ -49,17 +51,22 @@ ph_err ph_feature_clear(uint8_t *fv, size_t len, unsigned bit)
     return PH_OK;
 }
 
+/* BOLT #1: The `features` field MUST be padded to bytes with 0s. */
 size_t ph_feature_len_for(unsigned bit)
 {
     return bit / 8 + 1;
 }
 
+/* BOLT #1: A feature is *offered* if a peer set it in the `init` message for the
+ * current connection (as either even or odd). */
 bool ph_feature_offered(const uint8_t *fv, size_t len, unsigned bit)
 {
     unsigned even = bit & ~1u;
     return ph_feature_test(fv, len, even) || ph_feature_test(fv, len, even + 1);
 }
 
+/* Only even bits matter: BOLT #1's receiver ignores unknown odd bits and closes the
+ * connection on unknown even ones (peer_msg.c). */
 bool ph_feature_unknown_even(const uint8_t *fv, size_t len, const uint8_t *known,
                              size_t known_len, unsigned *bit)
 {
@@ -76,6 +83,8 @@ bool ph_feature_unknown_even(const uint8_t *fv, size_t len, const uint8_t *known
     return false;
 }
 
+/* BOLT #1: MUST combine (bitwise OR) the two feature bitmaps into one logical
+ * `features` map. */
 ph_err ph_feature_or(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
                      uint8_t *out, size_t cap, size_t *out_len)
 {

@@ -54,6 +54,8 @@ ph_err ph_wire_bigsize_decode(const uint8_t *p, size_t len, uint64_t *v, size_t 
     if (len < 1 + w)
         return PH_ERR_WIRE_SHORT;
     uint64_t x = ph_wire_be_get(p + 1, w);
+    /* BOLT #1: All values decoded with BigSize should be checked to ensure they are
+     * minimally encoded. */
     if (x < min)
         return PH_ERR_WIRE_NONCANONICAL;
     *v = x;
@@ -88,6 +90,7 @@ ph_err ph_wire_tu_decode(const uint8_t *p, size_t len, size_t max_bytes, uint64_
 {
     if (len > max_bytes || len > 8)
         return PH_ERR_WIRE_FIELD;
+    /* BOLT #1: Leading zeros in truncated integers MUST be omitted: */
     if (len > 0 && p[0] == 0)
         return PH_ERR_WIRE_NONCANONICAL;
     *v = ph_wire_be_get(p, len);
@@ -254,7 +257,8 @@ ph_err ph_wire_walk_fields(const ph_wire_field_desc *fd, size_t nf, const uint8_
             }
             at += count * esize;
         } else if (tw) {
-            /* BOLT 1: a truncated integer is the final value of a record */
+            /* BOLT #1: For the final value in TLV records, truncated integers may
+             * be used. */
             uint64_t v;
             size_t n = end - at;
             ph_err e = ph_wire_tu_decode(p + at, n, tw, &v);
@@ -321,9 +325,13 @@ static ph_err tlv_walk(const ph_wire_tlv_stream_desc *sd, const uint8_t *p, size
 {
     size_t pos = 0, cnt = 0;
     uint64_t prev = 0;
+    /* BOLT #1: if zero bytes remain before parsing a `type`:
+     *   - MUST stop parsing the `tlv_stream`. */
     while (pos < len) {
         size_t rstart = pos, used;
         uint64_t type, l;
+        /* BOLT #1: if a `type` or `length` is not minimally encoded:
+         *   - MUST fail to parse the `tlv_stream`. */
         ph_err e = ph_wire_bigsize_decode(p + pos, len - pos, &type, &used);
         if (e) {
             *eo = pos;
@@ -336,21 +344,34 @@ static ph_err tlv_walk(const ph_wire_tlv_stream_desc *sd, const uint8_t *p, size
             return e == PH_ERR_EOF ? PH_ERR_WIRE_SHORT : e;
         }
         pos += used;
+        /* BOLT #1: if decoded `type`s are not strictly-increasing (including situations
+         * when two or more occurrences of the same `type` are met):
+         *   - MUST fail to parse the `tlv_stream`. */
         if (cnt > 0 && type <= prev) {
             *eo = rstart;
             return PH_ERR_WIRE_TLV_ORDER;
         }
+        /* BOLT #1: if `length` exceeds the number of bytes remaining in the message:
+         *   - MUST fail to parse the `tlv_stream`. */
         if (l > len - pos) {
             *eo = len;
             return PH_ERR_WIRE_SHORT;
         }
         const ph_wire_record_desc *rd = ph_wire_record_find(sd, type);
+        /* BOLT #1: otherwise, if `type` is unknown:
+         *   - if `type` is even:
+         *     - MUST fail to parse the `tlv_stream`.
+         *   - otherwise, if `type` is odd:
+         *     - MUST discard the next `length` bytes. */
         if (!rd && !(type & 1)) {
             *eo = rstart;
             return PH_ERR_WIRE_TLV_UNKNOWN_EVEN;
         }
         if (rd) {
             size_t sub = 0;
+            /* BOLT #1: if `length` is not exactly equal to that required for the known
+             * encoding for `type`:
+             *   - MUST fail to parse the `tlv_stream`. */
             e = ph_wire_record_validate(rd, p + pos, (size_t)l, &sub);
             if (e) {
                 *eo = pos + sub;
@@ -434,8 +455,12 @@ ph_err ph_wire_tlv_encode(const ph_wire_tlv *recs, size_t n, uint8_t *out, size_
         return PH_ERR_ARG;
     size_t pos = 0;
     for (size_t i = 0; i < n; i++) {
+        /* BOLT #1: MUST order `tlv_record`s in a `tlv_stream` by strictly-increasing
+         * `type`, hence MUST not produce more than a single TLV record with the same
+         * `type` */
         if (i > 0 && recs[i].type <= recs[i - 1].type)
             return PH_ERR_WIRE_TLV_ORDER;
+        /* BOLT #1: MUST minimally encode `type` and `length`. */
         pos += ph_wire_bigsize_encode(recs[i].type, out + pos);
         pos += ph_wire_bigsize_encode(recs[i].len, out + pos);
         if (recs[i].len)
@@ -526,6 +551,8 @@ static ph_err decode_impl(const uint8_t *buf, size_t len, unsigned flags, ph_wir
         *eo = len;
         return PH_ERR_WIRE_SHORT;
     }
+    /* BOLT #1: The size of the message is required by the transport layer to fit into a
+     * 2-byte unsigned int; therefore, the maximum possible size is 65535 bytes. */
     if (len > PH_WIRE_MAX_MSG) {
         *eo = PH_WIRE_MAX_MSG;
         return PH_ERR_WIRE_TOO_LONG;

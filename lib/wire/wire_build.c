@@ -37,6 +37,11 @@ ph_err ph_wire_init_new(ph_wire_msg **out, const uint8_t *features, size_t flen,
     return finish(m, e, out);
 }
 
+/* For ping and pong:
+ *
+ * BOLT #1: SHOULD set `ignored` to 0s.
+ *   - MUST NOT set `ignored` to sensitive data such as secrets or portions of
+ *     initialized memory. */
 static ph_err with_zeros(ph_wire_msg *m, const char *field, size_t n)
 {
     uint8_t *z = calloc(1, n ? n : 1);
@@ -81,6 +86,8 @@ static ph_err text_msg(ph_wire_msg **out, uint16_t type, const uint8_t *channel_
     ph_err e = ph_wire_msg_new(&m, type);
     if (e)
         return e;
+    /* BOLT #1: MAY set `channel_id` to all zero if the warning is not related to a
+     * specific channel. */
     if (channel_id)
         e = ph_wire_set_bytes(m, "channel_id", channel_id, 32);
     if (!e)

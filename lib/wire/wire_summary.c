@@ -29,7 +29,12 @@ static void sb_hex(struct ph_sb *b, const uint8_t *p, size_t n)
         ph_sb_printf(b, "%02x", p[i]);
 }
 
-/* Untrusted text, quoted, with anything but printable ASCII escaped. */
+/* Untrusted text, quoted, with anything but printable ASCII escaped.
+ *
+ * BOLT #1: if `data` is not composed solely of printable ASCII characters (For
+ * reference: the printable character set includes byte values 32 through 126,
+ * inclusive):
+ *   - SHOULD NOT print out `data` verbatim. */
 static void sb_text(struct ph_sb *b, const uint8_t *p, size_t n)
 {
     ph_sb_printf(b, "\"");
