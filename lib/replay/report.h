@@ -270,6 +270,15 @@ ph_err ph_strategy_result_copy(ph_strategy_result *to, const ph_strategy_result 
 /* Frees what a result owns (its arrays) and zeroes it. */
 PH_NONNULL(1)
 void ph_strategy_result_clear(ph_strategy_result *s);
+/* A figure of `s` by where it is: the member at byte `offset` of
+ * ph_strategy_result (offsetof(ph_strategy_result, member), nested members
+ * such as rows[1].allocations included), a double when `is_double`, else a
+ * uint64_t, returned as a double. The one reader of figures by offset: the
+ * table here and the comparison (compare.h) list their figures as offsets.
+ * `offset` must be that of a uint64_t or double member, as is_double says
+ * (not checked). */
+PH_NONNULL(1)
+double ph_strategy_result_figure(const ph_strategy_result *s, size_t offset, bool is_double);
 /* Appends a sweep point made from `s` at `peers`. */
 PH_MUST_USE
 PH_NONNULL(1, 3)
