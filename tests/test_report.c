@@ -536,6 +536,24 @@ static void test_csv_peers_and_sweep_svg(void **state)
     ph_report_destroy(r);
 }
 
+/* The one reader of figures by offset (the table and compare use it). */
+static void test_strategy_result_figure(void **state)
+{
+    (void)state;
+    ph_strategy_result s = {0};
+    s.writes = 4;
+    s.bytes_allocated = (uint64_t)1 << 53;
+    s.rows[1].allocations = 7;
+    s.cpu_seconds = 0.25;
+    assert_true(ph_strategy_result_figure(&s, offsetof(ph_strategy_result, writes), false) == 4.0);
+    assert_true(ph_strategy_result_figure(&s, offsetof(ph_strategy_result, bytes_allocated), false) ==
+                9007199254740992.0);
+    assert_true(ph_strategy_result_figure(&s, offsetof(ph_strategy_result, rows[1].allocations),
+                                          false) == 7.0);
+    assert_true(ph_strategy_result_figure(&s, offsetof(ph_strategy_result, cpu_seconds), true) == 0.25);
+    assert_true(ph_strategy_result_figure(&s, offsetof(ph_strategy_result, end_live_bytes), false) == 0.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -550,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_gc_sweep_peers_json),
         cmocka_unit_test(test_gc_sweep_top_tables),
         cmocka_unit_test(test_csv_peers_and_sweep_svg),
+        cmocka_unit_test(test_strategy_result_figure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 
 /* Format one line (no terminating NUL written beyond the buffer's 99th byte:
  * `line` must hold PH_KEYLOG_LINE_LEN + 1 bytes; it is NUL-terminated). */
+PH_NONNULL(1, 2, 3)
 void ph_keylog_format(char line[PH_KEYLOG_LINE_LEN + 1], const uint8_t mac[16],
                       const uint8_t key[32]);
 

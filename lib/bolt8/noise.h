@@ -94,6 +94,7 @@ PH_MUST_USE
 ph_err ph_noise_hs_remote_pubkey(const ph_noise_hs *hs, uint8_t pub33[33]);
 
 /* For tests against the vectors: the current h and ck (32 bytes each). */
+PH_NONNULL(1, 2, 3)
 void ph_noise_hs_debug_state(const ph_noise_hs *hs, uint8_t h[32], uint8_t ck[32]);
 
 /* After the last act, turn the handshake into a transport. The handshake
@@ -118,9 +119,11 @@ void ph_noise_destroy(ph_noise *n);
  * different ones: the bytes are the same. */
 PH_MUST_USE
 ph_err ph_noise_set_impl(ph_noise *n, ph_chachapoly_impl impl);
+PH_NONNULL(1)
 ph_chachapoly_impl ph_noise_impl(const ph_noise *n);
 
 /* Install a key-log callback (NULL to remove). */
+PH_NONNULL(1)
 void ph_noise_set_key_cb(ph_noise *n, ph_noise_key_cb cb, void *ctx);
 
 /* Replace a direction's key after PH_ERR_NOISE_NEED_KEY; resets its nonce.
@@ -136,7 +139,9 @@ ph_err ph_noise_set_send_key(ph_noise *n, const uint8_t key[32]);
 /* Current nonce of each direction (0..999; a direction without chaining
  * key stays at 1000 after its last message under a key, until its next key
  * is set). */
+PH_NONNULL(1)
 uint64_t ph_noise_send_nonce(const ph_noise *n);
+PH_NONNULL(1)
 uint64_t ph_noise_recv_nonce(const ph_noise *n);
 
 /* Encrypt one message, detached: the body is encrypted in place so that a

@@ -85,15 +85,21 @@ void ph_capfile_close(ph_capfile *f);
 PH_MUST_USE
 ph_err ph_capfile_next(ph_capfile *f, struct ph_capfile_record *rec);
 
+PH_NONNULL(1)
 enum ph_capfile_format ph_capfile_format(const ph_capfile *f);
 /* The message of the last error, "" when none. */
+PH_NONNULL(1)
 const char *ph_capfile_error(const ph_capfile *f);
 /* Offset just past the last complete record or block. */
+PH_NONNULL(1)
 uint64_t ph_capfile_good_offset(const ph_capfile *f);
 /* Interfaces described so far (pcap: always one). */
+PH_NONNULL(1)
 size_t ph_capfile_iface_count(const ph_capfile *f);
+PH_NONNULL(1)
 const struct ph_capfile_iface *ph_capfile_iface(const ph_capfile *f, size_t i);
 /* Packet records delivered so far. */
+PH_NONNULL(1)
 uint64_t ph_capfile_records(const ph_capfile *f);
 
 #endif

@@ -27,6 +27,7 @@
  * A message shorter than PH_LNMSGS_MIN is written as given, for writers
  * that copy what they were handed; readers will refuse it. */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_lnmsgs_write(FILE *f, const uint8_t *msg, size_t len);
 
 /* Reads a stream record by record; `offset` is where the next record
@@ -43,6 +44,7 @@ typedef struct ph_lnmsgs_reader {
  * error r->offset stays the offset of the bad record (for messages naming
  * it); on success it moves past the record. */
 PH_MUST_USE
+PH_NONNULL(1, 2, 3)
 ph_err ph_lnmsgs_read(ph_lnmsgs_reader *r, uint8_t *buf, size_t *len);
 
 /* The same over a whole file held in memory: the record at *off of
@@ -51,6 +53,7 @@ ph_err ph_lnmsgs_read(ph_lnmsgs_reader *r, uint8_t *buf, size_t *len);
  * record) when the record does not fit or is too short. *msg borrows
  * from `buf`. */
 PH_MUST_USE
+PH_NONNULL(3, 4, 5)
 ph_err ph_lnmsgs_next(const uint8_t *buf, size_t len, size_t *off, const uint8_t **msg,
                       size_t *msg_len);
 

@@ -172,6 +172,7 @@ ph_err ph_tcpreasm_packet(ph_tcpreasm *r, const struct ph_tcp_packet *p);
  * connection id order. `ts_ns` is passed to on_end. */
 void ph_tcpreasm_finish(ph_tcpreasm *r, uint64_t ts_ns);
 
+PH_NONNULL(1)
 const struct ph_tcpreasm_stats *ph_tcpreasm_stats(const ph_tcpreasm *r);
 
 #endif

@@ -45,27 +45,33 @@ struct ph_conn {
     const ph_conn_ops *ops;
 };
 
+PH_NONNULL(1)
 static inline ssize_t ph_conn_recv(ph_conn *c, void *buf, size_t len)
 {
     return c->ops->recv(c, buf, len);
 }
+PH_NONNULL(1)
 static inline ssize_t ph_conn_sendv(ph_conn *c, const struct iovec *iov, int iovcnt)
 {
     return c->ops->sendv(c, iov, iovcnt);
 }
 PH_MUST_USE
+PH_NONNULL(1)
 static inline ph_err ph_conn_watch(ph_conn *c, unsigned mask, ph_conn_ready_fn fn, void *ctx)
 {
     return c->ops->watch(c, mask, fn, ctx);
 }
+PH_NONNULL(1)
 static inline int ph_conn_connect_error(ph_conn *c)
 {
     return c->ops->connect_error(c);
 }
+PH_NONNULL(1)
 static inline void ph_conn_shutdown_write(ph_conn *c)
 {
     c->ops->shutdown_write(c);
 }
+PH_NONNULL(1)
 static inline bool ph_conn_endpoints(const ph_conn *c, struct ph_endpoint *local,
                                      struct ph_endpoint *remote)
 {
@@ -83,6 +89,7 @@ PH_MUST_USE
 ph_err ph_conn_socket_create(ph_conn **out, ph_ev *ev, int fd);
 /* Frees the conn but leaves its fd open and registered nowhere: for a
  * caller that must keep owning the fd after a failure. */
+PH_NONNULL(1)
 void ph_conn_socket_disown(ph_conn *c);
 
 #endif

@@ -58,38 +58,52 @@ typedef void (*ph_ev_timer_cb)(ph_ev *ev, uint64_t timer_id, void *ctx);
 struct ph_memtag;
 
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_ev_create(ph_ev **out);
 /* A loop on a virtual clock starting at start_ns (see above). */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_ev_create_virtual(ph_ev **out, uint64_t start_ns);
 void ph_ev_destroy(ph_ev *ev);
+PH_NONNULL(1)
 bool ph_ev_is_virtual(const ph_ev *ev);
 /* The tag callbacks run under (NULL: none). Borrowed. */
+PH_NONNULL(1)
 void ph_ev_set_memtag(ph_ev *ev, struct ph_memtag *tag);
+PH_NONNULL(1)
 struct ph_memtag *ph_ev_memtag(const ph_ev *ev);
 
 /* Register `fd` with an interest mask; PH_ERR_ARG if already registered
  * or if the loop is virtual. */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_ev_add_fd(ph_ev *ev, int fd, unsigned mask, ph_ev_fd_cb cb, void *ctx);
 /* Change the interest mask (no syscall when unchanged). */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_ev_set_fd(ph_ev *ev, int fd, unsigned mask);
+PH_NONNULL(1)
 unsigned ph_ev_get_fd(const ph_ev *ev, int fd);
 /* Unregister (before closing the fd). Unknown fds are ignored. */
+PH_NONNULL(1)
 void ph_ev_del_fd(ph_ev *ev, int fd);
 
 /* Loop time in monotonic nanoseconds (cached; see above). */
+PH_NONNULL(1)
 uint64_t ph_ev_now(const ph_ev *ev);
+PH_NONNULL(1)
 void ph_ev_update_time(ph_ev *ev);
 
 /* Fire `cb` once, `delay_ns` after ph_ev_now(). *id (may be NULL) receives
  * the timer's id. */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_ev_timer_add(ph_ev *ev, uint64_t delay_ns, ph_ev_timer_cb cb, void *ctx,
                        uint64_t *id);
 /* True if the timer was pending and is now cancelled. */
+PH_NONNULL(1)
 bool ph_ev_timer_cancel(ph_ev *ev, uint64_t id);
+PH_NONNULL(1)
 size_t ph_ev_timer_count(const ph_ev *ev);
 
 /* One iteration: wait at most `max_wait_ms` (-1 = until the next timer or
@@ -97,13 +111,17 @@ size_t ph_ev_timer_count(const ph_ev *ev);
  * from a callback ends the iteration early; each iteration starts afresh
  * (a stop before the call is forgotten). */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_ev_run_once(ph_ev *ev, int max_wait_ms);
 /* Iterate until a callback calls ph_ev_stop (at least one iteration).
  * Returns PH_OK after a stop, or the error of a failed epoll_wait (EINTR is
  * retried). */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_ev_run(ph_ev *ev);
+PH_NONNULL(1)
 void ph_ev_stop(ph_ev *ev);
+PH_NONNULL(1)
 bool ph_ev_stopped(const ph_ev *ev);
 
 #endif

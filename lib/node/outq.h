@@ -74,15 +74,20 @@ typedef struct ph_outq_msg ph_outq_msg;
 
 /* A copy of `len` bytes (type included) in one allocation. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_outq_msg_copy(ph_outq_msg **out, const uint8_t *bytes, size_t len);
 /* A decoded message, encoded straight into the write buffer at flush time.
  * Takes ownership of `m` (also on error) and reads its length now: the
  * message must not change afterwards. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_outq_msg_wire(ph_outq_msg **out, ph_wire_msg *m);
+PH_NONNULL(1)
 ph_outq_msg *ph_outq_msg_ref(ph_outq_msg *m); /* returns m */
 void ph_outq_msg_unref(ph_outq_msg *m);        /* NULL is fine */
+PH_NONNULL(1)
 size_t ph_outq_msg_len(const ph_outq_msg *m);
+PH_NONNULL(1)
 uint16_t ph_outq_msg_type(const ph_outq_msg *m);
 
 /* ---- the queue ---- */
@@ -154,60 +159,78 @@ typedef struct ph_outq ph_outq;
 
 /* `sink` is copied; cfg may be NULL. */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_outq_create(ph_outq **out, ph_noise *noise, ph_wbuf_peer *wb,
                       const ph_outq_sink *sink, const ph_outq_config *cfg);
 void ph_outq_destroy(ph_outq *q);
+PH_NONNULL(1, 2)
 void ph_outq_set_sink(ph_outq *q, const ph_outq_sink *sink);
 
 /* Queue a message (takes a new reference; the caller keeps its own).
  * PH_OK also when a relayed message was dropped (see the stats). */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_outq_push(ph_outq *q, ph_outq_msg *m, unsigned flags);
 /* Queue bytes owned by someone else's reference count: `unref(obj)` is
  * called once the bytes have been copied into a write buffer, or dropped.
  * On every outcome (dropped, PH_ERR_LIMIT, PH_ERR_ARG) the reference has been
  * consumed. */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_outq_push_external(ph_outq *q, const uint8_t *bytes, size_t len,
                              void (*unref)(void *obj), void *obj, unsigned flags);
 /* Convenience: copy `bytes` into a new message and queue it. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_outq_push_copy(ph_outq *q, const uint8_t *bytes, size_t len, unsigned flags);
 /* Convenience: queue a decoded message (ownership of `m` taken, also on error). */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_outq_push_wire(ph_outq *q, ph_wire_msg *m, unsigned flags);
 
 /* Called from flush whenever the waiting bytes drop below `low_water`, so a
  * lazy source (a gossip cursor) can push more; it may push nothing. */
 typedef void (*ph_outq_refill_fn)(void *ctx, ph_outq *q);
+PH_NONNULL(1)
 void ph_outq_set_refill(ph_outq *q, size_t low_water, ph_outq_refill_fn fn, void *ctx);
 
 /* Called from flush once each frame is fully written (and its buffer
  * released), with the message's type and plaintext length: writes counted
  * by exact type. NULL removes it. */
 typedef void (*ph_outq_frame_fn)(void *ctx, uint16_t type, size_t len);
+PH_NONNULL(1)
 void ph_outq_set_frame_observer(ph_outq *q, ph_outq_frame_fn fn, void *ctx);
 
 /* Write as much as the sink takes. PH_OK: nothing left to write.
  * `now_ns` goes to the strategy (expiry policies). */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_outq_flush(ph_outq *q, uint64_t now_ns);
 
 /* True while messages wait or frames are in flight. */
+PH_NONNULL(1)
 bool ph_outq_pending(const ph_outq *q);
 /* True if the last flush stopped because the strategy had no frame (not a
  * full sink): retry later rather than waiting for writability. */
+PH_NONNULL(1)
 bool ph_outq_wbuf_starved(const ph_outq *q);
 /* True if the last flush stopped at its budget (PH_ERR_AGAIN with the sink
  * still writable): flush again on the next loop iteration. */
+PH_NONNULL(1)
 bool ph_outq_yielded(const ph_outq *q);
+PH_NONNULL(1)
 size_t ph_outq_queued_bytes(const ph_outq *q);
+PH_NONNULL(1)
 size_t ph_outq_waiting_bytes(const ph_outq *q); /* waiting, not yet encoded */
+PH_NONNULL(1)
 size_t ph_outq_soft_cap(const ph_outq *q);
+PH_NONNULL(1)
 uint64_t ph_outq_relay_dropped(const ph_outq *q);
+PH_NONNULL(1, 2)
 void ph_outq_get_stats(const ph_outq *q, ph_outq_stats *out);
 /* Heap bytes the queue itself owns (struct, entry ring, in-flight slots),
  * for accounting. */
+PH_NONNULL(1)
 size_t ph_outq_self_bytes(const ph_outq *q);
 /* Release the entry ring and the in-flight frame slots of an idle queue
  * (nothing waiting, nothing in flight; otherwise nothing happens): an idle
@@ -215,6 +238,7 @@ size_t ph_outq_self_bytes(const ph_outq *q);
  * allocates them again, so the owner calls this when the queue has stayed
  * idle for a while (the node: on its one-second tick), not after every
  * burst. */
+PH_NONNULL(1)
 void ph_outq_trim(ph_outq *q);
 
 #endif

@@ -321,10 +321,10 @@ static const struct row rows[] = {
     DBLROW("MiB/s", ROW_RATE, mib_per_second, false),
 };
 
-static double field_value(const ph_strategy_result *s, const struct row *row)
+double ph_strategy_result_figure(const ph_strategy_result *s, size_t offset, bool is_double)
 {
-    const char *base = (const char *)s + row->offset;
-    if (row->is_double) {
+    const char *base = (const char *)s + offset;
+    if (is_double) {
         double d;
         memcpy(&d, base, sizeof d);
         return d;
@@ -332,6 +332,11 @@ static double field_value(const ph_strategy_result *s, const struct row *row)
     uint64_t u;
     memcpy(&u, base, sizeof u);
     return (double)u;
+}
+
+static double field_value(const ph_strategy_result *s, const struct row *row)
+{
+    return ph_strategy_result_figure(s, row->offset, row->is_double);
 }
 
 static void format_cell(const ph_strategy_result *s, const struct row *row, char *buf, size_t len)

@@ -237,72 +237,103 @@ typedef struct ph_report {
 } ph_report;
 
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_report_create(ph_report **out);
 void ph_report_destroy(ph_report *r);
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_add_capture(ph_report *r, const char *path);
 /* Appends a copy of one session's side. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_add_side(ph_report *r, const ph_report_side *side);
 /* Sets options.types to a copy of `types` (NULL: every type). */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_report_set_types(ph_report *r, const char *types);
 /* Sets options.filter to a copy of `filter` (NULL: none). */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_report_set_filter(ph_report *r, const char *filter);
 /* Appends an input file and its digest (64 lowercase hex digits). */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_add_file(ph_report *r, const char *path, const char *sha256_hex);
 /* Appends a copy of `s` (its arrays are copied too). */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_add_strategy(ph_report *r, const ph_strategy_result *s);
 /* Copies `from` into an empty `to`, arrays included (deep copy). */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_strategy_result_copy(ph_strategy_result *to, const ph_strategy_result *from);
 /* Frees what a result owns (its arrays) and zeroes it. */
+PH_NONNULL(1)
 void ph_strategy_result_clear(ph_strategy_result *s);
+/* A figure of `s` by where it is: the member at byte `offset` of
+ * ph_strategy_result (offsetof(ph_strategy_result, member), nested members
+ * such as rows[1].allocations included), a double when `is_double`, else a
+ * uint64_t, returned as a double. The one reader of figures by offset: the
+ * table here and the comparison (compare.h) list their figures as offsets.
+ * `offset` must be that of a uint64_t or double member, as is_double says
+ * (not checked). */
+PH_NONNULL(1)
+double ph_strategy_result_figure(const ph_strategy_result *s, size_t offset, bool is_double);
 /* Appends a sweep point made from `s` at `peers`. */
 PH_MUST_USE
+PH_NONNULL(1, 3)
 ph_err ph_report_add_sweep(ph_report *r, uint64_t peers, const ph_strategy_result *s);
 /* Drops the strategies (a sweep keeps only its last peer count's). */
+PH_NONNULL(1)
 void ph_report_clear_strategies(ph_report *r);
 /* Adds `n` to the figures of message type `name`, creating the entry. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_strategy_result_add_type(ph_strategy_result *s, const char *name, uint64_t writes,
                                    uint64_t allocations, uint64_t bytes_allocated);
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_strategy_result_add_sample(ph_strategy_result *s, const ph_sample *sample);
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_strategy_result_add_gc_event(ph_strategy_result *s, const ph_gc_event *e);
 /* Adds a series for `peer` with n_samples zeroed points to fill in. */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_strategy_result_add_peer_series(ph_strategy_result *s, uint64_t peer,
                                           ph_peer_series **out);
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_strategy_result_set_peers_end(ph_strategy_result *s, const ph_peer_end *p, size_t n);
 
 /* The side-by-side table: one column per strategy, ratio to the first
  * strategy named "fresh" (or the first column), then a verdict line. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_print_table(const ph_report *r, FILE *f);
 /* The table's rows for other renderings (HTML): the label of row k (NULL
  * past the last), and strategy i's cell with its ratio to the reference
  * column ("" when the row has none). */
 const char *ph_report_table_row(size_t k);
+PH_NONNULL(1, 4, 6)
 void ph_report_table_cell(const ph_report *r, size_t k, size_t i, char *cell, size_t len,
                           char *ratio, size_t rlen);
 /* One-line verdict, e.g. "reuse holds 64 KiB x 500 peers = 32 MiB idle; ...". */
+PH_NONNULL(1, 2)
 void ph_report_verdict(const ph_report *r, char *buf, size_t len);
 
 /* The report as pretty JSON, keys in schema order (stable diffs), without
  * the time series (that is the CSV's). */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_write_json(const ph_report *r, FILE *f);
 /* Serialises one strategy result alone, samples included (child -> parent
  * transport). */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_strategy_result_write_json(const ph_strategy_result *s, FILE *f);
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_strategy_result_read_json(ph_strategy_result *out, const char *text, size_t len);
 /* Reads a report (replay --json, a gate baseline, peer --stats-json). Every
  * figure a gate compares must be present; the others default to 0. On
@@ -310,45 +341,56 @@ ph_err ph_strategy_result_read_json(ph_strategy_result *out, const char *text, s
  * '[' or '{' expected near end of file" or "strategies[2] (reuse):
  * peak_live_bytes: missing". */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_report_parse(ph_report **out, const char *text, size_t len, char *why, size_t why_len);
 /* The same for a file; PH_ERR_IO (errno kept, `why` says why) when it cannot
  * be read. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_load(ph_report **out, const char *path, char *why, size_t why_len);
 /* ph_report_parse without the reason. */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_report_read_json(ph_report **out, const char *text, size_t len);
 
 /* time,strategy,live_bytes,active_bytes,resident_bytes,queued_bytes; with
  * per-peer series, two more columns (peer, buffers) and one row per
  * chosen peer and sample (live_bytes = the peer's held bytes). */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_write_csv(const ph_report *r, FILE *f);
 /* Live heap over time, one line per strategy, axes with units, legend;
  * a sweep: memory against peers instead. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_write_svg(const ph_report *r, FILE *f);
 
 /* The two plots on their own; `responsive`: viewBox only, for inline use. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_write_timeline_svg(const ph_report *r, FILE *f, bool responsive);
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_write_sweep_svg(const ph_report *r, FILE *f, bool responsive);
 
 /* The GC model's table (collections, peak heap, write buffers' share of
  * it, shares of bytes allocated by row and type); nothing without it. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_print_gc(const ph_report *r, FILE *f);
 /* A sweep's table: per strategy, held per peer, peak live and writes/s
  * against the peer count; nothing without a sweep. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_report_print_sweep(const ph_report *r, FILE *f);
 /* The n costliest message types per strategy and, for strategies that hold
  * memory per peer at the end, the n costliest peers. */
 PH_MUST_USE
+PH_NONNULL(1, 3)
 ph_err ph_report_print_top(const ph_report *r, size_t n, FILE *f);
 
 /* "64.0 KiB", "31.3 MiB": binary units with one decimal. */
+PH_NONNULL(2)
 void ph_format_bytes(uint64_t bytes, char *buf, size_t len);
 
 #endif

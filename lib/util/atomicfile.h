@@ -33,9 +33,11 @@ enum {
  * exists and PH_ATOMICFILE_REPLACE is not set (or is a directory);
  * PH_ERR_IO with errno when the directory cannot take a file; PH_ERR_NOMEM. */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_atomicfile_open(ph_atomicfile **out, const char *path, unsigned flags);
 
 /* Where to write. */
+PH_NONNULL(1)
 FILE *ph_atomicfile_stream(ph_atomicfile *af);
 
 /* Flushes and syncs the temporary file and renames it to the path given at
@@ -44,6 +46,7 @@ FILE *ph_atomicfile_stream(ph_atomicfile *af);
  * be replaced: in both cases the temporary file is removed and whatever was
  * at the path is untouched. */
 PH_MUST_USE
+PH_NONNULL(1)
 ph_err ph_atomicfile_commit(ph_atomicfile *af);
 
 /* Removes the temporary file and frees `af` (NULL is a no-op). */

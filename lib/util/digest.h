@@ -9,6 +9,7 @@
 
 /* Writes 64 lowercase hex digits and a NUL into `hex`. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_sha256_file(const char *path, char hex[65]);
 
 #endif

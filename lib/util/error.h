@@ -89,6 +89,23 @@ const char *ph_strerror(ph_err err);
 #define PH_MUST_USE
 #endif
 
+/* Marks the pointer parameters (1-based positions) that must never be NULL,
+ * so that a caller's compiler rejects a NULL it can see (-Wnonnull; with
+ * -Werror, a build error) and UBSan's nonnull-attribute check catches one at
+ * run time. Only where the function would crash on NULL: a parameter it
+ * dereferences, with no NULL check, on every call that does its work (a
+ * handle, an out-parameter written on success, a buffer of a fixed size).
+ * Never on a parameter the function checks for NULL or documents as "may
+ * be NULL" (destroy/free functions, optional out-parameters): the compiler
+ * takes the attribute as a promise and deletes such checks. Nor on a
+ * buffer that is only read when its length is not zero ((NULL, 0) is an
+ * empty buffer). */
+#if defined(__GNUC__) || defined(__clang__)
+#define PH_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#else
+#define PH_NONNULL(...)
+#endif
+
 /* For the rare call whose error genuinely does not matter (best-effort
  * clean-up, a second error while reporting a first): gcc does not let a
  * (void) cast silence warn_unused_result, passing the value here does.

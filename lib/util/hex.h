@@ -29,6 +29,7 @@ ph_err ph_hex_decode_into(const char *hex, size_t n, uint8_t *out);
  * *out_len = 0. PH_ERR_PARSE on bad hex, PH_ERR_NOMEM. On error *out is
  * NULL and *out_len 0. */
 PH_MUST_USE
+PH_NONNULL(3, 4)
 ph_err ph_hex_decode(const char *hex, size_t hex_len, uint8_t **out, size_t *out_len);
 
 /* Decode a NUL-terminated string into a fixed buffer: exactly `n` bytes
@@ -37,6 +38,7 @@ PH_MUST_USE
 ph_err ph_hex_decode_fixed(const char *hex, uint8_t *out, size_t n);
 
 /* Lowercase hex of `n` bytes into `out` (2n + 1 bytes, NUL-terminated). */
+PH_NONNULL(3)
 void ph_hex_encode(const uint8_t *in, size_t n, char *out);
 
 #endif

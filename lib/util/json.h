@@ -25,9 +25,11 @@
 /* Parses `len` bytes of text (duplicate keys refused). On PH_ERR_JSON,
  * `why` gets one line: "line L column C: jansson's text". PH_ERR_NOMEM. */
 PH_MUST_USE
+PH_NONNULL(3)
 ph_err ph_json_parse(const char *text, size_t len, json_t **out, char *why, size_t why_len);
 /* The same for a whole file; PH_ERR_IO (errno kept) when it cannot be read. */
 PH_MUST_USE
+PH_NONNULL(1, 2)
 ph_err ph_json_load_file(const char *path, json_t **out, char *why, size_t why_len);
 
 /* Reading. Each returns false, leaving *out alone, when `v` is absent or of
@@ -59,6 +61,7 @@ json_t *ph_json_text(const char *s);
 /* Writes `v` followed by a newline: pretty (two-space indent) or compact
  * (one line, no spaces: JSON Lines). PH_ERR_IO when the stream fails. */
 PH_MUST_USE
+PH_NONNULL(2)
 ph_err ph_json_dump(const json_t *v, FILE *f, bool pretty);
 
 #endif

@@ -162,8 +162,10 @@ size_t ph_wire_type_size(ph_wire_type t);
  * after the prefix, PH_ERR_WIRE_NONCANONICAL if not minimal; *used = bytes
  * consumed. Encode writes 1/3/5/9 bytes into out (>= 9) and returns that. */
 PH_MUST_USE
+PH_NONNULL(3, 4)
 ph_err ph_wire_bigsize_decode(const uint8_t *p, size_t len, uint64_t *v, size_t *used);
 size_t ph_wire_bigsize_len(uint64_t v);
+PH_NONNULL(2)
 size_t ph_wire_bigsize_encode(uint64_t v, uint8_t *out);
 
 /* Truncated unsigned (tu16/tu32/tu64): `len` bytes (the whole value, as in a
@@ -171,14 +173,19 @@ size_t ph_wire_bigsize_encode(uint64_t v, uint8_t *out);
  * leading zero byte. Encode writes the minimal form (0..8 bytes) into out
  * (>= 8) and returns its length. */
 PH_MUST_USE
+PH_NONNULL(4)
 ph_err ph_wire_tu_decode(const uint8_t *p, size_t len, size_t max_bytes, uint64_t *v);
+PH_NONNULL(2)
 size_t ph_wire_tu_encode(uint64_t v, uint8_t *out);
 
 /* Fixed-width big-endian integers, width 1..8 (signed = two's complement).
  * Kept for users of the installed header; they are byteorder.h's
  * ph_be_uint/ph_put_be_uint, which code inside peerheap calls directly. */
+PH_NONNULL(1)
 uint64_t ph_wire_be_get(const uint8_t *p, size_t width);
+PH_NONNULL(1)
 int64_t ph_wire_be_get_signed(const uint8_t *p, size_t width);
+PH_NONNULL(1)
 void ph_wire_be_put(uint8_t *p, size_t width, uint64_t v);
 
 /* short_channel_id as a u64: block (24 bits) | tx index (24) | output (16). */
@@ -191,9 +198,11 @@ static inline uint64_t ph_wire_scid_make(uint32_t block, uint32_t tx, uint16_t o
 }
 #define PH_WIRE_SCID_STRLEN 24  /* "16777215x16777215x65535" + NUL */
 /* "BLOCKxTXxOUT" into buf (PH_WIRE_SCID_STRLEN bytes); returns buf. */
+PH_NONNULL(2)
 char *ph_wire_scid_format(uint64_t scid, char *buf);
 
 /* True if p is a valid compressed secp256k1 point (33 bytes). */
+PH_NONNULL(1)
 bool ph_wire_point_valid(const uint8_t *p);
 
 /* encoded_short_ids / encoded_query_flags style arrays with encoding type 0
@@ -202,6 +211,7 @@ bool ph_wire_point_valid(const uint8_t *p);
  * PH_ERR_WIRE_FIELD if the encoding byte is not 0 (zlib is forbidden) or
  * the rest is not a whole number of scids; PH_ERR_WIRE_SHORT if len == 0. */
 PH_MUST_USE
+PH_NONNULL(5)
 ph_err ph_wire_short_ids_decode(const uint8_t *enc, size_t len,
                                 uint64_t *out, size_t cap, size_t *n);
 
@@ -277,26 +287,34 @@ ph_err ph_wire_decode(const uint8_t *buf, size_t len, unsigned flags,
                       ph_wire_msg **out, size_t *err_offset);
 /* Type of a raw message without decoding; PH_ERR_WIRE_SHORT if len < 2. */
 PH_MUST_USE
+PH_NONNULL(3)
 ph_err ph_wire_peek_type(const uint8_t *buf, size_t len, uint16_t *type);
 
 void ph_wire_msg_free(ph_wire_msg *m);
 
+PH_NONNULL(1)
 uint16_t ph_wire_msg_type(const ph_wire_msg *m);
 /* Spec name ("channel_update"), or NULL for a type not in the table. */
+PH_NONNULL(1)
 const char *ph_wire_msg_name(const ph_wire_msg *m);
 /* NULL for opaque (unknown-type) messages. */
+PH_NONNULL(1)
 const ph_wire_msg_desc *ph_wire_msg_layout(const ph_wire_msg *m);
+PH_NONNULL(1)
 bool ph_wire_msg_known(const ph_wire_msg *m);
 /* Bytes this message holds on the heap (its allocations, as malloc was
  * asked for them; excludes allocator overhead). */
+PH_NONNULL(1)
 size_t ph_wire_msg_heap_size(const ph_wire_msg *m);
 
 /* Opaque messages: the payload after the type. PH_ERR_STATE for known types. */
 PH_MUST_USE
+PH_NONNULL(1, 2, 3)
 ph_err ph_wire_msg_payload(const ph_wire_msg *m, const uint8_t **p, size_t *len);
 /* Known types without a declared TLV stream: the raw extension bytes after
  * the fields (len 0 when none). PH_ERR_STATE for other messages. */
 PH_MUST_USE
+PH_NONNULL(1, 2, 3)
 ph_err ph_wire_msg_extension(const ph_wire_msg *m, const uint8_t **p, size_t *len);
 
 /* --- field access by name ---
@@ -320,8 +338,11 @@ ph_err ph_wire_get_scid(const ph_wire_msg *m, const char *name, uint64_t *scid);
 
 /* TLV records of the message's declared stream, in order (unknown odd
  * records included; desc == NULL for those). */
+PH_NONNULL(1)
 size_t ph_wire_tlv_count(const ph_wire_msg *m);
+PH_NONNULL(1)
 const ph_wire_tlv *ph_wire_tlv_at(const ph_wire_msg *m, size_t i);
+PH_NONNULL(1)
 const ph_wire_tlv *ph_wire_tlv_find(const ph_wire_msg *m, uint64_t type);
 /* A field of one record value, e.g. for records of ph_wire_tlv_decode. */
 PH_MUST_USE
@@ -370,6 +391,7 @@ ph_err ph_wire_tlv_remove(ph_wire_msg *m, uint64_t type); /* ABSENT if not there
  * caller buffer of `cap` bytes (PH_ERR_ARG if cap < ph_wire_encoded_len);
  * *written (may be NULL) = bytes written. encode_alloc returns a new buffer
  * owned by the caller (free()). */
+PH_NONNULL(1)
 size_t ph_wire_encoded_len(const ph_wire_msg *m);
 PH_MUST_USE
 ph_err ph_wire_encode(const ph_wire_msg *m, uint8_t *buf, size_t cap, size_t *written);
