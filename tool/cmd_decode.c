@@ -151,11 +151,8 @@ static void print_counts(const struct counts *c)
     for (size_t t = 0; t < 65536; t++) {
         if (!c->by_type[t])
             continue;
-        const char *name = ph_wire_type_name((uint16_t)t);
-        if (name)
-            printf("%s %zu\n", name, c->by_type[t]);
-        else
-            printf("unknown_type_%zu %zu\n", t, c->by_type[t]);
+        char buf[PH_WIRE_TYPE_STRLEN];
+        printf("%s %zu\n", ph_wire_type_str((uint16_t)t, buf), c->by_type[t]);
     }
     printf("total %zu\n", c->total);
 }

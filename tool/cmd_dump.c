@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
-#include "byteorder.h"
 #include "cli.h"
 #include "commands.h"
 #include "input.h"
@@ -63,15 +62,6 @@ static void fmt_time(uint64_t ts_ns, bool with_date, char *out, size_t cap)
     snprintf(out, cap, "%s.%09llu", base, (unsigned long long)(ts_ns % 1000000000u));
 }
 
-static const char *type_name(uint16_t type, char *buf, size_t cap)
-{
-    const char *n = ph_wire_type_name(type);
-    if (n)
-        return n;
-    snprintf(buf, cap, "unknown_type_%u", type);
-    return buf;
-}
-
 /* The codec's one-line summary without the leading name, or why it failed. */
 static void summary(const uint8_t *msg, size_t len, const char *name, char *out, size_t cap)
 {
@@ -106,9 +96,9 @@ static void json_line(struct dump *d, json_t *o, bool failed)
 static void on_msg(void *ctx, const struct ph_lninput_msg *m)
 {
     struct dump *d = ctx;
-    uint16_t type = m->len >= 2 ? ph_be16(m->msg) : 0;
-    char nbuf[24];
-    const char *name = m->len >= 2 ? type_name(type, nbuf, sizeof nbuf) : "(empty)";
+    uint16_t type = m->len >= 2 ? ph_wire_type_of(m->msg) : 0;
+    char nbuf[PH_WIRE_TYPE_STRLEN];
+    const char *name = m->len >= 2 ? ph_wire_type_str(type, nbuf) : "(empty)";
     d->messages++;
     if (m->len >= 2)
         d->by_type[type]++;
@@ -243,8 +233,8 @@ static void print_totals(struct dump *d)
     for (unsigned t = 0; t < 65536; t++) {
         if (!d->by_type[t])
             continue;
-        char nbuf[24];
-        fprintf(d->out, "  %-28s %5u  %llu\n", type_name((uint16_t)t, nbuf, sizeof nbuf), t,
+        char nbuf[PH_WIRE_TYPE_STRLEN];
+        fprintf(d->out, "  %-28s %5u  %llu\n", ph_wire_type_str((uint16_t)t, nbuf), t,
                 (unsigned long long)d->by_type[t]);
     }
     size_t nproblems = count_problems(d->in);
@@ -275,8 +265,8 @@ static void json_summary(struct dump *d)
     for (unsigned t = 0; t < 65536; t++) {
         if (!d->by_type[t])
             continue;
-        char nbuf[24];
-        ph_json_put(types, type_name((uint16_t)t, nbuf, sizeof nbuf), ph_json_u64(d->by_type[t]),
+        char nbuf[PH_WIRE_TYPE_STRLEN];
+        ph_json_put(types, ph_wire_type_str((uint16_t)t, nbuf), ph_json_u64(d->by_type[t]),
                     &failed);
     }
     ph_json_put(sum, "by_type", types, &failed);

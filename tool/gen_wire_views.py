@@ -83,6 +83,18 @@ def prepare(d, parse_fields, element):
 
 # ---------------------------------------------------------------- wire_types.h
 
+# The link (BOLT 1) and gossip (BOLT 7) messages every peer of a gossip node
+# exchanges get the first slots, then `other`: a counter array can keep
+# those inline and allocate BOLT 2's channel-message slots when one arrives.
+COMMON_FILES = ("01-messaging.md", "07-routing-gossip.md")
+
+
+def slot_order(msgs):
+    common = [m for m in msgs if m["file"] in COMMON_FILES]
+    rest = [m for m in msgs if m["file"] not in COMMON_FILES]
+    return common, rest
+
+
 def gen_types(msgs, layouts):
     out = [HEADER % layouts]
     out.append("""/* The message types of the wire table and the per-type counter slots.
@@ -90,7 +102,9 @@ def gen_types(msgs, layouts):
  * enum value, name and counter slot with nothing written by hand.
  *
  * Slots: every type of the table has one, PH_MSGTYPE_OTHER counts the rest;
- * ph_msgtype_slot is a switch (it runs for every frame). No state. */
+ * ph_msgtype_slot is a switch (it runs for every frame). The slots below
+ * PH_MSGTYPE_COMMON are BOLT 1's and BOLT 7's messages and `other`; after
+ * it come BOLT 2's channel messages. No state. */
 #ifndef PH_WIRE_TYPES_H
 #define PH_WIRE_TYPES_H
 
@@ -101,10 +115,14 @@ enum ph_wire_msg_type {""")
         out.append("    PH_WIRE_%s = %d," % (m["name"].upper(), m["type"]))
     out.append("};\n")
     out.append("#define PH_WIRE_TYPE_COUNT %d  /* message types in the table */\n" % len(msgs))
+    common, rest = slot_order(msgs)
     out.append("enum ph_msgtype_slot {")
-    for m in msgs:
+    for m in common:
         out.append("    PH_MSGTYPE_%s," % m["name"].upper())
     out.append("    PH_MSGTYPE_OTHER,   /* any type not in the table */")
+    out.append("    PH_MSGTYPE_COMMON,  /* slots below: BOLT 1, BOLT 7, other */")
+    for i, m in enumerate(rest):
+        out.append("    PH_MSGTYPE_%s%s," % (m["name"].upper(), " = PH_MSGTYPE_COMMON" if i == 0 else ""))
     out.append("    PH_MSGTYPE__COUNT")
     out.append("};\n")
     out.append("""/* Slot of a message type (PH_MSGTYPE_OTHER for a type not in the table). */
@@ -629,8 +647,17 @@ const ph_wire_view_ops *ph_wire_view_ops_at(size_t i)
 
 const ph_wire_view_ops *ph_wire_view_ops_find(uint16_t type)
 {
-    unsigned slot = ph_msgtype_slot(type);
-    return slot < COUNT_OF(view_ops) ? &view_ops[slot] : NULL;
+    size_t lo = 0, hi = COUNT_OF(view_ops);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (view_ops[mid].type == type)
+            return &view_ops[mid];
+        if (view_ops[mid].type < type)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
 }
 
 ph_err ph_wire_view_parse(const uint8_t *msg, size_t len, ph_wire_view *v, size_t *err_offset)
@@ -656,7 +683,7 @@ ph_err ph_wire_view_parse(const uint8_t *msg, size_t len, ph_wire_view *v, size_
 }
 """)
     # slots
-    out.append("/* The slots are the table's order (sorted by type), then OTHER. */")
+    out.append("/* Slot order: wire_types.h. */")
     out.append("static const struct {\n    uint16_t type;\n    const char *name;\n} slots[PH_MSGTYPE__COUNT] = {")
     for m in msgs:
         out.append("    [PH_MSGTYPE_%s] = {%d, \"%s\"}," % (m["name"].upper(), m["type"], m["name"]))

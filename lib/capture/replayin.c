@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "byteorder.h"
 #include "lnmsgs.h"
+#include "wire.h"
 
 /* Message bytes live in large chunks so that a 28,809-message capture costs
  * a handful of allocations, not one per message: the replay's parent
@@ -88,7 +88,7 @@ ph_err ph_replay_input_add(ph_replay_input *in, uint64_t ts_ns, uint32_t session
         .ts_ns = ts_ns,
         .session = session,
         .dir = dir,
-        .type = ph_be16(msg),
+        .type = ph_wire_type_of(msg),
         .len = (uint32_t)len,
         .bytes = copy,
     };

@@ -14,7 +14,6 @@
 #include <sodium.h>
 
 #include "atomicfile.h"
-#include "byteorder.h"
 #include "capture.h"
 #include "gossip_sig.h"
 #include "hex.h"
@@ -149,7 +148,7 @@ static void on_message(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
     n->st.messages_in++;
     n->last_activity = ph_ev_now(n->ev);
     if (n->dump && len >= 2) {
-        uint16_t t = ph_be16(msg);
+        uint16_t t = ph_wire_type_of(msg);
         if (t >= PH_GOSSIP_CHANNEL_ANNOUNCEMENT && t <= PH_GOSSIP_CHANNEL_UPDATE)
             dump_msg(n, msg, len);
     }
@@ -210,7 +209,7 @@ static void refuse_gossip(ph_node *n, ph_peer *p, const uint8_t *msg, ph_gossip_
                                                     : "a signature or key that does not parse";
     n->st.gossip_refused++;
     if (n->st.gossip_refused == 1 || n->st.gossip_refused % 1000 == 0) {
-        const char *name = ph_wire_type_name(ph_be16(msg));
+        const char *name = ph_wire_type_name(ph_wire_type_of(msg));
         ph_logf(&n->cfg.log, PH_LOG_WARN,
                 "peer %u %s: %s with %s: not stored, not relayed (%llu refused so far)",
                 ph_peer_id(p), ph_peer_addr(p), name ? name : "gossip", what,
@@ -244,7 +243,7 @@ static void on_gossip(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
     if (res.outcome == PH_GOSSIP_BAD_SIGNATURE || res.outcome == PH_GOSSIP_MALFORMED)
         refuse_gossip(n, p, msg, res.outcome);
     if (ph_log_enabled(&n->cfg.log, PH_LOG_DEBUG)) {
-        uint16_t t = ph_be16(msg);
+        uint16_t t = ph_wire_type_of(msg);
         ph_logf(&n->cfg.log, PH_LOG_DEBUG, "peer %u: %s %s, %zu new", ph_peer_id(p),
                 ph_wire_type_name(t) ? ph_wire_type_name(t) : "?",
                 ph_gossip_outcome_name(res.outcome), res.n_new);

@@ -5,7 +5,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "byteorder.h"
 #include "memtag.h"
 
 /* ---- shared messages ---- */
@@ -26,7 +25,7 @@ ph_err ph_outq_msg_copy(ph_outq_msg **out, const uint8_t *bytes, size_t len)
     if (!m)
         return PH_ERR_NOMEM;
     m->refs = 1;
-    m->type = ph_be16(bytes);
+    m->type = ph_wire_type_of(bytes);
     m->len = len;
     m->wire = NULL;
     memcpy(m->data, bytes, len);
@@ -109,7 +108,7 @@ struct inflight {
  * queued_bytes, inflight_frames, wbuf_held): kept small, it is in every
  * connected peer. */
 struct counters {
-    ph_msgcount out[PH_MSGTYPE__COUNT];
+    ph_msgcounts out;
     uint64_t msgs_out, bytes_out, wire_bytes_out, writes, partial_writes, would_block;
     uint64_t wbuf_starved, relay_dropped, relay_dropped_bytes, encode_errors;
     uint64_t peak_queued_bytes;
@@ -193,6 +192,7 @@ void ph_outq_destroy(ph_outq *q)
         ph_wbuf_release(q->wb, &q->fl[i].f, 0);
     free(q->fl);
     free(q->ring);
+    ph_msgcounts_release(&q->st.out);
     free(q);
 }
 
@@ -263,14 +263,15 @@ bool ph_outq_yielded(const ph_outq *q)
 
 size_t ph_outq_self_bytes(const ph_outq *q)
 {
-    return sizeof *q + (q->fl ? q->batch * sizeof q->fl[0] : 0) + q->cap * sizeof *q->ring;
+    return sizeof *q + (q->fl ? q->batch * sizeof q->fl[0] : 0) + q->cap * sizeof *q->ring +
+           ph_msgcounts_heap_bytes(&q->st.out);
 }
 
 void ph_outq_get_stats(const ph_outq *q, ph_outq_stats *out)
 {
     const struct counters *c = &q->st;
     memset(out, 0, sizeof *out);
-    memcpy(out->out, c->out, sizeof out->out);
+    ph_msgcounts_get(&c->out, out->out);
     out->msgs_out = c->msgs_out;
     out->bytes_out = c->bytes_out;
     out->wire_bytes_out = c->wire_bytes_out;
@@ -379,7 +380,7 @@ ph_err ph_outq_push_external(ph_outq *q, const uint8_t *bytes, size_t len,
         .unref = unref,
         .obj = obj,
         .len = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len,
-        .type = len >= 2 ? ph_be16(bytes) : 0,
+        .type = len >= 2 ? ph_wire_type_of(bytes) : 0,
         .flags = (uint8_t)flags,
     };
     return push_entry(q, &e);
@@ -564,9 +565,9 @@ static void frame_done(ph_outq *q, struct inflight *fl, uint64_t now_ns)
     ph_wbuf_release(q->wb, &fl->f, now_ns);
     if (q->on_frame)
         q->on_frame(q->on_frame_ctx, fl->type, fl->len);
-    ph_msgcount *c = &q->st.out[ph_msgtype_slot(fl->type)];
-    c->msgs++;
-    c->bytes += fl->len;
+    uint8_t row = ph_memtag_row(q->tag, PH_MEMROW_QUEUE);
+    ph_msgcounts_add(&q->st.out, fl->type, fl->len);
+    ph_memtag_row(q->tag, row);
     q->st.msgs_out++;
     q->st.bytes_out += fl->len;
 }

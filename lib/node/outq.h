@@ -55,18 +55,10 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include "error.h"
+#include "msgcount.h"
 #include "noise.h"
 #include "wbuf.h"
 #include "wire.h"
-
-/* ---- per-type message counters (also used for inbound counts) ---- */
-
-/* The slots (PH_MSGTYPE_*, ph_msgtype_slot) are generated with the wire
- * table: wire_types.h, included by wire.h. */
-typedef struct ph_msgcount {
-    uint64_t msgs;
-    uint64_t bytes; /* plaintext message bytes, 2-byte type included */
-} ph_msgcount;
 
 /* ---- shared messages ---- */
 

@@ -534,6 +534,7 @@ void ph_peer_destroy(ph_peer *p)
     free(p->act);
     free(p->stash);
     free(p->features);
+    ph_msgcounts_release(&p->st.in);
     free_close_why(p);
     free(p);
 }
@@ -771,7 +772,7 @@ bool ph_peer_gossip_live(const ph_peer *p)
 void ph_peer_get_stats(const ph_peer *p, ph_peer_stats *out)
 {
     const struct counters *c = &p->st;
-    memcpy(out->in, c->in, sizeof out->in);
+    ph_msgcounts_get(&c->in, out->in);
     out->msgs_in = c->msgs_in;
     out->bytes_in = c->bytes_in;
     out->wire_bytes_in = c->wire_bytes_in;
@@ -799,7 +800,7 @@ void ph_peer_trim(ph_peer *p)
 
 size_t ph_peer_heap_bytes(const ph_peer *p)
 {
-    size_t n = sizeof *p + p->stash_len + p->features_len;
+    size_t n = sizeof *p + p->stash_len + p->features_len + ph_msgcounts_heap_bytes(&p->st.in);
     if (p->q)
         n += ph_outq_self_bytes(p->q);
     if (p->wbp)

@@ -28,7 +28,7 @@ enum hs_step {
 /* What ph_peer_stats holds apart from the queue's own counters (kept out
  * of the struct: a handshaking peer should stay small). */
 struct counters {
-    ph_msgcount in[PH_MSGTYPE__COUNT];
+    ph_msgcounts in;
     uint64_t msgs_in, bytes_in, wire_bytes_in;
     uint64_t pings_answered, pings_ignored_large, pings_ignored_flood;
     uint64_t pongs_unsolicited, unknown_odd, gossip_streamed, read_pauses, rate_pauses;

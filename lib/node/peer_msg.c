@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "byteorder.h"
 #include "featurebits.h"
 #include "wire.h"
 #include "wire_build.h"
 #include "wire_summary.h"
+#include "wire_views.h"
 
 #define PING_NUM_PONG_BYTES 16u
 #define PONG_MAX_ASK 65531u       /* BOLT 1: ignore pings asking for more */
@@ -52,7 +52,7 @@ ph_err ph_peer_decode_for_send(ph_memtag *tag, const uint8_t *bytes, size_t len,
                                ph_outq_msg **out)
 {
     uint8_t row = ph_memtag_row(tag, PH_MEMROW_DECODE);
-    uint32_t type = ph_memtag_type(tag, len >= 2 ? (uint32_t)ph_be16(bytes)
+    uint32_t type = ph_memtag_type(tag, len >= 2 ? (uint32_t)ph_wire_type_of(bytes)
                                                  : PH_MEMTAG_NO_TYPE);
     ph_wire_msg *w = NULL;
     /* Copied, not borrowed: the decoded message outlives the stored bytes'
@@ -289,32 +289,14 @@ static void or_features(uint8_t *dst, size_t dlen, const uint8_t *src, size_t sl
  *
  * BOLT #7: MUST not send gossip it did not generate itself, until it receives
  * `gossip_timestamp_filter`. */
-static void handle_init(ph_peer *p, const uint8_t *msg, size_t len)
+static void handle_init(ph_peer *p, const ph_wire_init *m)
 {
-    ph_wire_msg *m = NULL;
-    size_t off = 0;
-    ph_err err;
-    WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_decode(msg, len, PH_WIRE_BORROW, &m, &off));
-    if (err) {
-        char why[128];
-        snprintf(why, sizeof why, "malformed init at offset %zu: %s", off, ph_strerror(err));
-        ph_peer__protocol_fail(p, why);
-        return;
-    }
-    const uint8_t *gf = NULL, *lf = NULL;
-    size_t gl = 0, ll = 0;
-    /* Both are fields of init's layout, so a decoded init has them. */
-    if (ph_wire_get_bytes(m, "globalfeatures", &gf, &gl) ||
-        ph_wire_get_bytes(m, "features", &lf, &ll)) {
-        ph_wire_msg_free(m);
-        ph_peer__protocol_fail(p, "malformed init: no features");
-        return;
-    }
+    const uint8_t *gf = m->globalfeatures, *lf = m->features;
+    size_t gl = m->globalfeatures_len, ll = m->features_len;
     size_t flen = gl > ll ? gl : ll;
     free(p->features);
     p->features = calloc(1, flen ? flen : 1);
     if (!p->features) {
-        ph_wire_msg_free(m);
         ph_peer__fail(p, PH_ERR_NOMEM, "out of memory");
         return;
     }
@@ -328,26 +310,25 @@ static void handle_init(ph_peer *p, const uint8_t *msg, size_t len)
 
     unsigned bit;
     if (ph_feature_unknown_even(p->features, flen, NULL, 0, &bit)) {
-        ph_wire_msg_free(m);
         char text[96];
         snprintf(text, sizeof text, "unknown required feature bit %u", bit);
         ph_peer__close_gracefully(p, PH_ERR_PEER_INCOMPATIBLE, text, false, text);
         return;
     }
-    const ph_wire_tlv *nets = ph_wire_tlv_find(m, 1);
-    if (nets) {
+    const uint8_t *nets;
+    size_t nets_len;
+    /* networks (record 1) of the stream the view validated: whole chains */
+    if (ph_wire_tlv_lookup(m->tlvs, m->tlvs_len, 1, &nets, &nets_len) == PH_OK) {
         bool common = false;
-        for (size_t i = 0; i + 32 <= nets->len; i += 32)
-            if (memcmp(nets->value + i, ph_peer__cfg(p)->chain_hash, 32) == 0)
+        for (size_t i = 0; i + 32 <= nets_len; i += 32)
+            if (memcmp(nets + i, ph_peer__cfg(p)->chain_hash, 32) == 0)
                 common = true;
         if (!common) {
-            ph_wire_msg_free(m);
             ph_peer__close_gracefully(p, PH_ERR_PEER_INCOMPATIBLE, "no common chain", false,
                              "no common chain in networks");
             return;
         }
     }
-    ph_wire_msg_free(m);
 
     p->state = PH_PEER_OPEN;
     ph_peer__cancel_timer(p, &p->t_handshake);
@@ -362,6 +343,7 @@ static void handle_init(ph_peer *p, const uint8_t *msg, size_t len)
         uint8_t buf[64];
         size_t n = 0;
         uint32_t first = 0, range = UINT32_MAX;
+        ph_err err;
         if (ph_peer__cfg(p)->filter == PH_PEER_FILTER_NEW)
             first = (uint32_t)(ph_peer__wall_ns() / 1000000000u);
         if (ph_gossip_build_timestamp_filter(ph_peer__cfg(p)->chain_hash, first, range, buf,
@@ -380,13 +362,9 @@ static void handle_init(ph_peer *p, const uint8_t *msg, size_t len)
  *
  * A flood of pings goes unanswered too (rate limit, back pressure): the peer's problem,
  * not ours. */
-static void handle_ping(ph_peer *p, const uint8_t *msg, size_t len)
+static void handle_ping(ph_peer *p, const ph_wire_ping *ping)
 {
-    if (len < 6 || 6u + ph_be16(msg + 4) > len) {
-        ph_peer__protocol_fail(p, "malformed ping");
-        return;
-    }
-    uint16_t ask = ph_be16(msg + 2);
+    uint16_t ask = ping->num_pong_bytes;
     if (ask > PONG_MAX_ASK) {
         p->st.pings_ignored_large++;
         if (p->st.pings_ignored_large == 1 || p->st.pings_ignored_large % 1000 == 0)
@@ -424,13 +402,9 @@ static void handle_ping(ph_peer *p, const uint8_t *msg, size_t len)
  *   - if `byteslen` does not correspond to any `ping`'s `num_pong_bytes` value it has
  *     sent:
  *     - MAY close the connection. */
-static void handle_pong(ph_peer *p, const uint8_t *msg, size_t len)
+static void handle_pong(ph_peer *p, const ph_wire_pong *pong)
 {
-    if (len < 4 || 4u + ph_be16(msg + 2) > len) {
-        ph_peer__protocol_fail(p, "malformed pong");
-        return;
-    }
-    if (p->awaiting_pong && ph_be16(msg + 2) == p->pong_expect) {
+    if (p->awaiting_pong && pong->ignored_len == p->pong_expect) {
         p->awaiting_pong = false;
         ph_peer__cancel_timer(p, &p->t_pong);
         return;
@@ -594,21 +568,22 @@ static void handle_query(ph_peer *p, uint16_t type, const uint8_t *msg, size_t l
         query_failed(p, type, err);
 }
 
-/* A known message that does not parse closes the connection (a warning
- * first). Validation only: nothing is allocated.
+/* Every known message is parsed here, once, by its generated view; one that
+ * does not parse (cut short, a count past its end, a bad TLV stream) closes
+ * the connection after a warning. Nothing is allocated.
  *
  * BOLT #1: upon receiving a known message with insufficient length for the
  * contents:
  *   - MUST close the connection. */
-static bool parses(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
+static bool parse_known(ph_peer *p, const uint8_t *msg, size_t len, ph_wire_view *v)
 {
     size_t off = 0;
-    ph_err err = ph_wire_decode(msg, len, 0, NULL, &off);
+    ph_err err = ph_wire_view_parse(msg, len, v, &off);
     if (!err)
         return true;
-    char text[160];
-    snprintf(text, sizeof text, "malformed %s at offset %zu: %s", ph_wire_type_name(type), off,
-             ph_strerror(err));
+    char name[PH_WIRE_TYPE_STRLEN], text[160];
+    snprintf(text, sizeof text, "malformed %s at offset %zu: %s",
+             ph_wire_type_str(ph_wire_type_of(msg), name), off, ph_strerror(err));
     ph_peer__protocol_fail(p, text);
     return false;
 }
@@ -617,21 +592,25 @@ static bool parses(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
  *   - MUST ignore the received message.
  * - upon receiving a message of _even_, unknown type:
  *   - MUST close the connection. */
-static void handle_unknown_or_other(ph_peer *p, uint16_t type, const uint8_t *msg, size_t len)
+static void handle_unknown(ph_peer *p, uint16_t type)
 {
-    if (!ph_wire_msg_desc_find(type)) {
-        if (type & 1) {
-            p->st.unknown_odd++;
-            PLOG(p, PH_LOG_DEBUG, "ignored unknown odd message type %u", type);
-            return;
-        }
-        char text[96];
-        snprintf(text, sizeof text, "unknown even message type %u", type);
-        ph_peer__protocol_fail(p, text);
+    if (type & 1) {
+        p->st.unknown_odd++;
+        PLOG(p, PH_LOG_DEBUG, "ignored unknown odd message type %u", type);
         return;
     }
-    if (parses(p, type, msg, len))
-        PLOG(p, PH_LOG_DEBUG, "ignored %s (no channels here)", ph_wire_type_name(type));
+    char text[96];
+    snprintf(text, sizeof text, "unknown even message type %u", type);
+    ph_peer__protocol_fail(p, text);
+}
+
+static void count_in(ph_peer *p, uint16_t type, size_t len)
+{
+    uint8_t row = ph_memtag_row(p->env->tag, PH_MEMROW_SESSION);
+    ph_msgcounts_add(&p->st.in, type, len);
+    ph_memtag_row(p->env->tag, row);
+    p->st.msgs_in++;
+    p->st.bytes_in += len;
 }
 
 /* The first message must be init, the peer's duty; anything else closes the
@@ -644,22 +623,25 @@ static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
         ph_peer__protocol_fail(p, "message shorter than its type");
         return;
     }
-    uint16_t type = ph_be16(msg);
-    ph_msgcount *c = &p->st.in[ph_msgtype_slot(type)];
-    c->msgs++;
-    c->bytes += len;
-    p->st.msgs_in++;
-    p->st.bytes_in += len;
+    uint16_t type = ph_wire_type_of(msg);
+    count_in(p, type, len);
     if (p->env->host.on_message)
         p->env->host.on_message(p->env->host.ctx, p, msg, len);
     if (p->state != PH_PEER_INIT && p->state != PH_PEER_OPEN)
         return;
+    if (p->state == PH_PEER_INIT && type != PH_WIRE_INIT) {
+        ph_peer__protocol_fail(p, "first message is not init");
+        return;
+    }
+    ph_wire_view v;
+    if (!parse_known(p, msg, len, &v))
+        return;
+    if (!v.known) {
+        handle_unknown(p, type);
+        return;
+    }
     if (p->state == PH_PEER_INIT) {
-        if (type != PH_WIRE_INIT) {
-            ph_peer__protocol_fail(p, "first message is not init");
-            return;
-        }
-        handle_init(p, msg, len);
+        handle_init(p, &v.u.init);
         return;
     }
     switch (type) {
@@ -667,10 +649,10 @@ static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
         PLOG(p, PH_LOG_DEBUG, "%s", "second init ignored");
         return;
     case PH_WIRE_PING:
-        handle_ping(p, msg, len);
+        handle_ping(p, &v.u.ping);
         return;
     case PH_WIRE_PONG:
-        handle_pong(p, msg, len);
+        handle_pong(p, &v.u.pong);
         return;
     case PH_WIRE_WARNING:
         log_text_msg(p, "warning", msg, len);
@@ -682,7 +664,7 @@ static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
     case PH_WIRE_CHANNEL_ANNOUNCEMENT:
     case PH_WIRE_NODE_ANNOUNCEMENT:
     case PH_WIRE_CHANNEL_UPDATE:
-        if (parses(p, type, msg, len) && p->env->host.on_gossip)
+        if (p->env->host.on_gossip)
             p->env->host.on_gossip(p->env->host.ctx, p, msg, len);
         return;
     case PH_WIRE_GOSSIP_TIMESTAMP_FILTER:
@@ -693,7 +675,7 @@ static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
         handle_query(p, type, msg, len);
         return;
     default:
-        handle_unknown_or_other(p, type, msg, len);
+        PLOG(p, PH_LOG_DEBUG, "ignored %s (no channels here)", ph_wire_type_name(type));
         return;
     }
 }
@@ -702,7 +684,7 @@ static void dispatch_msg(ph_peer *p, const uint8_t *msg, size_t len)
  * store) is charged to its type. */
 void ph_peer__handle_msg(ph_peer *p, const uint8_t *msg, size_t len)
 {
-    uint32_t type = ph_memtag_type(p->env->tag, len >= 2 ? ph_be16(msg) : PH_MEMTAG_NO_TYPE);
+    uint32_t type = ph_memtag_type(p->env->tag, len >= 2 ? ph_wire_type_of(msg) : PH_MEMTAG_NO_TYPE);
     dispatch_msg(p, msg, len);
     ph_memtag_type(p->env->tag, type);
 }

@@ -228,12 +228,8 @@ static ph_err add_types(ph_nodemeter *m, ph_strategy_result *out)
         }
         if (!w && !a && !b)
             continue;
-        char buf[PH_REPORT_NAME_MAX];
-        const char *name = t < NTYPES ? ph_wire_type_name((uint16_t)t) : "(no message)";
-        if (!name) {
-            snprintf(buf, sizeof buf, "unknown_type_%u", t);
-            name = buf;
-        }
+        char buf[PH_WIRE_TYPE_STRLEN];
+        const char *name = t < NTYPES ? ph_wire_type_str((uint16_t)t, buf) : "(no message)";
         ph_err e = ph_strategy_result_add_type(out, name, w, a, b);
         if (e)
             return e;

@@ -6,7 +6,6 @@
 
 #include <sodium.h>
 
-#include "byteorder.h"
 #include "modelconn.h"
 #include "peer.h"
 #include "wbuf.h"
@@ -55,7 +54,7 @@ static bool node_own(const uint8_t *msg, size_t len)
 {
     if (len < 2)
         return false;
-    uint16_t t = ph_be16(msg);
+    uint16_t t = ph_wire_type_of(msg);
     return t == PH_WIRE_INIT || t == PH_WIRE_GOSSIP_TIMESTAMP_FILTER || t == PH_WIRE_PING;
 }
 

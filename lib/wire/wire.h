@@ -285,6 +285,12 @@ enum {
 PH_MUST_USE
 ph_err ph_wire_decode(const uint8_t *buf, size_t len, unsigned flags,
                       ph_wire_msg **out, size_t *err_offset);
+/* Type of a whole message: its first two bytes, which the caller has
+ * checked are there (len >= 2). The hot-path form of ph_wire_peek_type. */
+static inline uint16_t ph_wire_type_of(const uint8_t *msg)
+{
+    return (uint16_t)((unsigned)msg[0] << 8 | msg[1]);
+}
 /* Type of a raw message without decoding; PH_ERR_WIRE_SHORT if len < 2. */
 PH_MUST_USE
 PH_NONNULL(3)

@@ -229,7 +229,8 @@ size_t ph_wire_summary(const ph_wire_msg *m, char *buf, size_t cap)
     if (!m)
         return 0;
     if (!m->desc) {
-        ph_sb_printf(&b, "unknown_type_%u len=%zu", (unsigned)m->type, m->tail_len);
+        char name[PH_WIRE_TYPE_STRLEN];
+        ph_sb_printf(&b, "%s len=%zu", ph_wire_type_str(m->type, name), m->tail_len);
         return b.len;
     }
     ph_sb_printf(&b, "%s", m->desc->name);

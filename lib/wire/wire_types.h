@@ -5,7 +5,9 @@
  * enum value, name and counter slot with nothing written by hand.
  *
  * Slots: every type of the table has one, PH_MSGTYPE_OTHER counts the rest;
- * ph_msgtype_slot is a switch (it runs for every frame). No state. */
+ * ph_msgtype_slot is a switch (it runs for every frame). The slots below
+ * PH_MSGTYPE_COMMON are BOLT 1's and BOLT 7's messages and `other`; after
+ * it come BOLT 2's channel messages. No state. */
 #ifndef PH_WIRE_TYPES_H
 #define PH_WIRE_TYPES_H
 
@@ -67,13 +69,24 @@ enum ph_wire_msg_type {
 
 enum ph_msgtype_slot {
     PH_MSGTYPE_WARNING,
-    PH_MSGTYPE_STFU,
     PH_MSGTYPE_PEER_STORAGE,
     PH_MSGTYPE_PEER_STORAGE_RETRIEVAL,
     PH_MSGTYPE_INIT,
     PH_MSGTYPE_ERROR,
     PH_MSGTYPE_PING,
     PH_MSGTYPE_PONG,
+    PH_MSGTYPE_CHANNEL_ANNOUNCEMENT,
+    PH_MSGTYPE_NODE_ANNOUNCEMENT,
+    PH_MSGTYPE_CHANNEL_UPDATE,
+    PH_MSGTYPE_ANNOUNCEMENT_SIGNATURES,
+    PH_MSGTYPE_QUERY_SHORT_CHANNEL_IDS,
+    PH_MSGTYPE_REPLY_SHORT_CHANNEL_IDS_END,
+    PH_MSGTYPE_QUERY_CHANNEL_RANGE,
+    PH_MSGTYPE_REPLY_CHANNEL_RANGE,
+    PH_MSGTYPE_GOSSIP_TIMESTAMP_FILTER,
+    PH_MSGTYPE_OTHER,   /* any type not in the table */
+    PH_MSGTYPE_COMMON,  /* slots below: BOLT 1, BOLT 7, other */
+    PH_MSGTYPE_STFU = PH_MSGTYPE_COMMON,
     PH_MSGTYPE_OPEN_CHANNEL,
     PH_MSGTYPE_ACCEPT_CHANNEL,
     PH_MSGTYPE_FUNDING_CREATED,
@@ -106,16 +119,6 @@ enum ph_msgtype_slot {
     PH_MSGTYPE_UPDATE_FEE,
     PH_MSGTYPE_UPDATE_FAIL_MALFORMED_HTLC,
     PH_MSGTYPE_CHANNEL_REESTABLISH,
-    PH_MSGTYPE_CHANNEL_ANNOUNCEMENT,
-    PH_MSGTYPE_NODE_ANNOUNCEMENT,
-    PH_MSGTYPE_CHANNEL_UPDATE,
-    PH_MSGTYPE_ANNOUNCEMENT_SIGNATURES,
-    PH_MSGTYPE_QUERY_SHORT_CHANNEL_IDS,
-    PH_MSGTYPE_REPLY_SHORT_CHANNEL_IDS_END,
-    PH_MSGTYPE_QUERY_CHANNEL_RANGE,
-    PH_MSGTYPE_REPLY_CHANNEL_RANGE,
-    PH_MSGTYPE_GOSSIP_TIMESTAMP_FILTER,
-    PH_MSGTYPE_OTHER,   /* any type not in the table */
     PH_MSGTYPE__COUNT
 };
 

@@ -3552,8 +3552,17 @@ const ph_wire_view_ops *ph_wire_view_ops_at(size_t i)
 
 const ph_wire_view_ops *ph_wire_view_ops_find(uint16_t type)
 {
-    unsigned slot = ph_msgtype_slot(type);
-    return slot < COUNT_OF(view_ops) ? &view_ops[slot] : NULL;
+    size_t lo = 0, hi = COUNT_OF(view_ops);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (view_ops[mid].type == type)
+            return &view_ops[mid];
+        if (view_ops[mid].type < type)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
 }
 
 ph_err ph_wire_view_parse(const uint8_t *msg, size_t len, ph_wire_view *v, size_t *err_offset)
@@ -3625,7 +3634,7 @@ ph_err ph_wire_view_parse(const uint8_t *msg, size_t len, ph_wire_view *v, size_
     }
 }
 
-/* The slots are the table's order (sorted by type), then OTHER. */
+/* Slot order: wire_types.h. */
 static const struct {
     uint16_t type;
     const char *name;
