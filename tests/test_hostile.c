@@ -971,6 +971,15 @@ static void test_unknown_even_feature(void **state)
               "disconnect: unknown required feature bit 100");
 }
 
+/* basic_mpp (bit 17) without payment_secret (14/15). */
+static void test_feature_without_dependency(void **state)
+{
+    (void)state;
+    uint8_t fv[3] = { 0x02, 0x00, 0x00 }; /* bit 17 */
+    init_case("feature without its dependency", NULL, 0, fv, sizeof fv, "mainnet",
+              "disconnect: feature bit 17 set without its dependency payment_secret");
+}
+
 static void test_foreign_chain(void **state)
 {
     (void)state;
@@ -1494,6 +1503,7 @@ int main(void)
         cmocka_unit_test_teardown(test_length_never_sent, kill_running),
         cmocka_unit_test_teardown(test_first_not_init, kill_running),
         cmocka_unit_test_teardown(test_unknown_even_feature, kill_running),
+        cmocka_unit_test_teardown(test_feature_without_dependency, kill_running),
         cmocka_unit_test_teardown(test_foreign_chain, kill_running),
         cmocka_unit_test_teardown(test_ping_flood, kill_running),
         cmocka_unit_test_teardown(test_big_pings, kill_running),

@@ -1068,6 +1068,38 @@ static void test_builders_and_accessors(void **state)
     ph_wire_msg_free(d);
 }
 
+/* BOLT 9's dependencies, from the table: basic_mpp needs payment_secret,
+ * option_zeroconf needs option_scid_alias. */
+static void test_feature_dependencies(void **state)
+{
+    (void)state;
+    const ph_feature_desc *mpp = ph_feature_find_name("basic_mpp");
+    const ph_feature_desc *secret = ph_feature_find_name("payment_secret");
+    const ph_feature_desc *zc = ph_feature_find_name("option_zeroconf");
+    assert_non_null(mpp);
+    assert_non_null(secret);
+    assert_non_null(zc);
+    uint8_t fv[8] = {0};
+    unsigned bit = 0;
+    const char *missing = NULL;
+    assert_false(ph_feature_missing_dependency(fv, sizeof fv, &bit, &missing));
+    assert_int_equal(ph_feature_set(fv, sizeof fv, mpp->even_bit + 1u), PH_OK);
+    assert_true(ph_feature_missing_dependency(fv, sizeof fv, &bit, &missing));
+    assert_int_equal(bit, mpp->even_bit + 1u);
+    assert_string_equal(missing, "payment_secret");
+    /* either bit of the dependency's pair meets it */
+    assert_int_equal(ph_feature_set(fv, sizeof fv, secret->even_bit), PH_OK);
+    assert_false(ph_feature_missing_dependency(fv, sizeof fv, &bit, &missing));
+    assert_int_equal(ph_feature_set(fv, sizeof fv, zc->even_bit), PH_OK);
+    assert_true(ph_feature_missing_dependency(fv, sizeof fv, &bit, &missing));
+    assert_int_equal(bit, zc->even_bit);
+    assert_string_equal(missing, "option_scid_alias");
+    /* unknown bits have no dependencies */
+    uint8_t unk[8] = {0};
+    assert_int_equal(ph_feature_set(unk, sizeof unk, 57), PH_OK);
+    assert_false(ph_feature_missing_dependency(unk, sizeof unk, NULL, NULL));
+}
+
 static void test_features(void **state)
 {
     (void)state;
@@ -1168,6 +1200,7 @@ int main(void)
         cmocka_unit_test(test_fuzz),
         cmocka_unit_test(test_builders_and_accessors),
         cmocka_unit_test(test_features),
+        cmocka_unit_test(test_feature_dependencies),
         cmocka_unit_test(test_primitives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -315,6 +315,13 @@ static void handle_init(ph_peer *p, const ph_wire_init *m)
         ph_peer__close_gracefully(p, PH_ERR_PEER_INCOMPATIBLE, text, false, text);
         return;
     }
+    const char *dep;
+    if (ph_feature_missing_dependency(p->features, flen, &bit, &dep)) {
+        char text[128];
+        snprintf(text, sizeof text, "feature bit %u set without its dependency %s", bit, dep);
+        ph_peer__close_gracefully(p, PH_ERR_PEER_INCOMPATIBLE, text, false, text);
+        return;
+    }
     const uint8_t *nets;
     size_t nets_len;
     /* networks (record 1) of the stream the view validated: whole chains */

@@ -18,6 +18,49 @@ const ph_feature_desc *ph_feature_find_bit(unsigned bit)
     return NULL;
 }
 
+/* The feature called name[0..n) when fv does not offer it, else NULL.
+ * Names in the dependency lists are the table's own; one the table lacks
+ * cannot be checked and counts as met. */
+static const ph_feature_desc *dependency_missing(const uint8_t *fv, size_t len,
+                                                const char *name, size_t n)
+{
+    char buf[64];
+    if (n == 0 || n >= sizeof buf)
+        return NULL;
+    memcpy(buf, name, n);
+    buf[n] = 0;
+    const ph_feature_desc *d = ph_feature_find_name(buf);
+    return d && !ph_feature_offered(fv, len, d->even_bit) ? d : NULL;
+}
+
+/* BOLT #1: if the feature vector does not set all known, transitive dependencies:
+ *     - MUST close the connection. */
+bool ph_feature_missing_dependency(const uint8_t *fv, size_t len, unsigned *bit,
+                                   const char **missing)
+{
+    for (unsigned b = 0; fv && b < 8 * len; b++) {
+        const ph_feature_desc *d;
+        if (!ph_feature_test(fv, len, b) || !(d = ph_feature_find_bit(b)))
+            continue;
+        for (const char *p = d->dependencies; p && *p;) {
+            size_t n = strcspn(p, ",");
+            while (n && p[n - 1] == ' ')
+                n--;
+            const ph_feature_desc *dep = dependency_missing(fv, len, p, n);
+            if (dep) {
+                if (bit)
+                    *bit = b;
+                if (missing)
+                    *missing = dep->name;
+                return true;
+            }
+            p += strcspn(p, ",");
+            p += strspn(p, ", ");
+        }
+    }
+    return false;
+}
+
 const ph_feature_desc *ph_feature_find_name(const char *name)
 {
     for (size_t i = 0; name && i < ph_feature_count(); i++)

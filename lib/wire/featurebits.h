@@ -42,6 +42,12 @@ bool ph_feature_offered(const uint8_t *fv, size_t len, unsigned bit);
  * table: a bit counts as known if set in known (NULL = use the table). */
 bool ph_feature_unknown_even(const uint8_t *fv, size_t len, const uint8_t *known,
                              size_t known_len, unsigned *bit);
+/* The lowest set bit of a known feature whose dependency (BOLT 9's table)
+ * is not offered: *bit = that bit, *missing = the dependency's name. Every
+ * set feature's own dependencies are checked, which covers the transitive
+ * ones. False when every dependency is met. */
+bool ph_feature_missing_dependency(const uint8_t *fv, size_t len, unsigned *bit,
+                                   const char **missing);
 /* out = a | b, right-aligned (BOLT 1 init: globalfeatures | features).
  * *out_len = max(alen, blen); PH_ERR_ARG if cap is smaller. */
 PH_MUST_USE
