@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "hex.h"
+#include "lnmsgs.h"
 #include "wire.h"
 #include "wire_summary.h"
 
@@ -126,21 +127,23 @@ static int decode_file(const char *path, struct counts *c)
     while (pos < flen) {
         char where[600];
         snprintf(where, sizeof(where), "%s: offset %zu", path, pos);
-        if (flen - pos < 2) {
-            ph_cli_error("%s: truncated length prefix (%zu byte left)", where, flen - pos);
+        const uint8_t *msg;
+        size_t len = 0;
+        if (ph_lnmsgs_next(f, flen, &pos, &msg, &len) != PH_OK) {
+            if (flen - pos < 2)
+                ph_cli_error("%s: truncated length prefix (%zu byte left)", where, flen - pos);
+            else if (len < PH_LNMSGS_MIN)
+                ph_cli_error("%s: record of %zu bytes, shorter than a message type", where, len);
+            else
+                ph_cli_error("%s: truncated message (length %zu, %zu bytes left)", where, len,
+                             flen - pos - 2);
             bad = true;
             break;
         }
-        size_t len = (size_t)ph_wire_be_get(f + pos, 2);
-        if (flen - pos - 2 < len) {
-            ph_cli_error("%s: truncated message (length %zu, %zu bytes left)", where, len,
-                         flen - pos - 2);
-            bad = true;
+        if (!len)
             break;
-        }
-        if (!decode_one(f + pos + 2, len, c, where))
+        if (!decode_one(msg, len, c, where))
             bad = true;
-        pos += 2 + len;
     }
     free(f);
     return bad ? PH_EXIT_USAGE : PH_EXIT_OK;

@@ -40,8 +40,10 @@ ph_err ph_lnmsgs_next(const uint8_t *buf, size_t len, size_t *off, const uint8_t
     if (len - o < 2)
         return PH_ERR_PARSE;
     size_t n = ph_be16(buf + o);
-    if (n < PH_LNMSGS_MIN || len - o - 2 < n)
+    if (n < PH_LNMSGS_MIN || len - o - 2 < n) {
+        *msg_len = n;
         return PH_ERR_PARSE;
+    }
     *msg = buf + o + 2;
     *msg_len = n;
     *off = o + 2 + n;

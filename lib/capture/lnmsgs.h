@@ -50,8 +50,9 @@ ph_err ph_lnmsgs_read(ph_lnmsgs_reader *r, uint8_t *buf, size_t *len);
 /* The same over a whole file held in memory: the record at *off of
  * buf[0..len). PH_OK with *msg and *msg_len set and *off moved past it, or
  * *msg_len = 0 when *off == len; PH_ERR_PARSE (with *off left at the bad
- * record) when the record does not fit or is too short. *msg borrows
- * from `buf`. */
+ * record) when the record does not fit or is too short: then *msg_len is
+ * the length the record claims, 0 when even its 2-byte prefix is cut (for
+ * messages saying which). *msg borrows from `buf`. */
 PH_MUST_USE
 PH_NONNULL(3, 4, 5)
 ph_err ph_lnmsgs_next(const uint8_t *buf, size_t len, size_t *off, const uint8_t **msg,
