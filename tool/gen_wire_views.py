@@ -195,7 +195,11 @@ def gen_views_h(msgs, layouts):
  *     rules of wire.h (ordering, minimal BigSize, unknown even types,
  *     known records' lengths);
  *   - otherwise: `extension`/`extension_len`, the bytes after the fields,
- *     which BOLT 1 lets a receiver ignore; kept verbatim.
+ *     kept verbatim and not interpreted:
+ *
+ * BOLT #1: upon receiving a message with an `extension`:
+ *     - MAY ignore the `extension`.
+ *
  * Errors (the view is unspecified after one): PH_ERR_ARG (msg or view NULL,
  * or a message of another type), PH_ERR_WIRE_SHORT (ends inside a field or
  * an array: *err_offset = len), PH_ERR_WIRE_TOO_LONG (len > 65,535), and the
