@@ -75,7 +75,7 @@ static int dir_of(const ph_gossip_fields *f) { return f->channel_flags & 1; }
 static bool is_announced(const struct sample *s, uint64_t scid)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (s->f[i].type == PH_GOSSIP_CHANNEL_ANNOUNCEMENT && s->f[i].scid == scid)
+        if (s->f[i].type == PH_WIRE_CHANNEL_ANNOUNCEMENT && s->f[i].scid == scid)
             return true;
     return false;
 }
@@ -144,7 +144,7 @@ struct chanfix {
     uint8_t ns[2][32], bs[2][32]; /* in the announcement's node order */
     uint8_t id[2][33];
     uint64_t scid;
-    uint8_t ann[PH_GOSSIP_CHAN_ANN_MIN_LEN];
+    uint8_t ann[PH_WIRE_CHANNEL_ANNOUNCEMENT_MIN_LEN];
     size_t ann_len;
 };
 
@@ -230,7 +230,7 @@ static void test_preload_full_window(void **state)
     assert_int_equal(ps.bad_signature, 0);
     size_t unknown_ch = 0;
     for (size_t i = 0; i < s.n; i++)
-        if (s.f[i].type == PH_GOSSIP_CHANNEL_UPDATE && !is_announced(&s, s.f[i].scid))
+        if (s.f[i].type == PH_WIRE_CHANNEL_UPDATE && !is_announced(&s, s.f[i].scid))
             unknown_ch++;
     assert_int_equal(ps.unknown_channel, unknown_ch);
     print_message("preload strict verdicts: ok %llu, unknown_channel %llu, unknown_node %llu, "
@@ -280,11 +280,11 @@ static size_t expected_window(const struct sample *s, uint32_t first, uint32_t r
     for (size_t i = 0; i < s->n; i++) {
         const ph_gossip_fields *f = &s->f[i];
         want[i] = false;
-        if (f->type != PH_GOSSIP_CHANNEL_ANNOUNCEMENT) {
+        if (f->type != PH_WIRE_CHANNEL_ANNOUNCEMENT) {
             want[i] = f->timestamp >= first && f->timestamp < end;
         } else {
             for (size_t j = 0; j < s->n && !want[i]; j++)
-                want[i] = s->f[j].type == PH_GOSSIP_CHANNEL_UPDATE && s->f[j].scid == f->scid &&
+                want[i] = s->f[j].type == PH_WIRE_CHANNEL_UPDATE && s->f[j].scid == f->scid &&
                           s->f[j].timestamp >= first && s->f[j].timestamp < end;
         }
         n += want[i];
@@ -349,7 +349,7 @@ static void test_preload_recovery_audit(void **state)
     assert_int_equal(ph_gossip_audit_recovery(st, &rs), PH_OK);
     size_t announced_upd = 0;
     for (size_t i = 0; i < s.n; i++)
-        if (s.f[i].type == PH_GOSSIP_CHANNEL_UPDATE && is_announced(&s, s.f[i].scid))
+        if (s.f[i].type == PH_WIRE_CHANNEL_UPDATE && is_announced(&s, s.f[i].scid))
             announced_upd++;
     assert_int_equal(rs.updates, 26531);
     assert_int_equal(rs.unrecoverable, 0);
@@ -395,7 +395,7 @@ static void test_preload_errors(void **state)
     assert_non_null(copy);
     memcpy(copy, s.buf, s.len);
     size_t off = (size_t)(s.msg[5] - s.buf);
-    assert_int_equal(s.f[5].type, PH_GOSSIP_CHANNEL_UPDATE);
+    assert_int_equal(s.f[5].type, PH_WIRE_CHANNEL_UPDATE);
     copy[off + 66] ^= 1;
     assert_int_equal(ph_gossip_preload_buf(st, copy, s.len, &ps), PH_ERR_GOSSIP_CHAIN);
     assert_int_equal(ps.bad_offset, off - 2);
@@ -443,7 +443,7 @@ static void test_strict_sample(void **state)
     size_t acc = 0, dup = 0, stale = 0, pend = 0, unknown = 0;
     for (size_t i = 0; i < s.n; i++) {
         const ph_gossip_fields *f = &s.f[i];
-        if (f->type != PH_GOSSIP_CHANNEL_UPDATE)
+        if (f->type != PH_WIRE_CHANNEL_UPDATE)
             continue;
         bool fresh;
         struct last_ts *e = lookup_ts(t, cap, (f->scid << 1 | (uint64_t)dir_of(f)) + 1, &fresh);
@@ -535,7 +535,7 @@ static void test_strict_pending_release_and_replace(void **state)
 {
     (void)state;
     struct chanfix c;
-    make_channel(&c, 0x31, ph_gossip_scid(800001, 7, 0));
+    make_channel(&c, 0x31, ph_wire_scid_make(800001, 7, 0));
     ph_gossip_store *st = new_store(100, 100);
     uint8_t u0[138], u1[138], u0b[138], u0c[138], na1[200], na1b[200];
     make_update(&c, 0, 1000, 1, u0);
@@ -624,7 +624,7 @@ static void test_strict_announcement_waits_for_update(void **state)
 {
     (void)state;
     struct chanfix c;
-    make_channel(&c, 0x61, ph_gossip_scid(800002, 1, 1));
+    make_channel(&c, 0x61, ph_wire_scid_make(800002, 1, 1));
     ph_gossip_store *st = new_store(10, 10);
     ph_gossip_cursor *cur;
     assert_int_equal(ph_gossip_cursor_create(st, 0, 0xFFFFFFFFu, 0, &cur), PH_OK);
@@ -664,22 +664,22 @@ static void test_strict_rejections(void **state)
 {
     (void)state;
     struct chanfix c, other;
-    make_channel(&c, 0x11, ph_gossip_scid(800003, 2, 0));
-    make_channel(&other, 0x71, ph_gossip_scid(800003, 2, 0)); /* same scid, other nodes */
+    make_channel(&c, 0x11, ph_wire_scid_make(800003, 2, 0));
+    make_channel(&other, 0x71, ph_wire_scid_make(800003, 2, 0)); /* same scid, other nodes */
     ph_gossip_store *st = new_store(10, 10);
 
     /* corrupted signatures: announcement (each of the 4), update, node */
     for (int i = 0; i < 4; i++) {
-        uint8_t bad[PH_GOSSIP_CHAN_ANN_MIN_LEN];
+        uint8_t bad[PH_WIRE_CHANNEL_ANNOUNCEMENT_MIN_LEN];
         memcpy(bad, c.ann, c.ann_len);
         bad[2 + 64 * i + 5] ^= 0x40;
         assert_int_equal(add(st, bad, c.ann_len, 1).outcome, PH_GOSSIP_BAD_SIGNATURE);
     }
-    uint8_t bad_key[PH_GOSSIP_CHAN_ANN_MIN_LEN];
+    uint8_t bad_key[PH_WIRE_CHANNEL_ANNOUNCEMENT_MIN_LEN];
     memcpy(bad_key, c.ann, c.ann_len);
     bad_key[2 + 256 + 2 + 32 + 8 + 33] = 0x07; /* node_id_2 not a point */
     assert_int_equal(add(st, bad_key, c.ann_len, 1).outcome, PH_GOSSIP_MALFORMED);
-    uint8_t other_chain[PH_GOSSIP_CHAN_ANN_MIN_LEN];
+    uint8_t other_chain[PH_WIRE_CHANNEL_ANNOUNCEMENT_MIN_LEN];
     memcpy(other_chain, c.ann, c.ann_len);
     other_chain[2 + 256 + 2] ^= 1;
     assert_int_equal(add(st, other_chain, c.ann_len, 1).outcome, PH_GOSSIP_WRONG_CHAIN);
@@ -747,7 +747,7 @@ static void test_pending_bounds(void **state)
     (void)state;
     struct chanfix c[3];
     for (int i = 0; i < 3; i++)
-        make_channel(&c[i], (uint8_t)(0x20 + 4 * i), ph_gossip_scid(810000 + (uint32_t)i, 0, 0));
+        make_channel(&c[i], (uint8_t)(0x20 + 4 * i), ph_wire_scid_make(810000 + (uint32_t)i, 0, 0));
     ph_gossip_store *st = new_store(2, 1);
     uint8_t u[3][138], newer[138];
     for (int i = 0; i < 3; i++) {
@@ -786,7 +786,7 @@ static void test_pending_bounds(void **state)
 
     /* node pending set of 1: the second evicts the first */
     struct chanfix d;
-    make_channel(&d, 0x50, ph_gossip_scid(820000, 0, 0));
+    make_channel(&d, 0x50, ph_wire_scid_make(820000, 0, 0));
     uint8_t n0[200], n1[200];
     size_t l0 = make_node(&d, 0, 5, n0), l1 = make_node(&d, 1, 5, n1);
     assert_int_equal(add(st, n0, l0, 1).outcome, PH_GOSSIP_PENDING);
@@ -814,7 +814,7 @@ static void test_relay_cursors(void **state)
 {
     (void)state;
     struct chanfix c;
-    make_channel(&c, 0x44, ph_gossip_scid(830000, 3, 3));
+    make_channel(&c, 0x44, ph_wire_scid_make(830000, 3, 3));
     ph_gossip_store *st = new_store(10, 10);
     uint8_t u0[138], u1[138], own[138];
     make_update(&c, 0, 1000, 1, u0);
@@ -883,7 +883,7 @@ static void test_log_compaction(void **state)
 {
     (void)state;
     struct chanfix c;
-    make_channel(&c, 0x66, ph_gossip_scid(840000, 0, 1));
+    make_channel(&c, 0x66, ph_wire_scid_make(840000, 0, 1));
     ph_gossip_store *st = new_store(10, 10);
     add(st, c.ann, c.ann_len, 1);
     ph_gossip_cursor *lag, *mid;
@@ -898,7 +898,7 @@ static void test_log_compaction(void **state)
         if (i % 500 == 0) { /* `mid` reads now and then: never a duplicate or step back */
             ph_gossip_msg *m;
             while ((m = ph_gossip_cursor_next(mid)) != NULL) {
-                if (ph_gossip_msg_type(m) == PH_GOSSIP_CHANNEL_UPDATE) {
+                if (ph_gossip_msg_type(m) == PH_WIRE_CHANNEL_UPDATE) {
                     int d = ph_gossip_msg_data(m)[2 + 64 + 32 + 8 + 4 + 1] & 1;
                     assert_true(ph_gossip_msg_timestamp(m) > last_seen[d]);
                     last_seen[d] = ph_gossip_msg_timestamp(m);
@@ -926,7 +926,7 @@ static void test_log_compaction(void **state)
     struct sink k = { 0 };
     drain(lag, &k);
     assert_int_equal(k.n, 3);
-    assert_int_equal(ph_gossip_msg_type(k.m[0]), PH_GOSSIP_CHANNEL_ANNOUNCEMENT);
+    assert_int_equal(ph_gossip_msg_type(k.m[0]), PH_WIRE_CHANNEL_ANNOUNCEMENT);
     assert_int_equal(ph_gossip_msg_timestamp(k.m[1]), 1000 + 2599);
     assert_int_equal(ph_gossip_msg_timestamp(k.m[2]), 1000 + 2600);
     sink_free(&k);
@@ -1003,8 +1003,8 @@ static size_t check_range_answer(const struct sink *k, const uint8_t *chain, uin
         assert_int_equal(rr.complete, i + 1 == k->n);
         for (size_t j = 0; j < rr.n; j++) {
             uint64_t scid = ph_be64(rr.scids + 8 * j);
-            assert_true(ph_gossip_scid_block(scid) >= rr.first);
-            assert_true(ph_gossip_scid_block(scid) < end);
+            assert_true(ph_wire_scid_block(scid) >= rr.first);
+            assert_true(ph_wire_scid_block(scid) < end);
             assert_true(total == 0 || scid > prev_scid);
             prev_scid = scid;
             assert_true(total < cap);
@@ -1034,7 +1034,7 @@ static void test_query_channel_range_sample(void **state)
     uint64_t ann_scids[27];
     size_t na = 0;
     for (size_t i = 0; i < s.n; i++)
-        if (s.f[i].type == PH_GOSSIP_CHANNEL_ANNOUNCEMENT)
+        if (s.f[i].type == PH_WIRE_CHANNEL_ANNOUNCEMENT)
             ann_scids[na++] = s.f[i].scid;
     assert_int_equal(na, 27);
     qsort(ann_scids, na, sizeof(uint64_t), cmp_u64);
@@ -1056,8 +1056,8 @@ static void test_query_channel_range_sample(void **state)
         size_t nw = 0;
         uint64_t qend = (uint64_t)q[t].first + q[t].num;
         for (size_t i = 0; i < na; i++)
-            if (ph_gossip_scid_block(ann_scids[i]) >= q[t].first &&
-                ph_gossip_scid_block(ann_scids[i]) < qend)
+            if (ph_wire_scid_block(ann_scids[i]) >= q[t].first &&
+                ph_wire_scid_block(ann_scids[i]) < qend)
                 want[nw++] = ann_scids[i];
         assert_int_equal(n, nw);
         if (n)
@@ -1129,8 +1129,8 @@ static void test_query_channel_range_split(void **state)
     uint64_t *got = malloc(n * sizeof(uint64_t));
     assert_true(buf && want && got);
     for (size_t i = 0; i < n; i++) {
-        uint64_t scid = i < n1 ? ph_gossip_scid(100000 + (uint32_t)(i / 3), (uint32_t)(i % 3), 0)
-                               : ph_gossip_scid(200000, (uint32_t)(i - n1), 1);
+        uint64_t scid = i < n1 ? ph_wire_scid_make(100000 + (uint32_t)(i / 3), (uint32_t)(i % 3), 0)
+                               : ph_wire_scid_make(200000, (uint32_t)(i - n1), 1);
         /* file order differs from scid order: reversed */
         synth_ann(buf + (n - 1 - i) * 434, scid, (uint32_t)i);
         want[i] = scid;
@@ -1185,9 +1185,9 @@ static const uint8_t *latest(const struct sample *s, uint16_t type, uint64_t sci
         const ph_gossip_fields *f = &s->f[i];
         if (f->type != type)
             continue;
-        if (type == PH_GOSSIP_CHANNEL_UPDATE && (f->scid != scid || dir_of(f) != dir))
+        if (type == PH_WIRE_CHANNEL_UPDATE && (f->scid != scid || dir_of(f) != dir))
             continue;
-        if (type == PH_GOSSIP_NODE_ANNOUNCEMENT && memcmp(f->node_id[0], node, 33) != 0)
+        if (type == PH_WIRE_NODE_ANNOUNCEMENT && memcmp(f->node_id[0], node, 33) != 0)
             continue;
         if (!best || f->timestamp > best_ts) {
             best = s->msg[i];
@@ -1210,10 +1210,10 @@ static void test_query_short_channel_ids_sample(void **state)
     /* three announced channels (two of them sharing a node, if any) + one unknown */
     size_t ann_idx[27], na = 0;
     for (size_t i = 0; i < s.n; i++)
-        if (s.f[i].type == PH_GOSSIP_CHANNEL_ANNOUNCEMENT)
+        if (s.f[i].type == PH_WIRE_CHANNEL_ANNOUNCEMENT)
             ann_idx[na++] = i;
     size_t pick[3] = { ann_idx[1], ann_idx[2], ann_idx[20] };
-    uint64_t scids[4] = { s.f[pick[0]].scid, ph_gossip_scid(1, 2, 3), s.f[pick[1]].scid,
+    uint64_t scids[4] = { s.f[pick[0]].scid, ph_wire_scid_make(1, 2, 3), s.f[pick[1]].scid,
                           s.f[pick[2]].scid };
 
     /* expected: per known scid: announcement, update node 1, update node 2,
@@ -1228,7 +1228,7 @@ static void test_query_short_channel_ids_sample(void **state)
         exp_len[ne++] = s.mlen[pick[q]];
         for (int d = 0; d < 2; d++) {
             size_t l;
-            const uint8_t *m = latest(&s, PH_GOSSIP_CHANNEL_UPDATE, f->scid, d, NULL, &l);
+            const uint8_t *m = latest(&s, PH_WIRE_CHANNEL_UPDATE, f->scid, d, NULL, &l);
             if (m) {
                 exp[ne] = m;
                 exp_len[ne++] = l;
@@ -1239,7 +1239,7 @@ static void test_query_short_channel_ids_sample(void **state)
             for (size_t j = 0; j < ns; j++)
                 dup = dup || memcmp(sent_nodes[j], f->node_id[i], 33) == 0;
             size_t l;
-            const uint8_t *m = latest(&s, PH_GOSSIP_NODE_ANNOUNCEMENT, 0, 0, f->node_id[i], &l);
+            const uint8_t *m = latest(&s, PH_WIRE_NODE_ANNOUNCEMENT, 0, 0, f->node_id[i], &l);
             if (m && !dup) {
                 exp[ne] = m;
                 exp_len[ne++] = l;
@@ -1316,13 +1316,13 @@ static void test_query_short_channel_ids_sample(void **state)
     (void)f0;
     /* pick[1], flags 0x0a: update node 1 and node_announcement node 1 */
     const ph_gossip_fields *f1 = &s.f[pick[1]];
-    const uint8_t *m = latest(&s, PH_GOSSIP_CHANNEL_UPDATE, f1->scid, 0, NULL, &l);
+    const uint8_t *m = latest(&s, PH_WIRE_CHANNEL_UPDATE, f1->scid, 0, NULL, &l);
     if (m)
         assert_msg(k.m[at++], m, l);
-    m = latest(&s, PH_GOSSIP_NODE_ANNOUNCEMENT, 0, 0, f1->node_id[0], &l);
+    m = latest(&s, PH_WIRE_NODE_ANNOUNCEMENT, 0, 0, f1->node_id[0], &l);
     if (m)
         assert_msg(k.m[at++], m, l);
-    m = latest(&s, PH_GOSSIP_CHANNEL_UPDATE, f2->scid, 1, NULL, &l);
+    m = latest(&s, PH_WIRE_CHANNEL_UPDATE, f2->scid, 1, NULL, &l);
     if (m)
         assert_msg(k.m[at++], m, l);
     assert_int_equal(k.n, at + 1);
@@ -1462,7 +1462,7 @@ static void test_fuzz_mutations(void **state)
     uint8_t buf[2048];
     /* the announcements first, so that updates reach signature checks */
     for (size_t i = 0; i < s.n; i++)
-        if (s.f[i].type == PH_GOSSIP_CHANNEL_ANNOUNCEMENT)
+        if (s.f[i].type == PH_WIRE_CHANNEL_ANNOUNCEMENT)
             add(st, s.msg[i], s.mlen[i], 1);
     for (int it = 0; it < 3000; it++) {
         size_t i = lcg(&seed) % s.n;

@@ -74,7 +74,7 @@ static ph_err scids_in_range(const ph_gossip_store *s, uint64_t first, uint64_t 
         return PH_ERR_NOMEM;
     size_t n = 0;
     for (size_t i = 0; i < s->n_chans; i++) {
-        uint64_t b = ph_gossip_scid_block(s->chans[i]->scid);
+        uint64_t b = ph_wire_scid_block(s->chans[i]->scid);
         if (b >= first && b < end)
             v[n++] = s->chans[i]->scid;
     }
@@ -92,9 +92,9 @@ static size_t reply_chunk(const uint64_t *v, size_t n, size_t i, uint64_t *reply
     size_t take = n - i < MAX_REPLY_SCIDS ? n - i : MAX_REPLY_SCIDS;
     if (i + take == n)
         return take;
-    uint32_t nb = ph_gossip_scid_block(v[i + take]);
+    uint32_t nb = ph_wire_scid_block(v[i + take]);
     size_t j = i + take;
-    while (j > i && ph_gossip_scid_block(v[j - 1]) == nb)
+    while (j > i && ph_wire_scid_block(v[j - 1]) == nb)
         j--;
     *next_start = nb;
     if (j == i) {            /* the whole chunk is block nb: continue it next time */
