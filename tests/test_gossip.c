@@ -16,6 +16,8 @@
 #include "gossip_query.h"
 #include "hex.h"
 #include "json.h"
+#include "memstat.h"
+#include "ph_test.h"
 #include "vecjson.h"
 #include "wire.h"
 
@@ -1418,6 +1420,120 @@ static void test_query_vectors(void **state)
     ph_vjson_free(root);
 }
 
+/* The query builders write the views' encoders' bytes: checked against the
+ * BOLT 7 layouts laid out by hand. A buffer one byte short is PH_ERR_LIMIT,
+ * more scids than 65,535 bytes hold PH_ERR_WIRE_TOO_LONG. */
+static void test_query_builders_match_hand_layout(void **state)
+{
+    (void)state;
+    const uint8_t *chain = mainnet_chain();
+    uint8_t got[128], want[128];
+    size_t len;
+
+    /* gossip_timestamp_filter / query_channel_range: type, chain, u32, u32 */
+    const uint16_t types[2] = { 265, 263 };
+    for (int t = 0; t < 2; t++) {
+        ph_err e = t == 0 ? ph_gossip_build_timestamp_filter(chain, 0x01020304, 0xa0b0c0d0, got,
+                                                             sizeof got, &len)
+                          : ph_gossip_build_query_channel_range(chain, 0x01020304, 0xa0b0c0d0, got,
+                                                                sizeof got, &len);
+        assert_int_equal(e, PH_OK);
+        assert_int_equal(len, 42);
+        memset(want, 0, sizeof want);
+        ph_put_be16(want, types[t]);
+        memcpy(want + 2, chain, 32);
+        ph_put_be32(want + 34, 0x01020304);
+        ph_put_be32(want + 38, 0xa0b0c0d0);
+        assert_memory_equal(got, want, 42);
+    }
+    assert_int_equal(ph_gossip_build_query_channel_range(chain, 1, 2, got, 41, &len), PH_ERR_LIMIT);
+    assert_int_equal(ph_gossip_build_query_channel_range(NULL, 1, 2, got, 42, &len), PH_ERR_ARG);
+
+    /* query_short_channel_ids: type, chain, len, encoding 0, scids */
+    const uint64_t scids[3] = { ph_wire_scid_make(700000, 1, 2), ph_wire_scid_make(1, 0, 0),
+                                0xffffffffffffffffull };
+    assert_int_equal(ph_gossip_build_query_short_channel_ids(chain, scids, 3, got, sizeof got, &len),
+                     PH_OK);
+    assert_int_equal(len, 2 + 32 + 2 + 1 + 24);
+    memset(want, 0, sizeof want);
+    ph_put_be16(want, 261);
+    memcpy(want + 2, chain, 32);
+    ph_put_be16(want + 34, 25);
+    want[36] = 0;
+    for (int i = 0; i < 3; i++)
+        ph_put_be64(want + 37 + 8 * i, scids[i]);
+    assert_memory_equal(got, want, len);
+    assert_int_equal(ph_gossip_build_query_short_channel_ids(chain, scids, 3, got, len - 1, &len),
+                     PH_ERR_LIMIT);
+    assert_int_equal(ph_gossip_build_query_short_channel_ids(chain, NULL, 0, got, sizeof got, &len),
+                     PH_OK);
+    assert_int_equal(len, 37);
+    assert_int_equal(got[36], 0);
+    /* 8,187 scids: 65,533 bytes, fits; 8,188: 65,541, does not */
+    uint64_t *many = calloc(8188, sizeof *many);
+    uint8_t *big = malloc(65535);
+    assert_int_equal(ph_gossip_build_query_short_channel_ids(chain, many, 8187, big, 65535, &len),
+                     PH_OK);
+    assert_int_equal(len, 37 + 8 * 8187);
+    assert_int_equal(ph_gossip_build_query_short_channel_ids(chain, many, 8188, big, 65535, &len),
+                     PH_ERR_WIRE_TOO_LONG);
+    free(many);
+    free(big);
+}
+
+/* Answering a query_short_channel_ids parses it through its view: the
+ * answer for another chain (no plan) allocates the answer itself and
+ * nothing else, whatever the query's size (the wire codec's decoded
+ * message used to come on top). */
+static void test_scid_query_allocates_no_message(void **state)
+{
+    (void)state;
+    ph_memstat *ms = ph_test_require_jemalloc();
+    if (!ms)
+        return;
+    ph_memstat_probe *pr = ph_memstat_probe_of(ms);
+    ph_gossip_store *st = new_store(1, 1);
+    uint8_t other[32];
+    assert_int_equal(ph_gossip_chain_hash("signet", other), PH_OK);
+    uint64_t scids[16];
+    for (int i = 0; i < 16; i++)
+        scids[i] = ph_wire_scid_make(800000 + (uint32_t)i, 0, 0);
+    uint8_t query[256];
+    size_t qlen;
+    assert_int_equal(ph_gossip_build_query_short_channel_ids(other, scids, 16, query, sizeof query, &qlen),
+                     PH_OK);
+    /* with an odd TLV record the view keeps and we ignore */
+    const uint8_t odd[] = { 5, 2, 0xaa, 0xbb };
+    memcpy(query + qlen, odd, sizeof odd);
+    qlen += sizeof odd;
+    ph_gossip_scid_answer *a = NULL;
+    uint64_t before = *pr->allocated;
+    assert_int_equal(ph_gossip_scid_answer_create(st, query, qlen, &a), PH_OK);
+    uint64_t used = *pr->allocated - before;
+    assert_int_equal(used, ph_memstat_size_class(ph_gossip_scid_answer_heap_bytes(a)));
+    struct sink k = { 0 };
+    bool done = false;
+    assert_int_equal(ph_gossip_scid_answer_next(a, collect, &k, &done), PH_OK);
+    assert_true(done);
+    assert_int_equal(k.n, 1);
+    uint8_t want[35];
+    ph_put_be16(want, 262);
+    memcpy(want + 2, other, 32);
+    want[34] = 0;
+    assert_msg(k.m[0], want, sizeof want);
+    sink_free(&k);
+    ph_gossip_scid_answer_destroy(a);
+    /* truncated anywhere: refused with an error, nothing planned */
+    for (size_t l = 0; l < qlen - sizeof odd; l++) {
+        a = NULL;
+        ph_err e = ph_gossip_scid_answer_create(st, query, l, &a);
+        assert_true(e == PH_ERR_WIRE_SHORT || e == PH_ERR_WIRE_FIELD);
+        assert_null(a);
+    }
+    ph_gossip_store_destroy(st);
+    ph_memstat_destroy(ms);
+}
+
 static void test_timestamp_filter_and_chains(void **state)
 {
     (void)state;
@@ -1528,6 +1644,8 @@ int main(void)
         cmocka_unit_test(test_query_short_channel_ids_sample),
         cmocka_unit_test(test_query_vectors),
         cmocka_unit_test(test_timestamp_filter_and_chains),
+        cmocka_unit_test(test_query_builders_match_hand_layout),
+        cmocka_unit_test(test_scid_query_allocates_no_message),
         cmocka_unit_test(test_fuzz_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
