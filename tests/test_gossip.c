@@ -1067,7 +1067,9 @@ static void test_query_channel_range_sample(void **state)
         assert_int_equal(k.n, 1);
         sink_free(&k);
     }
-    /* another chain: one empty, not-complete reply with that chain */
+    /* another chain: one empty reply with that chain; it is the final
+     * reply, so sync_complete = 1 (BOLT 7: "the final `reply_channel_range`
+     * message: ... MUST set `sync_complete` to `true`") */
     uint8_t other[32], query[64];
     size_t qlen;
     assert_int_equal(ph_gossip_chain_hash("testnet", other), PH_OK);
@@ -1079,7 +1081,9 @@ static void test_query_channel_range_sample(void **state)
     struct range_reply rr;
     parse_range_reply(k.m[0], other, &rr);
     assert_int_equal(rr.n, 0);
-    assert_int_equal(rr.complete, 0);
+    assert_int_equal(rr.complete, 1);
+    assert_int_equal(rr.first, 0);
+    assert_int_equal(rr.num, 1000000);
     sink_free(&k);
     assert_int_equal(ph_gossip_answer_channel_range(st, query, 41, collect, &k), PH_ERR_WIRE_SHORT);
     /* query_option is accepted (and ignored); a broken TLV stream is not */

@@ -182,10 +182,11 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
     if (end_all > UINT32_MAX)
         end_all = UINT32_MAX;
     if (!ph_gossip__our_chain(s, q.chain_hash)) {
+        /* no channels, but still the final reply: sync_complete = 1 */
         static const uint8_t no_scids[1] = { ENCODING_UNCOMPRESSED };
         s->st.channel_range_replies++;
         return emit_reply_range(emit, ctx, q.chain_hash, q.first_blocknum, q.number_of_blocks,
-                                false, no_scids, sizeof no_scids);
+                                true, no_scids, sizeof no_scids);
     }
     uint64_t *v = NULL;
     size_t n = 0;

@@ -46,7 +46,8 @@ typedef ph_err (*ph_gossip_emit_fn)(void *ctx, ph_gossip_msg *msg);
  * first reply starts at first_blocknum, each next one where the previous
  * ended (or in the same block when one block's scids need two replies), the
  * last ends at first_blocknum + number_of_blocks (capped at 2^32 - 1). A
- * query for another chain gets one empty reply with sync_complete = 0.
+ * query for another chain gets one empty reply, which is the final one, so
+ * with sync_complete = 1 too (BOLT 7 MUST).
  * query_option (timestamps/checksums) is ignored: MAY in BOLT 7. */
 PH_MUST_USE
 ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, size_t len,
