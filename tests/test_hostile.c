@@ -1092,7 +1092,7 @@ static void test_malformed_known(void **state)
     }
     uint8_t ann[512], upd[256], na[256];
     size_t ann_len = 0, upd_len = 0, na_len = 0;
-    uint64_t scid = ph_gossip_scid(800000, 1, 0);
+    uint64_t scid = ph_wire_scid_make(800000, 1, 0);
     assert_int_equal(ph_gossip_build_channel_announcement(chain, scid, sec, bsec, ann, sizeof ann,
                                                           &ann_len), PH_OK);
     ph_gossip_update_fields uf = { .scid = scid, .timestamp = 1700000000 };
@@ -1174,7 +1174,7 @@ static void test_bad_gossip_signatures(void **state)
         key_of(sec[i], pub[i], (uint16_t)(300 + i));
         key_of(bsec[i], bpub, (uint16_t)(310 + i));
     }
-    uint64_t scid = ph_gossip_scid(800000, 7, 1);
+    uint64_t scid = ph_wire_scid_make(800000, 7, 1);
     uint8_t ann[512], upd[4][256];
     size_t ann_len = 0, upd_len = 0;
     assert_int_equal(ph_gossip_build_channel_announcement(chain, scid, sec, bsec, ann, sizeof ann,

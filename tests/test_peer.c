@@ -1098,10 +1098,10 @@ static void test_truncated_gossip_closes(void **state)
     }
     uint8_t ann[512], upd[256], na[256];
     size_t ann_len = 0, upd_len = 0, na_len = 0;
-    assert_int_equal(ph_gossip_build_channel_announcement(chain, ph_gossip_scid(800000, 1, 0),
+    assert_int_equal(ph_gossip_build_channel_announcement(chain, ph_wire_scid_make(800000, 1, 0),
                                                           sec, bsec, ann, sizeof ann, &ann_len),
                      PH_OK);
-    ph_gossip_update_fields uf = { .scid = ph_gossip_scid(800000, 1, 0), .timestamp = 1700000000 };
+    ph_gossip_update_fields uf = { .scid = ph_wire_scid_make(800000, 1, 0), .timestamp = 1700000000 };
     memcpy(uf.chain_hash, chain, 32);
     assert_int_equal(ph_gossip_build_channel_update(&uf, sec[0], upd, sizeof upd, &upd_len), PH_OK);
     const uint8_t addr[] = { 1, 127, 0, 0, 1, 0x26, 0x07 };
@@ -1423,7 +1423,7 @@ static void test_node_relays_new_gossip(void **state)
         key_of(ns_[i], pub[i], (uint8_t)(100 + i));
         key_of(bs[i], pub[i], (uint8_t)(110 + i));
     }
-    uint64_t scid = ph_gossip_scid(800000, 5, 1);
+    uint64_t scid = ph_wire_scid_make(800000, 5, 1);
     uint8_t ann[512], upd[256];
     size_t ann_len = 0, upd_len = 0;
     assert_int_equal(ph_gossip_build_channel_announcement(chain, scid, ns_, bs, ann, sizeof ann,
@@ -1716,7 +1716,7 @@ static void test_node_announces_itself(void **state)
         ph_gossip_fields f;
         assert_int_equal(ph_gossip_parse(d, len, &f), PH_OK);
         if (f.type == 256) {
-            assert_int_equal(f.scid, ph_gossip_scid(1, 0, 0));
+            assert_int_equal(f.scid, ph_wire_scid_make(1, 0, 0));
             assert_true(memcmp(f.node_id[0], me, 33) == 0 || memcmp(f.node_id[1], me, 33) == 0);
             memcpy(nodes[0], f.node_id[0], 33);
             memcpy(nodes[1], f.node_id[1], 33);

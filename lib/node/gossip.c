@@ -20,9 +20,9 @@ static bool in_window(uint32_t ts, uint32_t first, uint32_t range)
 static int kind_of(uint16_t type)
 {
     switch (type) {
-    case PH_GOSSIP_CHANNEL_ANNOUNCEMENT: return PH_GOSSIP_KIND_CHAN_ANN;
-    case PH_GOSSIP_NODE_ANNOUNCEMENT: return PH_GOSSIP_KIND_NODE_ANN;
-    case PH_GOSSIP_CHANNEL_UPDATE: return PH_GOSSIP_KIND_CHAN_UPD;
+    case PH_WIRE_CHANNEL_ANNOUNCEMENT: return PH_GOSSIP_KIND_CHAN_ANN;
+    case PH_WIRE_NODE_ANNOUNCEMENT: return PH_GOSSIP_KIND_NODE_ANN;
+    case PH_WIRE_CHANNEL_UPDATE: return PH_GOSSIP_KIND_CHAN_UPD;
     default: return PH_GOSSIP_KIND_OTHER;
     }
 }
@@ -41,8 +41,8 @@ ph_gossip_msg *ph_gossip__msg_new(const uint8_t *bytes, size_t len)
         memcpy(m->data, bytes, len);
     /* Without bytes the caller fills the message and sets its type: the
      * data is not written yet, so it must not be read. */
-    if (bytes && len >= 2)
-        m->type = ph_be16(bytes);
+    if (bytes && ph_wire_peek_type(bytes, len, &m->type) != PH_OK)
+        m->type = 0;
     return m;
 }
 
@@ -833,16 +833,19 @@ ph_err ph_gossip_add(ph_gossip_store *s, const uint8_t *msg, size_t len, uint32_
         res->outcome = PH_GOSSIP_NOT_GOSSIP;
     else if (perr)
         res->outcome = PH_GOSSIP_MALFORMED;
-    else if (f.type == PH_GOSSIP_CHANNEL_ANNOUNCEMENT)
+    else if (f.type == PH_WIRE_CHANNEL_ANNOUNCEMENT)
         err = add_chan_ann(s, msg, len, &f, origin, res);
-    else if (f.type == PH_GOSSIP_CHANNEL_UPDATE)
+    else if (f.type == PH_WIRE_CHANNEL_UPDATE)
         err = add_chan_upd(s, msg, len, &f, origin, res);
     else
         err = add_node_ann(s, msg, len, &f, origin, res);
     res->n_new = (size_t)(s->log_next_seq - seq0);
     if (err)
         return err;
-    s->st.outcome[kind_of(len >= 2 ? ph_be16(msg) : 0)][res->outcome]++;
+    uint16_t type;
+    if (ph_wire_peek_type(msg, len, &type) != PH_OK)
+        type = 0;
+    s->st.outcome[kind_of(type)][res->outcome]++;
     return PH_OK;
 }
 
@@ -872,7 +875,7 @@ bool ph_gossip_msg_in_window(const ph_gossip_store *s, const ph_gossip_msg *m,
         return true;
     /* BOLT #7: MUST consider the `timestamp` of the `channel_announcement` to
      * be the `timestamp` of a corresponding `channel_update`. */
-    if (m->type == PH_GOSSIP_CHANNEL_ANNOUNCEMENT)
+    if (m->type == PH_WIRE_CHANNEL_ANNOUNCEMENT)
         return chan_update_in_window(s, m->scid, first_timestamp, timestamp_range);
     return in_window(m->timestamp, first_timestamp, timestamp_range);
 }

@@ -36,7 +36,7 @@ static ph_err preload_scan(const ph_gossip_store *s, const uint8_t *buf, size_t 
 /* Announcements register their channel (trusted: no signature needed). */
 static ph_err preload_register(ph_gossip_store *s, ph_gossip_msg *m, const ph_gossip_fields *f)
 {
-    if (f->type != PH_GOSSIP_CHANNEL_ANNOUNCEMENT || ph_gossip__find_chan(s, f->scid))
+    if (f->type != PH_WIRE_CHANNEL_ANNOUNCEMENT || ph_gossip__find_chan(s, f->scid))
         return PH_OK;
     struct chan *c;
     ph_err err = ph_gossip__new_chan(s, m, f, &c);
@@ -65,9 +65,9 @@ static void preload_simulate(ph_gossip_store *s, ph_gossip_msg **msgs, size_t n,
         if (ph_gossip_parse(m->data, m->len, &f) != PH_OK)
             continue; /* cannot happen: preload_scan parsed every record */
         int64_t *last = NULL;
-        if (f.type == PH_GOSSIP_CHANNEL_UPDATE) {
+        if (f.type == PH_WIRE_CHANNEL_UPDATE) {
             struct chan *c = ph_gossip__find_chan(s, f.scid);
-            int dir = f.channel_flags & 1;
+            int dir = f.channel_flags & PH_GOSSIP_CHANNEL_FLAG_DIRECTION;
             if (!c) {
                 st->unknown_channel++;
                 continue;
@@ -80,7 +80,7 @@ static void preload_simulate(ph_gossip_store *s, ph_gossip_msg **msgs, size_t n,
         } else if (ph_gossip_verify(m->data, m->len, NULL) != PH_OK) {
             st->bad_signature++;
             continue;
-        } else if (f.type == PH_GOSSIP_NODE_ANNOUNCEMENT) {
+        } else if (f.type == PH_WIRE_NODE_ANNOUNCEMENT) {
             struct node *nd = ph_gossip__find_node(s, f.node_id[0]);
             if (!nd) {
                 st->unknown_node++;
@@ -101,16 +101,27 @@ static void preload_simulate(ph_gossip_store *s, ph_gossip_msg **msgs, size_t n,
     }
 }
 
+/* The direction of a channel_update the store holds (so it parses). */
+static bool update_dir(const ph_gossip_msg *m, int *dir)
+{
+    ph_wire_channel_update v;
+    if (ph_wire_channel_update_parse(m->data, m->len, &v, NULL) != PH_OK)
+        return false;
+    *dir = v.channel_flags & PH_GOSSIP_CHANNEL_FLAG_DIRECTION;
+    return true;
+}
+
 static ph_err preload_index_update(ph_gossip_store *s, ph_gossip_msg *m)
 {
     struct chan *c = ph_gossip__find_chan(s, m->scid);
-    if (!c)
-        return PH_OK; /* relay-only: its channel is unknown */
+    int dir;
+    if (!c || !update_dir(m, &dir))
+        return PH_OK; /* relay-only: its channel is unknown (it parses:
+                         preload_scan parsed every record) */
     ph_err err = ph_gossip__grow((void **)&c->pre_ts, &c->cap_pre_ts, c->n_pre_ts + 1, sizeof(*c->pre_ts));
     if (err)
         return err;
     c->pre_ts[c->n_pre_ts++] = m->timestamp;
-    int dir = m->data[2 + 64 + 32 + 8 + 4 + 1] & 1;
     if (!c->upd[dir] || m->timestamp > c->upd[dir]->timestamp) {
         ph_gossip__retire(s, c->upd[dir]);
         c->upd[dir] = ph_gossip__hold(s, m);
@@ -145,7 +156,7 @@ static ph_err preload_msgs(ph_gossip_store *s, const uint8_t *buf, size_t len,
         if (!msgs[i])
             return PH_ERR_NOMEM;
         msgs[i]->flags = MSG_PRELOADED;
-        st->by_type[f.type - PH_GOSSIP_CHANNEL_ANNOUNCEMENT]++; /* 256..258: preload_scan */
+        st->by_type[f.type - PH_WIRE_CHANNEL_ANNOUNCEMENT]++; /* 256..258: preload_scan */
         ph_err err = preload_register(s, msgs[i], &f);
         if (err)
             return err;
@@ -153,9 +164,9 @@ static ph_err preload_msgs(ph_gossip_store *s, const uint8_t *buf, size_t len,
     preload_simulate(s, msgs, n, st);
     for (size_t i = 0; i < n; i++) {
         ph_err err = ph_gossip__log_append(s, msgs[i]);
-        if (!err && msgs[i]->type == PH_GOSSIP_CHANNEL_UPDATE)
+        if (!err && msgs[i]->type == PH_WIRE_CHANNEL_UPDATE)
             err = preload_index_update(s, msgs[i]);
-        if (!err && msgs[i]->type == PH_GOSSIP_NODE_ANNOUNCEMENT)
+        if (!err && msgs[i]->type == PH_WIRE_NODE_ANNOUNCEMENT)
             preload_index_node(s, msgs[i]);
         if (err)
             return err;
@@ -263,7 +274,7 @@ static ph_err known_ids(const ph_gossip_store *s, struct htab *t)
     for (size_t i = 0; i < s->log_n; i++) {
         const ph_gossip_msg *m = s->log[i].m;
         ph_gossip_fields f;
-        if (!m || m->type != PH_GOSSIP_NODE_ANNOUNCEMENT || ph_gossip_parse(m->data, m->len, &f))
+        if (!m || m->type != PH_WIRE_NODE_ANNOUNCEMENT || ph_gossip_parse(m->data, m->len, &f))
             continue;
         uint64_t h = ph_gossip__hash_bytes(s, f.node_id[0], POINT_LEN);
         if (!ph_gossip__htab_get(t, h, f.node_id[0], id_eq) && ph_gossip__htab_put(t, h, (void *)f.node_id[0]))
@@ -307,10 +318,12 @@ ph_err ph_gossip_audit_recovery(ph_gossip_store *s, ph_gossip_recovery_stats *ou
     ph_err err = known_ids(s, &ids);
     for (size_t i = 0; i < s->log_n && !err; i++) {
         const ph_gossip_msg *m = s->log[i].m;
-        if (!m || !(m->flags & MSG_PRELOADED) || m->type != PH_GOSSIP_CHANNEL_UPDATE)
+        int dir;
+        if (!m || !(m->flags & MSG_PRELOADED) || m->type != PH_WIRE_CHANNEL_UPDATE ||
+            !update_dir(m, &dir))
             continue;
         out->updates++;
-        struct recov r = { .scid = m->scid, .dir = m->data[2 + 64 + 32 + 8 + 4 + 1] & 1 };
+        struct recov r = { .scid = m->scid, .dir = (uint8_t)dir };
         if (ph_gossip_recover_keys(m->data, m->len, r.keys, r.ok) != PH_OK) {
             out->unrecoverable++;
             continue;

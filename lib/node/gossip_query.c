@@ -2,15 +2,37 @@
 #include "gossip_impl.h"
 #include "byteorder.h"
 #include "wire.h"
+#include "wire_views.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 enum {
-    /* reply_channel_range: type, chain, first, num, sync_complete, len, encoding */
-    REPLY_RANGE_FIXED = 2 + 32 + 4 + 4 + 1 + 2 + 1,
-    MAX_REPLY_SCIDS = (65535 - REPLY_RANGE_FIXED) / 8, /* 8,186 */
+    SCID_LEN = 8,
+    /* encoded_short_ids: one encoding byte (0: uncompressed) then the scids */
+    ENCODING_UNCOMPRESSED = 0,
+    /* scids in a reply_channel_range with no TLVs that fits 65,535 bytes: 8,186 */
+    MAX_REPLY_SCIDS = (PH_WIRE_MAX_MSG - PH_WIRE_REPLY_CHANNEL_RANGE_MIN_LEN - 1) / SCID_LEN,
 };
+
+/* The builders' contract (gossip_query.h): the encoders say PH_ERR_ARG for
+ * a small buffer, the builders PH_ERR_LIMIT. */
+static ph_err room_for(size_t need, size_t cap)
+{
+    if (need > PH_WIRE_MAX_MSG)
+        return PH_ERR_WIRE_TOO_LONG;
+    return cap < need ? PH_ERR_LIMIT : PH_OK;
+}
+
+/* encoded_short_ids with encoding 0 for scids[0..n) into enc (1 + 8n
+ * bytes): the array's own layout, element by element. */
+static size_t encode_short_ids(const uint64_t *scids, size_t n, uint8_t *enc)
+{
+    enc[0] = ENCODING_UNCOMPRESSED;
+    for (size_t i = 0; i < n; i++)
+        ph_put_be64(enc + 1 + SCID_LEN * i, scids[i]);
+    return 1 + SCID_LEN * n;
+}
 
 /* ---------- gossip_timestamp_filter ---------- */
 
@@ -19,14 +41,14 @@ ph_err ph_gossip_parse_timestamp_filter(const ph_gossip_store *s, const uint8_t 
 {
     if (!s || !msg || !first_timestamp || !timestamp_range)
         return PH_ERR_ARG;
-    if (len < 2 + HASH_LEN + 8)
-        return PH_ERR_WIRE_SHORT;
-    if (ph_be16(msg) != PH_WIRE_GOSSIP_TIMESTAMP_FILTER)
-        return PH_ERR_ARG;
-    if (!ph_gossip__our_chain(s, msg + 2))
+    ph_wire_gossip_timestamp_filter v;
+    ph_err err = ph_wire_gossip_timestamp_filter_parse(msg, len, &v, NULL);
+    if (err)
+        return err;
+    if (!ph_gossip__our_chain(s, v.chain_hash))
         return PH_ERR_GOSSIP_CHAIN;
-    *first_timestamp = ph_be32(msg + 2 + HASH_LEN);
-    *timestamp_range = ph_be32(msg + 2 + HASH_LEN + 4);
+    *first_timestamp = v.first_timestamp;
+    *timestamp_range = v.timestamp_range;
     return PH_OK;
 }
 
@@ -37,26 +59,38 @@ static ph_err emit_ref(ph_gossip_emit_fn emit, void *ctx, ph_gossip_msg *m)
     return emit(ctx, ph_gossip_msg_ref(m));
 }
 
+/* Emits m, which an encoder has just filled (`encoded`: its result), as a
+ * message of `type`; an encoder error drops it instead. */
+static ph_err emit_encoded(ph_gossip_emit_fn emit, void *ctx, ph_gossip_msg *m, uint16_t type,
+                           ph_err encoded)
+{
+    if (encoded) {
+        ph_gossip_msg_unref(m);
+        return encoded;
+    }
+    m->type = type;
+    return emit(ctx, m);
+}
+
+/* `enc`: the encoded_short_ids, encoding byte included. */
 static ph_err emit_reply_range(ph_gossip_emit_fn emit, void *ctx, const uint8_t *chain,
                                uint32_t first, uint32_t num, bool complete,
-                               const uint64_t *scids, size_t n)
+                               const uint8_t *enc, size_t enc_len)
 {
-    size_t len = REPLY_RANGE_FIXED + 8 * n;
+    const ph_wire_reply_channel_range v = {
+        .chain_hash = chain,
+        .first_blocknum = first,
+        .number_of_blocks = num,
+        .sync_complete = complete,
+        .encoded_short_ids = enc,
+        .encoded_short_ids_len = enc_len,
+    };
+    size_t len = ph_wire_reply_channel_range_len(&v);
     ph_gossip_msg *m = ph_gossip__msg_new(NULL, len);
     if (!m)
         return PH_ERR_NOMEM;
-    uint8_t *p = m->data;
-    ph_put_be16(p, PH_WIRE_REPLY_CHANNEL_RANGE);
-    memcpy(p + 2, chain, HASH_LEN);
-    ph_put_be32(p + 34, first);
-    ph_put_be32(p + 38, num);
-    p[42] = complete;
-    ph_put_be16(p + 43, (uint16_t)(1 + 8 * n));
-    p[45] = 0; /* encoding: uncompressed */
-    for (size_t i = 0; i < n; i++)
-        ph_put_be64(p + REPLY_RANGE_FIXED + 8 * i, scids[i]);
-    m->type = PH_WIRE_REPLY_CHANNEL_RANGE;
-    return emit(ctx, m);
+    return emit_encoded(emit, ctx, m, PH_WIRE_REPLY_CHANNEL_RANGE,
+                        ph_wire_reply_channel_range_encode(&v, m->data, len, NULL));
 }
 
 static int u64_cmp(const void *a, const void *b)
@@ -74,7 +108,7 @@ static ph_err scids_in_range(const ph_gossip_store *s, uint64_t first, uint64_t 
         return PH_ERR_NOMEM;
     size_t n = 0;
     for (size_t i = 0; i < s->n_chans; i++) {
-        uint64_t b = ph_gossip_scid_block(s->chans[i]->scid);
+        uint64_t b = ph_wire_scid_block(s->chans[i]->scid);
         if (b >= first && b < end)
             v[n++] = s->chans[i]->scid;
     }
@@ -92,9 +126,9 @@ static size_t reply_chunk(const uint64_t *v, size_t n, size_t i, uint64_t *reply
     size_t take = n - i < MAX_REPLY_SCIDS ? n - i : MAX_REPLY_SCIDS;
     if (i + take == n)
         return take;
-    uint32_t nb = ph_gossip_scid_block(v[i + take]);
+    uint32_t nb = ph_wire_scid_block(v[i + take]);
     size_t j = i + take;
-    while (j > i && ph_gossip_scid_block(v[j - 1]) == nb)
+    while (j > i && ph_wire_scid_block(v[j - 1]) == nb)
         j--;
     *next_start = nb;
     if (j == i) {            /* the whole chunk is block nb: continue it next time */
@@ -137,41 +171,48 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
 {
     if (!s || !query || !emit)
         return PH_ERR_ARG;
-    if (len >= 2 && ph_be16(query) != PH_WIRE_QUERY_CHANNEL_RANGE)
-        return PH_ERR_ARG;
-    /* the codec checks the layout and the query_option TLV; options are
+    /* the view checks the layout and the query_option TLV; options are
      * then ignored (MAY in BOLT 7) */
-    ph_err err = ph_wire_decode(query, len, 0, NULL, NULL);
+    ph_wire_query_channel_range q;
+    ph_err err = ph_wire_query_channel_range_parse(query, len, &q, NULL);
     if (err)
         return err;
     s->st.channel_range_queries++;
-    const uint8_t *chain = query + 2;
-    uint32_t first = ph_be32(query + 34), num = ph_be32(query + 38);
-    uint64_t end_all = (uint64_t)first + num;
+    uint64_t end_all = (uint64_t)q.first_blocknum + q.number_of_blocks;
     if (end_all > UINT32_MAX)
         end_all = UINT32_MAX;
-    if (!ph_gossip__our_chain(s, chain)) {
+    if (!ph_gossip__our_chain(s, q.chain_hash)) {
+        /* no channels, but still the final reply: sync_complete = 1 */
+        static const uint8_t no_scids[1] = { ENCODING_UNCOMPRESSED };
         s->st.channel_range_replies++;
-        return emit_reply_range(emit, ctx, chain, first, num, false, NULL, 0);
+        return emit_reply_range(emit, ctx, q.chain_hash, q.first_blocknum, q.number_of_blocks,
+                                true, no_scids, sizeof no_scids);
     }
     uint64_t *v = NULL;
     size_t n = 0;
-    err = scids_in_range(s, first, end_all, &v, &n);
-    uint64_t start = first;
+    err = scids_in_range(s, q.first_blocknum, end_all, &v, &n);
+    /* one buffer for every reply's encoded_short_ids, which the encoder
+     * copies into the reply */
+    uint8_t *enc = NULL;
+    if (!err && !(enc = malloc(1 + SCID_LEN * (n < MAX_REPLY_SCIDS ? n : MAX_REPLY_SCIDS))))
+        err = PH_ERR_NOMEM;
+    uint64_t start = q.first_blocknum;
     for (size_t i = 0; !err;) {
         uint64_t reply_end = end_all, next_start = end_all;
         size_t take = reply_chunk(v, n, i, &reply_end, &next_start);
         bool last = i + take == n;
         if (last)
             reply_end = end_all;
+        size_t enc_len = encode_short_ids(v + i, take, enc);
         s->st.channel_range_replies++;
-        err = emit_reply_range(emit, ctx, chain, (uint32_t)start, (uint32_t)(reply_end - start),
-                               last, v + i, take);
+        err = emit_reply_range(emit, ctx, q.chain_hash, (uint32_t)start,
+                               (uint32_t)(reply_end - start), last, enc, enc_len);
         if (last)
             break;
         i += take;
         start = next_start;
     }
+    free(enc);
     free(v);
     return err;
 }
@@ -190,7 +231,7 @@ static ph_err parse_query_flags(const uint8_t *p, size_t n, size_t want, uint64_
 {
     if (n < 1)
         return PH_ERR_WIRE_SHORT;
-    if (p[0] != 0)
+    if (p[0] != ENCODING_UNCOMPRESSED) /* the record's encoding_type byte */
         return PH_ERR_GOSSIP_ENCODING;
     uint64_t *f = malloc((want ? want : 1) * sizeof(*f));
     if (!f)
@@ -218,9 +259,9 @@ static ph_err parse_query_flags(const uint8_t *p, size_t n, size_t want, uint64_
     return PH_OK;
 }
 
-/* The parts of a query_short_channel_ids we use, checked by the wire codec
- * (layout, TLV stream rules) and here (encodings, counts). Borrows from
- * `wm`. */
+/* The parts of a query_short_channel_ids we use, checked by its view
+ * (layout, TLV stream rules) and here (encodings, counts). Borrows from the
+ * query. */
 struct scid_query {
     const uint8_t *chain;
     const uint8_t *scids;  /* n x 8 bytes */
@@ -241,38 +282,42 @@ struct scid_query {
  *
  * The peer (peer_msg.c) warns and ignores the query for an unknown encoding, and closes
  * the connection for a broken one. */
-static ph_err parse_scid_query(const ph_wire_msg *wm, struct scid_query *q)
+static ph_err parse_scid_query(const uint8_t *query, size_t len, struct scid_query *q)
 {
-    size_t clen, elen;
-    const uint8_t *enc;
-    ph_err err = ph_wire_get_bytes(wm, "chain_hash", &q->chain, &clen);
-    if (!err)
-        err = ph_wire_get_bytes(wm, "encoded_short_ids", &enc, &elen);
+    ph_wire_query_short_channel_ids v;
+    ph_err err = ph_wire_query_short_channel_ids_parse(query, len, &v, NULL);
     if (err)
         return err;
+    q->chain = v.chain_hash;
+    const uint8_t *enc = v.encoded_short_ids;
+    size_t elen = v.encoded_short_ids_len;
     if (elen < 1)
         return PH_ERR_WIRE_FIELD;
-    if (enc[0] != 0) /* 1 was zlib: BOLT 7 now forbids it */
+    if (enc[0] != ENCODING_UNCOMPRESSED) /* 1 was zlib: BOLT 7 now forbids it */
         return PH_ERR_GOSSIP_ENCODING;
-    if ((elen - 1) % 8 != 0)
+    if ((elen - 1) % SCID_LEN != 0)
         return PH_ERR_WIRE_FIELD;
     q->scids = enc + 1;
-    q->n = (elen - 1) / 8;
+    q->n = (elen - 1) / SCID_LEN;
     q->flags = NULL;
-    const ph_wire_tlv *t = ph_wire_tlv_find(wm, 1);
-    return t ? parse_query_flags(t->value, t->len, q->n, &q->flags) : PH_OK;
+    /* encoded_query_flags: record 1 of the validated stream */
+    const uint8_t *flags;
+    size_t flen;
+    err = ph_wire_tlv_lookup(v.tlvs, v.tlvs_len, 1, &flags, &flen);
+    if (err == PH_ERR_WIRE_ABSENT)
+        return PH_OK;
+    return err ? err : parse_query_flags(flags, flen, q->n, &q->flags);
 }
 
 static ph_err emit_scid_end(ph_gossip_emit_fn emit, void *ctx, const uint8_t *chain, bool full)
 {
-    ph_gossip_msg *m = ph_gossip__msg_new(NULL, 2 + HASH_LEN + 1);
+    const ph_wire_reply_short_channel_ids_end v = { .chain_hash = chain, .full_information = full };
+    size_t len = ph_wire_reply_short_channel_ids_end_len(&v);
+    ph_gossip_msg *m = ph_gossip__msg_new(NULL, len);
     if (!m)
         return PH_ERR_NOMEM;
-    ph_put_be16(m->data, PH_WIRE_REPLY_SHORT_CHANNEL_IDS_END);
-    memcpy(m->data + 2, chain, HASH_LEN);
-    m->data[34] = full;
-    m->type = PH_WIRE_REPLY_SHORT_CHANNEL_IDS_END;
-    return emit(ctx, m);
+    return emit_encoded(emit, ctx, m, PH_WIRE_REPLY_SHORT_CHANNEL_IDS_END,
+                        ph_wire_reply_short_channel_ids_end_encode(&v, m->data, len, NULL));
 }
 
 enum {
@@ -388,7 +433,7 @@ static ph_err plan_answer(ph_gossip_store *s, const struct scid_query *q,
     }
     size_t m = 0;
     for (size_t i = 0; i < q->n; i++) {
-        uint64_t scid = ph_be64(q->scids + 8 * i);
+        uint64_t scid = ph_be64(q->scids + SCID_LEN * i); /* element i of the array */
         if (ph_gossip__find_chan(s, scid))
             v[m++] = (struct asked){ scid, (uint32_t)i,
                                      (uint32_t)((q->flags ? q->flags[i] : QF_ALL) & QF_ALL) };
@@ -450,13 +495,8 @@ ph_err ph_gossip_scid_answer_create(ph_gossip_store *s, const uint8_t *query, si
 {
     if (!s || !query || !out)
         return PH_ERR_ARG;
-    if (len >= 2 && ph_be16(query) != PH_WIRE_QUERY_SHORT_CHANNEL_IDS)
-        return PH_ERR_ARG;
-    ph_wire_msg *wm = NULL;
-    ph_err err = ph_wire_decode(query, len, PH_WIRE_BORROW, &wm, NULL);
     struct scid_query q = { 0 };
-    if (!err)
-        err = parse_scid_query(wm, &q);
+    ph_err err = parse_scid_query(query, len, &q);
     ph_gossip_scid_answer *a = NULL;
     if (!err && !(a = calloc(1, sizeof *a)))
         err = PH_ERR_NOMEM;
@@ -468,7 +508,6 @@ ph_err ph_gossip_scid_answer_create(ph_gossip_store *s, const uint8_t *query, si
             err = plan_answer(s, &q, a);
     }
     free(q.flags);
-    ph_wire_msg_free(wm);
     if (err) {
         ph_gossip_scid_answer_destroy(a);
         return err;
@@ -530,33 +569,34 @@ ph_err ph_gossip_answer_short_channel_ids(ph_gossip_store *s, const uint8_t *que
 
 /* ---------- query builders ---------- */
 
-static ph_err build_window_msg(uint16_t type, const uint8_t chain_hash[32], uint32_t a, uint32_t b,
-                               uint8_t *out, size_t cap, size_t *out_len)
-{
-    if (!chain_hash || !out || !out_len)
-        return PH_ERR_ARG;
-    if (cap < 2 + HASH_LEN + 8)
-        return PH_ERR_LIMIT;
-    ph_put_be16(out, type);
-    memcpy(out + 2, chain_hash, HASH_LEN);
-    ph_put_be32(out + 34, a);
-    ph_put_be32(out + 38, b);
-    *out_len = 2 + HASH_LEN + 8;
-    return PH_OK;
-}
-
 ph_err ph_gossip_build_timestamp_filter(const uint8_t chain_hash[32], uint32_t first_timestamp,
                                         uint32_t timestamp_range, uint8_t *out, size_t cap,
                                         size_t *out_len)
 {
-    return build_window_msg(PH_WIRE_GOSSIP_TIMESTAMP_FILTER, chain_hash, first_timestamp, timestamp_range, out, cap, out_len);
+    if (!chain_hash || !out || !out_len)
+        return PH_ERR_ARG;
+    const ph_wire_gossip_timestamp_filter v = {
+        .chain_hash = chain_hash,
+        .first_timestamp = first_timestamp,
+        .timestamp_range = timestamp_range,
+    };
+    ph_err err = room_for(ph_wire_gossip_timestamp_filter_len(&v), cap);
+    return err ? err : ph_wire_gossip_timestamp_filter_encode(&v, out, cap, out_len);
 }
 
 ph_err ph_gossip_build_query_channel_range(const uint8_t chain_hash[32], uint32_t first_blocknum,
                                            uint32_t number_of_blocks, uint8_t *out, size_t cap,
                                            size_t *out_len)
 {
-    return build_window_msg(PH_WIRE_QUERY_CHANNEL_RANGE, chain_hash, first_blocknum, number_of_blocks, out, cap, out_len);
+    if (!chain_hash || !out || !out_len)
+        return PH_ERR_ARG;
+    const ph_wire_query_channel_range v = {
+        .chain_hash = chain_hash,
+        .first_blocknum = first_blocknum,
+        .number_of_blocks = number_of_blocks,
+    };
+    ph_err err = room_for(ph_wire_query_channel_range_len(&v), cap);
+    return err ? err : ph_wire_query_channel_range_encode(&v, out, cap, out_len);
 }
 
 /* BOLT #7: MUST set the first byte of `encoded_short_ids` to the encoding type.
@@ -566,17 +606,23 @@ ph_err ph_gossip_build_query_short_channel_ids(const uint8_t chain_hash[32], con
 {
     if (!chain_hash || (!scids && n) || !out || !out_len)
         return PH_ERR_ARG;
-    size_t len = 2 + HASH_LEN + 2 + 1 + 8 * n;
-    if (len > 65535)
+    if (n > (PH_WIRE_MAX_MSG - PH_WIRE_QUERY_SHORT_CHANNEL_IDS_MIN_LEN - 1) / SCID_LEN)
         return PH_ERR_WIRE_TOO_LONG;
-    if (cap < len)
-        return PH_ERR_LIMIT;
-    ph_put_be16(out, PH_WIRE_QUERY_SHORT_CHANNEL_IDS);
-    memcpy(out + 2, chain_hash, HASH_LEN);
-    ph_put_be16(out + 34, (uint16_t)(1 + 8 * n));
-    out[36] = 0;
-    for (size_t i = 0; i < n; i++)
-        ph_put_be64(out + 37 + 8 * i, scids[i]);
-    *out_len = len;
-    return PH_OK;
+    ph_wire_query_short_channel_ids v = {
+        .chain_hash = chain_hash,
+        .encoded_short_ids_len = 1 + SCID_LEN * n,
+    };
+    ph_err err = room_for(ph_wire_query_short_channel_ids_len(&v), cap);
+    if (err)
+        return err;
+    /* The array goes where the encoder will copy it from: a buffer of its
+     * own, as `out` cannot be both the source and the destination. */
+    uint8_t *enc = malloc(v.encoded_short_ids_len);
+    if (!enc)
+        return PH_ERR_NOMEM;
+    encode_short_ids(scids, n, enc);
+    v.encoded_short_ids = enc;
+    err = ph_wire_query_short_channel_ids_encode(&v, out, cap, out_len);
+    free(enc);
+    return err;
 }

@@ -12,8 +12,8 @@
  * buffers. Every message passed to emit is a new reference the callee owns.
  *
  * ERRORS. PH_ERR_ARG for NULL arguments or a message of another type.
- * Queries are decoded with the wire codec (wire.h), so a malformed query or
- * TLV stream gives its PH_ERR_WIRE_* code; PH_ERR_WIRE_FIELD also for
+ * Queries are parsed with their generated views (wire_views.h), so a
+ * truncated or malformed query or TLV stream gives its PH_ERR_WIRE_* code; PH_ERR_WIRE_FIELD also for
  * encoded_short_ids that are not whole scids or query_flags not one per
  * scid; PH_ERR_GOSSIP_ENCODING for zlib or an unknown encoding; PH_ERR_NOMEM;
  * or whatever the emit callback returned. Nothing is emitted on a decode
@@ -46,7 +46,8 @@ typedef ph_err (*ph_gossip_emit_fn)(void *ctx, ph_gossip_msg *msg);
  * first reply starts at first_blocknum, each next one where the previous
  * ended (or in the same block when one block's scids need two replies), the
  * last ends at first_blocknum + number_of_blocks (capped at 2^32 - 1). A
- * query for another chain gets one empty reply with sync_complete = 0.
+ * query for another chain gets one empty reply, which is the final one, so
+ * with sync_complete = 1 too (BOLT 7 MUST).
  * query_option (timestamps/checksums) is ignored: MAY in BOLT 7. */
 PH_MUST_USE
 ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, size_t len,
@@ -87,7 +88,9 @@ void ph_gossip_scid_answer_destroy(ph_gossip_scid_answer *a);
 
 /* Query builders (for the requesting side and tests): write into `out`
  * (capacity `cap`), length into *out_len. PH_ERR_LIMIT if too small,
- * PH_ERR_WIRE_TOO_LONG above 65,535 bytes. */
+ * PH_ERR_WIRE_TOO_LONG above 65,535 bytes. Written by the generated
+ * encoders; query_short_channel_ids builds its encoded_short_ids in a
+ * temporary buffer first (PH_ERR_NOMEM). */
 PH_MUST_USE
 ph_err ph_gossip_build_timestamp_filter(const uint8_t chain_hash[32], uint32_t first_timestamp,
                                         uint32_t timestamp_range, uint8_t *out, size_t cap,

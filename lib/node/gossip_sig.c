@@ -5,78 +5,96 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "byteorder.h"
+enum { SIG_LEN = 64, POINT_LEN = 33, HASH_LEN = 32, MAX_SIGS = 4 };
 
-enum { SIG_LEN = 64, POINT_LEN = 33, HASH_LEN = 32 };
+/* A gossip message located through its generated view: the fields the
+ * store needs, and each signature (in the message's order) with the key it
+ * is made with (NULL when the message does not carry it: channel_update). */
+struct located {
+    ph_gossip_fields f;
+    size_t n_sigs;
+    const uint8_t *sig[MAX_SIGS];
+    const uint8_t *key[MAX_SIGS];
+};
 
-static ph_err parse_chan_ann(const uint8_t *m, size_t len, ph_gossip_fields *f)
+static ph_err parse_chan_ann(const uint8_t *m, size_t len, struct located *l)
 {
-    if (len < PH_GOSSIP_CHAN_ANN_MIN_LEN)
-        return PH_ERR_WIRE_SHORT;
-    size_t o = 2 + 4 * SIG_LEN;
-    size_t flen = ph_be16(m + o);
-    o += 2 + flen;
-    if (o > len || len - o < HASH_LEN + 8 + 4 * POINT_LEN)
-        return PH_ERR_WIRE_SHORT;
-    f->chain_hash = m + o;
-    f->scid = ph_be64(m + o + HASH_LEN);
-    o += HASH_LEN + 8;
-    for (int i = 0; i < 2; i++)
-        f->node_id[i] = m + o + (size_t)i * POINT_LEN;
-    for (int i = 0; i < 2; i++)
-        f->bitcoin_key[i] = m + o + (size_t)(2 + i) * POINT_LEN;
-    f->signed_offset = 2 + 4 * SIG_LEN;
+    ph_wire_channel_announcement v;
+    ph_err err = ph_wire_channel_announcement_parse(m, len, &v, NULL);
+    if (err)
+        return err;
+    l->f.chain_hash = v.chain_hash;
+    l->f.scid = v.short_channel_id;
+    l->f.node_id[0] = v.node_id_1;
+    l->f.node_id[1] = v.node_id_2;
+    l->f.bitcoin_key[0] = v.bitcoin_key_1;
+    l->f.bitcoin_key[1] = v.bitcoin_key_2;
+    l->n_sigs = 4;
+    l->sig[0] = v.node_signature_1;
+    l->sig[1] = v.node_signature_2;
+    l->sig[2] = v.bitcoin_signature_1;
+    l->sig[3] = v.bitcoin_signature_2;
+    l->key[0] = v.node_id_1;
+    l->key[1] = v.node_id_2;
+    l->key[2] = v.bitcoin_key_1;
+    l->key[3] = v.bitcoin_key_2;
     return PH_OK;
 }
 
-static ph_err parse_node_ann(const uint8_t *m, size_t len, ph_gossip_fields *f)
+static ph_err parse_node_ann(const uint8_t *m, size_t len, struct located *l)
 {
-    if (len < PH_GOSSIP_NODE_ANN_MIN_LEN)
-        return PH_ERR_WIRE_SHORT;
-    size_t o = 2 + SIG_LEN;
-    size_t flen = ph_be16(m + o);
-    o += 2 + flen;
-    /* timestamp, node_id, rgb_color, alias, addrlen */
-    const size_t fixed = 4 + POINT_LEN + 3 + 32 + 2;
-    if (o > len || len - o < fixed)
-        return PH_ERR_WIRE_SHORT;
-    f->timestamp = ph_be32(m + o);
-    f->node_id[0] = m + o + 4;
-    size_t alen = ph_be16(m + o + fixed - 2);
-    if (len - o - fixed < alen)
-        return PH_ERR_WIRE_SHORT;
-    f->signed_offset = 2 + SIG_LEN;
+    ph_wire_node_announcement v;
+    ph_err err = ph_wire_node_announcement_parse(m, len, &v, NULL);
+    if (err)
+        return err;
+    l->f.timestamp = v.timestamp;
+    l->f.node_id[0] = v.node_id;
+    l->n_sigs = 1;
+    l->sig[0] = v.signature;
+    l->key[0] = v.node_id;
     return PH_OK;
 }
 
-static ph_err parse_chan_upd(const uint8_t *m, size_t len, ph_gossip_fields *f)
+static ph_err parse_chan_upd(const uint8_t *m, size_t len, struct located *l)
 {
-    if (len < PH_GOSSIP_CHAN_UPD_LEN)
-        return PH_ERR_WIRE_SHORT;
-    size_t o = 2 + SIG_LEN;
-    f->chain_hash = m + o;
-    f->scid = ph_be64(m + o + HASH_LEN);
-    f->timestamp = ph_be32(m + o + HASH_LEN + 8);
-    f->message_flags = m[o + HASH_LEN + 12];
-    f->channel_flags = m[o + HASH_LEN + 13];
-    f->signed_offset = 2 + SIG_LEN;
+    ph_wire_channel_update v;
+    ph_err err = ph_wire_channel_update_parse(m, len, &v, NULL);
+    if (err)
+        return err;
+    l->f.chain_hash = v.chain_hash;
+    l->f.scid = v.short_channel_id;
+    l->f.timestamp = v.timestamp;
+    l->f.message_flags = v.message_flags;
+    l->f.channel_flags = v.channel_flags;
+    l->n_sigs = 1;
+    l->sig[0] = v.signature;
     return PH_OK;
+}
+
+static ph_err locate(const uint8_t *msg, size_t len, struct located *l)
+{
+    memset(l, 0, sizeof(*l));
+    ph_err err = ph_wire_peek_type(msg, len, &l->f.type);
+    if (err)
+        return err;
+    switch (l->f.type) {
+    case PH_WIRE_CHANNEL_ANNOUNCEMENT: err = parse_chan_ann(msg, len, l); break;
+    case PH_WIRE_NODE_ANNOUNCEMENT: err = parse_node_ann(msg, len, l); break;
+    case PH_WIRE_CHANNEL_UPDATE: err = parse_chan_upd(msg, len, l); break;
+    default: return PH_ERR_WIRE_UNKNOWN_TYPE;
+    }
+    l->f.signed_offset = ph_wire_signed_offset(l->f.type);
+    return err;
 }
 
 ph_err ph_gossip_parse(const uint8_t *msg, size_t len, ph_gossip_fields *out)
 {
     if (!msg || !out)
         return PH_ERR_ARG;
-    memset(out, 0, sizeof(*out));
-    if (len < 2)
-        return PH_ERR_WIRE_SHORT;
-    out->type = ph_be16(msg);
-    switch (out->type) {
-    case PH_GOSSIP_CHANNEL_ANNOUNCEMENT: return parse_chan_ann(msg, len, out);
-    case PH_GOSSIP_NODE_ANNOUNCEMENT: return parse_node_ann(msg, len, out);
-    case PH_GOSSIP_CHANNEL_UPDATE: return parse_chan_upd(msg, len, out);
-    default: return PH_ERR_WIRE_UNKNOWN_TYPE;
-    }
+    struct located l;
+    ph_err err = locate(msg, len, &l);
+    *out = l.f;
+    return err;
 }
 
 static void sha256d(const uint8_t *p, size_t n, uint8_t out[HASH_LEN])
@@ -119,54 +137,52 @@ static ph_err verify_one(const uint8_t *sig64, const uint8_t *point, const uint8
  * remaining packet after `signature`, using its own `node_id`. */
 ph_err ph_gossip_verify(const uint8_t *msg, size_t len, const uint8_t *update_node_id)
 {
-    ph_gossip_fields f;
-    ph_err err = ph_gossip_parse(msg, len, &f);
+    if (!msg)
+        return PH_ERR_ARG;
+    struct located l;
+    ph_err err = locate(msg, len, &l);
     if (err)
         return err;
-    uint8_t h[HASH_LEN];
-    sha256d(msg + f.signed_offset, len - f.signed_offset, h);
-    const uint8_t *sigs = msg + 2;
-    switch (f.type) {
-    case PH_GOSSIP_CHANNEL_ANNOUNCEMENT: {
-        /* signature order in the message: node 1, node 2, bitcoin 1, bitcoin 2 */
-        const uint8_t *keys[4] = { f.node_id[0], f.node_id[1], f.bitcoin_key[0], f.bitcoin_key[1] };
-        /* a bad key is a malformed message, whatever the signatures say */
-        for (int i = 0; i < 4; i++)
-            if (!ph_gossip_point_valid(keys[i]))
-                return PH_ERR_WIRE_FIELD;
-        for (int i = 0; i < 4; i++) {
-            err = verify_one(sigs + (size_t)i * SIG_LEN, keys[i], h);
-            if (err)
-                return err;
-        }
-        return PH_OK;
-    }
-    case PH_GOSSIP_NODE_ANNOUNCEMENT:
-        return verify_one(sigs, f.node_id[0], h);
-    default:
+    if (l.f.type == PH_WIRE_CHANNEL_UPDATE) {
         if (!update_node_id)
             return PH_ERR_ARG;
-        return verify_one(sigs, update_node_id, h);
+        l.key[0] = update_node_id;
     }
+    /* a bad key is a malformed message, whatever the signatures say
+     * (channel_announcement: node 1, node 2, bitcoin 1, bitcoin 2) */
+    if (l.f.type == PH_WIRE_CHANNEL_ANNOUNCEMENT)
+        for (size_t i = 0; i < l.n_sigs; i++)
+            if (!ph_gossip_point_valid(l.key[i]))
+                return PH_ERR_WIRE_FIELD;
+    uint8_t h[HASH_LEN];
+    sha256d(msg + l.f.signed_offset, len - l.f.signed_offset, h);
+    for (size_t i = 0; i < l.n_sigs; i++) {
+        err = verify_one(l.sig[i], l.key[i], h);
+        if (err)
+            return err;
+    }
+    return PH_OK;
 }
 
 ph_err ph_gossip_recover_keys(const uint8_t *msg, size_t len, uint8_t keys[2][33], bool ok[2])
 {
-    ph_gossip_fields f;
-    ph_err err = ph_gossip_parse(msg, len, &f);
+    if (!msg || !keys || !ok)
+        return PH_ERR_ARG;
+    struct located l;
+    ph_err err = locate(msg, len, &l);
     if (err)
         return err;
-    if (f.type == PH_GOSSIP_CHANNEL_ANNOUNCEMENT)
+    if (l.f.type == PH_WIRE_CHANNEL_ANNOUNCEMENT) /* four signatures: not this */
         return PH_ERR_ARG;
     uint8_t h[HASH_LEN];
-    sha256d(msg + f.signed_offset, len - f.signed_offset, h);
+    sha256d(msg + l.f.signed_offset, len - l.f.signed_offset, h);
     const secp256k1_context *ctx = secp256k1_context_static;
     bool any = false;
     for (int recid = 0; recid < 2; recid++) {
         secp256k1_ecdsa_recoverable_signature rs;
         secp256k1_pubkey pk;
         size_t outlen = POINT_LEN;
-        ok[recid] = secp256k1_ecdsa_recoverable_signature_parse_compact(ctx, &rs, msg + 2, recid) &&
+        ok[recid] = secp256k1_ecdsa_recoverable_signature_parse_compact(ctx, &rs, l.sig[0], recid) &&
                     secp256k1_ecdsa_recover(ctx, &pk, &rs, h) &&
                     secp256k1_ec_pubkey_serialize(ctx, keys[recid], &outlen, &pk,
                                                   SECP256K1_EC_COMPRESSED);
@@ -223,33 +239,34 @@ static ph_err sign_one(const secp256k1_context *ctx, const uint8_t secret[32],
     return PH_OK;
 }
 
-/* Sign the message with `n` secrets into its leading signature slots;
- * `expect[i]`, when set, is the key that secret i must match. */
-static ph_err sign_slots(uint8_t *msg, size_t len, uint16_t want_type, size_t n,
-                         const uint8_t *const secrets[], const uint8_t *const expect[])
+/* Sign the message (of type want_type) in its signature slots, which its
+ * view locates, with one secret per slot in the message's order; each
+ * secret must match the key the message carries for its slot. */
+static ph_err sign_slots(uint8_t *msg, size_t len, uint16_t want_type,
+                         const uint8_t *const secrets[])
 {
-    ph_gossip_fields f;
-    ph_err err = ph_gossip_parse(msg, len, &f);
+    struct located l;
+    ph_err err = locate(msg, len, &l);
     if (err)
         return err;
-    if (f.type != want_type)
+    if (l.f.type != want_type)
         return PH_ERR_ARG;
     secp256k1_context *ctx = sign_ctx();
     if (!ctx)
         return PH_ERR_NOMEM;
     uint8_t h[HASH_LEN];
-    sha256d(msg + f.signed_offset, len - f.signed_offset, h);
-    for (size_t i = 0; i < n && !err; i++) {
+    sha256d(msg + l.f.signed_offset, len - l.f.signed_offset, h);
+    for (size_t i = 0; i < l.n_sigs && !err; i++) {
         if (!secrets[i]) {
             err = PH_ERR_ARG;
             break;
         }
         uint8_t pk[POINT_LEN];
         err = pubkey_of(ctx, secrets[i], pk);
-        if (!err && expect[i] && memcmp(pk, expect[i], POINT_LEN) != 0)
+        if (!err && l.key[i] && memcmp(pk, l.key[i], POINT_LEN) != 0)
             err = PH_ERR_ARG;
-        if (!err)
-            err = sign_one(ctx, secrets[i], h, msg + 2 + i * SIG_LEN);
+        if (!err) /* the slot the view found, written through msg */
+            err = sign_one(ctx, secrets[i], h, msg + (l.sig[i] - msg));
     }
     secp256k1_context_destroy(ctx);
     return err;
@@ -261,36 +278,38 @@ ph_err ph_gossip_sign_channel_announcement(uint8_t *msg, size_t len,
 {
     if (!msg || !node_secret || !bitcoin_secret)
         return PH_ERR_ARG;
-    ph_gossip_fields f;
-    ph_err err = ph_gossip_parse(msg, len, &f);
-    if (err)
-        return err;
     const uint8_t *const secrets[4] = { node_secret[0], node_secret[1],
                                         bitcoin_secret[0], bitcoin_secret[1] };
-    const uint8_t *const expect[4] = { f.node_id[0], f.node_id[1], f.bitcoin_key[0], f.bitcoin_key[1] };
-    return sign_slots(msg, len, PH_GOSSIP_CHANNEL_ANNOUNCEMENT, 4, secrets, expect);
+    return sign_slots(msg, len, PH_WIRE_CHANNEL_ANNOUNCEMENT, secrets);
 }
 
 ph_err ph_gossip_sign_node_announcement(uint8_t *msg, size_t len, const uint8_t secret[32])
 {
     if (!msg)
         return PH_ERR_ARG;
-    ph_gossip_fields f;
-    ph_err err = ph_gossip_parse(msg, len, &f);
-    if (err)
-        return err;
     const uint8_t *const secrets[1] = { secret };
-    const uint8_t *const expect[1] = { f.node_id[0] };
-    return sign_slots(msg, len, PH_GOSSIP_NODE_ANNOUNCEMENT, 1, secrets, expect);
+    return sign_slots(msg, len, PH_WIRE_NODE_ANNOUNCEMENT, secrets);
 }
 
+/* The key is not in the message: not checked. */
 ph_err ph_gossip_sign_channel_update(uint8_t *msg, size_t len, const uint8_t secret[32])
 {
     if (!msg)
         return PH_ERR_ARG;
     const uint8_t *const secrets[1] = { secret };
-    const uint8_t *const expect[1] = { NULL };
-    return sign_slots(msg, len, PH_GOSSIP_CHANNEL_UPDATE, 1, secrets, expect);
+    return sign_slots(msg, len, PH_WIRE_CHANNEL_UPDATE, secrets);
+}
+
+/* Signature slots are encoded as zeros, then signed in place. */
+static const uint8_t unsigned_slot[SIG_LEN];
+
+/* The builders' contract (gossip_sig.h): the encoders say PH_ERR_ARG for a
+ * small buffer, the builders PH_ERR_LIMIT. */
+static ph_err room_for(size_t need, size_t cap)
+{
+    if (need > PH_WIRE_MAX_MSG)
+        return PH_ERR_WIRE_TOO_LONG;
+    return cap < need ? PH_ERR_LIMIT : PH_OK;
 }
 
 ph_err ph_gossip_build_channel_announcement(const uint8_t chain_hash[32], uint64_t scid,
@@ -300,44 +319,45 @@ ph_err ph_gossip_build_channel_announcement(const uint8_t chain_hash[32], uint64
 {
     if (!chain_hash || !node_secret || !bitcoin_secret || !out || !out_len)
         return PH_ERR_ARG;
-    if (cap < PH_GOSSIP_CHAN_ANN_MIN_LEN)
-        return PH_ERR_LIMIT;
     uint8_t node_pk[2][POINT_LEN], btc_pk[2][POINT_LEN];
-    for (int i = 0; i < 2; i++) {
-        ph_err err = ph_gossip_pubkey(node_secret[i], node_pk[i]);
+    ph_wire_channel_announcement v = {
+        .node_signature_1 = unsigned_slot, .node_signature_2 = unsigned_slot,
+        .bitcoin_signature_1 = unsigned_slot, .bitcoin_signature_2 = unsigned_slot,
+        .chain_hash = chain_hash, .short_channel_id = scid, /* features: empty */
+    };
+    ph_err err = room_for(ph_wire_channel_announcement_len(&v), cap);
+    if (err)
+        return err;
+    for (int i = 0; i < 2 && !err; i++) {
+        err = ph_gossip_pubkey(node_secret[i], node_pk[i]);
         if (!err)
             err = ph_gossip_pubkey(bitcoin_secret[i], btc_pk[i]);
-        if (err)
-            return err;
     }
+    if (err)
+        return err;
     /* BOLT 7: node_id_1 is the lexicographically lesser key. */
     int first = memcmp(node_pk[0], node_pk[1], POINT_LEN) <= 0 ? 0 : 1;
     int second = 1 - first;
-    uint8_t *p = out;
-    memset(p, 0, PH_GOSSIP_CHAN_ANN_MIN_LEN);
-    ph_put_be16(p, PH_GOSSIP_CHANNEL_ANNOUNCEMENT);
-    p += 2 + 4 * SIG_LEN + 2; /* signatures filled below; features len 0 */
-    memcpy(p, chain_hash, HASH_LEN);
-    p += HASH_LEN;
-    ph_put_be64(p, scid);
-    p += 8;
-    memcpy(p, node_pk[first], POINT_LEN);
-    memcpy(p + POINT_LEN, node_pk[second], POINT_LEN);
-    memcpy(p + 2 * POINT_LEN, btc_pk[first], POINT_LEN);
-    memcpy(p + 3 * POINT_LEN, btc_pk[second], POINT_LEN);
+    v.node_id_1 = node_pk[first];
+    v.node_id_2 = node_pk[second];
+    v.bitcoin_key_1 = btc_pk[first];
+    v.bitcoin_key_2 = btc_pk[second];
+    size_t len;
+    err = ph_wire_channel_announcement_encode(&v, out, cap, &len);
+    if (err)
+        return err;
     uint8_t ns[2][32], bs[2][32];
     memcpy(ns[0], node_secret[first], 32);
     memcpy(ns[1], node_secret[second], 32);
     memcpy(bs[0], bitcoin_secret[first], 32);
     memcpy(bs[1], bitcoin_secret[second], 32);
-    ph_err err = ph_gossip_sign_channel_announcement(out, PH_GOSSIP_CHAN_ANN_MIN_LEN,
-                                                     (const uint8_t(*)[32])ns,
-                                                     (const uint8_t(*)[32])bs);
+    err = ph_gossip_sign_channel_announcement(out, len, (const uint8_t(*)[32])ns,
+                                              (const uint8_t(*)[32])bs);
     sodium_memzero(ns, sizeof(ns));
     sodium_memzero(bs, sizeof(bs));
     if (err)
         return err;
-    *out_len = PH_GOSSIP_CHAN_ANN_MIN_LEN;
+    *out_len = len;
     return PH_OK;
 }
 
@@ -346,27 +366,28 @@ ph_err ph_gossip_build_channel_update(const ph_gossip_update_fields *f, const ui
 {
     if (!f || !secret || !out || !out_len)
         return PH_ERR_ARG;
-    if (cap < PH_GOSSIP_CHAN_UPD_LEN)
-        return PH_ERR_LIMIT;
-    uint8_t *p = out;
-    memset(p, 0, PH_GOSSIP_CHAN_UPD_LEN);
-    ph_put_be16(p, PH_GOSSIP_CHANNEL_UPDATE);
-    p += 2 + SIG_LEN;
-    memcpy(p, f->chain_hash, HASH_LEN);
-    p += HASH_LEN;
-    ph_put_be64(p, f->scid);
-    ph_put_be32(p + 8, f->timestamp);
-    p[12] = f->message_flags | PH_GOSSIP_MESSAGE_FLAG_MUST_BE_ONE;
-    p[13] = f->channel_flags;
-    ph_put_be16(p + 14, f->cltv_expiry_delta);
-    ph_put_be64(p + 16, f->htlc_minimum_msat);
-    ph_put_be32(p + 24, f->fee_base_msat);
-    ph_put_be32(p + 28, f->fee_proportional_millionths);
-    ph_put_be64(p + 32, f->htlc_maximum_msat);
-    ph_err err = ph_gossip_sign_channel_update(out, PH_GOSSIP_CHAN_UPD_LEN, secret);
+    const ph_wire_channel_update v = {
+        .signature = unsigned_slot,
+        .chain_hash = f->chain_hash,
+        .short_channel_id = f->scid,
+        .timestamp = f->timestamp,
+        .message_flags = f->message_flags | PH_GOSSIP_MESSAGE_FLAG_MUST_BE_ONE,
+        .channel_flags = f->channel_flags,
+        .cltv_expiry_delta = f->cltv_expiry_delta,
+        .htlc_minimum_msat = f->htlc_minimum_msat,
+        .fee_base_msat = f->fee_base_msat,
+        .fee_proportional_millionths = f->fee_proportional_millionths,
+        .htlc_maximum_msat = f->htlc_maximum_msat,
+    };
+    size_t len;
+    ph_err err = room_for(ph_wire_channel_update_len(&v), cap);
+    if (!err)
+        err = ph_wire_channel_update_encode(&v, out, cap, &len);
+    if (!err)
+        err = ph_gossip_sign_channel_update(out, len, secret);
     if (err)
         return err;
-    *out_len = PH_GOSSIP_CHAN_UPD_LEN;
+    *out_len = len;
     return PH_OK;
 }
 
@@ -376,34 +397,24 @@ ph_err ph_gossip_build_node_announcement(const ph_gossip_node_fields *f, const u
     if (!f || !secret || !out || !out_len || (f->features_len && !f->features) ||
         (f->addresses_len && !f->addresses))
         return PH_ERR_ARG;
-    size_t len = PH_GOSSIP_NODE_ANN_MIN_LEN + (size_t)f->features_len + f->addresses_len;
-    if (len > 65535)
-        return PH_ERR_WIRE_TOO_LONG;
-    if (cap < len)
-        return PH_ERR_LIMIT;
-    uint8_t *p = out;
-    memset(p, 0, 2 + SIG_LEN);
-    ph_put_be16(p, PH_GOSSIP_NODE_ANNOUNCEMENT);
-    p += 2 + SIG_LEN;
-    ph_put_be16(p, f->features_len);
-    p += 2;
-    if (f->features_len)
-        memcpy(p, f->features, f->features_len);
-    p += f->features_len;
-    ph_put_be32(p, f->timestamp);
-    p += 4;
-    ph_err err = ph_gossip_pubkey(secret, p);
-    if (err)
-        return err;
-    p += POINT_LEN;
-    memcpy(p, f->rgb_color, 3);
-    memcpy(p + 3, f->alias, 32);
-    p += 35;
-    ph_put_be16(p, f->addresses_len);
-    p += 2;
-    if (f->addresses_len)
-        memcpy(p, f->addresses, f->addresses_len);
-    err = ph_gossip_sign_node_announcement(out, len, secret);
+    uint8_t node_id[POINT_LEN];
+    const ph_wire_node_announcement v = {
+        .signature = unsigned_slot,
+        .features = f->features, .features_len = f->features_len,
+        .timestamp = f->timestamp,
+        .node_id = node_id,
+        .rgb_color = f->rgb_color,
+        .alias = f->alias,
+        .addresses = f->addresses, .addresses_len = f->addresses_len,
+    };
+    size_t len;
+    ph_err err = room_for(ph_wire_node_announcement_len(&v), cap);
+    if (!err)
+        err = ph_gossip_pubkey(secret, node_id);
+    if (!err)
+        err = ph_wire_node_announcement_encode(&v, out, cap, &len);
+    if (!err)
+        err = ph_gossip_sign_node_announcement(out, len, secret);
     if (err)
         return err;
     *out_len = len;

@@ -5,10 +5,15 @@
  *
  * Every message argument is the whole wire message INCLUDING its 2-byte type.
  *
+ * Fields are reached through the generated views and encoders
+ * (wire_views.h); message types are PH_WIRE_CHANNEL_ANNOUNCEMENT & co.
+ * (wire_types.h), minimum lengths PH_WIRE_<MSG>_MIN_LEN, scid parts
+ * ph_wire_scid_make / ph_wire_scid_block (wire.h).
+ *
  * What is signed (BOLT 7): the double-SHA256 of
- *   channel_announcement: everything after the 4 signatures (offset 2 + 256);
- *   node_announcement, channel_update: everything after the signature
- *   (offset 2 + 64), unknown trailing fields included.
+ *   channel_announcement: everything after the 4 signatures;
+ *   node_announcement, channel_update: everything after the signature,
+ *   unknown trailing fields included (ph_wire_signed_offset, wire.h).
  * Signatures are 64-byte compact ECDSA in lower-S form: a high-S signature
  * does not verify (libsecp256k1's verify refuses it, and so do the
  * implementations built on it, which would refuse a message we relayed
@@ -18,6 +23,7 @@
  * randomised and destroyed inside each call.
  *
  * Errors: PH_ERR_WIRE_SHORT (message too short for its layout),
+ * PH_ERR_WIRE_TOO_LONG (over 65,535 bytes),
  * PH_ERR_WIRE_UNKNOWN_TYPE (not 256/257/258), PH_ERR_WIRE_FIELD (a point is
  * not a valid compressed public key, or a signature does not parse),
  * PH_ERR_GOSSIP_SIGNATURE (a signature does not verify), PH_ERR_ARG (bad
@@ -29,14 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
-
-#define PH_GOSSIP_CHANNEL_ANNOUNCEMENT 256
-#define PH_GOSSIP_NODE_ANNOUNCEMENT 257
-#define PH_GOSSIP_CHANNEL_UPDATE 258
-
-#define PH_GOSSIP_CHAN_ANN_MIN_LEN 432   /* type + payload, no features */
-#define PH_GOSSIP_NODE_ANN_MIN_LEN 142   /* type + payload, no features/addresses */
-#define PH_GOSSIP_CHAN_UPD_LEN 138       /* type + payload; longer = extension */
+#include "wire.h"
+#include "wire_views.h"
 
 /* channel_update flags (BOLT 7). */
 #define PH_GOSSIP_CHANNEL_FLAG_DIRECTION 0x01
@@ -44,8 +44,9 @@
 #define PH_GOSSIP_MESSAGE_FLAG_MUST_BE_ONE 0x01
 #define PH_GOSSIP_MESSAGE_FLAG_DONT_FORWARD 0x02
 
-/* The fields the store needs, located in the message. Pointers borrow from
- * the message passed to ph_gossip_parse; fields that a type lacks are
+/* The fields the store needs, taken from the message's view (a thin
+ * adapter over ph_wire_<msg>_parse for the three types). Pointers borrow
+ * from the message passed to ph_gossip_parse; fields that a type lacks are
  * NULL / 0. */
 typedef struct ph_gossip_fields {
     uint16_t type;
@@ -57,7 +58,8 @@ typedef struct ph_gossip_fields {
     const uint8_t *bitcoin_key[2]; /* channel_announcement */
     uint8_t message_flags;       /* channel_update */
     uint8_t channel_flags;       /* channel_update */
-    size_t signed_offset;        /* where the double-SHA256'd part begins */
+    size_t signed_offset;        /* where the double-SHA256'd part begins
+                                    (ph_wire_signed_offset) */
 } ph_gossip_fields;
 
 /* Locate the fields of a gossip message (no signature or point checks). */
@@ -107,7 +109,8 @@ ph_err ph_gossip_pubkey(const uint8_t secret[32], uint8_t pubkey[33]);
 
 /* channel_announcement with empty features. The two sides may be given in
  * any order: the builder puts the lesser node id first (BOLT 7) and keeps
- * each node with its bitcoin key. 432 bytes. */
+ * each node with its bitcoin key. PH_WIRE_CHANNEL_ANNOUNCEMENT_MIN_LEN
+ * (432) bytes. */
 PH_MUST_USE
 ph_err ph_gossip_build_channel_announcement(const uint8_t chain_hash[32], uint64_t scid,
                                             const uint8_t node_secret[2][32],
@@ -127,7 +130,8 @@ typedef struct ph_gossip_update_fields {
     uint64_t htlc_maximum_msat;
 } ph_gossip_update_fields;
 
-/* channel_update signed with `secret` (the node of the direction). 138 bytes. */
+/* channel_update signed with `secret` (the node of the direction).
+ * PH_WIRE_CHANNEL_UPDATE_MIN_LEN (138) bytes. */
 PH_MUST_USE
 ph_err ph_gossip_build_channel_update(const ph_gossip_update_fields *f, const uint8_t secret[32],
                                       uint8_t *out, size_t cap, size_t *out_len);
@@ -142,17 +146,10 @@ typedef struct ph_gossip_node_fields {
     uint16_t addresses_len;
 } ph_gossip_node_fields;
 
-/* node_announcement for the node of `secret`. */
+/* node_announcement for the node of `secret`. PH_ERR_WIRE_TOO_LONG above
+ * 65,535 bytes. */
 PH_MUST_USE
 ph_err ph_gossip_build_node_announcement(const ph_gossip_node_fields *f, const uint8_t secret[32],
                                          uint8_t *out, size_t cap, size_t *out_len);
-
-/* short_channel_id parts (BOLT 7: 3 bytes block, 3 bytes tx index, 2 bytes
- * output index). */
-static inline uint64_t ph_gossip_scid(uint32_t block, uint32_t txindex, uint16_t output)
-{
-    return ((uint64_t)(block & 0xffffff) << 40) | ((uint64_t)(txindex & 0xffffff) << 16) | output;
-}
-static inline uint32_t ph_gossip_scid_block(uint64_t scid) { return (uint32_t)(scid >> 40); }
 
 #endif

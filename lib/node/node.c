@@ -147,11 +147,10 @@ static void on_message(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)
     (void)p;
     n->st.messages_in++;
     n->last_activity = ph_ev_now(n->ev);
-    if (n->dump && len >= 2) {
-        uint16_t t = ph_wire_type_of(msg);
-        if (t >= PH_GOSSIP_CHANNEL_ANNOUNCEMENT && t <= PH_GOSSIP_CHANNEL_UPDATE)
-            dump_msg(n, msg, len);
-    }
+    uint16_t t;
+    if (n->dump && ph_wire_peek_type(msg, len, &t) == PH_OK &&
+        t >= PH_WIRE_CHANNEL_ANNOUNCEMENT && t <= PH_WIRE_CHANNEL_UPDATE)
+        dump_msg(n, msg, len);
     if (n->cfg.max_messages && n->st.messages_in >= n->cfg.max_messages &&
         !n->shutting_down) {
         ph_logf(&n->cfg.log, PH_LOG_INFO, "received %llu messages: shutting down",
@@ -700,7 +699,7 @@ ph_err ph_node_announce(ph_node *n, const char *alias, uint32_t now_s)
     derive_key(n->cfg.priv, "peerheap announce: bitcoin key 2", btc_secret[1]);
     uint8_t msg[512];
     size_t len;
-    uint64_t scid = ph_gossip_scid(1, 0, 0);
+    uint64_t scid = ph_wire_scid_make(1, 0, 0);
     ph_err err = ph_gossip_pubkey(node_secret[0], pub[0]);
     if (!err)
         err = ph_gossip_pubkey(node_secret[1], pub[1]);
