@@ -1157,6 +1157,40 @@ static void test_features(void **state)
     ph_vjson_free(j);
 }
 
+/* BOLT 7's encoded arrays: split, element access, the encoder; and the
+ * encoder's bytes read back by the decoder. */
+static void test_encoded_arrays(void **state)
+{
+    (void)state;
+    const uint64_t scids[3] = {ph_wire_scid_make(700000, 1, 0), ph_wire_scid_make(1, 2, 3),
+                               UINT64_MAX};
+    uint8_t buf[25];
+    size_t w = 0;
+    assert_int_equal(ph_wire_short_ids_len(3), 25);
+    assert_int_equal(ph_wire_short_ids_encode(scids, 3, buf, 24, &w), PH_ERR_ARG);
+    assert_int_equal(ph_wire_short_ids_encode(NULL, 1, buf, 25, &w), PH_ERR_ARG);
+    assert_int_equal(ph_wire_short_ids_encode(scids, 3, buf, 25, &w), PH_OK);
+    assert_int_equal(w, 25);
+    const uint8_t head[10] = {0x00, 0x0a, 0xae, 0x60, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00};
+    assert_memory_equal(buf, head, sizeof head); /* encoding 0, then 700000x1x0 big-endian */
+    ph_wire_encoded e;
+    assert_int_equal(ph_wire_encoded_split(buf, w, &e), PH_OK);
+    assert_int_equal(e.encoding, PH_WIRE_ENCODING_UNCOMPRESSED);
+    assert_int_equal(e.len, 24);
+    for (size_t i = 0; i < 3; i++)
+        assert_true(ph_wire_short_id_at(e.data, i) == scids[i]);
+    uint64_t back[3];
+    size_t n = 0;
+    assert_int_equal(ph_wire_short_ids_decode(buf, w, back, 3, &n), PH_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(back, scids, sizeof scids);
+    assert_int_equal(ph_wire_encoded_split(buf, 0, &e), PH_ERR_WIRE_SHORT);
+    assert_int_equal(ph_wire_short_ids_encode(scids, 0, buf, 1, &w), PH_OK);
+    assert_int_equal(w, 1);
+    assert_int_equal(ph_wire_encoded_split(buf, w, &e), PH_OK);
+    assert_int_equal(e.len, 0);
+}
+
 static void test_primitives(void **state)
 {
     (void)state;
@@ -1201,6 +1235,7 @@ int main(void)
         cmocka_unit_test(test_builders_and_accessors),
         cmocka_unit_test(test_features),
         cmocka_unit_test(test_feature_dependencies),
+        cmocka_unit_test(test_encoded_arrays),
         cmocka_unit_test(test_primitives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

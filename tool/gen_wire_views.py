@@ -686,6 +686,20 @@ ph_err ph_wire_view_parse(const uint8_t *msg, size_t len, ph_wire_view *v, size_
     }
 }
 """)
+    # what a gossip signature covers: everything after the leading signatures
+    out.append("/* BOLT 7's signed messages start with their signatures; each signature")
+    out.append(" * covers the rest of the message (extension included). */")
+    out.append("size_t ph_wire_signed_offset(uint16_t type)\n{\n    switch (type) {")
+    for m in msgs:
+        if m["file"] != "07-routing-gossip.md":
+            continue
+        k = 0
+        while k < len(m["fields"]) and m["fields"][k]["type"] == "SIGNATURE" and m["fields"][k]["kind"] == "ONE":
+            k += 1
+        if k:
+            out.append("    case %d: return %d; /* %s: %d signature%s */" % (
+                m["type"], 2 + SIZE["SIGNATURE"] * k, m["name"], k, "s" if k > 1 else ""))
+    out.append("    default: return 0;\n    }\n}\n")
     # slots
     out.append("/* Slot order: wire_types.h. */")
     out.append("static const struct {\n    uint16_t type;\n    const char *name;\n} slots[PH_MSGTYPE__COUNT] = {")

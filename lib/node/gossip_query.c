@@ -1,6 +1,5 @@
 #include "gossip_query.h"
 #include "gossip_impl.h"
-#include "byteorder.h"
 #include "wire.h"
 #include "wire_views.h"
 
@@ -9,8 +8,6 @@
 
 enum {
     SCID_LEN = 8,
-    /* encoded_short_ids: one encoding byte (0: uncompressed) then the scids */
-    ENCODING_UNCOMPRESSED = 0,
     /* scids in a reply_channel_range with no TLVs that fits 65,535 bytes: 8,186 */
     MAX_REPLY_SCIDS = (PH_WIRE_MAX_MSG - PH_WIRE_REPLY_CHANNEL_RANGE_MIN_LEN - 1) / SCID_LEN,
 };
@@ -22,16 +19,6 @@ static ph_err room_for(size_t need, size_t cap)
     if (need > PH_WIRE_MAX_MSG)
         return PH_ERR_WIRE_TOO_LONG;
     return cap < need ? PH_ERR_LIMIT : PH_OK;
-}
-
-/* encoded_short_ids with encoding 0 for scids[0..n) into enc (1 + 8n
- * bytes): the array's own layout, element by element. */
-static size_t encode_short_ids(const uint64_t *scids, size_t n, uint8_t *enc)
-{
-    enc[0] = ENCODING_UNCOMPRESSED;
-    for (size_t i = 0; i < n; i++)
-        ph_put_be64(enc + 1 + SCID_LEN * i, scids[i]);
-    return 1 + SCID_LEN * n;
 }
 
 /* ---------- gossip_timestamp_filter ---------- */
@@ -183,7 +170,7 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
         end_all = UINT32_MAX;
     if (!ph_gossip__our_chain(s, q.chain_hash)) {
         /* no channels, but still the final reply: sync_complete = 1 */
-        static const uint8_t no_scids[1] = { ENCODING_UNCOMPRESSED };
+        static const uint8_t no_scids[1] = { PH_WIRE_ENCODING_UNCOMPRESSED };
         s->st.channel_range_replies++;
         return emit_reply_range(emit, ctx, q.chain_hash, q.first_blocknum, q.number_of_blocks,
                                 true, no_scids, sizeof no_scids);
@@ -194,7 +181,8 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
     /* one buffer for every reply's encoded_short_ids, which the encoder
      * copies into the reply */
     uint8_t *enc = NULL;
-    if (!err && !(enc = malloc(1 + SCID_LEN * (n < MAX_REPLY_SCIDS ? n : MAX_REPLY_SCIDS))))
+    size_t enc_cap = ph_wire_short_ids_len(n < MAX_REPLY_SCIDS ? n : MAX_REPLY_SCIDS);
+    if (!err && !(enc = malloc(enc_cap)))
         err = PH_ERR_NOMEM;
     uint64_t start = q.first_blocknum;
     for (size_t i = 0; !err;) {
@@ -203,7 +191,10 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
         bool last = i + take == n;
         if (last)
             reply_end = end_all;
-        size_t enc_len = encode_short_ids(v + i, take, enc);
+        size_t enc_len = 0;
+        err = ph_wire_short_ids_encode(v + i, take, enc, enc_cap, &enc_len);
+        if (err)
+            break;
         s->st.channel_range_replies++;
         err = emit_reply_range(emit, ctx, q.chain_hash, (uint32_t)start,
                                (uint32_t)(reply_end - start), last, enc, enc_len);
@@ -227,17 +218,20 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
  * `short_channel_id`:
  *   - MAY send a `warning`.
  *   - MAY close the connection. */
-static ph_err parse_query_flags(const uint8_t *p, size_t n, size_t want, uint64_t **out)
+static ph_err parse_query_flags(const uint8_t *rec, size_t rec_len, size_t want, uint64_t **out)
 {
-    if (n < 1)
-        return PH_ERR_WIRE_SHORT;
-    if (p[0] != ENCODING_UNCOMPRESSED) /* the record's encoding_type byte */
+    ph_wire_encoded e;
+    ph_err err = ph_wire_encoded_split(rec, rec_len, &e);
+    if (err)
+        return err;
+    if (e.encoding != PH_WIRE_ENCODING_UNCOMPRESSED)
         return PH_ERR_GOSSIP_ENCODING;
+    const uint8_t *p = e.data;
+    size_t n = e.len;
     uint64_t *f = malloc((want ? want : 1) * sizeof(*f));
     if (!f)
         return PH_ERR_NOMEM;
-    size_t o = 1, k = 0;
-    ph_err err = PH_OK;
+    size_t o = 0, k = 0;
     while (o < n && !err) {
         size_t used;
         uint64_t v;
@@ -289,16 +283,15 @@ static ph_err parse_scid_query(const uint8_t *query, size_t len, struct scid_que
     if (err)
         return err;
     q->chain = v.chain_hash;
-    const uint8_t *enc = v.encoded_short_ids;
-    size_t elen = v.encoded_short_ids_len;
-    if (elen < 1)
+    ph_wire_encoded enc;
+    if (ph_wire_encoded_split(v.encoded_short_ids, v.encoded_short_ids_len, &enc))
         return PH_ERR_WIRE_FIELD;
-    if (enc[0] != ENCODING_UNCOMPRESSED) /* 1 was zlib: BOLT 7 now forbids it */
+    if (enc.encoding != PH_WIRE_ENCODING_UNCOMPRESSED) /* 1 was zlib: BOLT 7 now forbids it */
         return PH_ERR_GOSSIP_ENCODING;
-    if ((elen - 1) % SCID_LEN != 0)
+    if (enc.len % SCID_LEN != 0)
         return PH_ERR_WIRE_FIELD;
-    q->scids = enc + 1;
-    q->n = (elen - 1) / SCID_LEN;
+    q->scids = enc.data;
+    q->n = enc.len / SCID_LEN;
     q->flags = NULL;
     /* encoded_query_flags: record 1 of the validated stream */
     const uint8_t *flags;
@@ -433,7 +426,7 @@ static ph_err plan_answer(ph_gossip_store *s, const struct scid_query *q,
     }
     size_t m = 0;
     for (size_t i = 0; i < q->n; i++) {
-        uint64_t scid = ph_be64(q->scids + SCID_LEN * i); /* element i of the array */
+        uint64_t scid = ph_wire_short_id_at(q->scids, i);
         if (ph_gossip__find_chan(s, scid))
             v[m++] = (struct asked){ scid, (uint32_t)i,
                                      (uint32_t)((q->flags ? q->flags[i] : QF_ALL) & QF_ALL) };
@@ -610,7 +603,7 @@ ph_err ph_gossip_build_query_short_channel_ids(const uint8_t chain_hash[32], con
         return PH_ERR_WIRE_TOO_LONG;
     ph_wire_query_short_channel_ids v = {
         .chain_hash = chain_hash,
-        .encoded_short_ids_len = 1 + SCID_LEN * n,
+        .encoded_short_ids_len = ph_wire_short_ids_len(n),
     };
     ph_err err = room_for(ph_wire_query_short_channel_ids_len(&v), cap);
     if (err)
@@ -620,9 +613,10 @@ ph_err ph_gossip_build_query_short_channel_ids(const uint8_t chain_hash[32], con
     uint8_t *enc = malloc(v.encoded_short_ids_len);
     if (!enc)
         return PH_ERR_NOMEM;
-    encode_short_ids(scids, n, enc);
+    err = ph_wire_short_ids_encode(scids, n, enc, v.encoded_short_ids_len, NULL);
     v.encoded_short_ids = enc;
-    err = ph_wire_query_short_channel_ids_encode(&v, out, cap, out_len);
+    if (!err)
+        err = ph_wire_query_short_channel_ids_encode(&v, out, cap, out_len);
     free(enc);
     return err;
 }

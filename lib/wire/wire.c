@@ -121,6 +121,31 @@ bool ph_wire_point_valid(const uint8_t *p)
     return secp256k1_ec_pubkey_parse(secp256k1_context_static, &pk, p, 33) == 1;
 }
 
+ph_err ph_wire_encoded_split(const uint8_t *p, size_t len, ph_wire_encoded *out)
+{
+    if (len == 0)
+        return PH_ERR_WIRE_SHORT;
+    if (!p)
+        return PH_ERR_ARG;
+    out->encoding = p[0];
+    out->data = p + 1;
+    out->len = len - 1;
+    return PH_OK;
+}
+
+ph_err ph_wire_short_ids_encode(const uint64_t *scids, size_t n, uint8_t *out, size_t cap,
+                                size_t *written)
+{
+    if ((n && !scids) || !out || n > (SIZE_MAX - 1) / 8 || cap < ph_wire_short_ids_len(n))
+        return PH_ERR_ARG;
+    out[0] = PH_WIRE_ENCODING_UNCOMPRESSED;
+    for (size_t i = 0; i < n; i++)
+        ph_wire_be_put(out + 1 + 8 * i, 8, scids[i]);
+    if (written)
+        *written = ph_wire_short_ids_len(n);
+    return PH_OK;
+}
+
 ph_err ph_wire_short_ids_decode(const uint8_t *enc, size_t len, uint64_t *out, size_t cap,
                                 size_t *n)
 {
@@ -197,16 +222,6 @@ const char *ph_wire_type_name(uint16_t type)
 {
     const ph_wire_msg_desc *d = ph_wire_msg_desc_find(type);
     return d ? d->name : NULL;
-}
-
-size_t ph_wire_signed_offset(uint16_t type)
-{
-    switch (type) {
-    case PH_WIRE_CHANNEL_ANNOUNCEMENT: return 2 + 4 * 64;
-    case PH_WIRE_NODE_ANNOUNCEMENT:
-    case PH_WIRE_CHANNEL_UPDATE: return 2 + 64;
-    default: return 0;
-    }
 }
 
 /* ------------------------------------------------------------------------

@@ -205,6 +205,36 @@ char *ph_wire_scid_format(uint64_t scid, char *buf);
 PH_NONNULL(1)
 bool ph_wire_point_valid(const uint8_t *p);
 
+/* BOLT 7's encoded arrays (encoded_short_ids, encoded_query_flags,
+ * encoded_timestamps): an encoding byte, then the elements. split: the
+ * encoding and the elements (borrowed); PH_ERR_WIRE_SHORT if len == 0.
+ * Nothing allocated. The caller decides what an unknown encoding means. */
+#define PH_WIRE_ENCODING_UNCOMPRESSED 0u
+typedef struct ph_wire_encoded {
+    uint8_t encoding;
+    const uint8_t *data;
+    size_t len;
+} ph_wire_encoded;
+PH_MUST_USE
+PH_NONNULL(3)
+ph_err ph_wire_encoded_split(const uint8_t *p, size_t len, ph_wire_encoded *out);
+/* Element i of uncompressed short ids (data of an encoded_short_ids; the
+ * caller has checked i < len / 8). */
+static inline uint64_t ph_wire_short_id_at(const uint8_t *data, size_t i)
+{
+    uint64_t v = 0;
+    for (size_t k = 0; k < 8; k++)
+        v = v << 8 | data[8 * i + k];
+    return v;
+}
+/* encoded_short_ids for scids[0..n), uncompressed: 1 + 8n bytes
+ * (ph_wire_short_ids_len) into out. PH_ERR_ARG if cap is smaller or scids
+ * is NULL with n > 0. */
+static inline size_t ph_wire_short_ids_len(size_t n) { return 1 + 8 * n; }
+PH_MUST_USE
+ph_err ph_wire_short_ids_encode(const uint64_t *scids, size_t n, uint8_t *out, size_t cap,
+                                size_t *written);
+
 /* encoded_short_ids / encoded_query_flags style arrays with encoding type 0
  * (the only one the spec allows): 1 byte 0x00 || n x 8-byte scids. Sets *n to
  * the number of scids and writes min(n, cap) of them to out (may be NULL).
@@ -407,7 +437,8 @@ ph_err ph_wire_encode_alloc(const ph_wire_msg *m, uint8_t **out, size_t *len);
 /* Offset in the encoded message (type included) where the signed part of a
  * gossip message starts (channel_announcement 258, node_announcement 66,
  * channel_update 66: the part double-SHA256'd for the signature checks runs
- * from there to the end); 0 for unsigned types. */
+ * from there to the end); 0 for unsigned types. Generated from the layouts
+ * (wire_views.c): the offset after a BOLT 7 message's leading signatures. */
 size_t ph_wire_signed_offset(uint16_t type);
 
 #endif

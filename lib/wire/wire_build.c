@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "byteorder.h"
 
 /* ------------------------------------------------------------------------
  * builders
@@ -162,14 +161,16 @@ static ph_err encode_short_ids(const uint64_t *scids, size_t n, uint8_t **out, s
         return PH_ERR_ARG;
     if (n > (PH_WIRE_MAX_MSG - 1) / 8)
         return PH_ERR_WIRE_TOO_LONG;
-    uint8_t *b = malloc(1 + 8 * n);
+    size_t need = ph_wire_short_ids_len(n);
+    uint8_t *b = malloc(need);
     if (!b)
         return PH_ERR_NOMEM;
-    b[0] = 0;
-    for (size_t i = 0; i < n; i++)
-        ph_put_be_uint(b + 1 + 8 * i, 8, scids[i]);
+    ph_err e = ph_wire_short_ids_encode(scids, n, b, need, len);
+    if (e) {
+        free(b);
+        return e;
+    }
     *out = b;
-    *len = 1 + 8 * n;
     return PH_OK;
 }
 

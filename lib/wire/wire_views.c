@@ -3634,6 +3634,18 @@ ph_err ph_wire_view_parse(const uint8_t *msg, size_t len, ph_wire_view *v, size_
     }
 }
 
+/* BOLT 7's signed messages start with their signatures; each signature
+ * covers the rest of the message (extension included). */
+size_t ph_wire_signed_offset(uint16_t type)
+{
+    switch (type) {
+    case 256: return 258; /* channel_announcement: 4 signatures */
+    case 257: return 66; /* node_announcement: 1 signature */
+    case 258: return 66; /* channel_update: 1 signature */
+    default: return 0;
+    }
+}
+
 /* Slot order: wire_types.h. */
 static const struct {
     uint16_t type;
