@@ -461,7 +461,7 @@ ph_err ph_chachapoly_open_header(ph_chachapoly_impl impl, const uint8_t key[32],
     uint8_t l[2];
     if (!sodium_open(key, n, hdr, 2, hdr + 2, l))
         return PH_ERR_NOISE_BAD_MAC;
-    *len = (size_t)l[0] << 8 | l[1];
+    *len = ph_be16(l);
     return PH_OK;
 }
 

@@ -10,6 +10,8 @@
 
 #include "keylog.h"
 
+#include "byteorder.h"
+
 #include "hex.h"
 
 #define MAC_LEN 16u
@@ -323,7 +325,7 @@ static ph_err decode(ph_keylog *kl, const char *text, size_t len, const char **o
         bool le = kl->enc == PH_KEYLOG_UTF16LE;
         for (size_t i = 0; i < units; i++) {
             const uint8_t *q = u + skip + 2 * i;
-            unsigned v = le ? (unsigned)(q[0] | q[1] << 8) : (unsigned)(q[0] << 8 | q[1]);
+            unsigned v = le ? ph_le16(q) : ph_be16(q);
             c[i] = v < 0x80 ? (char)v : '?';
         }
         *conv = c;

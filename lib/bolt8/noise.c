@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "chachapoly.h"
 #include "noise.h"
 
@@ -887,7 +888,7 @@ bool ph_noise_header_repairable(const uint8_t key[32], uint64_t nonce,
     if (found && len) {
         uint8_t l[2];
         crypto_stream_chacha20_ietf_xor_ic(l, msg, 2, npub, 1, key);
-        *len = (size_t)l[0] << 8 | l[1];
+        *len = ph_be16(l);
     }
     sodium_memzero(polykey, sizeof polykey);
     return found;

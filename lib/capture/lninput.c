@@ -10,6 +10,7 @@
 #include "byteorder.h"
 #include "keylog.h"
 #include "lnmsgs.h"
+#include "wire.h"
 
 struct ph_lninput {
     char *keylog_path;          /* opts.keylog, copied */
@@ -252,7 +253,7 @@ static void deliver(struct pass *ps, size_t idx, struct ph_lninput_msg *m)
         ps->err = PH_ERR_NOMEM;
         return;
     }
-    if (in->types && (m->len < 2 || !in->types[m->msg[0] << 8 | m->msg[1]]))
+    if (in->types && (m->len < 2 || !in->types[ph_wire_type_of(m->msg)]))
         return;
     s->kept_messages[m->dir]++;
     s->kept_bytes[m->dir] += m->len;
@@ -647,7 +648,7 @@ static void on_record_spool(void *ctx, const struct ph_ln_record *r)
     };
     size_t idx = sg->ps->base + (size_t)(r->session - sg->ps->first_id);
     const uint8_t *types = sg->ps->in->types;
-    if (types && (r->len < 2 || !types[r->msg[0] << 8 | r->msg[1]]))
+    if (types && (r->len < 2 || !types[ph_wire_type_of(r->msg)]))
         return;
     if (idx > UINT32_MAX - 1 || !spool_put(sg->sp, idx, &m))
         sg->failed = true;
