@@ -1,8 +1,9 @@
 /* Internal contract between the gossip store (gossip.c), its preload and
- * audit (gossip_preload.c) and its query answers (gossip_query.c). Not part
+ * audit (gossip_preload.c), its query answers (gossip_query.c) and its
+ * filter windows and cursors (gossip_cursor.c). Not part
  * of the public API: callers use gossip.h, gossip_preload.h, gossip_query.h.
  *
- * The store owns every structure below; the other two modules read them
+ * The store owns every structure below; the other modules read them
  * and change them only through the helpers declared here, so that the
  * store's invariants (bytes_held, the log order, the indexes) have one
  * keeper. Single-threaded like the rest of the store. */
@@ -132,6 +133,9 @@ void ph_gossip__retire(ph_gossip_store *s, ph_gossip_msg *old);
 /* Appends m to the log with a store reference. PH_ERR_NOMEM. */
 PH_MUST_USE
 ph_err ph_gossip__log_append(ph_gossip_store *s, ph_gossip_msg *m);
+/* Index of the first log entry with seq >= `seq` (gossip_cursor.c walks the
+ * log from there). */
+size_t ph_gossip__log_lower_bound(const ph_gossip_store *s, uint64_t seq);
 /* Registers the channel of announcement m (the store holds m) and its two
  * nodes. PH_ERR_NOMEM. */
 PH_MUST_USE
