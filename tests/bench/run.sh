@@ -130,4 +130,9 @@ echo "## 6. Harness overhead: under 5%"
 echo
 step "$B/bench_measure" captures/mainnet-gossip.lnmsgs --rounds "$(r 7 1)"
 step "$B/bench_alloctrack"
+
+# ---- 7. generated views ----
+echo "## 7. Reading gossip fields: generated views against the engine"
+echo
+step "$B/bench_views" captures/mainnet-gossip.lnmsgs --rounds "$(r 15 1)"
 exit $status
