@@ -134,7 +134,8 @@ typedef enum ph_gossip_outcome {
     PH_GOSSIP_PENDING,         /* kept until its channel is announced */
     PH_GOSSIP_DUPLICATE,       /* same timestamp as the stored one, or same announcement */
     PH_GOSSIP_STALE,           /* older than the stored one */
-    PH_GOSSIP_BAD_SIGNATURE,   /* BOLT 7: SHOULD send a warning (and, for updates, close) */
+    PH_GOSSIP_BAD_SIGNATURE,   /* BOLT 7: SHOULD send a warning (for updates also close: the
+                                  node warns and keeps the connection, see node.c) */
     PH_GOSSIP_WRONG_CHAIN,     /* chain_hash is not ours: ignored */
     PH_GOSSIP_MALFORMED,       /* too short for its layout or a key is not a valid point */
     PH_GOSSIP_UNKNOWN_CHANNEL, /* channel_update for an unknown scid, not kept */
