@@ -165,15 +165,20 @@ ph_err ph_gossip_answer_channel_range(ph_gossip_store *s, const uint8_t *query, 
     if (err)
         return err;
     s->st.channel_range_queries++;
-    uint64_t end_all = (uint64_t)q.first_blocknum + q.number_of_blocks;
-    if (end_all > UINT32_MAX)
-        end_all = UINT32_MAX;
+    /* The replies cover [first, first + number_of_blocks) in full, past
+     * 2^32 too (each reply's number_of_blocks still fits its u32), and at
+     * least one block:
+     *
+     * BOLT #7: MUST set `first_blocknum` plus `number_of_blocks` greater than `first_blocknum`
+     * in `query_channel_range`. */
+    uint32_t num = q.number_of_blocks ? q.number_of_blocks : 1;
+    uint64_t end_all = (uint64_t)q.first_blocknum + num;
     if (!ph_gossip__our_chain(s, q.chain_hash)) {
         /* no channels, but still the final reply: sync_complete = 1 */
         static const uint8_t no_scids[1] = { PH_WIRE_ENCODING_UNCOMPRESSED };
         s->st.channel_range_replies++;
-        return emit_reply_range(emit, ctx, q.chain_hash, q.first_blocknum, q.number_of_blocks,
-                                true, no_scids, sizeof no_scids);
+        return emit_reply_range(emit, ctx, q.chain_hash, q.first_blocknum, num, true, no_scids,
+                                sizeof no_scids);
     }
     uint64_t *v = NULL;
     size_t n = 0;
