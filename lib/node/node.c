@@ -23,7 +23,6 @@
 #include "memtag.h"
 #include "noise.h"
 #include "pcapwrite.h"
-#include "wire_build.h"
 
 #define ACCEPT_PAUSE_NS 100000000ull    /* after EMFILE */
 #define TICK_NS 1000000000ull
@@ -216,17 +215,12 @@ static void refuse_gossip(ph_node *n, ph_peer *p, const uint8_t *msg, ph_gossip_
     }
     char text[96];
     snprintf(text, sizeof text, "gossip with %s", what);
-    ph_wire_msg *w = NULL;
-    ph_outq_msg *om = NULL;
-    if (ph_wire_warning_new(&w, NULL, text) == PH_OK && ph_outq_msg_wire(&om, w) == PH_OK) {
-        /* The warning is a courtesy (BOLT 7 SHOULD): a peer that cannot
-         * take it (closing, out of memory) is logged and left as it is. */
-        ph_err e = ph_peer_send(p, om, 0);
-        if (e)
-            ph_logf(&n->cfg.log, PH_LOG_DEBUG, "peer %u: warning not sent: %s", ph_peer_id(p),
-                    ph_strerror(e));
-        ph_outq_msg_unref(om);
-    }
+    /* The warning is a courtesy (BOLT 7 SHOULD): a peer that cannot take
+     * it (closing, out of memory) is logged and left as it is. */
+    ph_err e = ph_peer_send_warning(p, text);
+    if (e)
+        ph_logf(&n->cfg.log, PH_LOG_DEBUG, "peer %u: warning not sent: %s", ph_peer_id(p),
+                ph_strerror(e));
 }
 
 static void on_gossip(void *ctx, ph_peer *p, const uint8_t *msg, size_t len)

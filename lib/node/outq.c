@@ -33,6 +33,27 @@ ph_err ph_outq_msg_copy(ph_outq_msg **out, const uint8_t *bytes, size_t len)
     return PH_OK;
 }
 
+ph_err ph_outq_msg_encode(ph_outq_msg **out, const ph_wire_view_ops *ops, const void *view)
+{
+    size_t len = ops->len(view);
+    if (len < 2 || len > PH_NOISE_MAX_MSG)
+        return PH_ERR_ARG;
+    ph_outq_msg *m = malloc(sizeof *m + len);
+    if (!m)
+        return PH_ERR_NOMEM;
+    ph_err err = ops->encode(view, m->data, len, NULL);
+    if (err) {
+        free(m);
+        return err;
+    }
+    m->refs = 1;
+    m->type = ops->type;
+    m->len = len;
+    m->wire = NULL;
+    *out = m;
+    return PH_OK;
+}
+
 ph_err ph_outq_msg_wire(ph_outq_msg **out, ph_wire_msg *w)
 {
     size_t len = ph_wire_encoded_len(w);
@@ -80,6 +101,11 @@ size_t ph_outq_msg_len(const ph_outq_msg *m)
 uint16_t ph_outq_msg_type(const ph_outq_msg *m)
 {
     return m->type;
+}
+
+const uint8_t *ph_outq_msg_bytes(const ph_outq_msg *m)
+{
+    return m->wire ? NULL : m->data;
 }
 
 /* ---- the queue ---- */

@@ -59,6 +59,7 @@
 #include "noise.h"
 #include "wbuf.h"
 #include "wire.h"
+#include "wire_views.h"
 
 /* ---- shared messages ---- */
 
@@ -68,6 +69,14 @@ typedef struct ph_outq_msg ph_outq_msg;
 PH_MUST_USE
 PH_NONNULL(1, 2)
 ph_err ph_outq_msg_copy(ph_outq_msg **out, const uint8_t *bytes, size_t len);
+/* A message written by a generated encoder (wire_views.h) straight into
+ * its one allocation: `view` is the encoder's input (e.g. a ph_wire_ping),
+ * `ops` the view table entry of its type. Errors: the encoder's, and
+ * PH_ERR_ARG when the message is shorter than its type or longer than a
+ * BOLT 8 frame holds. */
+PH_MUST_USE
+PH_NONNULL(1, 2, 3)
+ph_err ph_outq_msg_encode(ph_outq_msg **out, const ph_wire_view_ops *ops, const void *view);
 /* A decoded message, encoded straight into the write buffer at flush time.
  * Takes ownership of `m` (also on error) and reads its length now: the
  * message must not change afterwards. */
@@ -81,6 +90,10 @@ PH_NONNULL(1)
 size_t ph_outq_msg_len(const ph_outq_msg *m);
 PH_NONNULL(1)
 uint16_t ph_outq_msg_type(const ph_outq_msg *m);
+/* The message's bytes (ph_outq_msg_len of them), or NULL for a decoded one
+ * (ph_outq_msg_wire). Borrowed: valid while a reference is held. */
+PH_NONNULL(1)
+const uint8_t *ph_outq_msg_bytes(const ph_outq_msg *m);
 
 /* ---- the queue ---- */
 

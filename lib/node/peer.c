@@ -1,5 +1,4 @@
 #include "peer_impl.h"
-#include "wire_build.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -173,13 +172,7 @@ void ph_peer__close_gracefully(ph_peer *p, ph_err reason, const char *why, bool 
         return;
     }
     if (text) {
-        ph_wire_msg *m = NULL;
-        ph_err err;
-        WITH_ROW(p, PH_MEMROW_DECODE,
-                 err = as_error ? ph_wire_error_new(&m, NULL, text)
-                                : ph_wire_warning_new(&m, NULL, text));
-        if (!err)
-            err = ph_outq_push_wire(p->q, m, 0);
+        ph_err err = ph_peer__push_text(p, as_error, text);
         if (err == PH_OK)
             PLOG(p, PH_LOG_INFO, "sent %s: %s", as_error ? "error" : "warning", text);
     }
@@ -301,6 +294,20 @@ void ph_peer_kick(ph_peer *p)
 {
     if (ph_peer__transport_up(p))
         ph_peer__schedule_flush(p);
+}
+
+ph_err ph_peer_send_warning(ph_peer *p, const char *text)
+{
+    if (!ph_peer__transport_up(p) || p->state == PH_PEER_CLOSED || p->state == PH_PEER_CLOSING)
+        return PH_ERR_STATE;
+    ph_err err = ph_peer__push_text(p, false, text);
+    if (err == PH_ERR_LIMIT) {
+        ph_peer__fail(p, err, "outgoing queue above its hard cap");
+        return err;
+    }
+    if (!err)
+        ph_peer__schedule_flush(p);
+    return err;
 }
 
 ph_err ph_peer_send(ph_peer *p, ph_outq_msg *m, unsigned flags)

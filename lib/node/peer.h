@@ -236,6 +236,10 @@ ph_err ph_peer_decode_for_send(struct ph_memtag *tag, const uint8_t *bytes, size
 /* Queue any message for this peer (e.g. our own gossip); flags as outq. */
 PH_MUST_USE
 ph_err ph_peer_send(ph_peer *p, ph_outq_msg *m, unsigned flags);
+/* A warning for the whole connection saying `text` (no NUL sent), encoded
+ * the way the peer's config says. Errors as ph_peer_send. */
+PH_MUST_USE
+ph_err ph_peer_send_warning(ph_peer *p, const char *text);
 
 typedef enum ph_peer_state {
     PH_PEER_CONNECTING, PH_PEER_HANDSHAKE, PH_PEER_INIT, PH_PEER_OPEN, PH_PEER_CLOSING,

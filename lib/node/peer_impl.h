@@ -123,6 +123,18 @@ static inline bool ph_peer__backpressured(const ph_peer *p)
         ph_memtag_row((p)->env->tag, saved_row_);                                       \
     } while (0)
 
+/* peer_msg.c: the node's own messages (init, ping, pong, warning, error),
+ * written by the generated encoder of `type` from `view` and queued the way
+ * cfg.encode says, like stored gossip: the bytes, or a decoded copy encoded
+ * at write time. Errors: the encoder's, PH_ERR_NOMEM, PH_ERR_LIMIT (queue
+ * above its hard cap). */
+PH_MUST_USE
+ph_err ph_peer__push_own(ph_peer *p, uint16_t type, const void *view);
+/* A warning or error for the whole connection (channel_id zero) saying
+ * `text`, through ph_peer__push_own. */
+PH_MUST_USE
+ph_err ph_peer__push_text(ph_peer *p, bool as_error, const char *text);
+
 /* peer.c: lifecycle, closing, writing, timers. */
 uint64_t ph_peer__wall_ns(void);
 void ph_peer__cancel_timer(ph_peer *p, uint64_t *t);

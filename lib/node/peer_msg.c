@@ -9,7 +9,6 @@
 
 #include "featurebits.h"
 #include "wire.h"
-#include "wire_build.h"
 #include "wire_summary.h"
 #include "wire_views.h"
 
@@ -33,12 +32,24 @@ ph_err ph_peer__send_init(ph_peer *p)
     for (size_t i = 0; i < sizeof OUR_FEATURE_BITS / sizeof OUR_FEATURE_BITS[0]; i++)
         if ((err = ph_feature_set(fv, flen, OUR_FEATURE_BITS[i])))
             return err;
-    const uint8_t(*chains)[32] = (const uint8_t(*)[32])ph_peer__cfg(p)->chain_hash;
-    ph_wire_msg *m = NULL;
-    WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_init_new(&m, fv, flen, chains, 1));
+    /* init_tlvs: networks (type 1) with our one chain */
+    ph_wire_tlv networks = {.type = 1, .value = ph_peer__cfg(p)->chain_hash, .len = 32};
+    uint8_t tlvs[64];
+    size_t tlvs_len = 0;
+    err = ph_wire_tlv_encode(&networks, 1, tlvs, sizeof tlvs, &tlvs_len);
     if (err)
         return err;
-    return ph_outq_push_wire(p->q, m, 0);
+    ph_wire_init init = {.features = fv, .features_len = flen, .tlvs = tlvs, .tlvs_len = tlvs_len};
+    return ph_peer__push_own(p, PH_WIRE_INIT, &init);
+}
+
+ph_err ph_peer__push_text(ph_peer *p, bool as_error, const char *text)
+{
+    static const uint8_t connection[32]; /* channel_id 0: every channel */
+    ph_wire_warning w = {.channel_id = connection, .data = (const uint8_t *)text,
+                         .data_len = strlen(text)};
+    /* error and warning share their layout */
+    return ph_peer__push_own(p, as_error ? PH_WIRE_ERROR : PH_WIRE_WARNING, &w);
 }
 
 static void gossip_unref(void *obj)
@@ -82,6 +93,29 @@ static ph_err push_stored(ph_peer *p, const uint8_t *bytes, size_t len,
     if (err)
         return err;
     err = ph_outq_push(p->q, m, flags);
+    ph_outq_msg_unref(m);
+    return err;
+}
+
+ph_err ph_peer__push_own(ph_peer *p, uint16_t type, const void *view)
+{
+    const ph_wire_view_ops *ops = ph_wire_view_ops_find(type);
+    if (!ops)
+        return PH_ERR_ARG;
+    ph_outq_msg *m = NULL;
+    ph_err err;
+    WITH_ROW(p, PH_MEMROW_QUEUE, err = ph_outq_msg_encode(&m, ops, view));
+    if (err)
+        return err;
+    if (ph_peer__cfg(p)->encode == PH_ENCODE_PER_WRITE) {
+        ph_outq_msg *d = NULL;
+        err = ph_peer_decode_for_send(p->env->tag, ph_outq_msg_bytes(m), ph_outq_msg_len(m), &d);
+        ph_outq_msg_unref(m);
+        if (err)
+            return err;
+        m = d;
+    }
+    err = ph_outq_push(p->q, m, 0);
     ph_outq_msg_unref(m);
     return err;
 }
@@ -233,11 +267,8 @@ static void ping_cb(ph_ev *ev, uint64_t id, void *ctx)
         return;
     const ph_peer_config *c = ph_peer__cfg(p);
     if (!p->awaiting_pong) {
-        ph_wire_msg *m = NULL;
-        ph_err built;
-        WITH_ROW(p, PH_MEMROW_DECODE, built = ph_wire_ping_new(&m, PING_NUM_PONG_BYTES, 0));
-        if (built == PH_OK &&
-            ph_outq_push_wire(p->q, m, 0) == PH_OK) {
+        ph_wire_ping ping = {.num_pong_bytes = PING_NUM_PONG_BYTES};
+        if (ph_peer__push_own(p, PH_WIRE_PING, &ping) == PH_OK) {
             p->awaiting_pong = true;
             p->pong_expect = PING_NUM_PONG_BYTES;
             ph_peer__arm_timer(p, &p->t_pong, c->pong_timeout_ns, pong_timeout_cb);
@@ -347,15 +378,15 @@ static void handle_init(ph_peer *p, const ph_wire_init *m)
         return;
     /* BOLT 7: only ask for gossip when both sides offer gossip_queries. */
     if (ph_peer__cfg(p)->filter != PH_PEER_FILTER_NONE && ph_feature_offered(p->features, flen, 6)) {
-        uint8_t buf[64];
-        size_t n = 0;
-        uint32_t first = 0, range = UINT32_MAX;
-        ph_err err;
+        ph_wire_gossip_timestamp_filter f = {
+            .chain_hash = ph_peer__cfg(p)->chain_hash,
+            .first_timestamp = 0,
+            .timestamp_range = UINT32_MAX,
+        };
         if (ph_peer__cfg(p)->filter == PH_PEER_FILTER_NEW)
-            first = (uint32_t)(ph_peer__wall_ns() / 1000000000u);
-        if (ph_gossip_build_timestamp_filter(ph_peer__cfg(p)->chain_hash, first, range, buf,
-                                             sizeof buf, &n) == PH_OK &&
-            (err = ph_outq_push_copy(p->q, buf, n, 0)) != PH_OK)
+            f.first_timestamp = (uint32_t)(ph_peer__wall_ns() / 1000000000u);
+        ph_err err = ph_peer__push_own(p, PH_WIRE_GOSSIP_TIMESTAMP_FILTER, &f);
+        if (err != PH_OK)
             PLOG(p, PH_LOG_WARN, "gossip_timestamp_filter not queued: %s", ph_strerror(err));
     }
 }
@@ -390,11 +421,10 @@ static void handle_ping(ph_peer *p, const ph_wire_ping *ping)
         return;
     }
     p->ping_tokens -= 1.0;
-    ph_wire_msg *m = NULL;
-    ph_err err;
-    WITH_ROW(p, PH_MEMROW_DECODE, err = ph_wire_pong_new(&m, ask));
-    if (!err)
-        err = ph_outq_push_wire(p->q, m, 0);
+    /* BOLT 1 leaves the ignored bytes' content open; ours are zeros */
+    static const uint8_t zeros[PONG_MAX_ASK];
+    ph_wire_pong pong = {.ignored = zeros, .ignored_len = ask};
+    ph_err err = ph_peer__push_own(p, PH_WIRE_PONG, &pong);
     if (err == PH_ERR_LIMIT) {
         ph_peer__fail(p, err, "outgoing queue above its hard cap");
         return;
@@ -516,13 +546,10 @@ static void query_failed(ph_peer *p, uint16_t type, ph_err err)
         return;
     }
     if (err == PH_ERR_GOSSIP_ENCODING) {
-        ph_wire_msg *w = NULL;
-        ph_err built;
-        WITH_ROW(p, PH_MEMROW_DECODE,
-                 built = ph_wire_warning_new(&w, NULL, "unsupported short_channel_id encoding"));
         /* A courtesy before ignoring the query: if it cannot be queued
-         * (out of memory; push_wire frees `w`), the query is ignored anyway. */
-        if (built == PH_OK && (built = ph_outq_push_wire(p->q, w, 0)) != PH_OK)
+         * (out of memory), the query is ignored anyway. */
+        ph_err built = ph_peer__push_text(p, false, "unsupported short_channel_id encoding");
+        if (built != PH_OK)
             PLOG(p, PH_LOG_DEBUG, "warning not queued: %s", ph_strerror(built));
         return;
     }

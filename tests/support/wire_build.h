@@ -1,8 +1,10 @@
-/* Builders for the BOLT 1/7 messages the peer sends (init, ping/pong,
- * error/warning, gossip queries). Each is ph_wire_msg_new plus setters, so
- * the result is an ordinary ph_wire_msg: encode it with ph_wire_encode and
- * release it with ph_wire_msg_free (wire.h). On error *out is left as it
- * was and nothing is leaked. No global state.
+/* Test support: whole ph_wire_msg messages (init, ping/pong, error/warning,
+ * gossip queries) built with the codec engine's constructor and setters,
+ * as fixtures for tests. The library itself writes its messages with the
+ * generated encoders (wire_views.h); these stay as an independent way to
+ * build the same bytes. Each result is an ordinary ph_wire_msg: encode it
+ * with ph_wire_encode, release it with ph_wire_msg_free. On error *out is
+ * left as it was and nothing is leaked. No global state.
  */
 #ifndef PH_WIRE_BUILD_H
 #define PH_WIRE_BUILD_H
