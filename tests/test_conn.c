@@ -120,12 +120,63 @@ static void test_refused_connect(void **state)
     ph_ev_destroy(ev);
 }
 
+/* Closing a TCP connection with unread bytes must still end it with a FIN,
+ * not a reset: the other side reads end of stream, not ECONNRESET. */
+static void test_close_with_unread_bytes(void **state)
+{
+    (void)state;
+    ph_ev *ev;
+    assert_int_equal(ph_ev_create(&ev), PH_OK);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
+    int client = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(client, (struct sockaddr *)&sa, sizeof sa), 0);
+    int server = accept(l, NULL, NULL);
+    assert_true(server >= 0);
+    close(l);
+    /* a ping the server never reads */
+    const uint8_t ping[24] = {0};
+    assert_int_equal(write(client, ping, sizeof ping), (ssize_t)sizeof ping);
+    ph_conn *c;
+    assert_int_equal(ph_conn_socket_create(&c, ev, server), PH_OK);
+    unsigned seen = 0;
+    assert_int_equal(ph_conn_watch(c, PH_EV_READ, note_ready, &seen), PH_OK);
+    uint64_t deadline = ph_test_deadline();
+    while (!(seen & PH_EV_READ)) {
+        assert_int_equal(ph_ev_run_once(ev, 50), PH_OK);
+        ph_test_check_deadline(deadline, "the ping to arrive");
+    }
+    ph_conn_shutdown_write(c);
+    ph_conn_destroy(c);
+    /* the FIN, then no reset: the client's socket has no error and can
+     * still send (its own FIN, in a real session) */
+    char buf[8];
+    ssize_t n = recv(client, buf, sizeof buf, 0);
+    if (n != 0)
+        fail_msg("the client read %zd (%s), not the end of the stream", n,
+                 n < 0 ? strerror(errno) : "bytes");
+    int soerr = 0;
+    socklen_t el = sizeof soerr;
+    assert_int_equal(getsockopt(client, SOL_SOCKET, SO_ERROR, &soerr, &el), 0);
+    if (soerr)
+        fail_msg("the client's socket was reset: %s", strerror(soerr));
+    if (send(client, "x", 1, MSG_NOSIGNAL) != 1)
+        fail_msg("the client cannot send after the close: %s", strerror(errno));
+    close(client);
+    ph_ev_destroy(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_socketpair_round_trip),
         cmocka_unit_test(test_pipe_sendv),
         cmocka_unit_test(test_refused_connect),
+        cmocka_unit_test(test_close_with_unread_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,11 +92,25 @@ static bool sc_endpoints(const ph_conn *c, struct ph_endpoint *local, struct ph_
     return true;
 }
 
+/* Bytes the other side sent that nobody will read (a ping that crossed our
+ * close) make close() reset the connection instead of ending it with the
+ * FIN already sent: the other side may then lose what we wrote last and
+ * never send its own FIN. Read them away first, without blocking, within
+ * a bound (a peer that keeps sending gets its reset). */
+static void discard_unread(int fd)
+{
+    char buf[4096];
+    for (int i = 0; i < 64; i++)
+        if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) <= 0)
+            return;
+}
+
 static void sc_destroy(ph_conn *c)
 {
     struct sockconn *s = sc_of(c);
     if (s->registered)
         ph_ev_del_fd(s->ev, s->fd);
+    discard_unread(s->fd);
     close(s->fd);
     free(s);
 }
