@@ -680,6 +680,10 @@ static void test_encode_policies(void **state)
     assert_int_equal(stored.rows[3].allocations, 0);
     /* two allocations each: the decoded message and its shareable handle */
     assert_int_equal(per_write.rows[3].allocations, 2 * peers * msgs);
+    /* The node's own messages follow the policy too: its init and its
+     * gossip_timestamp_filter to each peer are decoded (message and
+     * handle) at setup, where stored queues their bytes. */
+    assert_int_equal(per_write.setup_allocations, stored.setup_allocations + 2 * 2 * peers);
     /* the same frames either way */
     assert_int_equal(stored.writes, per_write.writes);
     assert_int_equal(stored.write_bytes, per_write.write_bytes);
