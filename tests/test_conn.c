@@ -89,17 +89,25 @@ static void test_pipe_sendv(void **state)
 }
 
 /* A non-blocking connect to a closed port: writable with ECONNREFUSED. */
+/* A TCP socket bound to a free loopback port, its address in *sa. */
+static int bind_loopback(struct sockaddr_in *sa)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    *sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof *sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)sa, sizeof *sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)sa, &sl), 0);
+    return fd;
+}
+
 static void test_refused_connect(void **state)
 {
     (void)state;
     ph_ev *ev;
     assert_int_equal(ph_ev_create(&ev), PH_OK);
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
-    close(l); /* the port is free and nobody listens */
+    struct sockaddr_in sa;
+    close(bind_loopback(&sa)); /* the port is free and nobody listens */
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int cerr = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ? 0 : errno;
     assert_true(cerr == EINPROGRESS || cerr == ECONNREFUSED);
@@ -127,12 +135,9 @@ static void test_close_with_unread_bytes(void **state)
     (void)state;
     ph_ev *ev;
     assert_int_equal(ph_ev_create(&ev), PH_OK);
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    struct sockaddr_in sa;
+    int l = bind_loopback(&sa);
     assert_int_equal(listen(l, 1), 0);
-    assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
     int client = socket(AF_INET, SOCK_STREAM, 0);
     assert_int_equal(connect(client, (struct sockaddr *)&sa, sizeof sa), 0);
     int server = accept(l, NULL, NULL);

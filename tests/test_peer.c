@@ -819,20 +819,6 @@ static void test_handshake_bad_act(void **state)
 
 /* ---- gossip: timestamp filter backlog, queries ---- */
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void test_gossip_filter_backlog_and_queries(void **state)
 {
     (void)state;
@@ -852,7 +838,7 @@ static void test_gossip_filter_backlog_and_queries(void **state)
                                                       sizeof buf, &n), PH_OK);
     raw_send(&r, buf, n);
     size_t flen = 0;
-    uint8_t *file = read_file(SAMPLE, &flen);
+    uint8_t *file = ph_test_read_file(SAMPLE, &flen);
     size_t off = 0;
     unsigned count = 0;
     while (off < flen) {
@@ -1136,7 +1122,7 @@ static void test_truncated_gossip_closes(void **state)
 static size_t sample_scids(uint64_t *out, size_t cap)
 {
     size_t flen = 0, n = 0;
-    uint8_t *file = read_file(SAMPLE, &flen);
+    uint8_t *file = ph_test_read_file(SAMPLE, &flen);
     for (size_t o = 0; o < flen && n < cap;) {
         size_t len = (size_t)(file[o] << 8 | file[o + 1]);
         ph_gossip_fields gf;

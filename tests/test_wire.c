@@ -10,6 +10,7 @@
 #include "featurebits.h"
 #include "hex.h"
 #include "json.h"
+#include "ph_test.h"
 #include "vecjson.h"
 #include "wiregen.h"
 #include "wire.h"
@@ -54,21 +55,6 @@ static uint64_t json_u64_hex(const ph_vjson *obj, const char *key)
     assert_non_null(s);
     hexs(s, b, 8);
     return ph_wire_be_get(b, 8);
-}
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
 }
 
 /* decode, re-encode, compare; returns the message */
@@ -501,7 +487,7 @@ static void test_mainnet_capture(void **state)
 {
     (void)state;
     size_t flen;
-    uint8_t *f = read_file(CAPTURE, &flen);
+    uint8_t *f = ph_test_read_file(CAPTURE, &flen);
     uint8_t mainnet[32];
     hexs(MAINNET_HEX, mainnet, 32);
     size_t pos = 0, total = 0, n256 = 0, n257 = 0, n258 = 0, with_ext = 0;
@@ -780,7 +766,7 @@ static void test_truncations(void **state)
     }
     /* real messages too */
     size_t flen;
-    uint8_t *f = read_file(CAPTURE, &flen);
+    uint8_t *f = ph_test_read_file(CAPTURE, &flen);
     size_t pos = 0, done = 0;
     uint16_t seen = 0;
     while (pos < flen && done < 6) {
@@ -851,7 +837,7 @@ static void test_fuzz(void **state)
     }
     /* and in real gossip: every 50th message of the capture, 20 edits each */
     size_t flen, pos = 0, k = 0;
-    uint8_t *f = read_file(CAPTURE, &flen);
+    uint8_t *f = ph_test_read_file(CAPTURE, &flen);
     while (pos + 2 <= flen) {
         size_t len = (size_t)ph_wire_be_get(f + pos, 2);
         if (k++ % 50 == 0) {

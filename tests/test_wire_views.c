@@ -15,6 +15,7 @@
 #include "byteorder.h"
 #include "hex.h"
 #include "lnmsgs.h"
+#include "ph_test.h"
 #include "vecjson.h"
 #include "wire.h"
 #include "wire_views.h"
@@ -22,21 +23,6 @@
 
 #define CAPTURE "captures/mainnet-gossip.lnmsgs"
 #define VEC "tests/vectors/"
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 static uint64_t member_uint(const void *view, const ph_wire_view_member *mb)
 {
@@ -156,7 +142,7 @@ static void test_mainnet_round_trip(void **state)
 {
     (void)state;
     size_t flen, off = 0, n = 0, per_type[3] = {0};
-    uint8_t *f = read_file(CAPTURE, &flen);
+    uint8_t *f = ph_test_read_file(CAPTURE, &flen);
     for (;;) {
         const uint8_t *msg;
         size_t len;
@@ -182,7 +168,7 @@ static void test_mainnet_typed(void **state)
 {
     (void)state;
     size_t flen, off = 0;
-    uint8_t *f = read_file(CAPTURE, &flen);
+    uint8_t *f = ph_test_read_file(CAPTURE, &flen);
     unsigned seen = 0;
     while (seen != 7) {
         const uint8_t *msg;

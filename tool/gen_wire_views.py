@@ -54,6 +54,16 @@ def array_suffix(f):
     return "_len" if f["type"] == "BYTE" else "_count"
 
 
+def array_bytes(f):
+    """C expression: the encoded bytes of counted array f of view `v`."""
+    n = f["name"]
+    if f["type"] == "WITNESS":
+        return "v->%s_bytes" % n
+    if SIZE[f["type"]] == 1:
+        return "v->%s_len" % n
+    return "v->%s_count * %d" % (n, SIZE[f["type"]])
+
+
 def prepare(d, parse_fields, element):
     msgs = []
     for m in sorted(d["messages"], key=lambda m: m["type"]):
@@ -407,14 +417,8 @@ def gen_parse(m):
 def len_expr(m):
     parts = [str(min_len(m))]
     for f in m["fields"]:
-        if f["kind"] != "BY_FIELD":
-            continue
-        if f["type"] == "WITNESS":
-            parts.append("v->%s_bytes" % f["name"])
-        elif SIZE[f["type"]] == 1:
-            parts.append("v->%s_len" % f["name"])
-        else:
-            parts.append("v->%s_count * %d" % (f["name"], SIZE[f["type"]]))
+        if f["kind"] == "BY_FIELD":
+            parts.append(array_bytes(f))
     parts.append("v->tlvs_len" if m["stream"] else "v->extension_len")
     return " + ".join(parts)
 
@@ -437,7 +441,7 @@ def gen_encode(m):
         n = f["name"]
         if f["kind"] == "BY_FIELD":
             cnt = m["fields"][f["count"]]
-            member = "%s_count" % n if f["type"] == "WITNESS" else n + array_suffix(f)
+            member = n + array_suffix(f)
             checks.append("    if (%s && !v->%s)" % ("v->" + member, n))
             checks.append("        return PH_ERR_ARG;")
             if cnt["type"] != "U64":
@@ -474,7 +478,7 @@ def gen_encode(m):
                 n = f["name"]
                 if f["is_count"]:
                     user = m["count_user"][i]
-                    member = "%s_count" % user["name"] if user["type"] == "WITNESS" else user["name"] + array_suffix(user)
+                    member = user["name"] + array_suffix(user)
                     ct = INT_CTYPE[f["type"]]
                     body.append("    " + WRITE[f["type"]].format(o=at, v="(%s)v->%s" % (ct, member)))
                 elif f["kind"] == "ONE" and f["type"] in INT_CTYPE:
@@ -492,12 +496,7 @@ def gen_encode(m):
         pos.materialize(body)
         uses_o = True
         n = f["name"]
-        if f["type"] == "WITNESS":
-            bytes_expr = "v->%s_bytes" % n
-        elif SIZE[f["type"]] == 1:
-            bytes_expr = "v->%s_len" % n
-        else:
-            bytes_expr = "v->%s_count * %d" % (n, SIZE[f["type"]])
+        bytes_expr = array_bytes(f)
         nonempty = bytes_expr.split(" * ")[0]
         body.append("    if (%s)" % nonempty)
         body.append("        memcpy(out + o, v->%s, %s);" % (n, bytes_expr))
@@ -524,7 +523,7 @@ def gen_members(m):
         n, t = f["name"], f["type"]
         off = "offsetof(ph_wire_%s, %s)" % (N, n)
         if f["kind"] == "BY_FIELD":
-            cnt = n + ("_count" if t == "WITNESS" else array_suffix(f))
+            cnt = n + array_suffix(f)
             byts = "offsetof(ph_wire_%s, %s_bytes)" % (N, n) if t == "WITNESS" else "0"
             L.append("    {\"%s\", PH_WIRE_M_ARRAY, %d, %s, offsetof(ph_wire_%s, %s), %s}," %
                      (n, SIZE[t], off, N, cnt, byts))

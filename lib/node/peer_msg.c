@@ -299,15 +299,6 @@ static void log_text_msg(ph_peer *p, const char *kind, const uint8_t *msg, size_
     PLOG(p, PH_LOG_WARN, "received %s", line);
 }
 
-/* BOLT #1: MUST combine (bitwise OR) the two feature bitmaps into one logical
- * `features` map. */
-static void or_features(uint8_t *dst, size_t dlen, const uint8_t *src, size_t slen)
-{
-    /* Right-aligned: bit 0 is the last byte of each vector. */
-    for (size_t i = 0; i < slen; i++)
-        dst[dlen - 1 - i] |= src[slen - 1 - i];
-}
-
 /* BOLT #1: upon receiving unknown _odd_ feature bits that are non-zero:
  *   - MUST ignore the bit.
  * - upon receiving unknown _even_ feature bits that are non-zero:
@@ -331,9 +322,12 @@ static void handle_init(ph_peer *p, const ph_wire_init *m)
         ph_peer__fail(p, PH_ERR_NOMEM, "out of memory");
         return;
     }
-    p->features_len = flen;
-    or_features(p->features, flen, gf, gl);
-    or_features(p->features, flen, lf, ll);
+    /* BOLT #1: MUST combine (bitwise OR) the two feature bitmaps into one logical
+     * `features` map. */
+    if (ph_feature_or(gf, gl, lf, ll, p->features, flen, &p->features_len) != PH_OK) {
+        ph_peer__fail(p, PH_ERR_ARG, "cannot combine the init feature vectors");
+        return;
+    }
 
     char desc[512];
     ph_feature_describe(p->features, flen, desc, sizeof desc);

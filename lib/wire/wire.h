@@ -63,6 +63,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "byteorder.h"
 #include "error.h"
 
 #define PH_WIRE_MAX_MSG 65535u  /* whole message incl. 2-byte type */
@@ -222,10 +223,7 @@ ph_err ph_wire_encoded_split(const uint8_t *p, size_t len, ph_wire_encoded *out)
  * caller has checked i < len / 8). */
 static inline uint64_t ph_wire_short_id_at(const uint8_t *data, size_t i)
 {
-    uint64_t v = 0;
-    for (size_t k = 0; k < 8; k++)
-        v = v << 8 | data[8 * i + k];
-    return v;
+    return ph_be64(data + 8 * i);
 }
 /* encoded_short_ids for scids[0..n), uncompressed: 1 + 8n bytes
  * (ph_wire_short_ids_len) into out. PH_ERR_ARG if cap is smaller or scids
@@ -319,7 +317,7 @@ ph_err ph_wire_decode(const uint8_t *buf, size_t len, unsigned flags,
  * checked are there (len >= 2). The hot-path form of ph_wire_peek_type. */
 static inline uint16_t ph_wire_type_of(const uint8_t *msg)
 {
-    return (uint16_t)((unsigned)msg[0] << 8 | msg[1]);
+    return ph_be16(msg);
 }
 /* Type of a raw message without decoding; PH_ERR_WIRE_SHORT if len < 2. */
 PH_MUST_USE

@@ -1,6 +1,7 @@
 /* Shared test policy: see ph_test.h. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,4 +122,20 @@ void ph_test_watchdog(const char *what)
     sa.sa_handler = watchdog_fired;
     sigaction(SIGALRM, &sa, NULL);
     alarm(PH_TEST_DEADLINE_MS / 1000u);
+}
+
+uint8_t *ph_test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
 }

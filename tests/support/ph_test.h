@@ -49,6 +49,10 @@ void ph_test_jemalloc_unavailable_(const char *test, ph_err err);
 #define ph_test_memstat_or_sanitizer() ph_test_memstat_or_sanitizer_(__func__)
 ph_memstat *ph_test_memstat_or_sanitizer_(const char *test);
 
+/* The whole file at `path` in a malloc'ed buffer (free() it), its length
+ * in *len; fails the test when it cannot be read. */
+uint8_t *ph_test_read_file(const char *path, size_t *len);
+
 /* Monotonic milliseconds. */
 uint64_t ph_test_now_ms(void);
 

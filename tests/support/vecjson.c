@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
+
 #define MAX_DEPTH 256
 
 struct ph_vjson {
@@ -86,24 +88,13 @@ static void skip_ws(struct parser *p)
 
 static ph_err parse_value(struct parser *p, ph_vjson *out);
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool read_u4(struct parser *p, unsigned *out)
 {
     if (p->len - p->pos < 4)
         return false;
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval((unsigned char)p->s[p->pos + i]);
+        int h = ph_hex_digit((unsigned char)p->s[p->pos + i]);
         if (h < 0)
             return false;
         v = v << 4 | (unsigned)h;
